@@ -1,0 +1,117 @@
+"""Namespace URIs and action URIs of WS-Management, defined once.
+
+Both the client (``aiowsman.protocol``) and the test server
+(``aiowsman.testing``) import these constants; they share nothing else, so a
+bug in an envelope builder or parser is never mirrored on both sides.
+
+Sources: DMTF DSP0226 (WS-Management 1.x) Annex A, MS-WSMV 2.2.1 (namespaces)
+and 3.1.4 (actions), W3C SOAP 1.2, WS-Addressing (2004/08 submission, which
+is what WS-Man and Windows use), WS-Enumeration and WS-Transfer (2004/09).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- Namespaces ---------------------------------------------------------------
+
+NS_SOAP: Final = "http://www.w3.org/2003/05/soap-envelope"
+NS_ADDRESSING: Final = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+NS_ENUMERATION: Final = "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
+NS_TRANSFER: Final = "http://schemas.xmlsoap.org/ws/2004/09/transfer"
+NS_EVENTING: Final = "http://schemas.xmlsoap.org/ws/2004/08/eventing"
+NS_WSMAN: Final = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
+NS_WSMAN_IDENTITY: Final = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
+NS_WSMAN_MSFT: Final = "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"
+NS_WSMAN_FAULT: Final = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
+NS_CIM_BINDING: Final = "http://schemas.dmtf.org/wbem/wscim/1/common"
+NS_WINRS: Final = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+NS_WINRM_CONFIG: Final = "http://schemas.microsoft.com/wbem/wsman/1/config"
+NS_XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
+NS_XS: Final = "http://www.w3.org/2001/XMLSchema"
+NS_XML: Final = "http://www.w3.org/XML/1998/namespace"
+
+#: Prefixes used in envelopes the client builds (purely cosmetic: parsing
+#: always resolves by namespace URI, never by prefix; see the corpus README).
+PREFIXES: Final[dict[str, str]] = {
+    "s": NS_SOAP,
+    "a": NS_ADDRESSING,
+    "n": NS_ENUMERATION,
+    "x": NS_TRANSFER,
+    "w": NS_WSMAN,
+    "p": NS_WSMAN_MSFT,
+    "b": NS_CIM_BINDING,
+    "xsi": NS_XSI,
+}
+
+# -- Addressing constants -----------------------------------------------------
+
+#: WS-Addressing anonymous reply endpoint (DSP0226 5.4.2).
+ADDRESS_ANONYMOUS: Final = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
+
+# -- Actions (DSP0226 Annex A; WS-Transfer; WS-Enumeration) -------------------
+
+ACTION_GET: Final = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get"
+ACTION_GET_RESPONSE: Final = "http://schemas.xmlsoap.org/ws/2004/09/transfer/GetResponse"
+ACTION_PUT: Final = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Put"
+ACTION_PUT_RESPONSE: Final = "http://schemas.xmlsoap.org/ws/2004/09/transfer/PutResponse"
+ACTION_CREATE: Final = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"
+ACTION_CREATE_RESPONSE: Final = "http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse"
+ACTION_DELETE: Final = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete"
+ACTION_DELETE_RESPONSE: Final = "http://schemas.xmlsoap.org/ws/2004/09/transfer/DeleteResponse"
+ACTION_ENUMERATE: Final = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate"
+ACTION_ENUMERATE_RESPONSE: Final = (
+    "http://schemas.xmlsoap.org/ws/2004/09/enumeration/EnumerateResponse"
+)
+ACTION_PULL: Final = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull"
+ACTION_PULL_RESPONSE: Final = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/PullResponse"
+ACTION_RELEASE: Final = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Release"
+ACTION_RELEASE_RESPONSE: Final = (
+    "http://schemas.xmlsoap.org/ws/2004/09/enumeration/ReleaseResponse"
+)
+#: Fault actions seen from real servers (corpus README "Faults").
+ACTION_FAULT_WSMAN: Final = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
+ACTION_FAULT_ADDRESSING: Final = "http://schemas.xmlsoap.org/ws/2004/08/addressing/fault"
+ACTION_FAULT_ENUMERATION: Final = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/fault"
+
+# -- Enumeration dialects and modes (DSP0226 8.2, 8.7; MS-WSMV 3.1.4.8) ------
+
+DIALECT_WQL: Final = "http://schemas.microsoft.com/wbem/wsman/1/WQL"
+DIALECT_CQL: Final = "http://schemas.dmtf.org/wbem/cql/1/dsp0202.pdf"
+DIALECT_SELECTOR: Final = "http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter"
+DIALECT_ASSOCIATION: Final = "http://schemas.dmtf.org/wbem/wsman/1/cimbinding/associationFilter"
+DIALECT_XPATH: Final = "http://www.w3.org/TR/1999/REC-xpath-19991116"
+#: Fragment-level transfer dialect (DSP0226 7.7).
+DIALECT_FRAGMENT_XPATH_LEVEL1: Final = "http://www.w3.org/TR/1999/REC-xpath-19991116"
+
+ENUMERATION_MODE_EPR: Final = "EnumerateEPR"
+ENUMERATION_MODE_OBJECT_AND_EPR: Final = "EnumerateObjectAndEPR"
+
+#: Windows polymorphism option (MS-WSMV 3.1.4.8.2 "wsmv:PolymorphismMode"),
+#: sent as the option ``__cim_polymorphism_mode`` is not used by Windows; the
+#: header-level option names Windows understands are these.
+OPTION_POLYMORPHISM: Final = "PolymorphismMode"  # MS-WSMV 3.1.4.8.2
+POLYMORPHISM_INCLUDE_SUBCLASS: Final = "IncludeSubClassInstances"  # deep (default)
+POLYMORPHISM_EXCLUDE_SUBCLASS: Final = "ExcludeSubClassProperties"  # deep, base props only
+POLYMORPHISM_NONE: Final = "None"  # shallow
+
+# -- Resource URI prefixes (winrm.cmd aliases; MS-WSMV 2.2.1, winrm help uris)
+
+URI_WMI: Final = "http://schemas.microsoft.com/wbem/wsman/1/wmi"
+URI_WMICIMV2: Final = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2"
+URI_CIMV2: Final = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2"
+URI_WINRM: Final = "http://schemas.microsoft.com/wbem/wsman/1"
+URI_WSMAN: Final = "http://schemas.microsoft.com/wbem/wsman/1"
+URI_SHELL: Final = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+URI_ALL_CLASSES: Final = "http://schemas.dmtf.org/wbem/wscim/1/*"
+
+# -- WS-Man fault subcodes (DSP0226 Annex B; MS-WSMV 2.2.4.x) -----------------
+
+FAULT_TIMED_OUT: Final = "TimedOut"
+FAULT_INVALID_ENUMERATION_CONTEXT: Final = "InvalidEnumerationContext"
+FAULT_QUOTA_LIMIT: Final = "QuotaLimit"
+#: WSManFault Code for "the maximum number of concurrent operations for this
+#: user has been exceeded" (ERROR_WSMAN_QUOTA_MAX_OPERATIONS, 0x803381A6).
+CODE_QUOTA_MAX_OPERATIONS: Final = 2150859174
+#: WSManFault Code for an operation timeout (ERROR_WSMAN_OPERATION_TIMEDOUT).
+CODE_OPERATION_TIMEDOUT: Final = 2150858793
