@@ -24,7 +24,13 @@ NS_WSMAN: Final = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
 NS_WSMAN_IDENTITY: Final = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
 NS_WSMAN_MSFT: Final = "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"
 NS_WSMAN_FAULT: Final = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
-NS_CIM_BINDING: Final = "http://schemas.dmtf.org/wbem/wscim/1/common"
+#: WS-CIM common types (``cim:Datetime``, ``cim:Interval``...; DSP0230). The
+#: historical name NS_CIM_BINDING is kept as an alias of this namespace.
+NS_CIM_COMMON: Final = "http://schemas.dmtf.org/wbem/wscim/1/common"
+NS_CIM_BINDING: Final = NS_CIM_COMMON
+#: WS-Management CIM binding (DSP0227): ``wsmb:PolymorphismMode``,
+#: ``AssociatedInstances``, ``IsCIM_Error``. Windows binds it to prefix ``b``.
+NS_WSMAN_CIMBINDING: Final = "http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd"
 NS_WINRS: Final = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 NS_WINRM_CONFIG: Final = "http://schemas.microsoft.com/wbem/wsman/1/config"
 NS_XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
@@ -40,7 +46,9 @@ PREFIXES: Final[dict[str, str]] = {
     "x": NS_TRANSFER,
     "w": NS_WSMAN,
     "p": NS_WSMAN_MSFT,
-    "b": NS_CIM_BINDING,
+    "b": NS_WSMAN_CIMBINDING,
+    "cim": NS_CIM_COMMON,
+    "wsmid": NS_WSMAN_IDENTITY,
     "xsi": NS_XSI,
 }
 
@@ -66,9 +74,7 @@ ACTION_ENUMERATE_RESPONSE: Final = (
 ACTION_PULL: Final = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull"
 ACTION_PULL_RESPONSE: Final = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/PullResponse"
 ACTION_RELEASE: Final = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Release"
-ACTION_RELEASE_RESPONSE: Final = (
-    "http://schemas.xmlsoap.org/ws/2004/09/enumeration/ReleaseResponse"
-)
+ACTION_RELEASE_RESPONSE: Final = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/ReleaseResponse"
 #: Fault actions seen from real servers (corpus README "Faults").
 ACTION_FAULT_WSMAN: Final = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
 ACTION_FAULT_ADDRESSING: Final = "http://schemas.xmlsoap.org/ws/2004/08/addressing/fault"
@@ -87,11 +93,12 @@ DIALECT_FRAGMENT_XPATH_LEVEL1: Final = "http://www.w3.org/TR/1999/REC-xpath-1999
 ENUMERATION_MODE_EPR: Final = "EnumerateEPR"
 ENUMERATION_MODE_OBJECT_AND_EPR: Final = "EnumerateObjectAndEPR"
 
-#: Windows polymorphism option (MS-WSMV 3.1.4.8.2 "wsmv:PolymorphismMode"),
-#: sent as the option ``__cim_polymorphism_mode`` is not used by Windows; the
-#: header-level option names Windows understands are these.
-OPTION_POLYMORPHISM: Final = "PolymorphismMode"  # MS-WSMV 3.1.4.8.2
-POLYMORPHISM_INCLUDE_SUBCLASS: Final = "IncludeSubClassInstances"  # deep (default)
+#: Polymorphism (DSP0227 8.1 "wsmb:PolymorphismMode"): an element of the
+#: Enumerate body in NS_WSMAN_CIMBINDING (OMI parses it there; openwsman's
+#: client sends it there). MS-WSMV 3.1.4.8.1: Windows' service ignores it and
+#: returns base and derived instances (the WinRM scripting API's default,
+#: WSManFlagHierarchyDeep).
+POLYMORPHISM_INCLUDE_SUBCLASS: Final = "IncludeSubClassProperties"  # deep (default)
 POLYMORPHISM_EXCLUDE_SUBCLASS: Final = "ExcludeSubClassProperties"  # deep, base props only
 POLYMORPHISM_NONE: Final = "None"  # shallow
 
@@ -113,5 +120,24 @@ FAULT_QUOTA_LIMIT: Final = "QuotaLimit"
 #: WSManFault Code for "the maximum number of concurrent operations for this
 #: user has been exceeded" (ERROR_WSMAN_QUOTA_MAX_OPERATIONS, 0x803381A6).
 CODE_QUOTA_MAX_OPERATIONS: Final = 2150859174
+#: The other ERROR_WSMAN_QUOTA_* codes (wsmerror.h): MAX_SHELLS 0x803381A5 (the
+#: corpus' QuotaLimit fault), USER, SYSTEM, MAX_SHELLUSERS, the *_PPQ family,
+#: and the generic ERROR_WSMAN_QUOTA_LIMIT 0x8033803F.
+CODES_QUOTA: Final = frozenset(
+    {
+        2150858815,  # ERROR_WSMAN_QUOTA_LIMIT
+        2150859173,  # ERROR_WSMAN_QUOTA_MAX_SHELLS
+        2150859174,  # ERROR_WSMAN_QUOTA_MAX_OPERATIONS
+        2150859175,  # ERROR_WSMAN_QUOTA_USER
+        2150859176,  # ERROR_WSMAN_QUOTA_SYSTEM
+        2150859179,  # ERROR_WSMAN_QUOTA_MAX_SHELLUSERS
+        2150859236,  # ERROR_WSMAN_QUOTA_MAX_SHELLS_PPQ
+        2150859237,  # ERROR_WSMAN_QUOTA_MAX_USERS_PPQ
+        2150859238,  # ERROR_WSMAN_QUOTA_MAX_PLUGINSHELLS_PPQ
+        2150859239,  # ERROR_WSMAN_QUOTA_MAX_PLUGINOPERATIONS_PPQ
+        2150859240,  # ERROR_WSMAN_QUOTA_MAX_OPERATIONS_USER_PPQ
+        2150859241,  # ERROR_WSMAN_QUOTA_MAX_COMMANDS_PER_SHELL_PPQ
+    }
+)
 #: WSManFault Code for an operation timeout (ERROR_WSMAN_OPERATION_TIMEDOUT).
 CODE_OPERATION_TIMEDOUT: Final = 2150858793

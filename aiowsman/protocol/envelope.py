@@ -1,0 +1,629 @@
+"""Request builders: one function per WS-Management operation, each returning a :class:`Request`.
+
+Envelopes are rendered from pre-built string templates with strict escaping
+(this is the hot path of a fan-out; ``lxml`` tree building costs several
+times more). Every value that comes from a caller goes through
+:func:`escape_text` or :func:`escape_attr`, which escape the XML
+metacharacters, encode ``\\r`` and (in attributes) tab/newline as character
+references so values round-trip exactly, and refuse characters XML 1.0 cannot
+carry. Element names taken from callers (property and method names) are
+checked to be XML names. A value therefore can never change the envelope's
+structure.
+
+Headers follow the Windows client (corpus ``omi-*-request-windows-client.xml``)
+and DSP0226:
+
+* ``wsa:To``, ``wsa:ReplyTo`` (anonymous, ``mustUnderstand``), ``wsa:Action``
+  (``mustUnderstand``), ``wsa:MessageID`` -- DSP0226 5.4 (R5.4.2-*);
+* ``w:ResourceURI`` (``mustUnderstand``) -- 5.1;
+* ``w:MaxEnvelopeSize`` (``mustUnderstand``) -- 6.2;
+* ``w:OperationTimeout`` -- 6.1;
+* ``w:Locale`` and ``p:DataLocale`` (``mustUnderstand="false"``) -- 6.3,
+  MS-WSMV 2.2.4.8;
+* ``w:SelectorSet`` -- 7.2; ``w:OptionSet`` (``mustUnderstand`` when an
+  option must comply) -- 6.4; ``w:FragmentTransfer`` (``mustUnderstand``) -- 7.7.
+
+Identify carries none of these: DSP0226 11 requires an Identify request to
+have no WS-Addressing headers.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+
+from ..errors import ConfigurationError, ProtocolError
+from . import namespaces as ns
+from .durations import format_duration
+from .items import Item
+from .locator import EndpointReference, ResourceLocator
+from .xml import parse_xml
+
+__all__ = [
+    "AssociationFilter",
+    "EnumerationMode",
+    "Polymorphism",
+    "Request",
+    "RequestOptions",
+    "create_request",
+    "delete_request",
+    "enumerate_request",
+    "escape_attr",
+    "escape_text",
+    "get_request",
+    "identify_request",
+    "invoke_request",
+    "new_message_id",
+    "pull_request",
+    "put_request",
+    "release_request",
+]
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request ready to send.
+
+    Attributes:
+        operation: ``"Get"``, ``"Enumerate"``, ``"Pull"``, ``"Invoke"`` ...
+        action: the ``wsa:Action`` URI ("" for Identify, which has none).
+        message_id: the ``wsa:MessageID`` (``uuid:...``; "" for Identify).
+        body: the UTF-8 SOAP envelope.
+    """
+
+    operation: str
+    action: str
+    message_id: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """Per-session header values.
+
+    Attributes:
+        to: the endpoint URL (``wsa:To``).
+        max_envelope_size: ``w:MaxEnvelopeSize`` in bytes (DSP0226 6.2;
+            WinRM's default service limit is 500 KB, hence 512000).
+        operation_timeout: seconds for ``w:OperationTimeout``, or None to omit.
+        locale: ``w:Locale`` language, or None to omit.
+        data_locale: ``p:DataLocale`` language (MS-WSMV 2.2.4.9), or None.
+    """
+
+    to: str
+    max_envelope_size: int = 512000
+    operation_timeout: float | None = 60.0
+    locale: str | None = "en-US"
+    data_locale: str | None = None
+
+
+class EnumerationMode(enum.Enum):
+    """What an enumeration returns (DSP0226 8.7 ``w:EnumerationMode``)."""
+
+    OBJECTS = None
+    EPR = ns.ENUMERATION_MODE_EPR
+    OBJECT_AND_EPR = ns.ENUMERATION_MODE_OBJECT_AND_EPR
+
+
+class Polymorphism(enum.Enum):
+    """``wsmb:PolymorphismMode`` (DSP0227 8.1) for the scripting API's hierarchy flags.
+
+    ``DEEP`` is WSManFlagHierarchyDeep (subclass instances with their own
+    properties; the default), ``SHALLOW`` WSManFlagHierarchyShallow (no
+    subclass instances), ``DEEP_BASE_PROPS_ONLY``
+    WSManFlagHierarchyDeepBasePropsOnly. Windows' service ignores the element
+    (MS-WSMV 3.1.4.8.1); OMI and openwsman honour it.
+    """
+
+    DEEP = ns.POLYMORPHISM_INCLUDE_SUBCLASS
+    SHALLOW = ns.POLYMORPHISM_NONE
+    DEEP_BASE_PROPS_ONLY = ns.POLYMORPHISM_EXCLUDE_SUBCLASS
+
+
+@dataclass(frozen=True)
+class AssociationFilter:
+    """A CIM association filter (DSP0227 8.2).
+
+    Attributes:
+        object: the source instance.
+        instances: True for ``AssociationInstances`` (the association
+            objects themselves), False for ``AssociatedInstances`` (the
+            instances at the other end; the default).
+        association_class_name, result_class_name, role, result_role:
+            the optional filter fields (``ResultRole`` and
+            ``AssociationClassName`` apply to AssociatedInstances only).
+        include_result_property: property names to include.
+    """
+
+    object: EndpointReference | ResourceLocator
+    instances: bool = False
+    association_class_name: str | None = None
+    result_class_name: str | None = None
+    role: str | None = None
+    result_role: str | None = None
+    include_result_property: Sequence[str] = field(default_factory=tuple)
+
+
+_DIALECTS = {
+    "wql": ns.DIALECT_WQL,
+    "cql": ns.DIALECT_CQL,
+    "selector": ns.DIALECT_SELECTOR,
+    "association": ns.DIALECT_ASSOCIATION,
+    "xpath": ns.DIALECT_XPATH,
+}
+
+# -- escaping -----------------------------------------------------------------
+
+# Characters XML 1.0 cannot carry at all (2.2 "Char"), including lone surrogates.
+_INVALID_CHARS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_TEXT_SPECIAL = re.compile("[&<>\r]")
+_ATTR_SPECIAL = re.compile('[&<>"\t\n\r]')
+_REFS = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    '"': "&quot;",
+    "\r": "&#13;",  # else parsers normalise CR/CRLF to LF (XML 2.11)
+    "\n": "&#10;",  # attributes only: else normalised to a space (3.3.3)
+    "\t": "&#9;",
+}
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+def _sub(m: re.Match[str]) -> str:
+    return _REFS[m.group()]
+
+
+def _check_chars(value: str) -> None:
+    bad = _INVALID_CHARS.search(value)
+    if bad is not None:
+        raise ConfigurationError(
+            f"character U+{ord(bad.group()):04X} cannot be sent in XML 1.0 (value {value!r})"
+        )
+
+
+def escape_text(value: str) -> str:
+    """Escape a string for element content; refuses characters XML cannot carry.
+
+    Raises:
+        ConfigurationError: the value contains a character outside XML 1.0's Char.
+    """
+    if value.isascii() and value.isprintable():
+        if "&" in value or "<" in value or ">" in value:
+            return _TEXT_SPECIAL.sub(_sub, value)
+        return value
+    _check_chars(value)
+    return _TEXT_SPECIAL.sub(_sub, value)
+
+
+def escape_attr(value: str) -> str:
+    """Escape a string for a double-quoted attribute value.
+
+    Raises:
+        ConfigurationError: the value contains a character outside XML 1.0's Char.
+    """
+    if not (value.isascii() and value.isprintable()):
+        _check_chars(value)
+    return _ATTR_SPECIAL.sub(_sub, value)
+
+
+def _check_name(name: str, what: str) -> str:
+    if not _NAME_RE.match(name) or name[:3].lower() == "xml":
+        raise ConfigurationError(f"{what} {name!r} is not a valid XML element name")
+    return name
+
+
+def new_message_id() -> str:
+    """A fresh ``wsa:MessageID`` (``uuid:`` + upper-case UUID4, as Windows sends)."""
+    return "uuid:" + str(uuid.uuid4()).upper()
+
+
+# -- templates ----------------------------------------------------------------
+
+_ENVELOPE_OPEN = (
+    f'<s:Envelope xmlns:s="{ns.NS_SOAP}" xmlns:a="{ns.NS_ADDRESSING}" '
+    f'xmlns:n="{ns.NS_ENUMERATION}" xmlns:x="{ns.NS_TRANSFER}" xmlns:w="{ns.NS_WSMAN}" '
+    f'xmlns:p="{ns.NS_WSMAN_MSFT}" xmlns:b="{ns.NS_WSMAN_CIMBINDING}" '
+    f'xmlns:cim="{ns.NS_CIM_COMMON}" xmlns:xsi="{ns.NS_XSI}"><s:Header>'
+)
+_REPLY_TO = (
+    f'<a:ReplyTo><a:Address s:mustUnderstand="true">{ns.ADDRESS_ANONYMOUS}</a:Address></a:ReplyTo>'
+)
+
+
+@lru_cache(maxsize=256)
+def _session_headers(opts: RequestOptions) -> str:
+    # The headers that only depend on the session: rendered once per options.
+    parts = [f"<a:To>{escape_text(opts.to)}</a:To>", _REPLY_TO]
+    if opts.max_envelope_size <= 0:
+        raise ConfigurationError("max_envelope_size must be positive")
+    parts.append(
+        f'<w:MaxEnvelopeSize s:mustUnderstand="true">{int(opts.max_envelope_size)}'
+        "</w:MaxEnvelopeSize>"
+    )
+    if opts.operation_timeout is not None:
+        try:
+            timeout = format_duration(opts.operation_timeout)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        parts.append(f"<w:OperationTimeout>{timeout}</w:OperationTimeout>")
+    if opts.locale:
+        parts.append(f'<w:Locale xml:lang="{escape_attr(opts.locale)}" s:mustUnderstand="false"/>')
+    if opts.data_locale:
+        parts.append(
+            f'<p:DataLocale xml:lang="{escape_attr(opts.data_locale)}" s:mustUnderstand="false"/>'
+        )
+    return "".join(parts)
+
+
+def _selector_set_xml(selectors: Mapping[str, str | EndpointReference]) -> str:
+    out = ["<w:SelectorSet>"]
+    for name, value in selectors.items():
+        if isinstance(value, EndpointReference):
+            out.append(
+                f'<w:Selector Name="{escape_attr(name)}">'
+                f"<a:EndpointReference>{_epr_xml(value)}</a:EndpointReference></w:Selector>"
+            )
+        else:
+            out.append(f'<w:Selector Name="{escape_attr(name)}">{escape_text(value)}</w:Selector>')
+    out.append("</w:SelectorSet>")
+    return "".join(out)
+
+
+def _epr_xml(epr: EndpointReference) -> str:
+    # The children of an EPR element: Address + ReferenceParameters (DSP0226 5.1).
+    out = [f"<a:Address>{escape_text(epr.address or ns.ADDRESS_ANONYMOUS)}</a:Address>"]
+    out.append("<a:ReferenceParameters>")
+    if epr.resource_uri:
+        out.append(f"<w:ResourceURI>{escape_text(epr.resource_uri)}</w:ResourceURI>")
+    if epr.selectors:
+        out.append(_selector_set_xml(epr.selectors))
+    out.append("</a:ReferenceParameters>")
+    return "".join(out)
+
+
+def _locator_headers(locator: ResourceLocator, *, fragment: str | None = None) -> str:
+    if not locator.resource_uri:
+        raise ConfigurationError("a resource URI is required")
+    uri = escape_text(locator.resource_uri)
+    parts = [f'<w:ResourceURI s:mustUnderstand="true">{uri}</w:ResourceURI>']
+    if locator.selectors:
+        parts.append(_selector_set_xml(locator.selectors))
+    if locator.options:
+        mu = ' s:mustUnderstand="true"' if locator.options_must_understand else ""
+        parts.append(f"<w:OptionSet{mu}>")
+        for opt in locator.options:
+            attrs = f' Name="{escape_attr(opt.name)}"'
+            if opt.type:
+                attrs += f' Type="{escape_attr(opt.type)}"'
+            if opt.must_comply:
+                attrs += ' MustComply="true"'
+            if opt.value is None:
+                parts.append(f'<w:Option{attrs} xsi:nil="true"/>')
+            else:
+                parts.append(f"<w:Option{attrs}>{escape_text(opt.value)}</w:Option>")
+        parts.append("</w:OptionSet>")
+    path = fragment if fragment is not None else locator.fragment_path
+    if path:
+        dialect = locator.fragment_dialect
+        d_attr = f' Dialect="{escape_attr(dialect)}"' if dialect else ""
+        parts.append(
+            f'<w:FragmentTransfer s:mustUnderstand="true"{d_attr}>{escape_text(path)}'
+            "</w:FragmentTransfer>"
+        )
+    return "".join(parts)
+
+
+def _build(
+    operation: str,
+    action: str,
+    opts: RequestOptions,
+    locator: ResourceLocator,
+    body: str,
+    *,
+    fragment: str | None = None,
+) -> Request:
+    message_id = new_message_id()
+    xml = "".join(
+        (
+            _ENVELOPE_OPEN,
+            _session_headers(opts),
+            f'<a:Action s:mustUnderstand="true">{escape_text(action)}</a:Action>',
+            f"<a:MessageID>{message_id}</a:MessageID>",
+            _locator_headers(locator, fragment=fragment),
+            "</s:Header>",
+            f"<s:Body>{body}</s:Body>" if body else "<s:Body/>",
+            "</s:Envelope>",
+        )
+    )
+    return Request(operation, action, message_id, xml.encode("utf-8"))
+
+
+# -- body values --------------------------------------------------------------
+
+Resource = Mapping[str, Any] | Item | str | bytes
+
+
+def _value_xml(prefix: str, name: str, value: Any) -> str:
+    tag = f"{prefix}:{_check_name(name, 'property name')}"
+    if value is None:
+        return f'<{tag} xsi:nil="true"/>'
+    if isinstance(value, list | tuple):
+        return "".join(_value_xml(prefix, name, v) for v in value)
+    if isinstance(value, bool):
+        return f"<{tag}>{'true' if value else 'false'}</{tag}>"
+    if isinstance(value, int | float | str):
+        return f"<{tag}>{escape_text(str(value))}</{tag}>"
+    if isinstance(value, datetime):
+        return f"<{tag}><cim:Datetime>{value.isoformat()}</cim:Datetime></{tag}>"
+    if isinstance(value, date):
+        return f"<{tag}><cim:Date>{value.isoformat()}</cim:Date></{tag}>"
+    if isinstance(value, time):
+        return f"<{tag}><cim:Time>{value.isoformat()}</cim:Time></{tag}>"
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+        if seconds < 0:
+            raise ConfigurationError(f"negative interval for {name!r}")
+        return f"<{tag}><cim:Interval>{format_duration(seconds)}</cim:Interval></{tag}>"
+    if isinstance(value, EndpointReference):
+        return f"<{tag}>{_epr_xml(value)}</{tag}>"
+    if isinstance(value, Item):
+        return f"<{tag}>{value.xml.decode('utf-8')}</{tag}>"
+    if isinstance(value, Mapping):
+        inner = "".join(_value_xml(prefix, str(k), v) for k, v in value.items())
+        return f"<{tag}>{inner}</{tag}>"
+    raise ConfigurationError(f"cannot send a value of type {type(value).__name__} for {name!r}")
+
+
+def _raw_xml(value: str | bytes) -> str:
+    text = value.decode("utf-8") if isinstance(value, bytes) else value
+    text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text, count=1)
+    _check_chars(text)
+    if "<?" in text:
+        # SOAP 1.2 part 1, 5: a SOAP message must not contain processing instructions.
+        raise ConfigurationError("raw XML body contains a processing instruction")
+    # Validate: it must parse as element content, with the envelope's prefixes
+    # in scope, so it can neither break out of s:Body nor smuggle a DTD.
+    declarations = " ".join(f'xmlns:{p}="{u}"' for p, u in ns.PREFIXES.items())
+    try:
+        parse_xml(f"<wrapper {declarations}>{text}</wrapper>".encode())
+    except ProtocolError as exc:
+        raise ConfigurationError(f"raw XML body does not parse: {exc.message}") from None
+    return text
+
+
+def _class_name(resource_uri: str) -> str:
+    name = resource_uri.rstrip("/").rpartition("/")[2]
+    return _check_name(name, "class name (last segment of the resource URI)")
+
+
+def _resource_xml(resource: Resource, locator: ResourceLocator) -> str:
+    if isinstance(resource, Item):
+        return resource.xml.decode("utf-8")
+    if isinstance(resource, str | bytes):
+        return _raw_xml(resource)
+    if isinstance(resource, Mapping):
+        uri = locator.resource_uri
+        cls = _class_name(uri)
+        inner = "".join(_value_xml("r", str(k), v) for k, v in resource.items())
+        return f'<r:{cls} xmlns:r="{escape_attr(uri)}">{inner}</r:{cls}>'
+    raise ConfigurationError(f"cannot send a resource of type {type(resource).__name__}")
+
+
+# -- the builders -------------------------------------------------------------
+
+_IDENTIFY = (
+    f'<s:Envelope xmlns:s="{ns.NS_SOAP}" xmlns:wsmid="{ns.NS_WSMAN_IDENTITY}">'
+    "<s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>"
+).encode()
+
+
+def identify_request() -> Request:
+    """Build an Identify request (DSP0226 11: no WS-Addressing headers at all)."""
+    return Request("Identify", "", "", _IDENTIFY)
+
+
+def get_request(
+    opts: RequestOptions, locator: ResourceLocator, *, fragment: str | None = None
+) -> Request:
+    """Build a WS-Transfer Get (DSP0226 7.3); ``fragment`` overrides the locator's."""
+    return _build("Get", ns.ACTION_GET, opts, locator, "", fragment=fragment)
+
+
+def put_request(opts: RequestOptions, locator: ResourceLocator, resource: Resource) -> Request:
+    """Build a WS-Transfer Put (DSP0226 7.4).
+
+    Args:
+        opts: session header values.
+        locator: the resource.
+        resource: a mapping of property names to values (rendered as
+            ``<r:{Class} xmlns:r="{resource uri}">``), an :class:`Item`, or raw
+            XML (str/bytes, validated to parse).
+
+    Raises:
+        ConfigurationError: a name or value that cannot be sent.
+    """
+    return _build("Put", ns.ACTION_PUT, opts, locator, _resource_xml(resource, locator))
+
+
+def create_request(opts: RequestOptions, locator: ResourceLocator, resource: Resource) -> Request:
+    """Build a WS-Transfer Create (DSP0226 7.5); ``resource`` as for :func:`put_request`."""
+    return _build("Create", ns.ACTION_CREATE, opts, locator, _resource_xml(resource, locator))
+
+
+def delete_request(opts: RequestOptions, locator: ResourceLocator) -> Request:
+    """Build a WS-Transfer Delete (DSP0226 7.6)."""
+    return _build("Delete", ns.ACTION_DELETE, opts, locator, "")
+
+
+def invoke_request(
+    opts: RequestOptions,
+    locator: ResourceLocator,
+    method: str,
+    parameters: Resource | None = None,
+) -> Request:
+    """Build a custom-action (method) request (DSP0226 9; DSP0227 8.3).
+
+    Args:
+        opts: session header values.
+        locator: the instance or class.
+        method: a method name (action = ``resource_uri + "/" + method``) or a
+            full action URI (its last segment names the method).
+        parameters: a mapping (rendered as
+            ``<p:{Method}_INPUT xmlns:p="{resource uri}">``), an Item, raw
+            XML, or None for no parameters.
+
+    Raises:
+        ConfigurationError: an invalid method name, parameter name or value.
+    """
+    if "://" in method:
+        action = method
+        name = method.rstrip("/").rpartition("/")[2]
+    else:
+        name = method
+        action = f"{locator.resource_uri.rstrip('/')}/{method}"
+    _check_name(name, "method name")
+    if parameters is None:
+        parameters = {}
+    if isinstance(parameters, Mapping) and not isinstance(parameters, Item):
+        uri = locator.resource_uri
+        inner = "".join(_value_xml("r", str(k), v) for k, v in parameters.items())
+        body = f'<r:{name}_INPUT xmlns:r="{escape_attr(uri)}">{inner}</r:{name}_INPUT>'
+    else:
+        body = _resource_xml(parameters, locator)
+    return _build("Invoke", action, opts, locator, body)
+
+
+def _filter_xml(
+    filter: str | Mapping[str, Any] | None,
+    dialect: str | None,
+    association: AssociationFilter | None,
+) -> str:
+    if association is not None:
+        if filter is not None:
+            raise ConfigurationError("give either a filter or an association filter, not both")
+        inner = _association_xml(association)
+        return f'<w:Filter Dialect="{ns.DIALECT_ASSOCIATION}">{inner}</w:Filter>'
+    if filter is None:
+        return ""
+    if dialect is None:
+        dialect = "selector" if isinstance(filter, Mapping) else "wql"
+    uri = _DIALECTS.get(dialect.lower(), dialect)
+    if isinstance(filter, Mapping):
+        if uri != ns.DIALECT_SELECTOR:
+            raise ConfigurationError("a mapping filter needs the selector dialect")
+        body = _selector_set_xml({k: _sel(v) for k, v in filter.items()})
+    else:
+        body = escape_text(filter)
+    return f'<w:Filter Dialect="{escape_attr(uri)}">{body}</w:Filter>'
+
+
+def _sel(value: Any) -> str | EndpointReference:
+    if isinstance(value, EndpointReference):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _association_xml(af: AssociationFilter) -> str:
+    obj = af.object
+    if isinstance(obj, ResourceLocator):
+        obj = EndpointReference(None, obj.resource_uri, obj.selectors)
+    kind = "AssociationInstances" if af.instances else "AssociatedInstances"
+    parts = [f"<b:{kind}><b:Object>{_epr_xml(obj)}</b:Object>"]
+    fields: list[tuple[str, str | None]] = (
+        [("ResultClassName", af.result_class_name), ("Role", af.role)]
+        if af.instances
+        else [
+            ("AssociationClassName", af.association_class_name),
+            ("Role", af.role),
+            ("ResultClassName", af.result_class_name),
+            ("ResultRole", af.result_role),
+        ]
+    )
+    for tag, value in fields:
+        if value is not None:
+            parts.append(f"<b:{tag}>{escape_text(value)}</b:{tag}>")
+    for prop in af.include_result_property:
+        parts.append(f"<b:IncludeResultProperty>{escape_text(prop)}</b:IncludeResultProperty>")
+    parts.append(f"</b:{kind}>")
+    return "".join(parts)
+
+
+def enumerate_request(
+    opts: RequestOptions,
+    locator: ResourceLocator,
+    *,
+    filter: str | Mapping[str, Any] | None = None,
+    dialect: str | None = None,
+    mode: EnumerationMode = EnumerationMode.OBJECTS,
+    polymorphism: Polymorphism | None = None,
+    association: AssociationFilter | None = None,
+    optimize: bool = True,
+    max_elements: int | None = None,
+) -> Request:
+    """Build a WS-Enumeration Enumerate (DSP0226 8.2).
+
+    Args:
+        opts: session header values.
+        locator: the class (or ``*``) to enumerate.
+        filter: WQL/CQL text, or a mapping of selectors for the selector
+            dialect (DSP0226 8.3).
+        dialect: ``"WQL"``, ``"CQL"``, ``"selector"``, ``"association"``,
+            ``"xpath"`` or a full dialect URI; default WQL for text, selector
+            for a mapping.
+        mode: objects, EPRs, or both (DSP0226 8.7).
+        polymorphism: ``wsmb:PolymorphismMode`` (omitted when None).
+        association: a CIM association filter (DSP0227 8.2).
+        optimize: send ``w:OptimizeEnumeration`` so the first batch comes in
+            the EnumerateResponse (DSP0226 8.2.3), saving a round trip.
+        max_elements: ``w:MaxElements`` of that first batch.
+
+    Raises:
+        ConfigurationError: inconsistent filter arguments or unsendable values.
+    """
+    parts = ["<n:Enumerate>"]
+    if optimize:
+        parts.append("<w:OptimizeEnumeration/>")
+        if max_elements is not None:
+            parts.append(f"<w:MaxElements>{_positive(max_elements)}</w:MaxElements>")
+    if mode.value is not None:
+        parts.append(f"<w:EnumerationMode>{mode.value}</w:EnumerationMode>")
+    parts.append(_filter_xml(filter, dialect, association))
+    if polymorphism is not None:
+        parts.append(f"<b:PolymorphismMode>{polymorphism.value}</b:PolymorphismMode>")
+    parts.append("</n:Enumerate>")
+    return _build("Enumerate", ns.ACTION_ENUMERATE, opts, locator, "".join(parts))
+
+
+def _positive(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ConfigurationError(f"MaxElements must be a positive integer, not {n!r}")
+    return n
+
+
+def pull_request(
+    opts: RequestOptions, locator: ResourceLocator, context: str, *, max_elements: int
+) -> Request:
+    """Build a WS-Enumeration Pull (DSP0226 8.4) for ``context``."""
+    body = (
+        f"<n:Pull><n:EnumerationContext>{escape_text(context)}</n:EnumerationContext>"
+        f"<n:MaxElements>{_positive(max_elements)}</n:MaxElements></n:Pull>"
+    )
+    return _build("Pull", ns.ACTION_PULL, opts, locator, body)
+
+
+def release_request(opts: RequestOptions, locator: ResourceLocator, context: str) -> Request:
+    """Build a WS-Enumeration Release (DSP0226 8.6) for ``context``."""
+    body = (
+        f"<n:Release><n:EnumerationContext>{escape_text(context)}</n:EnumerationContext>"
+        "</n:Release>"
+    )
+    return _build("Release", ns.ACTION_RELEASE, opts, locator, body)

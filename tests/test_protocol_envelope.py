@@ -1,0 +1,626 @@
+"""Request builders: the headers a mature client sends, parsed back by namespace.
+
+Every assertion reads the built envelope with lxml by namespace URI (never by
+prefix). Property tests show that selector, option, filter and body values
+containing XML metacharacters, quotes, ``]]>`` or any Unicode cannot change
+an envelope's structure and come back exactly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from aiowsman.errors import ConfigurationError
+from aiowsman.protocol import (
+    AssociationFilter,
+    EndpointReference,
+    EnumerationMode,
+    Item,
+    Polymorphism,
+    Request,
+    RequestOptions,
+    ResourceLocator,
+    create_request,
+    delete_request,
+    enumerate_request,
+    get_request,
+    identify_request,
+    invoke_request,
+    parse_xml,
+    pull_request,
+    put_request,
+    release_request,
+)
+from aiowsman.protocol import namespaces as ns
+
+S, A, W, N, P, B, X = (
+    ns.NS_SOAP,
+    ns.NS_ADDRESSING,
+    ns.NS_WSMAN,
+    ns.NS_ENUMERATION,
+    ns.NS_WSMAN_MSFT,
+    ns.NS_WSMAN_CIMBINDING,
+    ns.NS_TRANSFER,
+)
+MU = f"{{{S}}}mustUnderstand"
+CORPUS = Path(__file__).parent / "corpus"
+OPTS = RequestOptions("https://host.example:5986/wsman")
+SERVICE = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service"
+
+
+def q(namespace: str, name: str) -> str:
+    return f"{{{namespace}}}{name}"
+
+
+def parse(request: Request) -> etree._Element:
+    return etree.fromstring(request.body)
+
+
+def header(request: Request, namespace: str, name: str) -> etree._Element:
+    el = parse(request).find(f"{q(S, 'Header')}/{q(namespace, name)}")
+    assert el is not None, name
+    return el
+
+
+def body_child(request: Request) -> etree._Element:
+    body = parse(request).find(q(S, "Body"))
+    assert body is not None and len(body) == 1
+    return body[0]
+
+
+# -- common headers -----------------------------------------------------------
+
+
+def test_get_has_addressing_headers_with_must_understand() -> None:
+    req = get_request(OPTS, ResourceLocator("wmicimv2/Win32_Service?Name=WinRM"))
+    assert header(req, A, "To").text == OPTS.to
+    assert header(req, A, "Action").text == ns.ACTION_GET
+    assert header(req, A, "Action").get(MU) == "true"
+    address = header(req, A, "ReplyTo").find(q(A, "Address"))
+    assert address is not None
+    assert address.text == ns.ADDRESS_ANONYMOUS and address.get(MU) == "true"
+    assert header(req, A, "MessageID").text == req.message_id
+    assert req.message_id.startswith("uuid:")
+
+
+def test_resource_uri_is_expanded_and_must_be_understood() -> None:
+    req = get_request(OPTS, ResourceLocator("wmicimv2/Win32_Service?Name=WinRM"))
+    uri = header(req, W, "ResourceURI")
+    assert uri.text == SERVICE and uri.get(MU) == "true"
+
+
+def test_max_envelope_size_timeout_and_locales() -> None:
+    opts = RequestOptions(
+        OPTS.to, max_envelope_size=153600, operation_timeout=20, data_locale="de-DE"
+    )
+    req = get_request(opts, ResourceLocator("winrm/config"))
+    size = header(req, W, "MaxEnvelopeSize")
+    assert size.text == "153600" and size.get(MU) == "true"
+    assert header(req, W, "OperationTimeout").text == "PT20.000S"
+    locale = header(req, W, "Locale")
+    assert locale.get(q(ns.NS_XML, "lang")) == "en-US" and locale.get(MU) == "false"
+    data_locale = header(req, P, "DataLocale")
+    assert data_locale.get(q(ns.NS_XML, "lang")) == "de-DE" and data_locale.get(MU) == "false"
+
+
+def test_optional_headers_are_omitted_when_unset() -> None:
+    opts = RequestOptions(OPTS.to, operation_timeout=None, locale=None)
+    head = parse(get_request(opts, ResourceLocator("winrm/config"))).find(q(S, "Header"))
+    assert head is not None
+    assert head.find(q(W, "OperationTimeout")) is None
+    assert head.find(q(W, "Locale")) is None
+    assert head.find(q(P, "DataLocale")) is None
+    assert head.find(q(W, "SelectorSet")) is None
+    assert head.find(q(W, "OptionSet")) is None
+
+
+def test_each_request_gets_a_fresh_message_id() -> None:
+    loc = ResourceLocator("winrm/config")
+    assert get_request(OPTS, loc).message_id != get_request(OPTS, loc).message_id
+
+
+def test_negative_operation_timeout_is_refused() -> None:
+    # WinRM faults on PT-1S (corpus pypsrp-fault-invalidmessageinformationheader).
+    with pytest.raises(ConfigurationError):
+        get_request(RequestOptions(OPTS.to, operation_timeout=-1), ResourceLocator("winrm/config"))
+
+
+def test_selectors_options_and_fragment_headers() -> None:
+    loc = ResourceLocator("wmicimv2/Win32_Service", Name="WinRM", fragment="Status")
+    loc.add_option("msftwinrm:UsePreciseArrays", True, type="xs:boolean")
+    req = get_request(OPTS, loc)
+    sels = header(req, W, "SelectorSet").findall(q(W, "Selector"))
+    assert [(s.get("Name"), s.text) for s in sels] == [("Name", "WinRM")]
+    option_set = header(req, W, "OptionSet")
+    assert option_set.get(MU) is None
+    (opt,) = option_set.findall(q(W, "Option"))
+    assert (opt.get("Name"), opt.get("Type"), opt.text) == (
+        "msftwinrm:UsePreciseArrays",
+        "xs:boolean",
+        "true",
+    )
+    assert opt.get("MustComply") is None
+    frag = header(req, W, "FragmentTransfer")
+    assert frag.text == "Status" and frag.get(MU) == "true"
+
+
+def test_option_that_must_comply_makes_the_option_set_must_understand() -> None:
+    loc = ResourceLocator("wmicimv2/Win32_Service")
+    loc.add_option("a", "1")
+    loc.add_option("b", "2", must_comply=True)
+    option_set = header(get_request(OPTS, loc), W, "OptionSet")
+    assert option_set.get(MU) == "true"
+    assert [o.get("MustComply") for o in option_set] == [None, "true"]
+
+
+def test_must_understand_options_flag_alone_sets_must_understand() -> None:
+    loc = ResourceLocator("wmicimv2/Win32_Service", options={"a": 1}, must_understand_options=True)
+    assert header(get_request(OPTS, loc), W, "OptionSet").get(MU) == "true"
+
+
+def test_fragment_dialect_is_sent() -> None:
+    loc = ResourceLocator("winrm/config", fragment="MaxEnvelopeSizekb")
+    loc.fragment_dialect = ns.DIALECT_FRAGMENT_XPATH_LEVEL1
+    frag = header(get_request(OPTS, loc), W, "FragmentTransfer")
+    assert frag.get("Dialect") == ns.DIALECT_FRAGMENT_XPATH_LEVEL1
+
+
+def test_get_fragment_argument_overrides_the_locator() -> None:
+    loc = ResourceLocator("winrm/config", fragment="A")
+    assert header(get_request(OPTS, loc, fragment="B"), W, "FragmentTransfer").text == "B"
+
+
+def test_nested_epr_selector_is_rendered_as_endpoint_reference() -> None:
+    target = EndpointReference(None, SERVICE, {"Name": "WinRM"})
+    req = get_request(OPTS, ResourceLocator("cimv2/CIM_X", Antecedent=target))
+    sel = header(req, W, "SelectorSet").find(q(W, "Selector"))
+    assert sel is not None and sel.get("Name") == "Antecedent"
+    epr = sel.find(q(A, "EndpointReference"))
+    assert epr is not None
+    assert epr.findtext(q(A, "Address")) == ns.ADDRESS_ANONYMOUS
+    assert epr.findtext(f"{q(A, 'ReferenceParameters')}/{q(W, 'ResourceURI')}") == SERVICE
+
+
+# -- Identify -----------------------------------------------------------------
+
+
+def test_identify_has_no_addressing_headers() -> None:
+    req = identify_request()
+    root = parse(req)
+    head = root.find(q(S, "Header"))
+    assert head is not None and len(head) == 0  # DSP0226 11
+    body = root.find(q(S, "Body"))
+    assert body is not None
+    (child,) = body
+    assert child.tag == q(ns.NS_WSMAN_IDENTITY, "Identify")
+    assert req.operation == "Identify" and req.message_id == ""
+
+
+# -- transfer operations --------------------------------------------------------
+
+
+def test_get_and_delete_have_empty_bodies_and_their_actions() -> None:
+    loc = ResourceLocator("winrm/config")
+    for req, action in (
+        (get_request(OPTS, loc), ns.ACTION_GET),
+        (delete_request(OPTS, loc), ns.ACTION_DELETE),
+    ):
+        body = parse(req).find(q(S, "Body"))
+        assert body is not None and len(body) == 0
+        assert req.action == action
+
+
+def test_put_mapping_renders_the_instance_in_the_resource_namespace() -> None:
+    when = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    req = put_request(
+        OPTS,
+        ResourceLocator(SERVICE, Name="WinRM"),
+        {
+            "StartMode": "Auto",
+            "Count": 3,
+            "Enabled": False,
+            "Ratio": 0.5,
+            "Missing": None,
+            "Tags": ["a", "b"],
+            "When": when,
+            "Every": timedelta(minutes=5),
+            "Nested": {"Inner": "x"},
+        },
+    )
+    inst = body_child(req)
+    assert inst.tag == q(SERVICE, "Win32_Service")
+    assert req.action == ns.ACTION_PUT
+
+    def text(name: str) -> list[str | None]:
+        return [e.text for e in inst.findall(q(SERVICE, name))]
+
+    assert text("StartMode") == ["Auto"]
+    assert text("Count") == ["3"]
+    assert text("Enabled") == ["false"]
+    assert text("Ratio") == ["0.5"]
+    assert text("Tags") == ["a", "b"]
+    missing = inst.find(q(SERVICE, "Missing"))
+    assert missing is not None and missing.get(q(ns.NS_XSI, "nil")) == "true"
+    assert (
+        inst.findtext(f"{q(SERVICE, 'When')}/{q(ns.NS_CIM_COMMON, 'Datetime')}") == when.isoformat()
+    )
+    assert inst.findtext(f"{q(SERVICE, 'Every')}/{q(ns.NS_CIM_COMMON, 'Interval')}") == "PT300.000S"
+    assert inst.findtext(f"{q(SERVICE, 'Nested')}/{q(SERVICE, 'Inner')}") == "x"
+
+
+def test_put_item_sends_its_xml_unchanged() -> None:
+    item = Item(parse_xml(b'<p:Config xmlns:p="urn:c"><p:A>1</p:A></p:Config>'))
+    inst = body_child(put_request(OPTS, ResourceLocator("winrm/config"), item))
+    assert inst.tag == "{urn:c}Config" and inst.findtext("{urn:c}A") == "1"
+
+
+def test_put_raw_xml_is_validated_and_sent() -> None:
+    raw = '<cfg:Config xmlns:cfg="http://schemas.microsoft.com/wbem/wsman/1/config"><cfg:MaxTimeoutms>1</cfg:MaxTimeoutms></cfg:Config>'
+    inst = body_child(put_request(OPTS, ResourceLocator("winrm/config"), raw.encode()))
+    assert inst.findtext(q(ns.NS_WINRM_CONFIG, "MaxTimeoutms")) == "1"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "<a>",
+        "</s:Body><s:Body>",
+        "<a/></s:Body>",
+        "<a><?pi x?></a>",
+        '<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>',
+        "text&",
+    ],
+)
+def test_raw_xml_that_does_not_parse_is_refused(raw: str) -> None:
+    with pytest.raises(ConfigurationError):
+        put_request(OPTS, ResourceLocator("winrm/config"), raw)
+
+
+@pytest.mark.parametrize("name", ["a b", "1abc", "a<b", "", "xmlFoo", 'a"'])
+def test_invalid_property_names_are_refused(name: str) -> None:
+    with pytest.raises(ConfigurationError):
+        put_request(OPTS, ResourceLocator(SERVICE), {name: "v"})
+
+
+def test_unsupported_value_type_is_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        put_request(OPTS, ResourceLocator(SERVICE), {"A": object()})
+
+
+def test_create_sends_the_resource_and_create_action() -> None:
+    req = create_request(OPTS, ResourceLocator("winrm/config/Listener"), {"Port": 5985})
+    assert req.action == ns.ACTION_CREATE
+    assert (
+        body_child(req).findtext(
+            q("http://schemas.microsoft.com/wbem/wsman/1/config/Listener", "Port")
+        )
+        == "5985"
+    )
+
+
+def test_epr_valued_property_is_rendered_as_address_and_reference_parameters() -> None:
+    epr = EndpointReference(None, SERVICE, {"Name": "WinRM"})
+    inst = body_child(put_request(OPTS, ResourceLocator(SERVICE), {"Ref": epr}))
+    ref = inst.find(q(SERVICE, "Ref"))
+    assert ref is not None
+    assert ref.findtext(q(A, "Address")) == ns.ADDRESS_ANONYMOUS
+    sel = ref.find(f"{q(A, 'ReferenceParameters')}/{q(W, 'SelectorSet')}/{q(W, 'Selector')}")
+    assert sel is not None and sel.text == "WinRM"
+
+
+# -- Invoke ---------------------------------------------------------------------
+
+
+def test_invoke_action_is_resource_uri_slash_method() -> None:
+    req = invoke_request(OPTS, ResourceLocator(SERVICE, Name="WinRM"), "StopService")
+    assert req.action == f"{SERVICE}/StopService"
+    assert header(req, A, "Action").text == req.action
+    inp = body_child(req)
+    assert inp.tag == q(SERVICE, "StopService_INPUT") and len(inp) == 0
+
+
+def test_invoke_parameters_go_into_method_input() -> None:
+    uri = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/default/StdRegProv"
+    req = invoke_request(
+        OPTS, ResourceLocator(uri), "EnumKey", {"hDefKey": 2147483650, "sSubKeyName": "SOFTWARE"}
+    )
+    inp = body_child(req)
+    assert inp.tag == q(uri, "EnumKey_INPUT")
+    assert inp.findtext(q(uri, "hDefKey")) == "2147483650"
+    assert inp.findtext(q(uri, "sSubKeyName")) == "SOFTWARE"
+
+
+def test_invoke_with_full_action_uri() -> None:
+    action = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_Service/StartService"
+    req = invoke_request(OPTS, ResourceLocator(SERVICE), action)
+    assert req.action == action
+    assert body_child(req).tag == q(SERVICE, "StartService_INPUT")
+
+
+def test_invoke_refuses_a_bad_method_name() -> None:
+    with pytest.raises(ConfigurationError):
+        invoke_request(OPTS, ResourceLocator(SERVICE), "Stop Service")
+
+
+# -- Enumerate / Pull / Release -------------------------------------------------
+
+
+def enumerate_body(req: Request) -> etree._Element:
+    el = body_child(req)
+    assert el.tag == q(N, "Enumerate")
+    return el
+
+
+def test_enumerate_optimized_with_max_elements() -> None:
+    req = enumerate_request(OPTS, ResourceLocator("wmicimv2/*"), max_elements=20)
+    body = enumerate_body(req)
+    assert body.find(q(W, "OptimizeEnumeration")) is not None
+    assert body.findtext(q(W, "MaxElements")) == "20"
+    assert body.find(q(W, "EnumerationMode")) is None
+    assert req.action == ns.ACTION_ENUMERATE
+
+
+def test_enumerate_unoptimized_has_neither_optimize_nor_max_elements() -> None:
+    body = enumerate_body(
+        enumerate_request(OPTS, ResourceLocator("wmicimv2/*"), optimize=False, max_elements=20)
+    )
+    assert body.find(q(W, "OptimizeEnumeration")) is None
+    assert body.find(q(W, "MaxElements")) is None
+
+
+@pytest.mark.parametrize(
+    ("dialect", "uri"),
+    [
+        (None, ns.DIALECT_WQL),
+        ("WQL", ns.DIALECT_WQL),
+        ("cql", ns.DIALECT_CQL),
+        (ns.DIALECT_XPATH, ns.DIALECT_XPATH),
+    ],
+)
+def test_enumerate_text_filter_dialects(dialect: str | None, uri: str) -> None:
+    body = enumerate_body(
+        enumerate_request(
+            OPTS,
+            ResourceLocator("wmicimv2/*"),
+            filter="select * from Win32_Service",
+            dialect=dialect,
+        )
+    )
+    flt = body.find(q(W, "Filter"))
+    assert flt is not None and flt.get("Dialect") == uri
+    assert flt.text == "select * from Win32_Service"
+
+
+def test_enumerate_selector_filter_is_a_selector_set() -> None:
+    body = enumerate_body(
+        enumerate_request(OPTS, ResourceLocator("shell/Command"), filter={"ShellId": "B6631D8E"})
+    )
+    flt = body.find(q(W, "Filter"))
+    assert flt is not None and flt.get("Dialect") == ns.DIALECT_SELECTOR
+    sel = flt.find(f"{q(W, 'SelectorSet')}/{q(W, 'Selector')}")
+    assert sel is not None and (sel.get("Name"), sel.text) == ("ShellId", "B6631D8E")
+
+
+@pytest.mark.parametrize(
+    ("mode", "text"),
+    [
+        (EnumerationMode.EPR, "EnumerateEPR"),
+        (EnumerationMode.OBJECT_AND_EPR, "EnumerateObjectAndEPR"),
+    ],
+)
+def test_enumerate_mode(mode: EnumerationMode, text: str) -> None:
+    body = enumerate_body(enumerate_request(OPTS, ResourceLocator("wmicimv2/*"), mode=mode))
+    assert body.findtext(q(W, "EnumerationMode")) == text
+
+
+@pytest.mark.parametrize(
+    ("poly", "text"),
+    [
+        (Polymorphism.DEEP, "IncludeSubClassProperties"),
+        (Polymorphism.SHALLOW, "None"),
+        (Polymorphism.DEEP_BASE_PROPS_ONLY, "ExcludeSubClassProperties"),
+    ],
+)
+def test_enumerate_polymorphism_mode_is_in_the_cim_binding_namespace(
+    poly: Polymorphism, text: str
+) -> None:
+    body = enumerate_body(
+        enumerate_request(OPTS, ResourceLocator("cimv2/CIM_Service"), polymorphism=poly)
+    )
+    assert body.findtext(q(B, "PolymorphismMode")) == text
+
+
+def test_enumerate_associated_instances_filter() -> None:
+    src = EndpointReference(None, SERVICE, {"Name": "WinRM"})
+    af = AssociationFilter(
+        src,
+        association_class_name="Win32_DependentService",
+        result_class_name="Win32_Service",
+        role="Dependent",
+        result_role="Antecedent",
+        include_result_property=("Name", "State"),
+    )
+    body = enumerate_body(enumerate_request(OPTS, ResourceLocator("wmicimv2/*"), association=af))
+    flt = body.find(q(W, "Filter"))
+    assert flt is not None and flt.get("Dialect") == ns.DIALECT_ASSOCIATION
+    assoc = flt.find(q(B, "AssociatedInstances"))
+    assert assoc is not None
+    obj = assoc.find(q(B, "Object"))
+    assert obj is not None
+    assert obj.findtext(f"{q(A, 'ReferenceParameters')}/{q(W, 'ResourceURI')}") == SERVICE
+    assert [c.tag.rpartition("}")[2] for c in assoc] == [
+        "Object",
+        "AssociationClassName",
+        "Role",
+        "ResultClassName",
+        "ResultRole",
+        "IncludeResultProperty",
+        "IncludeResultProperty",
+    ]
+    assert assoc.findtext(q(B, "ResultRole")) == "Antecedent"
+
+
+def test_enumerate_association_instances_filter() -> None:
+    af = AssociationFilter(
+        ResourceLocator(SERVICE, Name="WinRM"),
+        instances=True,
+        result_class_name="Win32_DependentService",
+    )
+    body = enumerate_body(enumerate_request(OPTS, ResourceLocator("wmicimv2/*"), association=af))
+    assoc = body.find(f"{q(W, 'Filter')}/{q(B, 'AssociationInstances')}")
+    assert assoc is not None
+    assert assoc.findtext(q(B, "ResultClassName")) == "Win32_DependentService"
+    assert assoc.find(q(B, "ResultRole")) is None
+
+
+def test_enumerate_refuses_filter_and_association_together() -> None:
+    af = AssociationFilter(EndpointReference(None, SERVICE, {}))
+    with pytest.raises(ConfigurationError):
+        enumerate_request(OPTS, ResourceLocator("wmicimv2/*"), filter="x", association=af)
+
+
+@pytest.mark.parametrize("bad", [0, -1, True])
+def test_max_elements_must_be_positive(bad: int) -> None:
+    with pytest.raises(ConfigurationError):
+        enumerate_request(OPTS, ResourceLocator("wmicimv2/*"), max_elements=bad)
+
+
+def test_pull_carries_context_and_max_elements() -> None:
+    req = pull_request(OPTS, ResourceLocator("wmicimv2/*"), "uuid:CTX", max_elements=50)
+    pull = body_child(req)
+    assert pull.tag == q(N, "Pull") and req.action == ns.ACTION_PULL
+    assert pull.findtext(q(N, "EnumerationContext")) == "uuid:CTX"
+    assert pull.findtext(q(N, "MaxElements")) == "50"
+    assert header(req, W, "ResourceURI").text == ns.URI_WMICIMV2 + "/*"
+
+
+def test_release_carries_context() -> None:
+    req = release_request(OPTS, ResourceLocator("wmicimv2/*"), "uuid:CTX")
+    rel = body_child(req)
+    assert rel.tag == q(N, "Release") and req.action == ns.ACTION_RELEASE
+    assert rel.findtext(q(N, "EnumerationContext")) == "uuid:CTX"
+
+
+def test_windows_client_request_shape_is_matched() -> None:
+    # Same headers, in namespace terms, as corpus omi-enumerate-request-wql-epr-windows-client.xml.
+    ref = parse_xml((CORPUS / "omi-enumerate-request-wql-epr-windows-client.xml").read_bytes())
+    loc = ResourceLocator("http://schemas.dmtf.org/wbem/wscim/1/*", __cimnamespace="root/OMI")
+    loc.add_option("msftwinrm:UsePreciseArrays", "true", type="xs:boolean")
+    ours = parse(
+        enumerate_request(
+            RequestOptions(
+                "https://157.59.84.237:7779/wsman", operation_timeout=None, data_locale="en-US"
+            ),
+            loc,
+            filter="select * from OMI_Identify",
+            mode=EnumerationMode.OBJECT_AND_EPR,
+            max_elements=32000,
+        )
+    )
+
+    def shape(root: etree._Element) -> set[tuple[str, str | None]]:
+        head = root.find(q(S, "Header"))
+        assert head is not None
+        return {
+            (el.tag, el.get(MU))
+            for el in head.iter()
+            if isinstance(el.tag, str) and el.tag.partition("}")[0][1:] in (A, W, S)
+        }
+
+    assert shape(ours) == shape(ref)
+
+    def body_shape(root: etree._Element) -> list[tuple[str, str]]:
+        enum = root.find(f"{q(S, 'Body')}/{q(N, 'Enumerate')}")
+        assert enum is not None
+        return [(c.tag, (c.text or "").strip()) for c in enum]
+
+    assert body_shape(ours) == body_shape(ref)
+
+
+# -- property tests: values cannot change structure -----------------------------
+
+# Any character XML 1.0 can carry (no C0 controls other than tab/LF/CR, no
+# surrogates, no U+FFFE/FFFF).
+xml_text = st.text(
+    st.characters(exclude_categories=["Cs"], exclude_characters="\ufffe\uffff").filter(
+        lambda c: c in "\t\n\r" or ord(c) >= 0x20
+    ),
+    max_size=40,
+)
+tricky = st.one_of(
+    xml_text,
+    st.sampled_from(
+        ["]]>", "</w:Selector>", '"><x/>', "&amp;", "<!--", "'", '"', "\r\n", " \t ", "&#0;"]
+    ),
+)
+
+
+def structure(root: etree._Element) -> list[tuple[str, tuple[str, ...]]]:
+    return [
+        (el.tag, tuple(sorted(str(k) for k in el.attrib)))
+        for el in root.iter()
+        if isinstance(el.tag, str)
+    ]
+
+
+BASELINE_LOC = ResourceLocator(SERVICE, Name="v")
+BASELINE_LOC.add_option("o", "v")
+
+
+@settings(max_examples=150, deadline=None)
+@given(selector=tricky, option=tricky, name=tricky)
+def test_selector_and_option_values_round_trip_without_changing_structure(
+    selector: str, option: str, name: str
+) -> None:
+    loc = ResourceLocator(SERVICE, {"Name": selector})
+    loc.add_option("o", option)
+    root = parse(get_request(OPTS, loc))
+    assert structure(root) == structure(parse(get_request(OPTS, BASELINE_LOC)))
+    sel = root.find(f"{q(S, 'Header')}/{q(W, 'SelectorSet')}/{q(W, 'Selector')}")
+    assert sel is not None and (sel.text or "") == selector
+    opt = root.find(f"{q(S, 'Header')}/{q(W, 'OptionSet')}/{q(W, 'Option')}")
+    assert opt is not None and (opt.text or "") == option
+    # Attribute values too (selector names) round-trip exactly.
+    loc2 = ResourceLocator(SERVICE, {name or "n": "v"})
+    sel2 = parse(get_request(OPTS, loc2)).find(
+        f"{q(S, 'Header')}/{q(W, 'SelectorSet')}/{q(W, 'Selector')}"
+    )
+    assert sel2 is not None and sel2.get("Name") == (name or "n")
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=tricky, context=tricky)
+def test_filter_and_context_values_round_trip(text: str, context: str) -> None:
+    body = enumerate_body(enumerate_request(OPTS, ResourceLocator("wmicimv2/*"), filter=text))
+    flt = body.find(q(W, "Filter"))
+    assert flt is not None and (flt.text or "") == text and len(flt) == 0
+    pull = body_child(pull_request(OPTS, ResourceLocator("wmicimv2/*"), context, max_elements=1))
+    assert pull.findtext(q(N, "EnumerationContext")) == context
+    assert [c.tag for c in pull] == [q(N, "EnumerationContext"), q(N, "MaxElements")]
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(tricky, min_size=1, max_size=4), scalar=tricky)
+def test_body_values_round_trip(values: list[str], scalar: str) -> None:
+    resource: dict[str, Any] = {"List": values, "Scalar": scalar, "Nested": {"Inner": scalar}}
+    inst = body_child(put_request(OPTS, ResourceLocator(SERVICE), resource))
+    assert [(e.text or "") for e in inst.findall(q(SERVICE, "List"))] == values
+    assert (inst.findtext(q(SERVICE, "Scalar")) or "") == scalar
+    assert (inst.findtext(f"{q(SERVICE, 'Nested')}/{q(SERVICE, 'Inner')}") or "") == scalar
+    assert len(inst) == len(values) + 2
+    assert Item(inst)["Scalar"] == scalar
+
+
+@pytest.mark.parametrize("bad", ["\x00", "a\x01b", "\ud800", "\ufffe", "\x1b[0m"])
+def test_characters_xml_cannot_carry_are_refused(bad: str) -> None:
+    with pytest.raises(ConfigurationError):
+        get_request(OPTS, ResourceLocator(SERVICE, Name=bad))
+    with pytest.raises(ConfigurationError):
+        enumerate_request(OPTS, ResourceLocator("wmicimv2/*"), filter=bad)

@@ -1,0 +1,145 @@
+"""Item: lazy conversion of instances to Python values, pickling, reprs."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from aiowsman.protocol import EndpointReference, Item, parse_enumeration, parse_envelope, parse_xml
+
+CORPUS = Path(__file__).parent / "corpus"
+P = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_X"
+HEAD = (
+    f'<p:Win32_X xmlns:p="{P}" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" '
+    'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+    'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+    'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">'
+)
+
+
+def item(inner: str) -> Item:
+    return Item(parse_xml(f"{HEAD}{inner}</p:Win32_X>".encode()))
+
+
+def test_text_values_are_kept_as_text() -> None:
+    it = item("<p:Name>WinRM</p:Name><p:Count>007</p:Count><p:Empty/>")
+    assert it["Name"] == "WinRM" and it["Count"] == "007" and it["Empty"] == ""
+
+
+def test_xsi_nil_is_none() -> None:
+    assert item(
+        '<p:A xsi:nil="true"/><p:B xsi:nil="true" xsi:type="cim:cimString"/>'
+    ).to_dict() == {
+        "A": None,
+        "B": None,
+    }
+
+
+def test_repeated_elements_are_a_list_and_single_is_scalar() -> None:
+    it = item("<p:L>1</p:L><p:L>2</p:L><p:S>3</p:S>")
+    assert it["L"] == ["1", "2"] and it["S"] == "3"
+
+
+def test_cim_datetime_wrapper_becomes_datetime() -> None:
+    it = item("<p:D><cim:Datetime>2013-04-29T13:09:06.102138-07:00</cim:Datetime></p:D>")
+    assert it["D"] == datetime(2013, 4, 29, 13, 9, 6, 102138, tzinfo=timezone(-timedelta(hours=7)))
+
+
+def test_unqualified_datetime_wrapper_of_xml_fragment() -> None:
+    frag = Item(
+        parse_xml(
+            b"<w:XmlFragment xmlns:w='urn:w'><Name>x</Name>"
+            b"<T><Datetime>2020-01-01T00:00:00Z</Datetime></T></w:XmlFragment>"
+        )
+    )
+    assert frag["Name"] == "x"
+    assert frag["T"] == datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def test_unparseable_datetime_stays_text() -> None:
+    assert item("<p:D><cim:Datetime>not a date</cim:Datetime></p:D>")["D"] == "not a date"
+
+
+def test_dmtf_datetime_and_interval_strings() -> None:
+    it = item("<p:D>20150226175957.000000+060</p:D><p:I>00000001020304.000005:000</p:I>")
+    assert it["D"] == datetime(2015, 2, 26, 17, 59, 57, tzinfo=timezone(timedelta(minutes=60)))
+    assert it["I"] == timedelta(days=1, hours=2, minutes=3, seconds=4, microseconds=5)
+
+
+def test_cim_interval_date_and_time_wrappers() -> None:
+    it = item(
+        "<p:I><cim:Interval>P1DT2H</cim:Interval></p:I>"
+        "<p:Da><cim:Date>2024-05-06</cim:Date></p:Da>"
+        "<p:Ti><cim:Time>10:11:12</cim:Time></p:Ti>"
+    )
+    assert it["I"] == timedelta(days=1, hours=2)
+    assert it["Da"] == date(2024, 5, 6)
+    assert it["Ti"].hour == 10
+
+
+def test_embedded_instance_becomes_dict() -> None:
+    it = item("<p:Inner><p:A>1</p:A><p:B>2</p:B><p:B>3</p:B></p:Inner>")
+    assert it["Inner"] == {"A": "1", "B": ["2", "3"]}
+
+
+def test_epr_valued_property_becomes_endpoint_reference() -> None:
+    it = item(
+        "<p:Ref><a:Address>http://x</a:Address><a:ReferenceParameters>"
+        "<w:ResourceURI>urn:r</w:ResourceURI><w:SelectorSet><w:Selector Name='K'> v </w:Selector>"
+        "</w:SelectorSet></a:ReferenceParameters></p:Ref>"
+    )
+    assert it["Ref"] == EndpointReference("http://x", "urn:r", {"K": "v"})
+
+
+def test_mapping_protocol() -> None:
+    it = item("<p:A>1</p:A><p:B>2</p:B>")
+    assert list(it.keys()) == ["A", "B"] and "A" in it and "Z" not in it
+    assert it.get("Z", "d") == "d" and len(it) == 2
+    with pytest.raises(KeyError):
+        it["Z"]
+
+
+def test_name_namespace_and_xml() -> None:
+    it = item("<p:A>1</p:A>")
+    assert it.name == "Win32_X" and it.namespace == P
+    again = parse_xml(it.xml)
+    assert again.tag == f"{{{P}}}Win32_X" and again.findtext(f"{{{P}}}A") == "1"
+
+
+def test_construction_is_lazy() -> None:
+    it = item("<p:A>1</p:A>")
+    assert it._dict is None and it._xml is None  # nothing converted or serialised yet
+    it["A"]
+    assert it._dict is not None and it._xml is None
+
+
+def test_to_dict_returns_an_independent_copy() -> None:
+    it = item("<p:L>1</p:L><p:L>2</p:L>")
+    d = it.to_dict()
+    d["L"].append("3")
+    assert it["L"] == ["1", "2"]
+
+
+def test_item_pickles_via_its_xml_with_epr() -> None:
+    env = parse_envelope((CORPUS / "omi-enumerate-response-object-and-epr.xml").read_bytes())
+    (original,) = parse_enumeration(env).items
+    assert isinstance(original, Item)
+    clone = pickle.loads(pickle.dumps(original))
+    assert clone == original
+    assert clone.to_dict() == original.to_dict()
+    assert clone.epr == original.epr is not None
+
+
+def test_repr_is_readable_and_bounded() -> None:
+    it = item("".join(f"<p:P{i}>{'x' * 100}</p:P{i}>" for i in range(10)))
+    text = repr(it)
+    assert text.startswith("<Item Win32_X P0=") and "..." in text and len(text) < 300
+
+
+def test_repr_html_is_an_escaped_table() -> None:
+    html = item("<p:Name>&lt;b&gt;bold&lt;/b&gt;</p:Name><p:N xsi:nil='true'/>")._repr_html_()
+    assert html.startswith("<table>") and "&lt;b&gt;bold" in html and "<b>" not in html
+    assert "(null)" in html
