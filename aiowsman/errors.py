@@ -309,7 +309,7 @@ class EncryptionError(ProtocolError):
     """A multipart/encrypted message could not be framed, decrypted or verified."""
 
 
-class TimeoutError(WSManError, builtins.TimeoutError):  # noqa: A001 - deliberate shadow
+class TimeoutError(WSManError, builtins.TimeoutError):
     """The client's deadline (``session.timeout``) passed before the operation finished."""
 
     category = "timeout"

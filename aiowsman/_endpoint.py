@@ -1,0 +1,150 @@
+"""Parsing of WS-Management endpoint addresses.
+
+WinRM listens on ``/wsman`` at port 5985 (HTTP) and 5986 (HTTPS) by default
+(MS-WSMV 2.1: "the default HTTP port is 5985 and the default HTTPS port is
+5986"; ``winrm quickconfig``). Users write endpoints the way ``winrm.cmd -r:``
+and ``Enter-PSSession`` accept them, so all of these are understood::
+
+    host                       -> http://host:5985/wsman
+    host:5986                  -> https://host:5986/wsman   (5986 implies TLS)
+    https://host               -> https://host:5986/wsman
+    http://host:8080/custom    -> http://host:8080/custom
+    ::1 / [::1]:5985           -> http://[::1]:5985/wsman
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from aiowsman.errors import ConfigurationError
+
+__all__ = ["DEFAULT_PATH", "HTTPS_PORT", "HTTP_PORT", "Endpoint", "parse_endpoint"]
+
+HTTP_PORT = 5985
+HTTPS_PORT = 5986
+DEFAULT_PATH = "/wsman"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A parsed WS-Man endpoint.
+
+    Attributes:
+        scheme: ``http`` or ``https``.
+        host: host name or IP literal, without IPv6 brackets.
+        port: TCP port.
+        path: URL path, starting with ``/``.
+    """
+
+    scheme: str
+    host: str
+    port: int
+    path: str = DEFAULT_PATH
+
+    @property
+    def is_tls(self) -> bool:
+        """True for ``https``."""
+        return self.scheme == "https"
+
+    @property
+    def _host_literal(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    @property
+    def authority(self) -> str:
+        """``host:port`` (IPv6 in brackets): how errors and logs name the host."""
+        return f"{self._host_literal}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The full endpoint URL (the value of the ``wsa:To`` header)."""
+        return f"{self.scheme}://{self.authority}{self.path}"
+
+    def __str__(self) -> str:
+        return self.url
+
+
+def _parse_port(text: str, original: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise ConfigurationError(f"invalid port in endpoint {original!r}") from None
+    if not 0 < port < 65536:
+        raise ConfigurationError(f"port out of range in endpoint {original!r}")
+    return port
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def parse_endpoint(value: str, *, use_tls: bool | None = None) -> Endpoint:
+    """Parse an endpoint as written by a user.
+
+    Args:
+        value: ``host``, ``host:port``, ``[v6]:port``, a bare IPv6 literal, or a
+            URL ``http(s)://host[:port][/path]``.
+        use_tls: force ``https`` (True) or ``http`` (False) when ``value`` has
+            no scheme; by default a bare host uses HTTP, and port 5986 HTTPS.
+
+    Returns:
+        The parsed :class:`Endpoint`.
+
+    Raises:
+        aiowsman.errors.ConfigurationError: empty value, unknown scheme, bad port.
+    """
+    text = value.strip()
+    if not text:
+        raise ConfigurationError("empty endpoint")
+    if "://" in text:
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise ConfigurationError(f"unsupported scheme {scheme!r} in endpoint {value!r}")
+        try:
+            host = parts.hostname
+            port = parts.port
+        except ValueError:
+            raise ConfigurationError(f"invalid port in endpoint {value!r}") from None
+        if not host:
+            raise ConfigurationError(f"no host in endpoint {value!r}")
+        if port is None:
+            port = HTTPS_PORT if scheme == "https" else HTTP_PORT
+        path = parts.path if parts.path not in ("", "/") else DEFAULT_PATH
+        if parts.query:
+            path = f"{path}?{parts.query}"
+        return Endpoint(scheme, host, port, path)
+
+    port_given: int | None = None
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise ConfigurationError(f"unbalanced '[' in endpoint {value!r}")
+        host = text[1:close]
+        rest = text[close + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ConfigurationError(f"unexpected text after ']' in endpoint {value!r}")
+            port_given = _parse_port(rest[1:], value)
+    elif text.count(":") > 1:
+        if not _is_ipv6(text):
+            raise ConfigurationError(f"invalid IPv6 address in endpoint {value!r}")
+        host = text  # a bare IPv6 literal carries no port
+    elif ":" in text:
+        host, _, port_text = text.partition(":")
+        port_given = _parse_port(port_text, value)
+    else:
+        host = text
+    if "/" in host or not host:
+        raise ConfigurationError(f"invalid host in endpoint {value!r}")
+    if use_tls is None:
+        use_tls = port_given == HTTPS_PORT
+    scheme = "https" if use_tls else "http"
+    port = port_given if port_given is not None else (HTTPS_PORT if use_tls else HTTP_PORT)
+    return Endpoint(scheme, host.lower(), port, DEFAULT_PATH)

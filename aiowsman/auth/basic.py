@@ -1,0 +1,111 @@
+"""HTTP Basic authentication and no authentication, as auth flows.
+
+Basic (RFC 7617) sends ``Authorization: Basic base64(user:password)`` with
+every request. WinRM expects it pre-emptively: an unauthenticated request
+costs a round trip for a 401 that tells us nothing new (MS-WSMV 2.2.9.1 lists
+Basic among the HTTP authentication schemes; the WinRM client never waits for
+the challenge). Basic carries the password in clear text, so the transport
+refuses it over plain HTTP unless the caller opts in (``allow_unencrypted``,
+as WinRM's own ``AllowUnencrypted`` setting).
+"""
+
+from __future__ import annotations
+
+import base64
+
+from aiowsman.auth.base import Auth, AuthContext, Flow, HttpRequest, HttpResponse
+from aiowsman.errors import AuthenticationError, ConfigurationError
+
+__all__ = ["BasicAuth", "NoAuth"]
+
+
+def _challenges(response: HttpResponse) -> str:
+    offered = response.headers.get("www-authenticate", "")
+    # Only the scheme names: a challenge never holds our secrets, but it may
+    # hold server tokens that mean nothing to a reader.
+    names = sorted({part.strip().split(" ", 1)[0] for part in offered.split(",") if part.strip()})
+    return f"; server offers: {', '.join(names)}" if names else ""
+
+
+class _BasicContext(AuthContext):
+    __slots__ = ("_header",)
+
+    def __init__(self, header: str) -> None:
+        self._header = header
+
+    def __repr__(self) -> str:
+        return "<BasicContext>"
+
+    def flow(self, request: HttpRequest) -> Flow:
+        request.headers["Authorization"] = self._header
+        response: HttpResponse = yield request
+        if response.status == 401:
+            raise AuthenticationError(
+                "the server refused the user name or password" + _challenges(response),
+                scheme="basic",
+            )
+        return response
+
+
+class BasicAuth(Auth):
+    """HTTP Basic: user name and password, sent with every request.
+
+    Args:
+        username: the account; ``DOMAIN\\user`` and ``user@domain`` are sent as given.
+        password: its password (never shown in a repr, log or error).
+
+    Raises:
+        aiowsman.errors.ConfigurationError: no user name, or a ``:`` in it
+            (RFC 7617 2: the user-id cannot contain a colon).
+    """
+
+    scheme = "basic"
+    connection_bound = False
+    #: The credentials travel in clear text (base64): refused over plain HTTP
+    #: unless ``allow_unencrypted=True``.
+    cleartext_credentials = True
+
+    def __init__(self, username: str, password: str) -> None:
+        if not username:
+            raise ConfigurationError("Basic authentication needs a user name")
+        if ":" in username:
+            raise ConfigurationError("a Basic user name cannot contain ':' (RFC 7617 2)")
+        # RFC 7617 2.1: UTF-8 is the charset a server may announce; WinRM
+        # decodes UTF-8. Encode once: the header is the same for every request.
+        token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+        self._header = f"Basic {token}"
+        self.username = username
+
+    def new_context(
+        self, *, url: str, host: str, channel_binding: bytes | None = None, encrypt: bool = False
+    ) -> AuthContext:
+        if encrypt:
+            raise ConfigurationError("Basic authentication cannot encrypt messages; use HTTPS")
+        return _BasicContext(self._header)
+
+
+class _NoAuthContext(AuthContext):
+    __slots__ = ()
+
+    def flow(self, request: HttpRequest) -> Flow:
+        response: HttpResponse = yield request
+        if response.status == 401:
+            raise AuthenticationError(
+                "the server requires authentication" + _challenges(response), scheme="none"
+            )
+        return response
+
+
+class NoAuth(Auth):
+    """No authentication (``WSManFlagUseNoAuthentication``): e.g. Identify."""
+
+    scheme = "none"
+    connection_bound = False
+    cleartext_credentials = False
+
+    def new_context(
+        self, *, url: str, host: str, channel_binding: bytes | None = None, encrypt: bool = False
+    ) -> AuthContext:
+        if encrypt:
+            raise ConfigurationError("message encryption needs an authentication scheme")
+        return _NoAuthContext()

@@ -1,0 +1,319 @@
+"""``aiowsman demo``: a simulated fleet and a real inventory fan-out over it.
+
+The demo starts the built-in WS-Man test server in-process, simulating
+``hosts`` Windows machines on 127.0.0.1 -- some slow, a few broken on purpose
+(black-holed, refusing connections, rejecting the credentials, answering
+with a fault, or refusing the first request with HTTP 503) -- and runs the
+same fan-out runner a real inventory would use: Identify, Get
+``Win32_OperatingSystem``, Get ``Win32_ComputerSystem`` and an enumeration of
+``Win32_Service`` per host. Each host's record goes to a JSONL file (and
+optionally CSV) as it finishes; the summary is printed at the end.
+
+Everything is real: HTTP over loopback sockets, SOAP envelopes, Basic
+authentication, WS-Enumeration Pulls. Nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import socket
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from aiowsman.fanout import Summary, run
+
+__all__ = ["FAILURE_KINDS", "InventoryOp", "add_demo_arguments", "demo", "demo_behaviours"]
+
+#: The broken hosts of the demo fleet, each ``failure_rate`` of the hosts.
+FAILURE_KINDS = ("black_hole", "refused", "auth", "fault", "busy")
+
+# The simulated hosts accept this account (the test server's default user).
+DEMO_USER = "user"
+DEMO_PASSWORD = "pass"  # a throwaway account of a loopback test server
+
+
+@dataclass(frozen=True)
+class InventoryOp:
+    """One host's inventory record: identity, OS, hardware, services.
+
+    A module-level, picklable operation (so ``--dask`` can ship it).
+    """
+
+    idempotent = True  # reads only: safe to retry
+
+    async def __call__(self, session: Any) -> dict[str, Any]:
+        ident = await session.identify()
+        os_ = await session.get("wmicimv2/Win32_OperatingSystem")
+        cs = await session.get("wmicimv2/Win32_ComputerSystem")
+        # A WQL projection: the service only sends the two properties needed,
+        # where a plain enumeration would ship every property of every service.
+        services = running = 0
+        async for service in session.enumerate(
+            "wmicimv2/*", filter="SELECT Name, State FROM Win32_Service", dialect="WQL"
+        ):
+            services += 1
+            if service.get("State") == "Running":
+                running += 1
+        return {
+            "name": cs.get("Name"),
+            "domain": cs.get("Domain"),
+            "os": os_.get("Caption"),
+            "version": os_.get("Version"),
+            "build": os_.get("BuildNumber"),
+            "last_boot": _text(os_.get("LastBootUpTime")),
+            "manufacturer": cs.get("Manufacturer"),
+            "model": cs.get("Model"),
+            "memory_bytes": _int(cs.get("TotalPhysicalMemory")),
+            "processors": _int(cs.get("NumberOfLogicalProcessors")),
+            "services": services,
+            "services_running": running,
+            "wsman": ident.product_version,
+        }
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    iso = getattr(value, "isoformat", None)
+    return str(iso()) if callable(iso) else str(value)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def demo_behaviours(
+    hosts: int, *, failure_rate: float = 0.01, slow_rate: float = 0.1, seed: int = 0
+) -> tuple[dict[int, Any], dict[int, str]]:
+    """Behaviours of the demo fleet's hosts: which are slow, which are broken how.
+
+    Returns:
+        ``(behaviours, kinds)``: ``HostBehaviour`` per host index for the
+        test server, and the failure kind (one of :data:`FAILURE_KINDS` or
+        ``slow``) of each host that has one.
+    """
+    from aiowsman.testing import HostBehaviour, Injection, InjectionKind
+
+    rng = random.Random(seed)
+    order = list(range(hosts))
+    rng.shuffle(order)
+    per_kind = max(1, round(hosts * failure_rate)) if hosts >= 20 else 0
+    kinds: dict[int, str] = {}
+    cursor = 0
+    for kind in FAILURE_KINDS:
+        for index in order[cursor : cursor + per_kind]:
+            kinds[index] = kind
+        cursor += per_kind
+    for index in order[cursor : cursor + round(hosts * slow_rate)]:
+        kinds[index] = "slow"
+
+    def fault_on_computer_system(info: Any) -> Any:
+        # A fault on one of the four reads: the host answers, but not fully.
+        if info.resource_uri and info.resource_uri.endswith("Win32_ComputerSystem"):
+            return Injection(InjectionKind.TIMED_OUT)
+        return None
+
+    def busy_first(info: Any) -> Any:
+        # The first request is refused (503 + Retry-After); the retry works.
+        if info.number == 1:
+            return Injection(InjectionKind.HTTP_503, retry_after=1)
+        return None
+
+    behaviours: dict[int, Any] = {}
+    for index, kind in kinds.items():
+        if kind == "black_hole":
+            behaviours[index] = HostBehaviour(always=Injection(InjectionKind.BLACK_HOLE))
+        elif kind == "auth":
+            behaviours[index] = HostBehaviour(always=Injection(InjectionKind.UNAUTHORIZED))
+        elif kind == "fault":
+            behaviours[index] = HostBehaviour(inject=fault_on_computer_system)
+        elif kind == "busy":
+            behaviours[index] = HostBehaviour(inject=busy_first)
+        elif kind == "slow":
+            behaviours[index] = HostBehaviour(latency=(0.1, 0.4))
+    return behaviours, kinds
+
+
+async def demo(
+    *,
+    hosts: int = 500,
+    output: TextIO | None = None,
+    csv_output: TextIO | None = None,
+    concurrency: int = 64,
+    timeout: float = 4.0,  # noqa: ASYNC109 - the sessions' operation timeout
+    deadline: float = 10.0,
+    latency: float | tuple[float, float] = (0.0, 0.05),
+    failure_rate: float = 0.01,
+    seed: int = 0,
+    progress: Any = None,
+    summary: Summary | None = None,
+) -> Summary:
+    """Run the demo: start the fleet, inventory it, write records.
+
+    Args:
+        hosts: simulated hosts.
+        output: where JSONL records go (one per host, as they finish).
+        csv_output: where CSV records go, if anywhere.
+        concurrency: hosts in flight.
+        timeout: per-operation timeout of each session, seconds.
+        deadline: per-host deadline, seconds (black holes cost this).
+        latency: base latency of every simulated host.
+        failure_rate: fraction of hosts broken in each way.
+        seed: the fleet's random seed (same seed, same fleet).
+        progress: object with ``update(result)`` (the CLI's progress bar).
+        summary: a Summary to fill (default a new one).
+
+    Returns:
+        The run's :class:`Summary`.
+    """
+    from aiowsman.cli._output import make_writer
+    from aiowsman.testing import HostBehaviour, WSManTestServer
+
+    behaviours, kinds = demo_behaviours(hosts, failure_rate=failure_rate, seed=seed)
+    for index in range(hosts):
+        behaviours.setdefault(index, HostBehaviour(latency=latency))
+    writers = [make_writer("jsonl", output)] if output is not None else []
+    if csv_output is not None:
+        writers.append(make_writer("csv", csv_output))
+    summary = summary if summary is not None else Summary()
+    with contextlib.ExitStack() as reserved:
+        async with WSManTestServer(hosts=hosts, behaviours=behaviours, seed=seed) as server:
+            endpoints = list(server.endpoints)
+            for index, kind in kinds.items():
+                if kind == "refused":
+                    endpoints[index] = _refusing_endpoint(reserved)
+            await _inventory(endpoints, writers, progress, summary, concurrency, deadline, timeout)
+    for writer in writers:
+        writer.close()
+    return summary
+
+
+def _refusing_endpoint(stack: contextlib.ExitStack) -> str:
+    """A loopback port that is bound, so no one else can take it, but never listens:
+    every connection attempt is refused (RST), like a machine whose WinRM is off."""
+    sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    sock.bind(("127.0.0.1", 0))
+    return f"http://127.0.0.1:{sock.getsockname()[1]}/wsman"
+
+
+async def _inventory(
+    endpoints: list[str],
+    writers: list[Any],
+    progress: Any,
+    summary: Summary,
+    concurrency: int,
+    deadline: float,
+    timeout: float,  # noqa: ASYNC109 - the sessions' operation timeout
+) -> None:
+    """Fan the inventory out over ``endpoints``, feeding writers and progress."""
+    fan = run(
+        endpoints,
+        InventoryOp(),
+        concurrency=concurrency,
+        deadline=deadline,
+        idempotent=True,
+        retries=2,
+        backoff=0.2,
+        summary=summary,
+        username=DEMO_USER,
+        password=DEMO_PASSWORD,
+        auth="basic",
+        allow_unencrypted=True,  # loopback only: the simulated fleet speaks HTTP
+        timeout=timeout,
+    )
+    async with fan:
+        async for result in fan:
+            for writer in writers:
+                writer.write(result)
+            if progress is not None:
+                progress.update(result)
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``aiowsman demo`` options."""
+    parser.add_argument("--hosts", type=int, default=500, help="simulated hosts (500)")
+    parser.add_argument(
+        "-o", "--output", default="inventory.jsonl", help="JSONL inventory file (inventory.jsonl)"
+    )
+    parser.add_argument("--csv", metavar="FILE", help="also write the inventory as CSV")
+    parser.add_argument("--concurrency", type=int, default=64, help="hosts in flight (64)")
+    parser.add_argument("--timeout", type=float, default=4.0, help="seconds per operation (4)")
+    parser.add_argument("--deadline", type=float, default=10.0, help="seconds per host (10)")
+    parser.add_argument(
+        "--failure-rate", type=float, default=0.01, help="fraction of hosts broken each way (0.01)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="fleet seed (0)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+
+
+def run_demo_cli(args: argparse.Namespace) -> int:
+    """``aiowsman demo``: returns 0 when every host got its record."""
+    from aiowsman.cli._progress import Progress
+    from aiowsman.cli._values import UsageError
+
+    if args.hosts < 1:
+        raise UsageError("--hosts must be at least 1")
+    if args.concurrency < 1 or args.deadline <= 0 or args.timeout <= 0:
+        raise UsageError("--concurrency, --timeout and --deadline must be positive")
+    if not 0 <= args.failure_rate < 0.2:
+        raise UsageError("--failure-rate must be in [0, 0.2)")
+    out_path: str = args.output
+    try:
+        out = sys.stdout if out_path == "-" else open(out_path, "w", encoding="utf-8")  # noqa: SIM115
+        csv_out = open(args.csv, "w", encoding="utf-8", newline="") if args.csv else None  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"cannot write the inventory: {exc}") from None
+    try:
+        if not args.quiet:
+            print(
+                f"aiowsman demo: simulating {args.hosts} hosts on 127.0.0.1 "
+                f"(some slow, ~{args.failure_rate:.0%} each black-holed, refusing, "
+                "rejecting credentials, faulting, busy)",
+                file=sys.stderr,
+            )
+        with Progress(args.hosts, enabled=not args.quiet) as progress:
+            summary = asyncio.run(
+                demo(
+                    hosts=args.hosts,
+                    output=out,
+                    csv_output=csv_out,
+                    concurrency=args.concurrency,
+                    deadline=args.deadline,
+                    timeout=args.timeout,
+                    failure_rate=args.failure_rate,
+                    seed=args.seed,
+                    progress=progress,
+                )
+            )
+    finally:
+        if out is not sys.stdout:
+            out.close()
+        if csv_out is not None:
+            csv_out.close()
+    if not args.quiet:
+        print(str(summary), file=sys.stderr)
+        where = "stdout" if out_path == "-" else out_path
+        extra = f" and {args.csv}" if args.csv else ""
+        print(f"inventory: {summary.total} records in {where}{extra}", file=sys.stderr)
+    return 0 if summary.total == args.hosts else 1
+
+
+def expected_classes(kinds: Mapping[int, str]) -> dict[int, str | None]:
+    """The error class each demo host must end with (None: ok). For tests and docs."""
+    mapping = {
+        "black_hole": "timeout",
+        "refused": "connect",
+        "auth": "auth",
+        "fault": "fault",
+        "busy": None,
+        "slow": None,
+    }
+    return {index: mapping[kind] for index, kind in kinds.items()}

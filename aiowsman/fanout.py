@@ -1,0 +1,725 @@
+"""Fan-out: run one operation against many hosts, results as they finish.
+
+The runner is the layer above :class:`aiowsman.AsyncSession` (see
+``docs/fanout.md``). Its promises:
+
+* **Exactly one** :class:`HostResult` per input host, whatever happens to the
+  host: any exception (a WS-Man error, a bug in your operation, a deadline) is
+  recorded, never raised past the runner, so a failing host never hides
+  another host's result.
+* **Bounded everything.** At most ``concurrency`` hosts are in flight; hosts
+  are pulled from the input (an iterable *or* an async iterable) through a
+  small bounded queue, so a million-line host file is streamed, and nothing
+  about a finished host is kept by the runner. :class:`Summary` aggregates in
+  constant memory (a top-N heap of the slowest hosts, counters per class).
+* **A hard deadline per host** (``asyncio.timeout``), so a black-holed host
+  that accepts TCP and never answers costs ``deadline`` seconds, not the run.
+* **Retries** with full-jitter exponential backoff: transient failures
+  (connect failures, timeouts) are retried only for operations flagged
+  ``idempotent``; a request the server *refused* without running it
+  (``QuotaExceededFault``: the service's ``w:QuotaLimit`` fault, raised when
+  WinRM's MaxConcurrentOperationsPerUser and similar quotas are exceeded; HTTP
+  503 with Retry-After) is retried whatever the flag says, because the
+  operation did not happen.
+* **Shared connection machinery**: one ``aiohttp.ClientSession`` over one
+  ``TCPConnector`` (with a DNS cache, ``ttl_dns_cache``) serves every host's
+  session, so DNS answers are shared across the run; a short keep-alive
+  releases the sockets of finished hosts.
+* **Cancellation**: cancelling the consumer (or ``aclose()``, or leaving an
+  ``async with run(...)`` block) cancels all in-flight work and closes every
+  session and the shared connector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import heapq
+import html
+import itertools
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import aiohttp
+
+from aiowsman.errors import (
+    ConfigurationError,
+    QuotaExceededFault,
+    ServiceUnavailableError,
+    TransportError,
+    WSManError,
+    WSManFault,
+)
+from aiowsman.errors import TimeoutError as WSManTimeoutError
+
+__all__ = [
+    "ERROR_CLASSES",
+    "FanOut",
+    "HostResult",
+    "SessionFactory",
+    "Summary",
+    "classify_error",
+    "jsonable",
+    "run",
+]
+
+T = TypeVar("T")
+S = TypeVar("S")
+
+#: Every value :attr:`HostResult.error_class` can take. The first eight are
+#: :attr:`aiowsman.errors.WSManError.category`; ``worker`` is set by the Dask
+#: runner when a shard's worker died twice; ``other`` is anything else your
+#: operation raised (a ``KeyError`` in your code, say).
+ERROR_CLASSES = (
+    "dns",
+    "connect",
+    "tls",
+    "auth",
+    "fault",
+    "timeout",
+    "protocol",
+    "config",
+    "worker",
+    "other",
+)
+
+#: ``host -> async context manager yielding a session``; see :func:`run`.
+SessionFactory = Callable[[str], AbstractAsyncContextManager[S]]
+
+
+def classify_error(exc: BaseException) -> tuple[str, int | str | None]:
+    """Map an exception to ``(error_class, fault_code)``.
+
+    Args:
+        exc: what an attempt raised.
+
+    Returns:
+        ``error_class`` is one of :data:`ERROR_CLASSES`; ``fault_code`` is the
+        WSManFault code (an ``int``, e.g. 2150858778) or, when the fault carries
+        none, its SOAP subcode (``"TimedOut"``); None for non-faults.
+    """
+    if isinstance(exc, WSManFault):
+        code: int | str | None = exc.wsman_code if exc.wsman_code is not None else exc.subcode
+        return "fault", code
+    if isinstance(exc, WSManError):
+        return exc.category, None
+    if isinstance(exc, TimeoutError):  # asyncio.timeout's deadline, builtins
+        return "timeout", None
+    # The transport maps aiohttp errors to aiowsman.errors; these branches are
+    # for custom session factories that do not.
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "dns", None
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return "tls", None
+    if isinstance(exc, aiohttp.ClientConnectionError | ConnectionError):
+        return "connect", None
+    return "other", None
+
+
+def jsonable(value: Any) -> Any:
+    """Turn an operation's value into plain JSON-able data.
+
+    Items (anything with ``to_dict()``), dataclasses, mappings and sequences
+    are converted recursively; datetimes become ISO 8601 text, durations
+    seconds; bytes are decoded as UTF-8; anything else becomes ``str(value)``.
+    """
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return jsonable(to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return str(value)
+
+
+@dataclass(frozen=True)
+class HostResult(Generic[T]):
+    """The outcome of the operation on one host.
+
+    Attributes:
+        host: the host exactly as it came from the input.
+        ok: True when the operation returned.
+        value: what the operation returned (None on failure).
+        error: the exception of the last attempt (None on success).
+        error_class: one of :data:`ERROR_CLASSES` (None on success).
+        fault_code: WSManFault code or SOAP subcode, for ``fault`` errors.
+        message: ``str(error)`` -- names host and operation, never a credential.
+        elapsed: seconds from the host's first attempt to its result.
+        attempts: how many attempts were made (1 when there was no retry).
+        index: the host's position in the input (0-based).
+    """
+
+    host: str
+    ok: bool
+    value: T | None = None
+    error: BaseException | None = field(default=None, repr=False, compare=False)
+    error_class: str | None = None
+    fault_code: int | str | None = None
+    message: str | None = None
+    elapsed: float = 0.0
+    attempts: int = 0
+    index: int = -1
+
+    @classmethod
+    def failure(
+        cls,
+        host: str,
+        exc: BaseException,
+        *,
+        elapsed: float = 0.0,
+        attempts: int = 0,
+        index: int = -1,
+        error_class: str | None = None,
+    ) -> HostResult[Any]:
+        """Build a failed result from ``exc`` (classified by :func:`classify_error`)."""
+        klass, code = classify_error(exc)
+        return cls(
+            host=host,
+            ok=False,
+            error=exc,
+            error_class=error_class or klass,
+            fault_code=code,
+            message=str(exc) or type(exc).__name__,
+            elapsed=elapsed,
+            attempts=attempts,
+            index=index,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able record (the value through :func:`jsonable`)."""
+        record: dict[str, Any] = {
+            "host": self.host,
+            "ok": self.ok,
+            "elapsed": round(self.elapsed, 6),
+            "attempts": self.attempts,
+        }
+        if self.ok:
+            record["value"] = jsonable(self.value)
+        else:
+            record["error_class"] = self.error_class
+            record["error"] = self.message
+            if self.fault_code is not None:
+                record["fault_code"] = self.fault_code
+        return record
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        if self.ok:
+            shown = json.dumps(jsonable(self.value), indent=1, default=str)
+            if len(shown) > 2000:
+                shown = shown[:2000] + "\n..."
+            status = '<b style="color:green">ok</b>'
+            body = f"<pre>{esc(shown)}</pre>"
+        else:
+            status = f'<b style="color:#b00">{esc(self.error_class or "error")}</b>'
+            body = f"<pre>{esc(self.message or '')}</pre>"
+        return (
+            f"<div><b>{esc(self.host)}</b> {status} "
+            f"<small>{self.elapsed:.3f}s, {self.attempts} attempt(s)</small>{body}</div>"
+        )
+
+
+class Summary:
+    """Constant-memory aggregate of a run: counts, classes, slowest hosts.
+
+    Feed it every result (``summary.add(result)``); it keeps counters and a
+    heap of the ``top`` slowest hosts, never the results themselves.
+    """
+
+    def __init__(self, *, top: int = 10) -> None:
+        self.top = top
+        self.total = 0
+        self.ok = 0
+        self.failed_by_class: Counter[str] = Counter()
+        self.fault_codes: Counter[int | str] = Counter()
+        self.attempts = 0
+        self._slowest: list[tuple[float, int, str]] = []  # min-heap of the N largest
+        self._seq = itertools.count()
+        self.started = time.monotonic()
+        self.finished: float | None = None
+
+    @property
+    def failed(self) -> int:
+        return self.total - self.ok
+
+    def add(self, result: HostResult[Any]) -> None:
+        """Account for one result."""
+        self.total += 1
+        self.attempts += result.attempts
+        if result.ok:
+            self.ok += 1
+        else:
+            self.failed_by_class[result.error_class or "other"] += 1
+            if result.fault_code is not None:
+                self.fault_codes[result.fault_code] += 1
+        entry = (result.elapsed, next(self._seq), result.host)
+        if len(self._slowest) < self.top:
+            heapq.heappush(self._slowest, entry)
+        elif self.top and entry[0] > self._slowest[0][0]:
+            heapq.heapreplace(self._slowest, entry)
+        self.finished = time.monotonic()
+
+    @property
+    def slowest(self) -> list[tuple[str, float]]:
+        """The slowest hosts, slowest first: ``[(host, seconds), ...]``."""
+        return [(h, e) for e, _, h in sorted(self._slowest, reverse=True)]
+
+    @property
+    def wall_time(self) -> float:
+        end = self.finished if self.finished is not None else time.monotonic()
+        return max(end - self.started, 0.0)
+
+    @property
+    def throughput(self) -> float:
+        """Hosts finished per second of wall time."""
+        wall = self.wall_time
+        return self.total / wall if wall > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "ok": self.ok,
+            "failed": self.failed,
+            "failed_by_class": dict(self.failed_by_class.most_common()),
+            "fault_codes": {str(k): v for k, v in self.fault_codes.most_common()},
+            "attempts": self.attempts,
+            "wall_time": round(self.wall_time, 3),
+            "throughput": round(self.throughput, 1),
+            "slowest": [{"host": h, "elapsed": round(e, 3)} for h, e in self.slowest],
+        }
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.total} hosts: {self.ok} ok, {self.failed} failed "
+            f"in {self.wall_time:.1f}s ({self.throughput:.0f} hosts/s)"
+        ]
+        if self.failed_by_class:
+            parts = ", ".join(f"{k} {v}" for k, v in self.failed_by_class.most_common())
+            lines.append(f"failed by class: {parts}")
+        if self.fault_codes:
+            parts = ", ".join(f"{k} x{v}" for k, v in self.fault_codes.most_common(5))
+            lines.append(f"fault codes: {parts}")
+        if self._slowest:
+            parts = ", ".join(f"{h} {e:.2f}s" for h, e in self.slowest[:5])
+            lines.append(f"slowest: {parts}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Summary total={self.total} ok={self.ok} failed={self.failed}>"
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        rows = "".join(
+            f"<tr><td>{esc(k)}</td><td>{v}</td></tr>" for k, v in self.failed_by_class.items()
+        )
+        slow = "".join(f"<tr><td>{esc(h)}</td><td>{e:.3f}s</td></tr>" for h, e in self.slowest)
+        return (
+            f"<div><b>{self.total}</b> hosts: <b style='color:green'>{self.ok} ok</b>, "
+            f"<b style='color:#b00'>{self.failed} failed</b> in {self.wall_time:.2f}s "
+            f"({self.throughput:.0f} hosts/s)"
+            f"<table><tr><th>failed by class</th><th>hosts</th></tr>{rows}</table>"
+            f"<table><tr><th>slowest host</th><th>elapsed</th></tr>{slow}</table></div>"
+        )
+
+
+# ---------------------------------------------------------------------------
+# the runner
+
+
+@dataclass(frozen=True)
+class _Settings:
+    concurrency: int
+    deadline: float
+    close_grace: float
+    retries: int
+    idempotent: bool
+    backoff: float
+    backoff_max: float
+
+
+_END = object()
+
+
+def _retryable(exc: BaseException, idempotent: bool) -> tuple[bool, float | None]:
+    """May this attempt's failure be retried, and after how long at least?"""
+    # Refused without running: the w:QuotaLimit fault (WinRM's
+    # MaxConcurrentOperationsPerUser and similar quotas) or HTTP 503. The
+    # operation did not happen, so even a non-idempotent one may be re-sent.
+    if isinstance(exc, QuotaExceededFault):
+        return True, None
+    if isinstance(exc, ServiceUnavailableError):
+        return True, exc.retry_after
+    if not idempotent:
+        return False, None
+    # Transient for an idempotent operation: a connection that failed or was
+    # reset, a client deadline on one attempt. Never auth/tls/config/faults:
+    # they would fail the same way again.
+    if isinstance(exc, TransportError) and exc.category == "connect":
+        return True, None
+    if isinstance(exc, TimeoutError):
+        return True, None
+    return False, None
+
+
+class FanOut(Generic[T]):
+    """The async iterator returned by :func:`run`; also an async context manager.
+
+    ``async for result in run(...)`` is enough; ``async with run(...) as results``
+    additionally guarantees the run is torn down when the block is left early
+    (after ``break``), without waiting for garbage collection.
+    """
+
+    def __init__(
+        self,
+        hosts: Iterable[str] | AsyncIterable[str],
+        operation: Callable[[Any], Awaitable[T]],
+        session_factory: SessionFactory[Any] | None,
+        session_options: dict[str, Any],
+        settings: _Settings,
+        per_host: int,
+        ttl_dns_cache: int | None,
+        keepalive_timeout: float,
+        progress: Callable[[HostResult[T]], object] | None,
+        summary: Summary | None,
+    ) -> None:
+        self._hosts = hosts
+        self._operation = operation
+        self._factory = session_factory
+        self._session_options = session_options
+        self._settings = settings
+        self._per_host = per_host
+        self._ttl_dns_cache = ttl_dns_cache
+        self._keepalive_timeout = keepalive_timeout
+        self._progress = progress
+        self.summary = summary if summary is not None else Summary()
+        self._agen: AsyncGenerator[HostResult[T], None] | None = None
+
+    # -- iteration -----------------------------------------------------------
+
+    def __aiter__(self) -> FanOut[T]:
+        return self
+
+    async def __anext__(self) -> HostResult[T]:
+        if self._agen is None:
+            self._agen = self._results()
+        return await self._agen.__anext__()
+
+    async def aclose(self) -> None:
+        """Cancel in-flight work, close every session; idempotent."""
+        agen = self._agen
+        if agen is None:
+            self._agen = _closed()
+            return
+        await agen.aclose()
+
+    async def __aenter__(self) -> FanOut[T]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def collect(self) -> list[HostResult[T]]:
+        """All results in a list (in finishing order); for small runs."""
+        return [r async for r in self]
+
+    # -- machinery -----------------------------------------------------------
+
+    async def _results(self) -> AsyncGenerator[HostResult[T], None]:
+        cfg = self._settings
+        http: aiohttp.ClientSession | None = None
+        factory = self._factory
+        if factory is None:
+            # One connector for the whole run: the DNS cache and the keep-alive
+            # pool are shared by every host's session. limit_per_host bounds
+            # the channels one host may hold (per_host).
+            connector = aiohttp.TCPConnector(
+                limit=cfg.concurrency * self._per_host,
+                limit_per_host=self._per_host,
+                ttl_dns_cache=self._ttl_dns_cache,
+                use_dns_cache=self._ttl_dns_cache is not None,
+                # Idle connections do not count against aiohttp's limits, and
+                # a fan-out rarely returns to a host it finished with: a short
+                # keep-alive bounds the idle sockets to ~ throughput x this.
+                keepalive_timeout=self._keepalive_timeout,
+            )
+            http = aiohttp.ClientSession(connector=connector)
+            options = dict(self._session_options)
+            # per_host channels need the session's consent too: each
+            # AsyncSession bounds its own requests in flight (max_channels).
+            options.setdefault("max_channels", self._per_host)
+            factory = _default_factory(http, options)
+
+        pending: asyncio.Queue[tuple[int, str] | object] = asyncio.Queue(cfg.concurrency)
+        done: asyncio.Queue[HostResult[T] | object] = asyncio.Queue(cfg.concurrency)
+        feed_error: list[BaseException] = []
+
+        async def feed() -> None:
+            try:
+                index = 0
+                if isinstance(self._hosts, AsyncIterable):
+                    async for host in self._hosts:
+                        await pending.put((index, host))
+                        index += 1
+                else:
+                    for host in self._hosts:
+                        await pending.put((index, host))
+                        index += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bad input must end the run, not hang it
+                feed_error.append(exc)
+            # Not in a finally: once cancelled, nobody drains the queue.
+            for _ in range(cfg.concurrency):
+                await pending.put(_END)
+
+        async def work() -> None:
+            assert factory is not None
+            while True:
+                job = await pending.get()
+                if job is _END:
+                    await done.put(_END)
+                    return
+                index, host = job  # type: ignore[misc]
+                result = await self._one(factory, host, index)
+                await done.put(result)
+
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            tasks.append(asyncio.create_task(feed(), name="aiowsman-fanout-feed"))
+            tasks.extend(
+                asyncio.create_task(work(), name=f"aiowsman-fanout-{i}")
+                for i in range(cfg.concurrency)
+            )
+            running = cfg.concurrency
+            while running:
+                item = await done.get()
+                if item is _END:
+                    running -= 1
+                    continue
+                result: HostResult[T] = item  # type: ignore[assignment]
+                self.summary.add(result)
+                if self._progress is not None:
+                    self._progress(result)
+                yield result
+            if feed_error:
+                raise feed_error[0]
+        finally:
+            for task in tasks:
+                task.cancel()
+            # Wait for every task to unwind (closing its session) before the
+            # shared connector goes away.
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if http is not None:
+                await http.close()
+
+    async def _one(self, factory: SessionFactory[Any], host: str, index: int) -> HostResult[T]:
+        cfg = self._settings
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        attempts = 0
+        last: BaseException | None = None
+        try:
+            # Two bounds: the deadline proper, and a short grace beyond it in
+            # which a session may close (send its Release, say). A session
+            # whose close hangs too is abandoned at deadline + grace.
+            async with asyncio.timeout(cfg.deadline + cfg.close_grace):
+                async with asyncio.timeout(cfg.deadline):
+                    while True:
+                        attempts += 1
+                        try:
+                            async with factory(host) as session:
+                                value = await self._operation(session)
+                            return HostResult(
+                                host=host,
+                                ok=True,
+                                value=value,
+                                elapsed=loop.time() - start,
+                                attempts=attempts,
+                                index=index,
+                            )
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception as exc:
+                            last = exc
+                            retry, at_least = _retryable(exc, cfg.idempotent)
+                            if not retry or attempts > cfg.retries:
+                                break
+                            # Full jitter (AWS architecture blog, "Exponential
+                            # Backoff And Jitter"): spreads the retries of many
+                            # hosts refused at once by a shared quota.
+                            ceiling = min(cfg.backoff_max, cfg.backoff * 2 ** (attempts - 1))
+                            delay = random.uniform(0, ceiling)
+                            if at_least is not None:
+                                delay = max(delay, min(at_least, cfg.backoff_max))
+                            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError:
+            # Only the host deadline gets here: an attempt's own errors are
+            # caught inside the loop. Report it naming the host.
+            err = _deadline_error(host, cfg.deadline, last)
+            return HostResult.failure(
+                host, err, elapsed=loop.time() - start, attempts=attempts, index=index
+            )
+        except Exception as exc:  # session close failed, etc.
+            last = exc
+        assert last is not None
+        return HostResult.failure(
+            host, last, elapsed=loop.time() - start, attempts=attempts, index=index
+        )
+
+
+def _deadline_error(host: str, deadline: float, last: BaseException | None) -> WSManError:
+    text = f"host deadline of {deadline:g}s passed"
+    if last is not None:
+        text += f" (previous attempt: {last})"
+    return WSManTimeoutError(text, host=host, operation="fan-out")
+
+
+async def _closed() -> AsyncGenerator[Any, None]:
+    return
+    yield  # pragma: no cover - makes this an async generator
+
+
+def _default_factory(
+    http: aiohttp.ClientSession, options: Mapping[str, Any]
+) -> SessionFactory[Any]:
+    from aiowsman.session import AsyncSession
+
+    def factory(host: str) -> AbstractAsyncContextManager[Any]:
+        return AsyncSession(host, client_session=http, **options)
+
+    return factory
+
+
+def run(
+    hosts: Iterable[str] | AsyncIterable[str],
+    operation: Callable[[Any], Awaitable[T]],
+    *,
+    concurrency: int = 100,
+    per_host: int = 1,
+    deadline: float = 60.0,
+    retries: int = 2,
+    idempotent: bool = False,
+    backoff: float = 0.5,
+    backoff_max: float = 10.0,
+    close_grace: float = 2.0,
+    ttl_dns_cache: int | None = 300,
+    keepalive_timeout: float = 2.0,
+    session_factory: SessionFactory[Any] | None = None,
+    progress: Callable[[HostResult[T]], object] | None = None,
+    summary: Summary | None = None,
+    **session_options: Any,
+) -> FanOut[T]:
+    """Run ``operation`` against every host; yield a :class:`HostResult` per host as it finishes.
+
+    Args:
+        hosts: host names, ``host:port`` or endpoint URLs; an iterable or an
+            async iterable, consumed lazily (only ``concurrency`` ahead).
+        operation: ``async def op(session) -> value``; it receives an open
+            :class:`aiowsman.AsyncSession` for the host (or whatever
+            ``session_factory`` yields). Must be a module-level function or a
+            picklable callable for the Dask runner.
+        concurrency: hosts in flight at once.
+        per_host: connections one host may hold (the connector's
+            ``limit_per_host``); 1 or 2 suits most WinRM servers, whose
+            per-user shell/operation quotas are small.
+        deadline: hard limit in seconds for one host, over all its attempts
+            and backoff sleeps; the host is then reported as ``timeout``.
+        retries: extra attempts after the first, for retryable failures.
+        idempotent: the operation may be repeated safely (Get, Enumerate,
+            Identify): connect failures and timeouts are retried too.
+            Refused requests (quota, HTTP 503) are retried either way.
+        backoff: base of the exponential backoff, seconds.
+        backoff_max: cap of one backoff sleep, seconds.
+        close_grace: time beyond ``deadline`` a session is given to close.
+        ttl_dns_cache: seconds DNS answers are shared across hosts; None
+            turns the cache off.
+        keepalive_timeout: seconds an idle connection of the shared pool is
+            kept (a finished host's sockets are closed after this).
+        session_factory: ``host -> async context manager yielding a session``;
+            replaces the default (an ``AsyncSession`` on the shared
+            ``aiohttp.ClientSession``). Incompatible with ``session_options``.
+        progress: called with each result just before it is yielded.
+        summary: a :class:`Summary` to feed (default: a new one, available
+            as ``.summary`` on the returned iterator).
+        **session_options: passed to every ``AsyncSession`` (``username``,
+            ``password``, ``auth``, ``allow_unencrypted``, ``timeout``, TLS
+            options...).
+
+    Returns:
+        A :class:`FanOut`: iterate it with ``async for``.
+
+    Raises:
+        aiowsman.errors.ConfigurationError: bad settings (raised at once).
+        Any exception raised while *iterating the input hosts* is raised by
+        the iterator after the hosts already started have been reported.
+    """
+    if concurrency < 1:
+        raise ConfigurationError("concurrency must be at least 1", operation="fan-out")
+    if per_host < 1:
+        raise ConfigurationError("per_host must be at least 1", operation="fan-out")
+    if deadline <= 0:
+        raise ConfigurationError("deadline must be positive", operation="fan-out")
+    if retries < 0:
+        raise ConfigurationError("retries must not be negative", operation="fan-out")
+    if session_factory is not None and session_options:
+        names = ", ".join(sorted(session_options))
+        raise ConfigurationError(
+            f"session options ({names}) cannot be combined with session_factory",
+            operation="fan-out",
+        )
+    if isinstance(hosts, str):
+        raise ConfigurationError("hosts must be an iterable of hosts, not a string")
+    settings = _Settings(
+        concurrency=concurrency,
+        deadline=deadline,
+        close_grace=close_grace,
+        retries=retries,
+        idempotent=idempotent,
+        backoff=backoff,
+        backoff_max=backoff_max,
+    )
+    return FanOut(
+        hosts,
+        operation,
+        session_factory,
+        dict(session_options),
+        settings,
+        per_host,
+        ttl_dns_cache,
+        keepalive_timeout,
+        progress,
+        summary,
+    )

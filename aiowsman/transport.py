@@ -1,0 +1,771 @@
+"""HTTP(S) transport for WS-Management on aiohttp.
+
+One :class:`Transport` serves one endpoint. It turns a SOAP body into an HTTP
+POST (DSP0226 / MS-WSMV 2.1: SOAP 1.2 over HTTP POST to the endpoint URL,
+``Content-Type: application/soap+xml;charset=UTF-8``), runs the
+authentication flow (:mod:`aiowsman.auth.base`), reads the response with a
+size cap and maps HTTP statuses and aiohttp errors onto :mod:`aiowsman.errors`.
+
+Channels
+    A *channel* is where a security context lives.
+
+    * Schemes that are not connection-bound (Basic, none, certificate) need
+      no per-connection state: every request goes through one shared,
+      keep-alive connection pool -- ours, or a caller-supplied
+      ``aiohttp.ClientSession`` / connector shared across many sessions. This
+      is the hot path and does nothing beyond aiohttp's own work.
+    * Connection-bound schemes (NTLM, Negotiate, Kerberos with encryption,
+      CredSSP: MS-WSMV 2.2.9.1 ties the context to the TCP connection) get up
+      to ``max_channels`` channels, each its own ``TCPConnector(limit=1)``, so
+      one context never sees two requests interleaved. Channels are borrowed
+      like asyncpg's ``Pool.acquire``: bounded, first-come first-served, and a
+      cancelled waiter never loses a channel. Each channel's connector counts
+      its TCP connections and keeps the server certificate (for channel
+      binding); when the server (or a keep-alive timeout) replaced the
+      connection under an established context, the request is authenticated
+      afresh, once.
+
+Response size
+    The server promises responses no larger than ``MaxEnvelopeSize`` (DSP0226
+    6.2). The cap is twice that plus 64 KiB: room for UTF-16 (two octets per
+    character, which Windows may count as one) and for the MS-WSMV 2.2.9.1
+    multipart/encrypted framing. Bodies are read incrementally, so a hostile
+    server cannot make us buffer more than the cap.
+
+Errors
+    * a SOAP body (any status, typically 500 or 400) is returned for the
+      session to parse into a :class:`~aiowsman.errors.WSManFault`;
+    * 401 -> AuthenticationError, 413 -> EnvelopeTooLargeError,
+      503 -> ServiceUnavailableError (``retry_after``), other -> HTTPStatusError;
+    * name resolution -> DNSError, TLS -> TLSError, refused / reset / closed
+      -> ConnectError, a malformed HTTP response -> ProtocolError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import email.utils
+import errno
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp.connector import Connection
+
+from aiowsman._endpoint import Endpoint
+from aiowsman._log import transport_logger as log
+from aiowsman.auth.base import Auth, AuthContext, HttpRequest, HttpResponse, Offload
+from aiowsman.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectError,
+    DNSError,
+    EnvelopeTooLargeError,
+    HTTPStatusError,
+    InsecureTransportError,
+    ProtocolError,
+    ResponseTooLargeError,
+    ServiceUnavailableError,
+    TLSError,
+    TransportError,
+    WSManError,
+)
+
+__all__ = [
+    "CONTENT_TYPE",
+    "DEFAULT_MAX_CHANNELS",
+    "USER_AGENT",
+    "Transport",
+    "TransportSettings",
+    "build_ssl_context",
+    "response_size_cap",
+]
+
+#: SOAP 1.2 media type, UTF-8 (DSP0226 / MS-WSMV 2.2.1: UTF-8 or UTF-16).
+CONTENT_TYPE = "application/soap+xml;charset=UTF-8"
+USER_AGENT = "aiowsman/0.1 (Python; WS-Management)"
+#: Concurrent channels per session. Each connection-bound channel costs a full
+#: handshake (two round trips for NTLM, a KDC exchange for Kerberos), and
+#: WinRM's defaults allow a user 25 shells and ~1500 concurrent operations
+#: per host, so 8 parallel requests per session is well inside every quota
+#: while letting a session overlap round trips. Fan-out gets its parallelism
+#: from many sessions, not from many channels per host.
+DEFAULT_MAX_CHANNELS = 8
+#: Operations that may be sent again when a kept-alive connection turns out to
+#: have been closed by the server before it read the request. Create, Invoke
+#: and Pull change server state (Pull advances the cursor), so never these.
+_IDEMPOTENT = frozenset({"Identify", "Get", "Put", "Delete", "Enumerate", "Release"})
+_READ_CHUNK = 64 * 1024
+
+
+def response_size_cap(max_envelope_size: int) -> int:
+    """The largest response body accepted for a given MaxEnvelopeSize (bytes)."""
+    return 2 * max_envelope_size + 64 * 1024
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """Connection settings of a :class:`Transport`.
+
+    Attributes:
+        verify: True (system CAs), False (no verification: same as
+            ``skip_ca_check``), or a path to a CA bundle file.
+        skip_cn_check: accept a certificate for another host name
+            (``WSManFlagSkipCNCheck``); the chain is still verified.
+        skip_ca_check: accept any certificate (``WSManFlagSkipCACheck``).
+            Python's ssl cannot match a host name on an unverified chain, so
+            this also skips the name check.
+        cert: client certificate: a PEM file holding cert and key, or
+            ``(certfile, keyfile)``.
+        ssl_context: a ready context; overrides the four settings above.
+        proxy: HTTP proxy URL.
+        allow_unencrypted: allow clear-text credentials (Basic) over HTTP.
+        encrypt: ask connection-bound schemes for message encryption.
+        max_response_size: response body cap, bytes.
+        max_channels: concurrent requests (connection-bound schemes: contexts).
+        user_agent: the User-Agent header.
+    """
+
+    verify: bool | str = True
+    skip_cn_check: bool = False
+    skip_ca_check: bool = False
+    cert: str | tuple[str, str] | None = None
+    ssl_context: ssl.SSLContext | None = None
+    proxy: str | None = None
+    allow_unencrypted: bool = False
+    encrypt: bool = False
+    max_response_size: int = response_size_cap(512000)
+    max_channels: int = DEFAULT_MAX_CHANNELS
+    user_agent: str = USER_AGENT
+
+
+def build_ssl_context(
+    settings: TransportSettings, configure: Callable[[ssl.SSLContext], None] | None = None
+) -> ssl.SSLContext | bool:
+    """The ``ssl=`` argument for aiohttp under ``settings``.
+
+    Returns ``True`` or ``False`` (aiohttp's shared verifying / unverified
+    contexts) when no file is involved, so thousands of sessions do not each
+    load the system trust store. Sessions that need their own context (a CA
+    file, a client certificate, ``skip_cn_check``) can share one built here
+    through ``ssl_context=``.
+
+    Args:
+        settings: the TLS settings.
+        configure: called with the new context (certificate authentication
+            loads its client certificate this way).
+
+    Raises:
+        aiowsman.errors.ConfigurationError: unreadable CA or certificate file.
+    """
+    if settings.ssl_context is not None:
+        if configure is not None:
+            configure(settings.ssl_context)
+        return settings.ssl_context
+    skip_ca = settings.skip_ca_check or settings.verify is False
+    cafile = settings.verify if isinstance(settings.verify, str) else None
+    if settings.cert is None and configure is None and cafile is None:
+        if skip_ca:
+            return False  # aiohttp's shared unverified context
+        if not settings.skip_cn_check:
+            return True  # aiohttp's shared verifying context
+    try:
+        if skip_ca:
+            # Nothing will be verified, so do not pay for loading the system
+            # trust store (tens of milliseconds, per session).
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        else:
+            ctx = ssl.create_default_context(cafile=cafile)
+        if skip_ca or settings.skip_cn_check:
+            ctx.check_hostname = False
+        if skip_ca:
+            ctx.verify_mode = ssl.CERT_NONE
+        if settings.cert is not None:
+            if isinstance(settings.cert, tuple):
+                ctx.load_cert_chain(settings.cert[0], settings.cert[1])
+            else:
+                ctx.load_cert_chain(settings.cert)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(f"cannot load TLS files: {exc.__class__.__name__}") from exc
+    if configure is not None:
+        configure(ctx)
+    return ctx
+
+
+def _retry_after(value: str | None) -> float | None:
+    # RFC 9110 10.2.3: delay-seconds or an HTTP-date.
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _is_soap(response: HttpResponse) -> bool:
+    ctype = response.content_type.lower()
+    if "soap+xml" in ctype or ctype.startswith(("text/xml", "application/xml")):
+        return True
+    # Some servers (old OMI, AMT) send faults with a missing or odd
+    # Content-Type; an envelope is recognisable by its first bytes.
+    head = response.body[:200].lstrip()
+    return head.startswith(b"<") and b"Envelope" in response.body[:1024]
+
+
+def _map_client_error(exc: BaseException, host: str) -> WSManError:
+    """An aiohttp / OS error as an aiowsman error (no credentials involved)."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return DNSError(f"cannot resolve host name: {exc.os_error}")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return TLSError(f"certificate verification failed: {exc.certificate_error}")
+    if isinstance(exc, (aiohttp.ClientSSLError, ssl.SSLError)):
+        return TLSError(f"TLS handshake failed: {exc}")
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return ConnectError(f"cannot connect to proxy: {exc.os_error}")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        os_error = exc.os_error
+        if isinstance(os_error, ssl.SSLError):
+            return TLSError(f"TLS handshake failed: {os_error}")
+        return ConnectError(f"cannot connect: {os_error.strerror or os_error}")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return ConnectError("the server closed the connection without answering")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return ConnectError(f"the response body was cut short: {exc}")
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return ProtocolError(f"malformed HTTP response: {exc.message}")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return ConfigurationError(f"invalid endpoint URL: {exc}")
+    if isinstance(exc, aiohttp.ClientOSError):
+        return ConnectError(f"connection failed: {exc.strerror or exc}")
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return ConnectError(f"the server did not answer in time ({exc})")
+    if isinstance(exc, OSError):
+        return ConnectError(f"connection failed: {exc.strerror or exc}")
+    return TransportError(f"HTTP exchange failed: {type(exc).__name__}: {exc}")
+
+
+_CLIENT_ERRORS = (aiohttp.ClientError, OSError)
+
+
+def _connection_dropped(exc: BaseException) -> bool:
+    """True when an established connection was closed or reset under a request."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return False  # never connected: nothing to retry on a fresh connection
+    if isinstance(exc, (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError)):
+        return True
+    return isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)
+
+
+class _Channel:
+    """One connection-bound channel: a one-connection connector and its context."""
+
+    __slots__ = ("client", "context", "generation", "peer_cert", "protocol")
+
+    def __init__(self, client: aiohttp.ClientSession) -> None:
+        self.client = client
+        self.context: AuthContext | None = None
+        #: Count of TCP connections this channel has opened.
+        self.generation = 0
+        #: The current connection's protocol object (tells a new connection apart).
+        self.protocol: object | None = None
+        #: The server certificate (DER) of the current connection, on HTTPS.
+        self.peer_cert: bytes | None = None
+
+
+class _ChannelConnector(aiohttp.TCPConnector):
+    """``TCPConnector(limit=1)`` that reports each new TCP connection to its channel.
+
+    ``connect()`` is the connector's documented entry point, called for every
+    request with the connection it will use, so it sees both a new connection
+    (a new protocol object: the generation moves on, so a context bound to
+    the old one is void) and, on HTTPS, the server certificate that channel
+    binding (RFC 5929 ``tls-server-end-point``) needs.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(limit=1)
+        self.channel: _Channel | None = None
+
+    async def connect(self, *args: Any, **kwargs: Any) -> Connection:
+        conn = await super().connect(*args, **kwargs)
+        channel = self.channel
+        if channel is not None and conn.protocol is not channel.protocol:
+            channel.protocol = conn.protocol
+            channel.generation += 1
+            transport = conn.transport
+            ssl_object = transport.get_extra_info("ssl_object") if transport else None
+            channel.peer_cert = (
+                ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+            )
+        return conn
+
+
+class _ChannelPool:
+    """A bounded, fair, cancellation-safe pool of channels (asyncpg-style)."""
+
+    def __init__(self, factory: Callable[[], _Channel], size: int) -> None:
+        self._factory = factory
+        self._size = size
+        self._idle: list[_Channel] = []
+        self._all: list[_Channel] = []
+        self._waiters: collections.deque[asyncio.Future[_Channel]] = collections.deque()
+
+    @property
+    def channels(self) -> list[_Channel]:
+        return list(self._all)
+
+    async def acquire(self) -> _Channel:
+        # Newcomers queue behind existing waiters (no barging), so channels go
+        # out in arrival order.
+        if self._idle and not self._waiters:
+            return self._idle.pop()
+        if len(self._all) < self._size and not self._waiters:
+            channel = self._factory()
+            self._all.append(channel)
+            return channel
+        fut: asyncio.Future[_Channel] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                # Handed a channel in the same tick we were cancelled: pass it on.
+                self.release(fut.result())
+            else:
+                try:
+                    self._waiters.remove(fut)
+                except ValueError:
+                    pass
+            raise
+
+    def release(self, channel: _Channel) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(channel)
+                return
+        self._idle.append(channel)
+
+
+class Transport:
+    """Sends SOAP bodies to one endpoint and returns the final HTTP response.
+
+    Args:
+        endpoint: where to send.
+        auth: the authentication scheme.
+        settings: TLS, proxy, limits.
+        client_session: a caller-owned ``aiohttp.ClientSession`` to use for
+            the shared pool (never closed here). Connection-bound schemes
+            need one connection per context and use their own connectors.
+        connector: a caller-owned connector for the shared pool (never closed
+            here); ignored when ``client_session`` is given.
+
+    Raises:
+        aiowsman.errors.InsecureTransportError: clear-text credentials over
+            HTTP without ``allow_unencrypted``.
+        aiowsman.errors.ConfigurationError: bad TLS files or settings.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        auth: Auth,
+        settings: TransportSettings | None = None,
+        client_session: aiohttp.ClientSession | None = None,
+        connector: aiohttp.BaseConnector | None = None,
+    ) -> None:
+        settings = settings or TransportSettings()
+        if (
+            not endpoint.is_tls
+            and getattr(auth, "cleartext_credentials", False)
+            and not settings.allow_unencrypted
+        ):
+            raise InsecureTransportError(
+                f"{auth.scheme} authentication over plain HTTP would send the password in "
+                "clear text; use https:// or pass allow_unencrypted=True",
+                host=endpoint.authority,
+            )
+        if settings.max_channels < 1:
+            raise ConfigurationError("max_channels must be at least 1")
+        self.endpoint = endpoint
+        self.auth = auth
+        self.settings = settings
+        self.host = endpoint.authority
+        self._url = endpoint.url
+        # A scheme that lives in the TLS layer (client certificates) shapes the context.
+        configure = getattr(auth, "configure_ssl_context", None)
+        self._ssl: ssl.SSLContext | bool = (
+            build_ssl_context(settings, configure) if endpoint.is_tls else True
+        )
+        self._proxy = settings.proxy
+        self._max_response = settings.max_response_size
+        self._base_headers = {
+            "Content-Type": CONTENT_TYPE,
+            # WinRM does not compress; identity also keeps the size cap exact.
+            "Accept-Encoding": "identity",
+            "User-Agent": settings.user_agent,
+        }
+        self._user_session = client_session
+        self._user_connector = connector
+        self._client: aiohttp.ClientSession | None = None
+        self._own_client = False
+        self._shared_context: AuthContext | None = None
+        #: Bounds requests in flight to max_channels on a caller-supplied pool
+        #: (whose limits are the caller's, shared by many sessions).
+        self._slots: asyncio.Semaphore | None = (
+            asyncio.Semaphore(settings.max_channels)
+            if client_session is not None or connector is not None
+            else None
+        )
+        self._pool: _ChannelPool | None = None
+        self._closed = False
+        self._opened = False
+
+    # -- lifecycle ------------------------------------------------------------
+
+    @property
+    def opened(self) -> bool:
+        """True once sockets or client objects were created (and not closed)."""
+        return self._opened and not self._closed
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def close(self) -> None:
+        """Close what this transport created; caller-supplied objects stay open."""
+        if self._closed:
+            return
+        self._closed = True
+        clients: list[aiohttp.ClientSession] = []
+        if self._own_client and self._client is not None:
+            clients.append(self._client)
+        if self._pool is not None:
+            clients.extend(ch.client for ch in self._pool.channels)
+        self._client = None
+        for client in clients:
+            await client.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConfigurationError("the session is closed", host=self.host)
+
+    def _shared_client(self) -> aiohttp.ClientSession:
+        client = self._client
+        if client is None:
+            self._check_open()
+            if self._user_session is not None:
+                client = self._user_session
+            else:
+                if self._user_connector is not None:
+                    connector: aiohttp.BaseConnector = self._user_connector
+                    owner = False
+                else:
+                    connector = aiohttp.TCPConnector(limit=self.settings.max_channels)
+                    owner = True
+                client = aiohttp.ClientSession(
+                    connector=connector,
+                    connector_owner=owner,
+                    timeout=aiohttp.ClientTimeout(total=None),
+                    auto_decompress=False,
+                )
+                self._own_client = True
+            self._client = client
+            self._opened = True
+        return client
+
+    def _new_channel(self) -> _Channel:
+        connector = _ChannelConnector()
+        client = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None),
+            auto_decompress=False,
+        )
+        channel = connector.channel = _Channel(client)
+        self._opened = True
+        return channel
+
+    # -- the exchange ---------------------------------------------------------
+
+    async def exchange(self, body: bytes, *, operation: str) -> HttpResponse:
+        """POST ``body`` (a SOAP envelope) and return the final response.
+
+        Returns:
+            The response, when its status is 200 or it carries a SOAP body
+            (a fault, for the session to parse).
+
+        Raises:
+            aiowsman.errors.AuthenticationError: 401 / handshake failure.
+            aiowsman.errors.HTTPStatusError: (or a subclass) other HTTP errors.
+            aiowsman.errors.TransportError: DNS, connect, TLS failures.
+            aiowsman.errors.ResponseTooLargeError: body over the cap.
+        """
+        self._check_open()
+        if self.auth.connection_bound:
+            response = await self._exchange_bound(body, operation)
+        else:
+            response = await self._exchange_shared(body, operation)
+        return self._check_status(response)
+
+    async def exchange_anonymous(
+        self, body: bytes, *, operation: str, path: str, headers: Mapping[str, str]
+    ) -> HttpResponse:
+        """POST ``body`` without authentication to ``path`` on the same host.
+
+        For the unauthenticated Identify (MS-WSMV 3.1.4.16: ``/wsman-anon/identify``
+        with ``WSMANIDENTIFY: unauthenticated``). Uses the shared pool.
+
+        Raises:
+            As :meth:`exchange`.
+        """
+        self._check_open()
+        client = self._shared_client()
+        url = f"{self.endpoint.scheme}://{self.endpoint.authority}{path}"
+        request = HttpRequest(url, body, {**self._base_headers, **headers})
+        response = await self._send(client, request, operation, None)
+        return self._check_status(response, scheme="none")
+
+    async def _exchange_shared(self, body: bytes, operation: str) -> HttpResponse:
+        client = self._shared_client()
+        context = self._shared_context
+        if context is None:
+            context = self._shared_context = self.auth.new_context(
+                url=self._url, host=self.endpoint.host, encrypt=self.settings.encrypt
+            )
+
+        async def send(request: HttpRequest) -> HttpResponse:
+            return await self._send(client, request, operation, None)
+
+        request = HttpRequest(self._url, body, dict(self._base_headers))
+        slots = self._slots
+        if slots is None:
+            # Our own connector already holds at most max_channels connections.
+            return await self._run_flow(context, request, send)
+        async with slots:
+            return await self._run_flow(context, request, send)
+
+    async def _exchange_bound(self, body: bytes, operation: str) -> HttpResponse:
+        self._check_open()
+        if self._pool is None:
+            self._pool = _ChannelPool(self._new_channel, self.settings.max_channels)
+        pool = self._pool
+        channel = await pool.acquire()
+        ok = False
+        try:
+            response = await self._exchange_on_channel(channel, body, operation)
+            ok = True
+            return response
+        finally:
+            if not ok:
+                # An error or cancellation mid-flow leaves the context in an
+                # unknown state: the next user of the channel starts afresh.
+                channel.context = None
+            pool.release(channel)
+
+    async def _exchange_on_channel(
+        self, channel: _Channel, body: bytes, operation: str
+    ) -> HttpResponse:
+        async def send(request: HttpRequest) -> HttpResponse:
+            return await self._send(channel.client, request, operation, channel)
+
+        for attempt in range(2):
+            fresh = channel.context is None
+            if channel.context is None:
+                binding = None
+                if self.endpoint.is_tls:
+                    binding = await self._channel_binding(channel, operation)
+                channel.context = self.auth.new_context(
+                    url=self._url,
+                    host=self.endpoint.host,
+                    channel_binding=binding,
+                    encrypt=self.settings.encrypt,
+                )
+            generation = channel.generation
+            request = HttpRequest(self._url, body, dict(self._base_headers))
+            try:
+                response = await self._run_flow(channel.context, request, send)
+            except (AuthenticationError, ProtocolError):
+                if attempt == 0 and not fresh and channel.generation != generation:
+                    # The server (or a keep-alive timeout) replaced the TCP
+                    # connection the context was bound to, so the server saw
+                    # an unknown context: authenticate again, once.
+                    log.debug(
+                        "[%s] connection replaced under a context; re-authenticating", self.host
+                    )
+                    channel.context = None
+                    continue
+                raise
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _channel_binding(self, channel: _Channel, operation: str) -> bytes | None:
+        if channel.peer_cert is None:
+            # The binding needs the server's certificate before the first
+            # token is made (Kerberos puts it in the AP-REQ), so open the
+            # connection with an unauthenticated request first; WinRM answers
+            # it with a 401 on the same kept-alive connection.
+            probe = HttpRequest(self._url, b"", dict(self._base_headers))
+            await self._send(channel.client, probe, operation, channel)
+        if channel.peer_cert is None:
+            return None
+        # RFC 5929 tls-server-end-point, computed where the SPNEGO schemes live.
+        from aiowsman.auth.spnego import channel_binding_from_cert
+
+        return channel_binding_from_cert(channel.peer_cert)
+
+    async def _run_flow(
+        self,
+        context: AuthContext,
+        request: HttpRequest,
+        send: Callable[[HttpRequest], Awaitable[HttpResponse]],
+    ) -> HttpResponse:
+        flow = context.flow(request)
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Offload):
+                    loop = asyncio.get_running_loop()
+                    try:
+                        result = await loop.run_in_executor(None, step.func)
+                    except Exception as exc:
+                        step = flow.throw(exc)
+                    else:
+                        step = flow.send(result)
+                else:
+                    step = flow.send(await send(step))
+        except StopIteration as stop:
+            final: HttpResponse = stop.value
+            return final
+        finally:
+            flow.close()
+
+    async def _send(
+        self,
+        client: aiohttp.ClientSession,
+        request: HttpRequest,
+        operation: str,
+        channel: _Channel | None,
+    ) -> HttpResponse:
+        attempts = 2 if operation in _IDEMPOTENT else 1
+        for attempt in range(attempts):
+            started = time.perf_counter()
+            try:
+                async with client.post(
+                    request.url,
+                    data=request.body,
+                    headers=request.headers,
+                    ssl=self._ssl,
+                    proxy=self._proxy,
+                    allow_redirects=False,
+                ) as resp:
+                    body = await self._read_body(resp)
+                    response = HttpResponse(resp.status, resp.headers, body)
+            except _CLIENT_ERRORS as exc:
+                if attempt + 1 < attempts and _connection_dropped(exc):
+                    # Typically a kept-alive connection the server had closed
+                    # (idle timeout, recycled worker); the operation is
+                    # idempotent, so send it once more on a new connection.
+                    log.debug(
+                        "[%s] %s: connection dropped by peer; retrying once", self.host, operation
+                    )
+                    continue
+                raise _map_client_error(exc, self.host) from exc
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "[%s] %s HTTP %d, %d bytes, %.3fs",
+                    self.host,
+                    operation,
+                    response.status,
+                    len(body),
+                    time.perf_counter() - started,
+                )
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes:
+        limit = self._max_response
+        length = resp.content_length
+        if length is not None:
+            if length > limit:
+                resp.close()
+                raise ResponseTooLargeError(
+                    f"response of {length} bytes exceeds the {limit}-byte cap "
+                    "(derived from MaxEnvelopeSize)"
+                )
+            return await resp.read()
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in resp.content.iter_chunked(_READ_CHUNK):
+            total += len(chunk)
+            if total > limit:
+                resp.close()
+                raise ResponseTooLargeError(
+                    f"response exceeds the {limit}-byte cap (derived from MaxEnvelopeSize)"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _check_status(self, response: HttpResponse, scheme: str | None = None) -> HttpResponse:
+        status = response.status
+        if status == 200:
+            return response
+        if status == 401:
+            offered = response.headers.get("www-authenticate", "")
+            names = sorted({p.strip().split(" ", 1)[0] for p in offered.split(",") if p.strip()})
+            hint = f"; server offers: {', '.join(names)}" if names else ""
+            raise AuthenticationError(
+                "HTTP 401: access denied" + hint,
+                scheme=scheme or self.auth.scheme,
+                host=self.host,
+            )
+        if status == 413:
+            raise EnvelopeTooLargeError(
+                "HTTP 413: the request exceeds the server's MaxEnvelopeSize",
+                status=status,
+                body=response.body,
+                host=self.host,
+            )
+        if response.body and _is_soap(response):
+            # A SOAP fault (WinRM: 500 Receiver/Sender, 400 for bad envelopes):
+            # the session parses it into a WSManFault.
+            return response
+        if status == 503:
+            retry = _retry_after(response.headers.get("retry-after"))
+            raise ServiceUnavailableError(
+                "HTTP 503: service unavailable"
+                + (f" (retry after {retry:.0f}s)" if retry is not None else ""),
+                body=response.body,
+                retry_after=retry,
+                host=self.host,
+            )
+        reason = HTTP_REASONS.get(status, "")
+        raise HTTPStatusError(
+            f"HTTP {status}{' ' + reason if reason else ''} without a SOAP body",
+            status=status,
+            body=response.body,
+            host=self.host,
+        )
+
+
+HTTP_REASONS: Mapping[int, str] = {
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    407: "Proxy Authentication Required",
+    411: "Length Required",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    504: "Gateway Timeout",
+}

@@ -1,0 +1,243 @@
+"""The test server in its own process: ``python -m aiowsman.testing ...``.
+
+The benchmark never runs the server in a client's process: the server's CPU
+would be charged to the client. Its CPU is read from outside (psutil) around
+each timed part, so a run can say when the server, not the client, was the
+limit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from benchmarks._common import Target
+
+__all__ = [
+    "FANOUT_GET_URI",
+    "GET_SELECTORS",
+    "GET_URI",
+    "ServerError",
+    "TestServer",
+    "server_options",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The instance every Get scenario reads: a typical ~30-property WMI instance,
+#: addressed with a selector (so selector handling is part of the cost).
+GET_URI = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service"
+GET_SELECTORS = {"Name": "WinRM"}
+#: Credentials the benchmark gives the server (``--users``) and uses itself.
+USERNAME, PASSWORD = "bench", "bench-pass"
+#: The instance the fan-out Gets: a singleton, so no per-host selector is
+#: needed, and the cheapest class for the server to build when a host is
+#: touched for the first time (Win32_Service makes it build all 200 services).
+FANOUT_GET_URI = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_OperatingSystem"
+#: Until the server can hold a big synthetic class, enumerate this one, which
+#: every simulated host has (the server's documentation: 200 services), and
+#: repeat the enumeration to get a measurable amount of work.
+FALLBACK_ENUM_URI = GET_URI
+FALLBACK_ENUM_ITEMS = 200
+
+_OPTIONS: dict[str, set[str]] = {}
+
+
+def server_options(module: str) -> set[str]:
+    """The command-line options ``python -m MODULE --help`` lists (cached)."""
+    if module not in _OPTIONS:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        proc = subprocess.run(
+            [sys.executable, "-m", module, "--help"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=120,
+        )
+        _OPTIONS[module] = {
+            word.strip("[],").split("=")[0]
+            for word in proc.stdout.split()
+            if word.strip("[").startswith("--")
+        }
+    return _OPTIONS[module]
+
+
+class ServerError(RuntimeError):
+    """The server did not start (its stderr tail is in the text)."""
+
+
+class TestServer:
+    """Start the WS-Man test server in a subprocess and learn its endpoints.
+
+    Args:
+        hosts: simulated hosts (one port each).
+        latency: per-request latency in seconds, simulated by the server.
+        enum_items: instances of a big synthetic class to serve (0: none); needs
+            the server option ``--bulk-class N`` (see ``benchmarks/README.md``).
+        tls: serve HTTPS (certificates from trustme; the CA is written to a file).
+        auth: schemes the server must accept; Basic is the server's default,
+            others need its ``--auth`` option.
+        module: the server module to run (``aiowsman.testing``).
+
+    Raises:
+        ServerError: (from :meth:`start`) the server lacks a needed option,
+            exited, or did not become ready in time.
+    """
+
+    __test__ = False  # not a pytest class
+
+    def __init__(
+        self,
+        *,
+        hosts: int = 1,
+        latency: float = 0.0,
+        enum_items: int = 0,
+        tls: bool = False,
+        auth: tuple[str, ...] = ("basic",),
+        module: str = "aiowsman.testing",
+        start_timeout: float = 300.0,
+    ) -> None:
+        self.hosts = hosts
+        self.latency = latency
+        self.enum_items = enum_items
+        self.tls = tls
+        self.auth = auth
+        self.module = module
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen[str] | None = None
+        self.info: dict[str, Any] = {}
+        self._tmp = tempfile.TemporaryDirectory(prefix="aiowsman-bench-")
+        self._dir = Path(self._tmp.name)
+        self._stderr = open(self._dir / "server.stderr", "w+")  # noqa: SIM115
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def endpoints(self) -> list[str]:
+        return list(self.info["endpoints"])
+
+    def command(self) -> list[str]:
+        """The server's command line; ServerError if it lacks an option this needs."""
+        options = server_options(self.module)
+        cmd = [
+            sys.executable,
+            "-m",
+            self.module,
+            "--hosts",
+            str(self.hosts),
+            "--latency",
+            str(self.latency),
+            "--ready-file",
+            str(self._dir / "ready.json"),
+            "--users",
+            f"{USERNAME}:{PASSWORD}",
+        ]
+        wanted: list[tuple[str, list[str]]] = []
+        if self.enum_items:
+            wanted.append(("--bulk-class", [str(self.enum_items)]))
+        if self.tls:
+            wanted.append(("--tls", []))
+            wanted.append(("--ca-file", [str(self._dir / "ca.pem")]))
+        for scheme in self.auth:
+            if scheme != "basic":
+                wanted.append(("--auth", [scheme]))
+        missing = [opt for opt, _ in wanted if opt not in options]
+        if missing:
+            raise ServerError(f"python -m {self.module} has no option {', '.join(missing)}")
+        for opt, values in wanted:
+            cmd += [opt, *values]
+        return cmd
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        ready = self._dir / "ready.json"
+        self.proc = subprocess.Popen(
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        # Drain stdout in the background so a chatty server never blocks on a pipe.
+        threading.Thread(target=self._drain, daemon=True).start()
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError(f"server exited ({self.proc.returncode}): {self._tail()}")
+            if ready.exists():  # written atomically by the server
+                self.info = json.loads(ready.read_text())
+                if self.tls and not self.info.get("ca_file"):
+                    self.info["ca_file"] = str(self._dir / "ca.pem")
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise ServerError(f"server not ready after {self.start_timeout}s: {self._tail()}")
+
+    def _drain(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for _ in self.proc.stdout:
+            pass
+
+    def _tail(self) -> str:
+        self._stderr.flush()
+        self._stderr.seek(0)
+        return self._stderr.read()[-1500:]
+
+    def target(self, **overrides: Any) -> Target:
+        """A :class:`Target` describing this server for the workers."""
+        info = self.info
+        fields: dict[str, Any] = {
+            "endpoints": self.endpoints,
+            "username": USERNAME,
+            "password": PASSWORD,
+            "get_uri": GET_URI,
+            "get_selectors": dict(GET_SELECTORS),
+            "enum_uri": info.get("bulk_uri", "") if self.enum_items else FALLBACK_ENUM_URI,
+            "enum_items": self.enum_items or FALLBACK_ENUM_ITEMS,
+            "ca_file": info.get("ca_file"),
+        }
+        fields.update(overrides)
+        return Target(**fields)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._stderr.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> TestServer:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

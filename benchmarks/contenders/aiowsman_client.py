@@ -1,0 +1,116 @@
+"""aiowsman itself: ``AsyncSession`` for one host, ``aiowsman.fanout.run`` for many.
+
+Written against the public API only (``docs/api.md``, ``docs/internals.md``):
+what a user would write. Basic over plain HTTP needs the explicit opt-in
+``allow_unencrypted=True`` (WinRM's own AllowUnencrypted), which the other
+contenders get for free.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiowsman
+from aiowsman import fanout
+
+try:
+    from aiowsman import ResourceLocator
+except ImportError:  # not re-exported (yet): take it from where it lives
+    from aiowsman.protocol.locator import ResourceLocator
+from benchmarks._common import Target
+from benchmarks.contenders import AsyncWorkload, check_count
+
+
+def _session_options(target: Target) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "username": target.username,
+        "password": target.password,
+        "auth": target.auth,
+    }
+    if target.auth == "basic" and not target.endpoints[0].startswith("https"):
+        options["allow_unencrypted"] = True
+    if target.auth != "basic" and not target.encrypt:
+        options["allow_unencrypted"] = True
+    if target.ca_file:
+        options["verify"] = target.ca_file
+    return options
+
+
+class _Aiowsman(AsyncWorkload):
+    def __init__(self, scenario: str, target: Target, params: dict[str, Any]) -> None:
+        super().__init__()
+        self.scenario = scenario
+        self.target = target
+        self.params = params
+        self.options = _session_options(target)
+        self.locator = ResourceLocator(target.get_uri, dict(target.get_selectors))
+        self.session: Any = None
+
+    async def asetup(self) -> None:
+        self.session = aiowsman.AsyncSession(self.target.endpoints[0], **self.options)
+        await self.session.__aenter__()
+        for _ in range(20 if self.scenario == "single" else 2):
+            await self.session.identify()
+            await self.session.get(self.locator)
+
+    async def arun(self) -> dict[str, Any]:
+        if self.scenario == "single":
+            session = self.session
+            count = int(self.params["count"])
+            if self.params["op"] == "identify":
+                for _ in range(count):
+                    await session.identify()
+            else:
+                locator = self.locator
+                for _ in range(count):
+                    await session.get(locator)
+            return {"ops": count, "errors": 0}
+        if self.scenario == "enumerate":
+            self.session.batch_items = int(self.params["batch"])
+            repeat = int(self.params.get("repeat", 1))
+            count = 0
+            for _ in range(repeat):
+                async for _item in self.session.enumerate(self.target.enum_uri):
+                    count += 1
+            check_count("aiowsman enumerate", count, self.target.enum_items * repeat)
+            return {"items": count, "ops": 1, "errors": 0}
+        if self.scenario == "fanout":
+            return await self._fanout()
+        raise ValueError(f"aiowsman: unknown scenario {self.scenario}")
+
+    async def _fanout(self) -> dict[str, Any]:
+        hosts = self.target.endpoints[: int(self.params["hosts"])]
+        locator = self.locator
+
+        async def identify_and_get(session: Any) -> None:
+            await session.identify()
+            await session.get(locator)
+
+        ok = 0
+        errors = 0
+        sample = ""
+        # No retries: the other contenders do not retry either.
+        async with fanout.run(
+            hosts,
+            identify_and_get,
+            concurrency=int(self.params["concurrency"]),
+            retries=0,
+            deadline=120.0,
+            **self.options,
+        ) as results:
+            async for result in results:
+                if result.ok:
+                    ok += 1
+                else:
+                    errors += 1
+                    if not sample:
+                        sample = f"{result.host}: {result.error!r}"
+        return {"hosts": ok, "ops": 2 * ok, "errors": errors, "error_sample": sample}
+
+    async def aclose(self) -> None:
+        if self.session is not None:
+            await self.session.__aexit__(None, None, None)
+
+
+def create(scenario: str, target: Target, params: dict[str, Any]) -> _Aiowsman:
+    return _Aiowsman(scenario, target, params)

@@ -1,0 +1,178 @@
+"""The peer: pypsrp's WS-Man layer (``pypsrp.wsman.WSMan``), synchronous, on requests.
+
+Used through its public ``WSMan.get`` / ``enumerate`` / ``pull`` calls, with a
+``ThreadPoolExecutor`` for fan-out, as a pypsrp user would. pypsrp has no
+Identify call, so Identify goes through the same ``WSMan`` object's HTTP
+transport (``wsman.transport.send``) with a fixed Identify envelope, and the
+answer is parsed with ElementTree as pypsrp does for everything else.
+Nothing of pypsrp's is copied here; it is installed from PyPI (``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import threading
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pypsrp.wsman import SelectorSet, WSMan
+
+from benchmarks._common import Target, split_endpoint
+from benchmarks.contenders import check_count
+
+ENUM = "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
+WSMAN_NS = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
+WSMID = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
+SOAP = "http://www.w3.org/2003/05/soap-envelope"
+
+IDENTIFY_BODY = (
+    f'<s:Envelope xmlns:s="{SOAP}" xmlns:wsmid="{WSMID}">'
+    "<s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>"
+).encode()
+
+
+class _Pypsrp:
+    def __init__(self, scenario: str, target: Target, params: dict[str, Any]) -> None:
+        self.scenario = scenario
+        self.target = target
+        self.params = params
+        self.wsman: WSMan | None = None
+
+    def _connect(self, endpoint: str) -> WSMan:
+        host, port, path, tls = split_endpoint(endpoint)
+        kwargs: dict[str, Any] = {}
+        if tls:
+            kwargs["cert_validation"] = self.target.ca_file or True
+        if self.target.auth == "basic":
+            auth, encryption = "basic", "never"
+        else:
+            auth = self.target.auth
+            encryption = "always" if self.target.encrypt else "never"
+        return WSMan(
+            host,
+            port=port,
+            path=path,
+            username=self.target.username,
+            password=self.target.password,
+            ssl=tls,
+            auth=auth,
+            encryption=encryption,
+            no_proxy=True,
+            operation_timeout=60,
+            read_timeout=120,
+            **kwargs,
+        )
+
+    def _selectors(self) -> SelectorSet | None:
+        if not self.target.get_selectors:
+            return None
+        sel = SelectorSet()
+        for name, value in self.target.get_selectors.items():
+            sel.add_option(name, value)
+        return sel
+
+    @staticmethod
+    def identify(wsman: WSMan) -> None:
+        root = ET.fromstring(wsman.transport.send(IDENTIFY_BODY))
+        if root.find(f"{{{SOAP}}}Body/{{{WSMID}}}IdentifyResponse") is None:
+            raise RuntimeError("not an IdentifyResponse")
+
+    def get(self, wsman: WSMan) -> None:
+        body = wsman.get(self.target.get_uri, selector_set=self._selectors())
+        if len(body) == 0 or len(body[0]) == 0:
+            raise RuntimeError("empty Get response")
+
+    def enumerate(self, wsman: WSMan, batch: int) -> int:
+        uri = self.target.enum_uri
+        req = ET.Element(f"{{{ENUM}}}Enumerate")
+        ET.SubElement(req, f"{{{WSMAN_NS}}}OptimizeEnumeration")
+        ET.SubElement(req, f"{{{WSMAN_NS}}}MaxElements").text = str(batch)
+        body = wsman.enumerate(uri, resource=req)
+        response = body.find(f"{{{ENUM}}}EnumerateResponse")
+        count = 0
+        while response is not None:
+            items = response.find(f"{{{WSMAN_NS}}}Items")
+            if items is None:
+                items = response.find(f"{{{ENUM}}}Items")
+            if items is not None:
+                count += len(items)
+            ctx = response.find(f"{{{ENUM}}}EnumerationContext")
+            done = (
+                response.find(f"{{{WSMAN_NS}}}EndOfSequence") is not None
+                or response.find(f"{{{ENUM}}}EndOfSequence") is not None
+            )
+            if done or ctx is None or not ctx.text:
+                break
+            pull = ET.Element(f"{{{ENUM}}}Pull")
+            ET.SubElement(pull, f"{{{ENUM}}}EnumerationContext").text = ctx.text
+            ET.SubElement(pull, f"{{{ENUM}}}MaxElements").text = str(batch)
+            body = wsman.pull(uri, resource=pull)
+            response = body.find(f"{{{ENUM}}}PullResponse")
+        return count
+
+    def setup(self) -> None:
+        self.wsman = self._connect(self.target.endpoints[0])
+        for _ in range(20 if self.scenario == "single" else 2):
+            self.identify(self.wsman)
+            self.get(self.wsman)
+
+    def run(self) -> dict[str, Any]:
+        assert self.wsman is not None
+        if self.scenario == "single":
+            count = int(self.params["count"])
+            if self.params["op"] == "identify":
+                for _ in range(count):
+                    self.identify(self.wsman)
+            else:
+                for _ in range(count):
+                    self.get(self.wsman)
+            return {"ops": count, "errors": 0}
+        if self.scenario == "enumerate":
+            repeat = int(self.params.get("repeat", 1))
+            count = 0
+            for _ in range(repeat):
+                count += self.enumerate(self.wsman, int(self.params["batch"]))
+            check_count("pypsrp enumerate", count, self.target.enum_items * repeat)
+            return {"items": count, "ops": 1, "errors": 0}
+        if self.scenario == "fanout":
+            return self._fanout()
+        raise ValueError(f"pypsrp: unknown scenario {self.scenario}")
+
+    def _fanout(self) -> dict[str, Any]:
+        hosts = self.target.endpoints[: int(self.params["hosts"])]
+        lock = threading.Lock()
+        errors: list[str] = []
+        ok = 0
+
+        def one(url: str) -> None:
+            nonlocal ok
+            try:
+                wsman = self._connect(url)
+                try:
+                    self.identify(wsman)
+                    self.get(wsman)
+                finally:
+                    wsman.close()
+                with lock:
+                    ok += 1
+            except Exception as exc:
+                with lock:
+                    errors.append(f"{url}: {exc!r}")
+
+        with ThreadPoolExecutor(max_workers=int(self.params["concurrency"])) as pool:
+            for _ in pool.map(one, hosts):
+                pass
+        return {
+            "hosts": ok,
+            "ops": 2 * ok,
+            "errors": len(errors),
+            "error_sample": errors[0] if errors else "",
+        }
+
+    def close(self) -> None:
+        if self.wsman is not None:
+            self.wsman.close()
+
+
+def create(scenario: str, target: Target, params: dict[str, Any]) -> _Pypsrp:
+    return _Pypsrp(scenario, target, params)

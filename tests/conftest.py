@@ -1,0 +1,141 @@
+"""Shared fixtures: aioresponses that works with aiohttp 3.14, and (below) the test server."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+import trustme
+from aioresponses import aioresponses
+from yarl import URL
+
+from aiowsman import AsyncSession
+from aiowsman.testing import WSManTestServer
+
+
+class _NoWriter:
+    output_size = 0
+
+
+class _CompatResponse(aiohttp.ClientResponse):
+    """aioresponses 0.7.9 predates aiohttp 3.14's ``stream_writer`` argument."""
+
+    def __init__(self, method: str, url: URL, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", _NoWriter())
+        super().__init__(method, url, **kwargs)
+
+
+class MockedHTTP:
+    """aioresponses, with SOAP content type and the compatible response class as defaults.
+
+    ``post(url, status=, body=, headers=, exception=)`` queues one answer;
+    ``sent(url)`` returns the keyword arguments of each POST made to ``url``
+    (``headers``, ``data``, ``proxy``, ``ssl``, ``allow_redirects``).
+    """
+
+    def __init__(self, m: aioresponses) -> None:
+        self.m = m
+
+    def post(self, url: str, **kwargs: Any) -> None:
+        kwargs.setdefault("response_class", _CompatResponse)
+        kwargs.setdefault("content_type", "application/soap+xml;charset=UTF-8")
+        self.m.post(url, **kwargs)
+
+    def sent(self, url: str) -> list[dict[str, Any]]:
+        return [call.kwargs for call in self.m.requests.get(("POST", URL(url)), [])]
+
+
+@pytest.fixture
+def mocked_http() -> Iterator[MockedHTTP]:
+    """Intercept aiohttp requests (narrow checks of the exact request only)."""
+    with aioresponses() as m:
+        yield MockedHTTP(m)
+
+
+# -- a real WS-Man server (aiowsman.testing) and real TLS (trustme) ------------------
+
+USER = "user"
+#: A distinctive password, so tests can assert it never leaks into text.
+PASSWORD = "Pa55-w0rd-never-logged"
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> trustme.CA:
+    """A throw-away certificate authority."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_file(tls_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The CA certificate as a PEM file (for ``verify=``)."""
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(path))
+    return str(path)
+
+
+def server_tls_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:
+    """A server-side SSL context with a certificate for ``names`` signed by ``ca``."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*(names or ("127.0.0.1", "localhost"))).configure_cert(ctx)
+    return ctx
+
+
+@pytest.fixture
+async def basic_server() -> AsyncIterator[WSManTestServer]:
+    """One simulated Windows host over HTTP that accepts Basic ``USER``/``PASSWORD``."""
+    async with WSManTestServer(users={USER: PASSWORD}, auth=("basic",)) as server:
+        yield server
+
+
+@pytest.fixture
+async def basic_session(basic_server: WSManTestServer) -> AsyncIterator[AsyncSession]:
+    """An AsyncSession to ``basic_server`` (Basic over HTTP, explicitly allowed)."""
+    async with AsyncSession(
+        basic_server.endpoints[0],
+        auth="basic",
+        username=USER,
+        password=PASSWORD,
+        allow_unencrypted=True,
+        timeout=10.0,
+    ) as s:
+        yield s
+
+
+def _make_server(**kwargs: Any) -> WSManTestServer:
+    kwargs.setdefault("users", {USER: PASSWORD})
+    return WSManTestServer(**kwargs)
+
+
+def _make_session(server: WSManTestServer, index: int = 0, **kwargs: Any) -> AsyncSession:
+    kwargs.setdefault("auth", "basic")
+    if kwargs["auth"] == "basic":
+        kwargs.setdefault("username", USER)
+        kwargs.setdefault("password", PASSWORD)
+    kwargs.setdefault("allow_unencrypted", True)
+    kwargs.setdefault("timeout", 10.0)
+    return AsyncSession(server.endpoints[index], **kwargs)
+
+
+@pytest.fixture
+def make_server() -> Callable[..., WSManTestServer]:
+    """``make_server(**kwargs)``: a WSManTestServer accepting USER/PASSWORD (use ``async with``)."""
+    return _make_server
+
+
+@pytest.fixture
+def make_session() -> Callable[..., AsyncSession]:
+    """``make_session(server, index=0, **kwargs)``: a Basic session to a host of ``server``."""
+    return _make_session
+
+
+@pytest.fixture
+def make_tls(tls_ca: trustme.CA) -> Callable[..., ssl.SSLContext]:
+    """``make_tls(*names, ca=None)``: a server SSL context (default CA ``tls_ca``)."""
+
+    def make(*names: str, ca: trustme.CA | None = None) -> ssl.SSLContext:
+        return server_tls_context(ca or tls_ca, *names)
+
+    return make

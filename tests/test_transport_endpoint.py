@@ -1,0 +1,52 @@
+"""Endpoint strings as users write them (winrm.cmd -r:, Enter-PSSession)."""
+
+from __future__ import annotations
+
+import pytest
+
+from aiowsman._endpoint import Endpoint, parse_endpoint
+from aiowsman.errors import ConfigurationError
+
+
+@pytest.mark.parametrize(
+    ("text", "url"),
+    [
+        ("server1", "http://server1:5985/wsman"),
+        ("SERVER1", "http://server1:5985/wsman"),
+        ("server1:8080", "http://server1:8080/wsman"),
+        ("server1:5986", "https://server1:5986/wsman"),
+        ("https://server1", "https://server1:5986/wsman"),
+        ("http://server1", "http://server1:5985/wsman"),
+        ("http://server1/", "http://server1:5985/wsman"),
+        ("https://server1:443/wsman-anon", "https://server1:443/wsman-anon"),
+        ("192.0.2.7", "http://192.0.2.7:5985/wsman"),
+        ("::1", "http://[::1]:5985/wsman"),
+        ("[::1]", "http://[::1]:5985/wsman"),
+        ("[::1]:5986", "https://[::1]:5986/wsman"),
+        ("http://[fe80::1]:1234/x", "http://[fe80::1]:1234/x"),
+    ],
+)
+def test_endpoint_forms_expand_to_full_urls(text: str, url: str) -> None:
+    assert parse_endpoint(text).url == url
+
+
+def test_use_tls_switches_default_port_and_scheme() -> None:
+    assert parse_endpoint("server1", use_tls=True).url == "https://server1:5986/wsman"
+
+
+def test_authority_is_host_and_port_for_error_messages() -> None:
+    assert parse_endpoint("server1").authority == "server1:5985"
+    assert parse_endpoint("[::1]:5985").authority == "[::1]:5985"
+
+
+def test_ipv6_host_is_kept_without_brackets() -> None:
+    ep = parse_endpoint("[::1]:5985")
+    assert ep == Endpoint("http", "::1", 5985, "/wsman")
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "ftp://server1", "server1:notaport", "server1:70000", "[::1", "[::1]x", "::zz::"]
+)
+def test_malformed_endpoints_are_configuration_errors(bad: str) -> None:
+    with pytest.raises(ConfigurationError):
+        parse_endpoint(bad)
