@@ -27,7 +27,14 @@ from typing import Any, TextIO
 
 from aiowsman.fanout import Summary, run
 
-__all__ = ["FAILURE_KINDS", "InventoryOp", "add_demo_arguments", "demo", "demo_behaviours"]
+__all__ = [
+    "FAILURE_KINDS",
+    "InventoryOp",
+    "add_demo_arguments",
+    "demo",
+    "demo_behaviours",
+    "format_sample",
+]
 
 #: The broken hosts of the demo fleet, each ``failure_rate`` of the hosts.
 FAILURE_KINDS = ("black_hole", "refused", "auth", "fault", "busy")
@@ -155,6 +162,8 @@ async def demo(
     seed: int = 0,
     progress: Any = None,
     summary: Summary | None = None,
+    sample: list[Any] | None = None,
+    sample_size: int = 8,
 ) -> Summary:
     """Run the demo: start the fleet, inventory it, write records.
 
@@ -170,6 +179,9 @@ async def demo(
         seed: the fleet's random seed (same seed, same fleet).
         progress: object with ``update(result)`` (the CLI's progress bar).
         summary: a Summary to fill (default a new one).
+        sample: a list to receive up to ``sample_size`` ok results and up to
+            ``sample_size`` failures, in the order they finished (for display).
+        sample_size: bound of each half of ``sample``.
 
     Returns:
         The run's :class:`Summary`.
@@ -190,7 +202,17 @@ async def demo(
             for index, kind in kinds.items():
                 if kind == "refused":
                     endpoints[index] = _refusing_endpoint(reserved)
-            await _inventory(endpoints, writers, progress, summary, concurrency, deadline, timeout)
+            await _inventory(
+                endpoints,
+                writers,
+                progress,
+                summary,
+                concurrency,
+                deadline,
+                timeout,
+                sample if sample is not None else [],
+                sample_size,
+            )
     for writer in writers:
         writer.close()
     return summary
@@ -212,8 +234,11 @@ async def _inventory(
     concurrency: int,
     deadline: float,
     timeout: float,  # noqa: ASYNC109 - the sessions' operation timeout
+    sample: list[Any],
+    sample_size: int,
 ) -> None:
-    """Fan the inventory out over ``endpoints``, feeding writers and progress."""
+    """Fan the inventory out over ``endpoints``, feeding writers, progress and sample."""
+    kept = {True: 0, False: 0}
     fan = run(
         endpoints,
         InventoryOp(),
@@ -235,6 +260,9 @@ async def _inventory(
                 writer.write(result)
             if progress is not None:
                 progress.update(result)
+            if kept[result.ok] < sample_size:
+                kept[result.ok] += 1
+                sample.append(result)
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -279,6 +307,7 @@ def run_demo_cli(args: argparse.Namespace) -> int:
                 "rejecting credentials, faulting, busy)",
                 file=sys.stderr,
             )
+        sample: list[Any] = []
         with Progress(args.hosts, enabled=not args.quiet) as progress:
             summary = asyncio.run(
                 demo(
@@ -291,6 +320,7 @@ def run_demo_cli(args: argparse.Namespace) -> int:
                     failure_rate=args.failure_rate,
                     seed=args.seed,
                     progress=progress,
+                    sample=sample,
                 )
             )
     finally:
@@ -299,11 +329,41 @@ def run_demo_cli(args: argparse.Namespace) -> int:
         if csv_out is not None:
             csv_out.close()
     if not args.quiet:
+        print(format_sample(sample), file=sys.stderr)
         print(str(summary), file=sys.stderr)
         where = "stdout" if out_path == "-" else out_path
         extra = f" and {args.csv}" if args.csv else ""
         print(f"inventory: {summary.total} records in {where}{extra}", file=sys.stderr)
     return 0 if summary.total == args.hosts else 1
+
+
+def format_sample(sample: list[Any]) -> str:
+    """A readable table of some inventory records and some failures."""
+    rows = [("host", "name", "os", "build", "memory", "services (running)")]
+    failures = []
+    for result in sample:
+        if result.ok:
+            v = result.value
+            memory = v.get("memory_bytes")
+            rows.append(
+                (
+                    result.host,
+                    str(v.get("name")),
+                    str(v.get("os")),
+                    str(v.get("build")),
+                    f"{memory / 2**30:.1f} GiB" if memory else "?",
+                    f"{v.get('services')} ({v.get('services_running')})",
+                )
+            )
+        else:
+            failures.append(f"  {result.error_class:<8} {result.message}")
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["some inventory records:"]
+    lines += [("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths))).rstrip() for row in rows]
+    if failures:
+        lines.append("some failures (every host still gets its record):")
+        lines += failures
+    return "\n".join(lines)
 
 
 def expected_classes(kinds: Mapping[int, str]) -> dict[int, str | None]:

@@ -7,7 +7,7 @@ behaviour knobs and fault injections, and its own statistics.
 
 The server speaks HTTP(S) like Windows' WinRM listener: ``POST /wsman`` with
 ``application/soap+xml;charset=UTF-8``; ``/wsman-anon/identify`` for the
-unauthenticated Identify (MS-WSMV 3.1.4.16, header ``WSMANIDENTIFY:
+unauthenticated Identify (MS-WSMV, header ``WSMANIDENTIFY:
 unauthenticated``); 401 with ``WWW-Authenticate`` offers; SOAP faults with
 HTTP 500.
 
@@ -65,8 +65,8 @@ class BasicAuthHandler(ServerAuthHandler):
 
     Windows offers Basic on plain HTTP only when the service's
     ``AllowUnencrypted`` is true; otherwise a Basic request over HTTP is
-    refused with 401 like bad credentials (MS-WSMV 3.1.4.1.x: unencrypted
-    traffic is rejected; seen as "401" by pywinrm/packer users).
+    refused with 401 like bad credentials (unencrypted traffic is
+    rejected; seen as "401" by pywinrm/packer users).
     """
 
     def __init__(self, users: Mapping[str, str], *, allowed: bool) -> None:
@@ -130,9 +130,13 @@ class WSManTestServer:
         hosts: number of simulated hosts.
         tls: an ``ssl.SSLContext`` for HTTPS (tests make one with trustme).
         users: user name -> password accepted by Basic.
-        auth: enabled built-in schemes: ``"basic"`` and/or ``"none"`` (no
-            authentication required: requests without ``Authorization`` are
-            served).
+        auth: enabled schemes: ``"basic"``, ``"none"`` (no authentication
+            required: requests without ``Authorization`` are served), and the
+            real acceptors ``"ntlm"``/``"negotiate"`` (one ``Negotiate``
+            handler checking ``users``), ``"kerberos"`` (the keytab named by
+            ``KRB5_KTNAME``), ``"credssp"`` and ``"certificate"`` (a client
+            certificate whose CN is a user name logs on as that user); see
+            :func:`aiowsman.testing.spnego_auth.build_handlers`.
         auth_handlers: more :class:`ServerAuthHandler` objects (NTLM,
             Kerberos, CredSSP... from ``aiowsman.testing.spnego_auth``),
             asked before Basic.
@@ -190,6 +194,18 @@ class WSManTestServer:
         self._bind_host = bind_host
         self._backlog = backlog
         handlers = list(auth_handlers)
+        #: Handlers built here from scheme names (closed with the server).
+        self._owned_handlers: list[ServerAuthHandler] = []
+        named = [a for a in self.auth if a not in ("basic", "none")]
+        if named:
+            # "ntlm", "negotiate", "kerberos", "credssp", "certificate": real
+            # acceptors (imported only when asked for: pyspnego/gssapi).
+            from aiowsman.testing.spnego_auth import build_handlers
+
+            self._owned_handlers = build_handlers(
+                named, users=self.users, tls=tls is not None, allow_unencrypted=allow_unencrypted
+            )
+            handlers.extend(self._owned_handlers)
         if "basic" in self.auth:
             handlers.append(
                 BasicAuthHandler(self.users, allowed=tls is not None or allow_unencrypted)
@@ -208,6 +224,7 @@ class WSManTestServer:
         ]
         self.endpoints: list[str] = []
         self._servers: list[asyncio.AbstractServer] = []
+        self._reserved: list[socket.socket] = []
         self._web: _WebServer | None = None
         self._pending_host: dict[RequestHandler, SimulatedHost] = {}
         self._connections: dict[RequestHandler, tuple[SimulatedHost, ConnectionState]] = {}
@@ -275,7 +292,7 @@ class WSManTestServer:
         self._pending_host[handler] = host
         return handler
 
-    def _listen_socket(self, address: str, port: int) -> socket.socket:
+    def _listen_socket(self, address: str, port: int, *, listen: bool = True) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             if port:
@@ -284,7 +301,8 @@ class WSManTestServer:
                 # very slow (7 s instead of 0.15 s for 5000 listeners).
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((address, port))
-            sock.listen(self._backlog)
+            if listen:
+                sock.listen(self._backlog)
             sock.setblocking(False)
         except BaseException:
             sock.close()
@@ -310,7 +328,17 @@ class WSManTestServer:
                 else:
                     address = _loopback_address(host.index)
                     port = shared_port
-                sock = self._listen_socket(address, port)
+                try:
+                    sock = self._listen_socket(address, port, listen=not host.behaviour.down)
+                except OSError as exc:
+                    hint = (
+                        " (addresses mode needs the whole 127.0.0.0/8 on loopback, as on Linux)"
+                        if self.address_mode == "addresses"
+                        else ""
+                    )
+                    raise OSError(
+                        exc.errno, f"cannot listen on {address}:{port}{hint}: {exc.strerror}"
+                    ) from exc
                 bound_port = sock.getsockname()[1]
                 if self.address_mode == "addresses" and shared_port == 0:
                     shared_port = bound_port
@@ -318,8 +346,10 @@ class WSManTestServer:
                 host.url = f"{scheme}://{address}:{bound_port}/wsman"
                 self.endpoints.append(host.url)
                 if host.behaviour.down:
-                    # A host that is "down": the port is reserved but refuses.
-                    sock.close()
+                    # A host that is "down": the socket stays bound but never
+                    # listens, so the port stays reserved (no other process can
+                    # take it) and connections to it are refused (RST).
+                    self._reserved.append(sock)
                     continue
                 server = await loop.create_server(
                     functools.partial(self._make_protocol, host),
@@ -339,6 +369,10 @@ class WSManTestServer:
         self._closed = True
         if self._closing is not None:
             self._closing.set()
+        for auth_handler in self._owned_handlers:
+            close = getattr(auth_handler, "close", None)
+            if close is not None:
+                close()
         for server in self._servers:
             server.close()
         if self._web is not None:
@@ -354,6 +388,9 @@ class WSManTestServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2.0)
         self._servers.clear()
+        for sock in self._reserved:
+            sock.close()
+        self._reserved.clear()
         self._connections.clear()
 
     def __del__(self, _warn: Any = warnings.warn) -> None:
@@ -412,7 +449,10 @@ class WSManTestServer:
         if outcome.kind == "continue":
             return self._unauthorized(outcome.headers)
         if outcome.kind != "ok":
-            host.stats.auth_failures += 1
+            # A request without credentials is the normal first leg of the
+            # challenge, not a failure.
+            if "Authorization" in request.headers:
+                host.stats.auth_failures += 1
             return self._unauthorized()
         if not raw and not outcome.plaintext:
             # An empty POST that completes a handshake (pywinrm and pypsrp
@@ -425,6 +465,8 @@ class WSManTestServer:
             behaviour.unauthorized_after
         ):
             stats.auth_failures += 1
+            if outcome.done is not None:
+                outcome.done()
             return self._unauthorized()
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
@@ -432,6 +474,9 @@ class WSManTestServer:
             return await self._serve(request, host, outcome)
         finally:
             stats.in_flight -= 1
+            if outcome.done is not None:
+                # The handler's context is free for the connection's next request.
+                outcome.done()
 
     async def _authenticate(
         self, request: web.BaseRequest, raw: bytes, conn: ConnectionState
@@ -464,7 +509,7 @@ class WSManTestServer:
     async def _anonymous_identify(
         self, request: web.BaseRequest, host: SimulatedHost
     ) -> web.StreamResponse:
-        # MS-WSMV 3.1.4.16: unauthenticated Identify needs this header and
+        # MS-WSMV: unauthenticated Identify needs this header and
         # this path; anything else there is refused.
         if request.method != "POST" or request.headers.get("WSMANIDENTIFY", "").lower() != (
             "unauthenticated"
