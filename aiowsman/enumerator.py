@@ -30,7 +30,9 @@ Release
     ``break``: :meth:`__aiter__` returns the enumerator itself (not an async
     generator, whose finaliser would run at an unpredictable time on the
     loop), so use ``async with session.enumerate(...) as e`` (or ``aclose()``)
-    when you may stop early. At the natural end there is nothing to release.
+    when you may stop early. An open enumerator that is garbage-collected
+    hands its context to the session, which releases it in ``aclose()``. At
+    the natural end there is nothing to release.
 """
 
 from __future__ import annotations
@@ -126,6 +128,16 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
         self._lock = asyncio.Lock()
         self._pulls = 0
         self._empty_batches = 0
+
+    def __del__(self) -> None:
+        # Dropped while its context is open (no aclose(), no ``async with``):
+        # the context would hold server resources until it expires (WinRM:
+        # EnumerationTimeoutms, 4 minutes by default). Nothing can be sent
+        # from a finaliser, so the session is told, and releases it when it
+        # is closed (DSP0226 8.6).
+        context = getattr(self, "_context", None)
+        if context is not None and getattr(self, "_state", _CLOSED) != _CLOSED:
+            self._session._orphaned_contexts.append((self._locator, context))
 
     def __repr__(self) -> str:
         return (

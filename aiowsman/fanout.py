@@ -478,6 +478,10 @@ class FanOut(Generic[T]):
             # per_host channels need the session's consent too: each
             # AsyncSession bounds its own requests in flight (max_channels).
             options.setdefault("max_channels", self._per_host)
+            # The runner owns the retry policy (its host deadline, backoff and
+            # ``idempotent`` flag); sessions retrying underneath would
+            # multiply the attempts a failing host costs.
+            options.setdefault("retries", 0)
             factory = _default_factory(http, options)
 
         pending: asyncio.Queue[tuple[int, str] | object] = asyncio.Queue(cfg.concurrency)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import random
 import time
 import warnings
 import weakref
@@ -40,11 +41,13 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import aiohttp
 
 from aiowsman._endpoint import Endpoint, parse_endpoint
-from aiowsman._log import log_exchange
+from aiowsman._log import log_exchange, logger
 from aiowsman.auth import Auth, resolve_auth
 from aiowsman.errors import (
     ConfigurationError,
+    ConnectError,
     InsecureTransportError,
+    ServiceUnavailableError,
     TimeoutError,
     WSManError,
     WSManFault,
@@ -70,7 +73,14 @@ from aiowsman.transport import (
 if TYPE_CHECKING:
     from aiowsman.enumerator import Enumerator
 
-__all__ = ["DEFAULT_BATCH_ITEMS", "AsyncSession", "Locator", "operation_timeout_for"]
+__all__ = [
+    "DEFAULT_BATCH_ITEMS",
+    "DEFAULT_RETRIES",
+    "SAFE_OPERATIONS",
+    "AsyncSession",
+    "Locator",
+    "operation_timeout_for",
+]
 
 T = TypeVar("T")
 
@@ -97,6 +107,22 @@ _POLYMORPHISM: Mapping[str, Polymorphism] = {
     "deep_base_props_only": Polymorphism.DEEP_BASE_PROPS_ONLY,
 }
 
+
+#: Operations that may be sent again after a failure that left their fate
+#: unknown: they read and change nothing (DSP0226 7.3 Get, 8.2 Enumerate, 11
+#: Identify; a repeated Enumerate merely opens a second context, which the
+#: service expires). Put, Create, Delete and Invoke change state, and a Pull
+#: advances the server's cursor (DSP0226 8.4): once such a request may have
+#: reached the service, resending it could apply it twice or silently skip a
+#: batch, so a failure is reported instead (a whole enumeration may be
+#: restarted by the caller: the fan-out runner's ``idempotent=True``).
+SAFE_OPERATIONS = frozenset({"Identify", "Get", "Enumerate"})
+#: Extra attempts of a safe operation after a connection failure or an HTTP
+#: 503 (``retries=`` of :class:`AsyncSession`).
+DEFAULT_RETRIES = 2
+#: Full-jitter backoff between attempts: uniform(0, min(cap, base * 2**n)) s.
+_BACKOFF_BASE = 0.1
+_BACKOFF_CAP = 2.0
 
 #: MS-WSMV 3.1.4.16: where the unauthenticated Identify is served.
 _ANONYMOUS_IDENTIFY_PATH = "/wsman-anon/identify"
@@ -154,6 +180,11 @@ class AsyncSession:
             Kerberos, CredSSP); default: on over HTTP, off over HTTPS.
         ssl_context: a ready ``ssl.SSLContext`` (overrides the TLS options).
         auth_options: scheme-specific settings passed to the scheme.
+        retries: extra attempts of a *safe* operation (Identify, Get,
+            Enumerate) after a connection failure or an HTTP 503, with
+            jittered exponential backoff (a 503's Retry-After is honoured
+            when it fits in the deadline); all within ``timeout``. Put,
+            Create, Delete, Invoke and Pull are never resent.
 
     Raises:
         aiowsman.errors.ConfigurationError: bad endpoint or option, unknown or
@@ -187,6 +218,7 @@ class AsyncSession:
         encrypt: bool | None = None,
         ssl_context: Any = None,
         auth_options: Mapping[str, Any] | None = None,
+        retries: int = DEFAULT_RETRIES,
     ) -> None:
         self._transport: Transport | None = None
         self._closed = False
@@ -258,8 +290,16 @@ class AsyncSession:
         self._data_locale = data_locale
         self.timeout = timeout
         self.batch_items = batch_items
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ConfigurationError(
+                f"retries must be a non-negative integer, not {retries!r}", host=self._host
+            )
+        self.retries = retries
         self._error: WSManFault | None = None
         self._enumerators: weakref.WeakSet[Enumerator] = weakref.WeakSet()
+        #: (locator, context) of enumerators collected while open; released
+        #: by aclose().
+        self._orphaned_contexts: list[tuple[ResourceLocator, str]] = []
 
     # -- properties -----------------------------------------------------------
 
@@ -352,11 +392,32 @@ class AsyncSession:
         enumerators = list(self._enumerators)
         if enumerators:
             await asyncio.gather(*(e.aclose() for e in enumerators), return_exceptions=True)
+        orphans, self._orphaned_contexts = self._orphaned_contexts, []
+        if orphans:
+            await asyncio.gather(
+                *(self._release_context(loc, ctx) for loc, ctx in orphans),
+                return_exceptions=True,
+            )
         self._closed = True
         if self._transport is not None:
             await self._transport.close()
 
     close = aclose
+
+    async def _release_context(self, locator: ResourceLocator, context: str) -> None:
+        """Release an enumeration context (DSP0226 8.6); best effort, never raises."""
+        from aiowsman.enumerator import RELEASE_TIMEOUT
+
+        request = env.release_request(self._options, locator, context)
+        try:
+            await self._call(
+                request,
+                resp.parse_delete,
+                resource=locator.resource_uri,
+                deadline=min(self._timeout, RELEASE_TIMEOUT),
+            )
+        except WSManError as exc:
+            logger.debug("[%s] Release failed (ignored): %s", self._host, exc)
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         transport = getattr(self, "_transport", None)
@@ -394,15 +455,34 @@ class AsyncSession:
         size = 0
         try:
             async with asyncio.timeout(deadline) as cm:
-                if anonymous:
-                    response = await transport.exchange_anonymous(
-                        request.body,
-                        operation=operation,
-                        path=_ANONYMOUS_IDENTIFY_PATH,
-                        headers={"WSMANIDENTIFY": "unauthenticated"},
-                    )
-                else:
-                    response = await transport.exchange(request.body, operation=operation)
+                attempt = 0
+                while True:
+                    try:
+                        if anonymous:
+                            response = await transport.exchange_anonymous(
+                                request.body,
+                                operation=operation,
+                                path=_ANONYMOUS_IDENTIFY_PATH,
+                                headers={"WSMANIDENTIFY": "unauthenticated"},
+                            )
+                        else:
+                            response = await transport.exchange(request.body, operation=operation)
+                    except (ConnectError, ServiceUnavailableError) as exc:
+                        delay = self._retry_delay(exc, operation, attempt, cm.when())
+                        if delay is None:
+                            raise
+                        attempt += 1
+                        logger.debug(
+                            "[%s] %s failed (%s); attempt %d in %.2fs",
+                            self._host,
+                            operation,
+                            exc.message,
+                            attempt + 1,
+                            delay,
+                        )
+                        await asyncio.sleep(delay)
+                        continue
+                    break
                 status = response.status
                 size = len(response.body)
                 envelope = resp.parse_envelope(response.body, response.content_type)
@@ -460,6 +540,29 @@ class AsyncSession:
             time.perf_counter() - started,
         )
         return result
+
+    def _retry_delay(
+        self, exc: WSManError, operation: str, attempt: int, deadline_at: float | None
+    ) -> float | None:
+        """Seconds to wait before resending ``operation``, or None to give up now.
+
+        Only :data:`SAFE_OPERATIONS` are resent, at most ``retries`` times, and
+        only when the next attempt can start before the deadline: a wait that
+        would outlast it reports the failure at once instead.
+        """
+        if operation not in SAFE_OPERATIONS or attempt >= self.retries:
+            return None
+        retry_after = exc.retry_after if isinstance(exc, ServiceUnavailableError) else None
+        if retry_after is not None:
+            # RFC 9110 10.2.3: not before Retry-After; a little jitter spreads
+            # the clients the service turned away at the same moment.
+            delay = retry_after + random.uniform(0.0, min(0.5, 0.05 + retry_after / 10))
+        else:
+            # Full jitter ("Exponential Backoff And Jitter", AWS architecture blog).
+            delay = random.uniform(0.0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
+        if deadline_at is not None and asyncio.get_running_loop().time() + delay >= deadline_at:
+            return None
+        return delay
 
     # -- operations -----------------------------------------------------------
 

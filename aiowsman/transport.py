@@ -59,6 +59,7 @@ from aiohttp.connector import Connection
 
 from aiowsman._endpoint import Endpoint
 from aiowsman._log import transport_logger as log
+from aiowsman.auth._executor import run_offload
 from aiowsman.auth.base import Auth, AuthContext, HttpRequest, HttpResponse, Offload
 from aiowsman.errors import (
     AuthenticationError,
@@ -97,9 +98,13 @@ USER_AGENT = "aiowsman/0.1 (Python; WS-Management)"
 #: from many sessions, not from many channels per host.
 DEFAULT_MAX_CHANNELS = 8
 #: Operations that may be sent again when a kept-alive connection turns out to
-#: have been closed by the server before it read the request. Create, Invoke
-#: and Pull change server state (Pull advances the cursor), so never these.
-_IDEMPOTENT = frozenset({"Identify", "Get", "Put", "Delete", "Enumerate", "Release"})
+#: have been closed under the request. A dropped connection does not tell
+#: whether the server read (and ran) the request, so only operations that
+#: change nothing are resent: never Put, Create, Delete or Invoke (which would
+#: then run twice), nor Pull (which advances the server's cursor, DSP0226 8.4:
+#: a resent Pull would silently skip a batch). Release of a released context
+#: merely faults.
+_IDEMPOTENT = frozenset({"Identify", "Get", "Enumerate", "Release"})
 _READ_CHUNK = 64 * 1024
 
 
@@ -634,9 +639,11 @@ class Transport:
             step = next(flow)
             while True:
                 if isinstance(step, Offload):
-                    loop = asyncio.get_running_loop()
+                    # The process-wide bounded auth pool (aiowsman.auth._executor),
+                    # not the loop's default executor: many hosts' KDC steps queue
+                    # there without starving to_thread / DNS users.
                     try:
-                        result = await loop.run_in_executor(None, step.func)
+                        result = await run_offload(step.func)
                     except Exception as exc:
                         step = flow.throw(exc)
                     else:

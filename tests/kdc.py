@@ -1,8 +1,12 @@
 """Fixture helpers for the authentication tests.
 
 * :func:`start_realm`: a throw-away MIT Kerberos realm (k5test: a real
-  ``krb5kdc`` on loopback ports), with an ``HTTP/<host>`` service key in the
-  realm keytab.
+  ``krb5kdc`` on loopback ports, its krb5.conf, KDC database, keytab and
+  ticket cache in a temporary directory that ``stop`` removes; nothing reads
+  /etc/krb5.conf), with an ``HTTP/<host>`` service key in the realm keytab.
+* :class:`Stack` / :func:`auth_stack`: the real test server with the real
+  acceptor of one scheme, and the AsyncSession arguments that log on to it
+  (the end-to-end tests, ``tests/test_e2e_auth_*.py``).
 * :func:`drive`: runs a client :class:`~aiowsman.auth.base.AuthContext` flow
   against a server acceptor by hand, without sockets: every
   :class:`~aiowsman.auth.base.HttpRequest` the flow yields is decided by the
@@ -14,15 +18,20 @@ from __future__ import annotations
 import os
 import random
 import socket
-from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
+import ssl
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
+from aiowsman import AsyncSession
 from aiowsman.auth.base import AuthContext, HttpRequest, HttpResponse, Offload
-from aiowsman.testing.server_auth import AuthOutcome, ConnectionState
+from aiowsman.testing import WSManTestServer
+from aiowsman.testing.server_auth import AuthOutcome, ConnectionState, ServerAuthHandler
 from aiowsman.testing.spnego_auth import SpnegoServerAuth
 
 URL = "http://127.0.0.1:5985/wsman"
@@ -177,3 +186,139 @@ def kdc() -> Iterator[Realm]:
     """A real MIT KDC for the importing test module (its environment is restored after)."""
     with start_realm() as realm:
         yield realm
+
+
+# -- end to end: the test server with one scheme's acceptor, and a session for it -------
+
+#: The NTLM / Basic / CredSSP account of the end-to-end tests. The password is
+#: distinctive so that the hygiene tests can look for it in every text.
+E2E_USER = "carol"
+E2E_PASSWORD = "Kx9-e2e-Secret-never-shown"
+
+#: Scheme variants of the end-to-end matrix: the ``auth=`` name, the server's
+#: scheme name, and how the client gets its credentials.
+#:
+#: * ``negotiate-kerberos``: SPNEGO with a Kerberos ticket (KDC user);
+#: * ``negotiate-ntlm``: SPNEGO for a user the KDC does not know: the client
+#:   falls back to NTLM, as Windows does outside a domain;
+#: * ``credssp-kerberos``: CredSSP with Kerberos as the inner mechanism.
+VARIANTS: dict[str, tuple[str, str]] = {
+    "ntlm": ("ntlm", "ntlm"),
+    "negotiate-ntlm": ("negotiate", "negotiate"),
+    "negotiate-kerberos": ("negotiate", "negotiate"),
+    "kerberos": ("kerberos", "kerberos"),
+    "credssp": ("credssp", "credssp"),
+    "credssp-kerberos": ("credssp", "credssp"),
+    "certificate": ("certificate", "certificate"),
+    "basic": ("basic", "basic"),
+}
+#: Schemes whose security context lives on one connection (and can seal).
+CONNECTION_BOUND = {"ntlm", "negotiate", "kerberos", "credssp"}
+
+
+def client_certificate(ca: trustme.CA, directory: Path, user: str = E2E_USER) -> str:
+    """A client certificate (CN = ``user``) and its key in one PEM file."""
+    path = directory / f"{user}-client.pem"
+    leaf = ca.issue_cert(f"{user}@example.test", common_name=user)
+    leaf.private_key_and_cert_chain_pem.write_to_path(str(path))
+    return str(path)
+
+
+def server_context(ca: trustme.CA, *, client_certs: bool = False) -> ssl.SSLContext:
+    """The server's TLS context for 127.0.0.1; optionally asking for client certificates."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(ctx)
+    if client_certs:
+        # WinRM asks for a certificate but does not require one (other
+        # schemes share the listener).
+        ca.configure_trust(ctx)
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+    return ctx
+
+
+@dataclass
+class Stack:
+    """A running test server for one scheme, and how to open sessions to it."""
+
+    variant: str
+    server: WSManTestServer
+    session_kwargs: dict[str, Any]
+
+    @property
+    def scheme(self) -> str:
+        """The ``auth=`` name."""
+        return VARIANTS[self.variant][0]
+
+    @property
+    def handler(self) -> ServerAuthHandler:
+        """The server's acceptor for the scheme."""
+        return self.server.auth_handlers[0]
+
+    @property
+    def endpoint(self) -> str:
+        return self.server.endpoints[0]
+
+    def session(self, **overrides: Any) -> AsyncSession:
+        """A session to host 0 with the variant's credentials (``overrides`` win)."""
+        kwargs = {**self.session_kwargs, **overrides}
+        return AsyncSession(self.endpoint, **kwargs)
+
+
+def credentials(variant: str, realm: Realm | None, cert_file: str | None) -> dict[str, Any]:
+    """The AsyncSession keywords that log on with ``variant``."""
+    scheme = VARIANTS[variant][0]
+    kwargs: dict[str, Any] = {"auth": scheme}
+    options: dict[str, Any] = {}
+    if variant in ("negotiate-kerberos", "kerberos", "credssp-kerberos"):
+        assert realm is not None, f"{variant} needs the KDC"
+        kwargs.update(username=realm.user, password=realm.password)
+        # The endpoint is 127.0.0.1; the service key is HTTP/<realm hostname>.
+        options["hostname_override"] = realm.hostname
+        if variant == "credssp-kerberos":
+            options["auth_mechanism"] = "kerberos"
+    elif variant == "certificate":
+        assert cert_file is not None
+        kwargs["cert"] = cert_file
+    else:
+        kwargs.update(username=E2E_USER, password=E2E_PASSWORD)
+        if variant == "credssp":
+            options["auth_mechanism"] = "ntlm"
+    if options:
+        kwargs["auth_options"] = options
+    return kwargs
+
+
+@asynccontextmanager
+async def auth_stack(
+    variant: str,
+    *,
+    tls: bool,
+    ca: trustme.CA,
+    ca_file: str,
+    cert_dir: Path,
+    realm: Realm | None = None,
+    allow_unencrypted: bool = False,
+    **server_kwargs: Any,
+) -> AsyncIterator[Stack]:
+    """Start the test server with ``variant``'s acceptor (``auth=(scheme,)``).
+
+    On plain HTTP the server refuses unencrypted SOAP (``AllowUnencrypted``
+    false, Windows' default) unless ``allow_unencrypted``; Basic over HTTP
+    needs it.
+    """
+    scheme = VARIANTS[variant][1]
+    cert_file = client_certificate(ca, cert_dir) if variant == "certificate" else None
+    tls_context = server_context(ca, client_certs=variant == "certificate") if tls else None
+    server = WSManTestServer(
+        auth=(scheme,),
+        users={E2E_USER: E2E_PASSWORD},
+        tls=tls_context,
+        allow_unencrypted=allow_unencrypted,
+        **server_kwargs,
+    )
+    kwargs = credentials(variant, realm, cert_file)
+    kwargs.update(timeout=15.0, verify=ca_file)
+    if allow_unencrypted and not tls and scheme == "basic":
+        kwargs["allow_unencrypted"] = True
+    async with server:
+        yield Stack(variant=variant, server=server, session_kwargs=kwargs)

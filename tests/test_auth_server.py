@@ -156,3 +156,32 @@ async def test_kerberos_encrypted_against_the_test_server(kdc: Realm, server_wit
     assert [r.status for r in responses] == [200, 200]
     assert all(b"IdentifyResponse" in r.body for r in responses)
     assert handler.logons == [kdc.user]
+
+
+async def test_encrypted_handshake_leg_is_answered_200_with_an_empty_body(
+    users: NTLMUserFile, server_with: Any
+) -> None:
+    # MS-WSMV 2.2.9.1: the handshake of an encrypted session carries no SOAP;
+    # Windows answers its last leg 200 with an empty body, not a SOAP fault.
+    url = await server_with(NegotiateServerAuth(require_encryption=True), allow_unencrypted=False)
+    context = NTLMAuth("CORP\\carol", PASSWORD).new_context(
+        url=url, host="127.0.0.1", encrypt=True
+    )
+    headers = {"Content-Type": "application/soap+xml;charset=UTF-8"}
+    flow = context.flow(HttpRequest(url=url, body=IDENTIFY, headers=headers))
+    seen: list[tuple[int, bytes, HttpResponse]] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        step = next(flow)
+        for _ in range(MAX_STEPS):
+            assert isinstance(step, HttpRequest)
+            response = await exchange(session, step)
+            seen.append((len(step.body), step.body[:0], response))
+            try:
+                step = flow.send(response)
+            except StopIteration:
+                break
+    # Negotiate (401 + challenge), Authenticate with an empty body, then the sealed SOAP.
+    assert [(size, r.status) for size, _, r in seen[:2]] == [(0, 401), (0, 200)]
+    assert seen[1][2].body == b""
+    assert seen[2][2].status == 200
+    assert seen[2][2].content_type.startswith("multipart/encrypted")

@@ -27,6 +27,7 @@ import contextlib
 import doctest
 import inspect
 import io
+import os
 import re
 import ssl
 import subprocess
@@ -64,6 +65,9 @@ RUN = [
 SYNTAX_ONLY = ["docs/fanout.md", "docs/cli.md"]
 #: Interface sketches (signatures without bodies), not examples.
 NOT_CODE = ["docs/internals.md"]
+
+#: Pages that define ``test_*`` functions for the plugin's fixtures: how many.
+DEFINED_TESTS = {"docs/testing.md": 3}
 
 #: The most blocks the site may leave unrun (each with its reason).
 MAX_NOT_TESTED = 6
@@ -166,13 +170,16 @@ async def basic_tls_host(tls: ssl.SSLContext, ca_file: str) -> AsyncIterator[dic
 @contextlib.asynccontextmanager
 async def ntlm_http_host(tls: ssl.SSLContext, ca_file: str) -> AsyncIterator[dict[str, Any]]:
     """A plain-HTTP host that, like a default WinRM listener, takes only
-    Negotiate (NTLM here) with message encryption."""
-    from aiowsman.testing.spnego_auth import NegotiateServerAuth, NTLMUserFile
+    Negotiate (NTLM here) and CredSSP, with message encryption."""
+    from aiowsman.testing.spnego_auth import CredSSPServerAuth, NegotiateServerAuth, NTLMUserFile
 
     with NTLMUserFile({"alice": NTLM_PASSWORD}, domain="CORP"):
         async with WSManTestServer(
             auth=(),
-            auth_handlers=[NegotiateServerAuth(require_encryption=True)],
+            auth_handlers=[
+                NegotiateServerAuth(require_encryption=True),
+                CredSSPServerAuth(require_encryption=True),
+            ],
             allow_unencrypted=False,
         ) as server:
             yield {
@@ -184,7 +191,9 @@ async def ntlm_http_host(tls: ssl.SSLContext, ca_file: str) -> AsyncIterator[dic
             }
 
 
-HostFactory = Callable[[ssl.SSLContext, str], contextlib.AbstractAsyncContextManager[dict[str, Any]]]
+HostFactory = Callable[
+    [ssl.SSLContext, str], contextlib.AbstractAsyncContextManager[dict[str, Any]]
+]
 HOSTS: dict[str, HostFactory] = {"docs/authentication.md": ntlm_http_host}
 
 
@@ -244,7 +253,7 @@ def _run_block(runner: asyncio.Runner, block: Block, namespace: dict[str, Any]) 
     )
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        result = eval(code, namespace)  # noqa: S307 - our own documentation
+        result = eval(code, namespace)  # our own documentation
         if inspect.iscoroutine(result):
             runner.run(asyncio.wait_for(result, BLOCK_DEADLINE))
     return out.getvalue()
@@ -271,7 +280,8 @@ def run_page(page: str, tls: ssl.SSLContext, ca_file: str) -> int:
                     assert _CHECKER.check_output(block.expected, printed, _CHECK_FLAGS), (
                         f"{where} printed\n{printed}\nexpected\n{block.expected}"
                     )
-            runner.run(_run_defined_tests(namespace, page))
+            defined = runner.run(_run_defined_tests(namespace, page))
+            assert defined == DEFINED_TESTS.get(page, 0), f"{page}: ran {defined} test functions"
         finally:
             runner.run(host.__aexit__(None, None, None))
     return len(blocks)
@@ -282,8 +292,12 @@ def run_page(page: str, tls: ssl.SSLContext, ca_file: str) -> int:
 
 @pytest.mark.parametrize("page", RUN)
 def test_page_examples_run_and_print_what_the_page_says(
-    page: str, tls_files: tuple[ssl.SSLContext, str]
+    page: str, tls_files: tuple[ssl.SSLContext, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Examples may start ``python -m aiowsman.testing``: let it import this tree.
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    )
     tls, ca_file = tls_files
     assert run_page(page, tls, ca_file) >= 1
 
@@ -293,12 +307,16 @@ def test_every_docs_page_is_run_or_accounted_for() -> None:
     assert pages == set(RUN + SYNTAX_ONLY + NOT_CODE) - {"README.md"}
 
 
-@pytest.mark.parametrize("page", SYNTAX_ONLY)
-def test_examples_of_pages_written_for_real_fleets_compile(page: str) -> None:
-    blocks = blocks_of(page)
+def test_examples_of_pages_written_for_real_fleets_compile() -> None:
+    blocks = [b for page in SYNTAX_ONLY for b in blocks_of(page)]
     assert blocks
     for block in blocks:
-        compile(block.source, f"{page}:{block.line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        compile(
+            block.source,
+            f"{block.page}:{block.line}",
+            "exec",
+            flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+        )
 
 
 def test_unrun_examples_are_few_and_each_gives_its_reason() -> None:
@@ -326,7 +344,7 @@ def test_block_parser_pairs_a_text_block_with_the_python_block_before_it(
 
 
 def test_mkdocs_builds_the_site_strictly(tmp_path: Path) -> None:
-    pytest.importorskip("mkdocs", reason="mkdocs is in the [docs] extra")
+    # mkdocs is in the [test] extra: a missing mkdocs is a failure, not a skip.
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
         cwd=ROOT,

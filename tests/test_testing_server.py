@@ -759,3 +759,19 @@ async def test_get_through_a_base_class_finds_the_subclass_instance(
     reply = await call(http, url, GET, f"{CIMV2}/Win32_BaseService", selectors={"Name": "winrm"})
     assert reply.status == 200
     assert reply.text(f"s:Body/*/{{{SERVICE}}}Name") == "WinRM"
+
+
+async def test_a_challenge_without_credentials_is_not_an_auth_failure(
+    http: aiohttp.ClientSession, url: str, server: WSManTestServer
+) -> None:
+    async with http.post(url, data=IDENTIFY) as resp:
+        assert resp.status == 401
+    assert server.host(0).stats.auth_failures == 0
+
+
+async def test_a_busy_port_fails_the_start_with_the_address_named() -> None:
+    async with WSManTestServer() as first:
+        port = int(first.endpoints[0].rsplit(":", 1)[1].split("/")[0])
+        second = WSManTestServer(port=port)
+        with pytest.raises(OSError, match=f"127.0.0.1:{port}"):
+            await second.start()

@@ -7,6 +7,10 @@ which are imported on first use so that their optional dependencies load only
 when asked for. A scheme whose module is missing or fails to import is
 reported as a :class:`~aiowsman.errors.ConfigurationError`.
 
+Blocking steps (GSSAPI talking to a KDC) run in one bounded, process-wide
+thread pool (:func:`set_offload_workers`, default
+:data:`DEFAULT_OFFLOAD_WORKERS` threads), never on the event loop.
+
 To add a scheme::
 
     from aiowsman.auth import register_auth
@@ -19,11 +23,18 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from aiowsman.auth._executor import (
+    DEFAULT_OFFLOAD_WORKERS,
+    offload_workers,
+    run_offload,
+    set_offload_workers,
+)
 from aiowsman.auth.base import Auth, AuthContext, FlowStep, HttpRequest, HttpResponse, Offload
 from aiowsman.auth.basic import BasicAuth, NoAuth
 from aiowsman.errors import ConfigurationError
 
 __all__ = [
+    "DEFAULT_OFFLOAD_WORKERS",
     "Auth",
     "AuthContext",
     "AuthFactory",
@@ -34,8 +45,11 @@ __all__ = [
     "NoAuth",
     "Offload",
     "available_schemes",
+    "offload_workers",
     "register_auth",
     "resolve_auth",
+    "run_offload",
+    "set_offload_workers",
 ]
 
 #: ``factory(username=..., password=..., **options) -> Auth``.

@@ -413,9 +413,11 @@ class SpnegoContext(AuthContext):
                         else f"the server does not offer {hs} "
                         f"(offers: {response.headers.get('www-authenticate', '')[:80]})"
                     )
-                    if context.complete and not self.encrypt and body:
+                    if not self.encrypt and body and self.url.lower().startswith("http:"):
                         # Windows answers unencrypted SOAP with 401 on an
-                        # HTTP listener with AllowUnencrypted=false.
+                        # HTTP listener with AllowUnencrypted=false; after a
+                        # one-leg Kerberos exchange the client cannot tell
+                        # that from a refused ticket, so name both causes.
                         why += (
                             " (or it requires message encryption: AllowUnencrypted=false"
                             " on the service; use HTTPS or encryption)"

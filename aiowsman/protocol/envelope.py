@@ -30,8 +30,9 @@ have no WS-Addressing headers.
 from __future__ import annotations
 
 import enum
+import itertools
+import os
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -219,9 +220,43 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
+# MessageIDs: DSP0226 R5.4.4-1 wants every MessageID unique and recommends
+# the ``uuid:`` form (RFC 4122 text, upper-case as Windows sends it). A fresh
+# ``uuid.uuid4()`` per request costs a urandom syscall and a UUID object
+# (~6 us, a measurable part of a loopback Get); instead each process draws
+# 122 random bits once and counts in the 48-bit node field from a random
+# start, so IDs stay unique within the process (2**48 requests before a
+# repeat) and as unlikely to collide across processes as UUID4s drawn at
+# process start. A forked child draws afresh (it must not replay the parent's
+# sequence). Version nibble 4 and the RFC 4122 variant keep the text a valid UUID.
+_MASK_48 = (1 << 48) - 1
+
+
+def _message_id_state() -> tuple[str, itertools.count[int]]:
+    raw = int.from_bytes(os.urandom(16), "big")
+    head = raw >> 48  # 80 bits: time_low, time_mid, time_hi_and_version, clock_seq
+    head = (head & ~(0xF << 28)) | (0x4 << 28)  # version 4 (time_hi_and_version)
+    head = (head & ~(0x3 << 14)) | (0x2 << 14)  # RFC 4122 variant (clock_seq: 10xx)
+    text = f"{head:020X}"
+    prefix = f"uuid:{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-"
+    return prefix, itertools.count(raw & _MASK_48)
+
+
+_ID_PREFIX, _ID_COUNTER = _message_id_state()
+
+
+def _reseed_message_ids() -> None:
+    global _ID_PREFIX, _ID_COUNTER
+    _ID_PREFIX, _ID_COUNTER = _message_id_state()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_reseed_message_ids)
+
+
 def new_message_id() -> str:
-    """A fresh ``wsa:MessageID`` (``uuid:`` + upper-case UUID4, as Windows sends)."""
-    return "uuid:" + str(uuid.uuid4()).upper()
+    """A fresh, unique ``wsa:MessageID``: ``uuid:`` + an upper-case RFC 4122 UUID."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & _MASK_48:012X}"
 
 
 # -- templates ----------------------------------------------------------------
@@ -320,6 +355,60 @@ def _locator_headers(locator: ResourceLocator, *, fragment: str | None = None) -
     return "".join(parts)
 
 
+# Rendered header templates. Everything before the MessageID depends only on
+# the session's options and the action; everything after it (up to the Body)
+# only on the locator. Both are rendered once and reused, so a request costs a
+# dictionary lookup, a MessageID and one join instead of escaping and
+# formatting every header again. Locators are mutable, so their key is their
+# content (URI, selectors, fragment); a locator with options is rendered
+# afresh each time (rare, and its options may hold unhashable values). The
+# caches are bounded: a fan-out over many hosts has one session template per
+# host, and a full cache is simply dropped (re-rendering costs microseconds).
+_TEMPLATE_CACHE_SIZE = 1024
+_head_cache: dict[tuple[RequestOptions, str], str] = {}
+_locator_cache: dict[tuple[object, ...], str] = {}
+
+
+def _head(opts: RequestOptions, action: str) -> str:
+    key = (opts, action)
+    head = _head_cache.get(key)
+    if head is None:
+        head = "".join(
+            (
+                _ENVELOPE_OPEN,
+                _session_headers(opts),
+                f'<a:Action s:mustUnderstand="true">{escape_text(action)}</a:Action>',
+                "<a:MessageID>",
+            )
+        )
+        if len(_head_cache) >= _TEMPLATE_CACHE_SIZE:
+            _head_cache.clear()
+        _head_cache[key] = head
+    return head
+
+
+def _locator_part(locator: ResourceLocator, fragment: str | None) -> str:
+    if locator.options:
+        return _locator_headers(locator, fragment=fragment)
+    selectors = locator.selectors
+    key = (
+        locator.resource_uri,
+        tuple(selectors.items()) if selectors else (),
+        fragment if fragment is not None else locator.fragment_path,
+        locator.fragment_dialect,
+    )
+    try:
+        part = _locator_cache.get(key)
+    except TypeError:  # an unhashable selector value put in by hand: no caching
+        return _locator_headers(locator, fragment=fragment)
+    if part is None:
+        part = _locator_headers(locator, fragment=fragment)
+        if len(_locator_cache) >= _TEMPLATE_CACHE_SIZE:
+            _locator_cache.clear()
+        _locator_cache[key] = part
+    return part
+
+
 def _build(
     operation: str,
     action: str,
@@ -332,11 +421,10 @@ def _build(
     message_id = new_message_id()
     xml = "".join(
         (
-            _ENVELOPE_OPEN,
-            _session_headers(opts),
-            f'<a:Action s:mustUnderstand="true">{escape_text(action)}</a:Action>',
-            f"<a:MessageID>{message_id}</a:MessageID>",
-            _locator_headers(locator, fragment=fragment),
+            _head(opts, action),
+            message_id,
+            "</a:MessageID>",
+            _locator_part(locator, fragment),
             "</s:Header>",
             f"<s:Body>{body}</s:Body>" if body else "<s:Body/>",
             "</s:Envelope>",

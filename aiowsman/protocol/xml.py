@@ -156,9 +156,14 @@ def parse_xml(
         raise ResponseTooLargeError(f"response of {len(data)} bytes exceeds the cap of {max_size}")
     if not data:
         raise ProtocolError("empty response body")
-    if data[:1] == b"<" and (content_type is None or "16" not in content_type):
-        # Hot path: starts with "<", so ASCII-compatible (UTF-8, or an encoding
-        # the document declares itself, which libxml2 honours).
+    if (
+        data[:1] == b"<"
+        and data[1:2] != b"\x00"
+        and (content_type is None or "16" not in content_type)
+    ):
+        # Hot path: starts with "<" and no NUL after it (that would be
+        # UTF-16LE without a BOM), so ASCII-compatible: UTF-8, or an encoding
+        # the document declares itself, which libxml2 honours.
         _refuse_unsafe(data)
         return _fromstring(data)
     encoding = detect_encoding(data, content_type)

@@ -11,7 +11,7 @@ Instances render the way Windows' WMI plugin renders them (corpus:
 ``xsi:type="p:Class_Type"``; properties follow in case-insensitive name
 order; a null is ``<p:X xsi:nil="true"/>``; a datetime is wrapped as
 ``<p:X><cim:Datetime>ISO 8601</cim:Datetime></p:X>``; an array is repeated
-sibling elements; a reference is an EPR (DSP0227 7.2).
+sibling elements; a reference is an EPR (DSP0227, references).
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def _render_property(tag: str, value: Scalar, *, datetime_tag: str = "cim:Dateti
         end = datetime_tag
         return f"<{tag}><{datetime_tag}>{format_datetime(value)}</{end}></{tag}>"
     if isinstance(value, CimReference):
-        # DSP0227 7.2: a reference property holds an EPR; Windows declares the
+        # DSP0227: a reference property holds an EPR; Windows declares the
         # addressing and wsman namespaces on it (they are not in scope here).
         return f'<{tag} xmlns:a="{NS_ADDRESSING}" xmlns:w="{NS_WSMAN}">{render_epr(value)}</{tag}>'
     return f"<{tag}>{text(str(value))}</{tag}>"
@@ -226,7 +226,7 @@ def render_properties_fragment(values: Mapping[str, CimValue], names: Iterable[s
 
 
 def render_fragment_property(class_name: str, name: str, value: CimValue) -> str:
-    """One property as a fragment (DSP0226 7.7), declaring its namespaces."""
+    """One property as a fragment (DSP0226 fragment-level access), declaring its namespaces."""
     ns = f"{URI_WMICIMV2}/{class_name}"
     values = value if isinstance(value, list) else [value]
     return "".join(

@@ -6,7 +6,7 @@ Reference shapes (corpus): ``pypsrp-fault-timedout-activityid.xml``,
 ``pypsrp-fault-invalidmessageinformationheader.xml``,
 ``winrb-fault-cannotprocessfilter-extendederror.xml``,
 ``winrb-fault-quotalimit-msft-wmierror.xml``. Every fault is sent with
-HTTP 500 (MS-WSMV 3.1.4.1.7: the HTTP status of a SOAP fault).
+HTTP 500, the status WinRM gives every SOAP fault.
 """
 
 from __future__ import annotations

@@ -189,14 +189,14 @@ class SimulatedHost:
         return selectors
 
     def _instance_for(self, class_name: str, req: ParsedRequest) -> CimInstance:
-        """The instance ``req``'s selectors designate (DSP0226 7.2)."""
+        """The instance ``req``'s selectors designate (DSP0226 selectors)."""
         store = self._get_store()
         cls = store.classes[class_name]
         selectors = self._check_namespace(req)
         if not selectors:
             instances = list(store.instances(class_name))
             # A singleton class may be fetched without selectors (Windows does
-            # for Win32_OperatingSystem); otherwise DSP0226 7.2: InsufficientSelectors.
+            # for Win32_OperatingSystem); otherwise (DSP0226) InsufficientSelectors.
             if len(instances) == 1:
                 return instances[0]
             raise Fault.invalid_selectors(
@@ -240,7 +240,7 @@ class SimulatedHost:
         )
 
     def identify(self, *, authenticated: bool, profiles: list[str]) -> str:
-        """The IdentifyResponse (DSP0226 11; MS-WSMV 3.1.4.16).
+        """The IdentifyResponse (DSP0226 11, Identify).
 
         Unauthenticated (``/wsman-anon/identify``) Windows hides the OS
         version: ``OS: 0.0.0 SP: 0.0 Stack: 3.0`` (corpus knifewin-identify-
@@ -329,7 +329,7 @@ class SimulatedHost:
         """The property a fragment expression names, and whether ``/text()`` was asked.
 
         Supports the XPath level 1 subset Windows documents for fragments
-        (DSP0226 7.7, ANNEX D): ``Name``, ``p:Name``, ``Name/text()``.
+        (DSP0226 fragment-level access, XPath level 1): ``Name``, ``p:Name``, ``Name/text()``.
         """
         dialect = req.fragment_dialect
         if dialect not in (None, "", DIALECT_FRAGMENT_XPATH_LEVEL1):
@@ -452,7 +452,7 @@ class SimulatedHost:
         if not cls.writable:
             raise Fault.access_denied()
         if req.fragment is not None:
-            # DSP0226 7.7: a fragment Put carries w:XmlFragment with the new value.
+            # DSP0226 fragment-level Put: carries w:XmlFragment with the new value.
             name, _ = self._fragment_path(inst, req)
             body = req.body
             if body is None or body.tag != _W + "XmlFragment":
@@ -493,7 +493,7 @@ class SimulatedHost:
         if not store.add(inst):
             raise Fault.already_exists()
         keys = tuple((k, str(full[k])) for k in cls.keys)
-        # DSP0226 7.5: the CreateResponse carries the new resource's EPR.
+        # DSP0226 (WS-Transfer Create): the CreateResponse carries the new resource's EPR.
         return (
             f"<x:ResourceCreated><a:Address>{text(self.url or ADDRESS_ANONYMOUS)}</a:Address>"
             f"<a:ReferenceParameters><w:ResourceURI>{cls.resource_uri}</w:ResourceURI>"
@@ -606,7 +606,7 @@ class SimulatedHost:
         return items
 
     def _polymorphic(self, class_name: str, poly: str) -> list[tuple[CimInstance, str]]:
-        """DSP0227 8.1 PolymorphismMode: None = shallow; Exclude = base view."""
+        """DSP0227 PolymorphismMode: None = shallow; Exclude = base view."""
         store = self._get_store()
         if poly == "None":
             return [(i, class_name) for i in store.instances(class_name)]
@@ -640,7 +640,7 @@ class SimulatedHost:
         return pairs, q.properties
 
     def _association(self, filt: etree._Element) -> list[tuple[CimInstance, str]]:
-        """DSP0227 8.2: AssociatedInstances / AssociationInstances filters."""
+        """DSP0227 association filter: AssociatedInstances / AssociationInstances filters."""
         store = self._get_store()
         spec = filt.find(_B + "AssociatedInstances")
         associated = spec is not None
@@ -699,7 +699,7 @@ class SimulatedHost:
         return out
 
     def _batch(self, items: list[str], start: int, max_elements: int, max_envelope: int) -> int:
-        """How many items from ``start`` fit (DSP0226 8.2.3 MaxElements, 6.2 MaxEnvelopeSize)."""
+        """How many items from ``start`` fit (DSP0226 8 MaxElements, 6.2 MaxEnvelopeSize)."""
         budget = max_envelope - 1200  # the envelope around the items
         count = 0
         for item in items[start : start + max_elements]:
@@ -721,7 +721,8 @@ class SimulatedHost:
         now = time.monotonic()
         context = f"uuid:{new_uuid()}"
         if not optimize:
-            # DSP0226 8.2.3: without OptimizeEnumeration only a context comes back.
+            # DSP0226 8 (optimized enumeration): without OptimizeEnumeration
+            # only a context comes back.
             self.contexts[context] = _Enumeration(
                 items, 0, now + self.behaviour.enumeration_timeout
             )

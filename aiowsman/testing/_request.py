@@ -134,7 +134,7 @@ class ParsedRequest:
     operation_timeout: float | None
     body: etree._Element | None
     has_doctype: bool = False
-    #: w:FragmentTransfer (DSP0226 7.7): the expression, and its Dialect.
+    #: w:FragmentTransfer (DSP0226 fragment-level access): the expression, and its Dialect.
     fragment: str | None = None
     fragment_dialect: str | None = None
     selector_eprs: dict[str, etree._Element] = field(default_factory=dict)

@@ -37,7 +37,10 @@ class AuthOutcome:
     * ``ok``: authenticated as ``user``; ``plaintext`` is the SOAP request
       (decrypted when it came encrypted); ``seal``, when set, turns the SOAP
       response into ``(body, content_type)`` for an encrypted reply;
-      ``headers`` are added to the final response (e.g. a last token).
+      ``headers`` are added to the final response (e.g. a last token);
+      ``done``, when set, is called once the response has been sent (or the
+      request abandoned): handlers use it to see a context busy with two
+      requests at once.
     * ``fail``: answer 401 (bad credentials); ``reason`` is logged only.
     * ``skip``: this handler does not apply (another scheme in the header).
     """
@@ -49,6 +52,7 @@ class AuthOutcome:
     headers: dict[str, str] = field(default_factory=dict)
     reason: str = ""
     encrypted: bool = False
+    done: Callable[[], None] | None = None
 
 
 class ServerAuthHandler(abc.ABC):

@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import itertools
 import os
 import re
 import shutil
 import struct
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,11 +46,14 @@ from aiowsman.testing.server_auth import AuthOutcome, ConnectionState, ServerAut
 __all__ = [
     "UNENCRYPTED_REFUSED",
     "CertificateServerAuth",
+    "ContextUse",
     "CredSSPServerAuth",
     "KerberosServerAuth",
     "NTLMUserFile",
     "NegotiateServerAuth",
     "SpnegoServerAuth",
+    "build_handlers",
+    "handler_factories",
 ]
 
 #: ``AuthOutcome.reason`` when an unencrypted SOAP request is refused
@@ -70,9 +75,14 @@ class NTLMUserFile:
         users: user name -> password.
         domain: the NetBIOS domain; each user is also written without one,
             so ``user`` and ``DOMAIN\\user`` both log on.
+        export: set ``NTLM_USER_FILE`` now (False: the handler that owns the
+            file sets it only around its own acceptor calls, so servers with
+            different users can share a process).
     """
 
-    def __init__(self, users: Mapping[str, str], *, domain: str = "WSMAN") -> None:
+    def __init__(
+        self, users: Mapping[str, str], *, domain: str = "WSMAN", export: bool = True
+    ) -> None:
         self._dir = tempfile.mkdtemp(prefix="aiowsman-ntlm-")
         self.path = os.path.join(self._dir, "users")
         lines = []
@@ -83,18 +93,39 @@ class NTLMUserFile:
             lines.append(f":{user}:{password}")
         with open(self.path, "w", encoding="utf-8") as fd:
             fd.write("\n".join(lines) + "\n")
+        self._exported = export
         self._previous = os.environ.get("NTLM_USER_FILE")
-        os.environ["NTLM_USER_FILE"] = self.path
+        if export:
+            os.environ["NTLM_USER_FILE"] = self.path
 
     def __repr__(self) -> str:
         return f"<NTLMUserFile path={self.path!r}>"
 
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Point ``NTLM_USER_FILE`` at this file for the duration of the block.
+
+        pyspnego's NTLM acceptor reads the variable when it verifies an
+        AUTHENTICATE message, inside ``step()``; the handlers call ``step()``
+        on the event loop thread, so the swap is not seen by other requests.
+        """
+        previous = os.environ.get("NTLM_USER_FILE")
+        os.environ["NTLM_USER_FILE"] = self.path
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("NTLM_USER_FILE", None)
+            else:
+                os.environ["NTLM_USER_FILE"] = previous
+
     def close(self) -> None:
         """Delete the file and restore ``NTLM_USER_FILE``."""
-        if self._previous is None:
-            os.environ.pop("NTLM_USER_FILE", None)
-        else:
-            os.environ["NTLM_USER_FILE"] = self._previous
+        if self._exported:
+            if self._previous is None:
+                os.environ.pop("NTLM_USER_FILE", None)
+            else:
+                os.environ["NTLM_USER_FILE"] = self._previous
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> NTLMUserFile:
@@ -164,10 +195,58 @@ def _server_build(context: Any, protocol: str, plaintext: bytes, chunk: int | No
 
 
 @dataclass
+class ContextUse:
+    """How one established server-side context was used (for tests).
+
+    Attributes:
+        user: the authenticated principal.
+        connections: the ids of the TCP connections whose requests it
+            admitted (one, for a connection-bound context).
+        requests: SOAP requests it admitted.
+        busy: requests admitted whose response is not sent yet.
+        max_busy: the most requests it ever had in progress at once (1 when
+            the client never interleaves requests on a context).
+    """
+
+    user: str | None
+    connections: set[int] = field(default_factory=set)
+    requests: int = 0
+    busy: int = 0
+    max_busy: int = 0
+
+    def begin(self, connection: int) -> Callable[[], None]:
+        """Record a request admitted on ``connection``; return the "response sent" hook."""
+        self.connections.add(connection)
+        self.requests += 1
+        self.busy += 1
+        self.max_busy = max(self.max_busy, self.busy)
+        finished = False
+
+        def done() -> None:
+            nonlocal finished
+            if not finished:
+                finished = True
+                self.busy -= 1
+
+        return done
+
+
+_CONNECTION_IDS = itertools.count(1)
+
+
+def _connection_id(conn: ConnectionState) -> int:
+    value = conn.data.get("connection_id")
+    if not isinstance(value, int):
+        value = conn.data["connection_id"] = next(_CONNECTION_IDS)
+    return value
+
+
+@dataclass
 class _ContextState:
     context: Any = None
     user: str | None = None
     established: bool = False
+    use: ContextUse | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -184,6 +263,16 @@ class SpnegoServerAuth(ServerAuthHandler):
             require (EPA, ``CbtHardeningLevel=Strict``); None accepts any.
         service / hostname: the acceptor SPN (Kerberos).
         chunk_size: seal replies in parts of this size (CredSSP: 16 KiB).
+        users: user name -> password for NTLM (also inside Negotiate and
+            CredSSP): the handler writes its own :class:`NTLMUserFile` and
+            points ``NTLM_USER_FILE`` at it only while its acceptors run.
+            Without it, a process-wide ``NTLM_USER_FILE`` is used.
+        domain: the NetBIOS domain of ``users``.
+
+    Attributes:
+        logons: principals that completed a handshake, in order.
+        delegations: principals that delegated a credential.
+        contexts: a :class:`ContextUse` per established context, in order.
     """
 
     def __init__(
@@ -197,7 +286,12 @@ class SpnegoServerAuth(ServerAuthHandler):
         service: str | None = None,
         hostname: str | None = None,
         chunk_size: int | None = None,
+        users: Mapping[str, str] | None = None,
+        domain: str = "WSMAN",
     ) -> None:
+        self._user_file = (
+            NTLMUserFile(users, domain=domain, export=False) if users is not None else None
+        )
         self.protocol = protocol
         self.header_scheme = header_scheme
         self.offers = (header_scheme,)
@@ -212,6 +306,19 @@ class SpnegoServerAuth(ServerAuthHandler):
         self.logons: list[str] = []
         #: Principals that delegated their credential (Kerberos forwarded TGT).
         self.delegations: list[str] = []
+        #: Every established context and how it was used.
+        self.contexts: list[ContextUse] = []
+
+    def close(self) -> None:
+        """Delete the handler's NTLM user file, if it has one."""
+        if self._user_file is not None:
+            self._user_file.close()
+            self._user_file = None
+
+    def _credentials(self) -> contextlib.AbstractContextManager[None]:
+        if self._user_file is None:
+            return contextlib.nullcontext()
+        return self._user_file.active()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} scheme={self.header_scheme!r}>"
@@ -253,18 +360,19 @@ class SpnegoServerAuth(ServerAuthHandler):
             if state.established and not authorization:
                 # The connection is authenticated: no header needed (WinRM
                 # keeps NTLM/Kerberos per connection).
-                return self._admit(state, content_type, body, {})
+                return self._admit(state, content_type, body, {}, conn)
             return AuthOutcome(kind="skip")
         try:
             token = base64.b64decode(b64.strip(), validate=True)
         except (binascii.Error, ValueError):
             return AuthOutcome(kind="fail", reason="malformed token")
-        if state.context is None or state.established:
-            # A new handshake on this connection replaces the old context.
-            state = _ContextState(context=self._new_acceptor())
-            conn.data[self._key] = state
         try:
-            out = state.context.step(token)
+            with self._credentials():
+                if state.context is None or state.established:
+                    # A new handshake on this connection replaces the old context.
+                    state = _ContextState(context=self._new_acceptor())
+                    conn.data[self._key] = state
+                out = state.context.step(token)
         except Exception as exc:
             conn.data.pop(self._key, None)
             return AuthOutcome(kind="fail", reason=f"{type(exc).__name__}: {exc}")
@@ -273,17 +381,27 @@ class SpnegoServerAuth(ServerAuthHandler):
                 kind="continue",
                 headers={"WWW-Authenticate": f"{self.header_scheme} {_b64(out)}"},
             )
+        refusal = self._refusal(state.context)
+        if refusal is not None:
+            conn.data.pop(self._key, None)
+            return AuthOutcome(kind="fail", reason=refusal)
         state.established = True
         state.user = self._principal(state.context)
+        state.use = ContextUse(user=state.user)
+        self.contexts.append(state.use)
         self.logons.append(state.user or "")
         if self._delegated(state.context):
             self.delegations.append(state.user or "")
         self._on_established(state)
         final = {"WWW-Authenticate": f"{self.header_scheme} {_b64(out)}"} if out else {}
-        return self._admit(state, content_type, body, final)
+        return self._admit(state, content_type, body, final, conn)
 
     def _on_established(self, state: _ContextState) -> None:
         """Hook for subclasses (CredSSP records the delegated credential)."""
+
+    def _refusal(self, context: Any) -> str | None:
+        """Why a completed context is refused after all (None: accepted)."""
+        return None
 
     @staticmethod
     def _delegated(context: Any) -> bool:
@@ -295,6 +413,20 @@ class SpnegoServerAuth(ServerAuthHandler):
             return False
 
     def _admit(
+        self,
+        state: _ContextState,
+        content_type: str,
+        body: bytes,
+        headers: dict[str, str],
+        conn: ConnectionState,
+    ) -> AuthOutcome:
+        outcome = self._admit_request(state, content_type, body, headers)
+        if outcome.kind == "ok" and outcome.plaintext and state.use is not None:
+            # A SOAP request runs on this context until its response is sent.
+            outcome.done = state.use.begin(_connection_id(conn))
+        return outcome
+
+    def _admit_request(
         self, state: _ContextState, content_type: str, body: bytes, headers: dict[str, str]
     ) -> AuthOutcome:
         ct = content_type.split(";", 1)[0].strip().lower()
@@ -355,7 +487,12 @@ class NegotiateServerAuth(SpnegoServerAuth):
 
 
 class KerberosServerAuth(SpnegoServerAuth):
-    """``Kerberos``: the service ticket is checked against the keytab (``KRB5_KTNAME``)."""
+    """``Kerberos``: the service ticket is checked against the keytab (``KRB5_KTNAME``).
+
+    With ``hostname`` given, only a ticket for ``service/hostname`` is
+    accepted (MIT's acceptor would take a ticket for any key in the keytab;
+    Windows accepts only the SPNs registered for its account).
+    """
 
     def __init__(self, **options: Any) -> None:
         options.setdefault("service", "HTTP")
@@ -365,6 +502,16 @@ class KerberosServerAuth(SpnegoServerAuth):
             encryption_protocol="application/HTTP-Kerberos-session-encrypted",
             **options,
         )
+
+    def _refusal(self, context: Any) -> str | None:
+        if not self.hostname:
+            return None
+        gss_context = getattr(context, "_context", None)
+        target = str(getattr(gss_context, "target_name", "") or "")
+        expected = f"{self.service}/{self.hostname}@"
+        if not target.lower().startswith(expected.lower()):
+            return f"ticket for {target or 'an unknown service'}, not {expected}"
+        return None
 
 
 class CredSSPServerAuth(SpnegoServerAuth):
@@ -391,6 +538,8 @@ class CredSSPServerAuth(SpnegoServerAuth):
             name = f"{getattr(cred, 'domain_name', '')}\\{getattr(cred, 'username', '')}"
             self.delegated_users.append(name)
             state.user = state.user or name
+            if state.use is not None:
+                state.use.user = state.user
 
 
 class CertificateServerAuth(ServerAuthHandler):
@@ -447,7 +596,7 @@ class CertificateServerAuth(ServerAuthHandler):
         return AuthOutcome(kind="ok", user=user, plaintext=body)
 
 
-def handler_factories() -> dict[str, Callable[..., ServerAuthHandler]]:
+def handler_factories() -> dict[str, type[ServerAuthHandler]]:
     """Scheme name -> handler class, for the server's ``auth=`` option."""
     return {
         "ntlm": NegotiateServerAuth,
@@ -456,3 +605,52 @@ def handler_factories() -> dict[str, Callable[..., ServerAuthHandler]]:
         "credssp": CredSSPServerAuth,
         "certificate": CertificateServerAuth,
     }
+
+
+def build_handlers(
+    names: Iterable[str],
+    *,
+    users: Mapping[str, str],
+    tls: bool,
+    allow_unencrypted: bool,
+) -> list[ServerAuthHandler]:
+    """Handlers for the server's ``auth=("ntlm", "kerberos", ...)`` scheme names.
+
+    Args:
+        names: scheme names from :func:`handler_factories` (``ntlm`` and
+            ``negotiate`` share one ``Negotiate`` handler, as on Windows).
+        users: user name -> password, for NTLM (inside Negotiate and
+            CredSSP too); certificate authentication maps a client
+            certificate whose subject CN (or e-mail SAN) is a user name to
+            that user.
+        tls: the listener is HTTPS.
+        allow_unencrypted: the service's ``AllowUnencrypted``; when false on
+            plain HTTP, the handlers refuse unencrypted SOAP.
+
+    Returns:
+        One handler per distinct scheme, in the order first named. Kerberos
+        accepts any service key of the keytab named by ``KRB5_KTNAME``.
+
+    Raises:
+        ValueError: an unknown scheme name.
+    """
+    factories = handler_factories()
+    require = not tls and not allow_unencrypted
+    built: dict[type[ServerAuthHandler], ServerAuthHandler] = {}
+    for name in names:
+        factory = factories.get(name.lower())
+        if factory is None:
+            raise ValueError(f"unknown auth scheme {name!r} (known: {', '.join(factories)})")
+        if factory in built:
+            continue
+        handler: ServerAuthHandler
+        if factory is CertificateServerAuth:
+            handler = CertificateServerAuth({user: user for user in users})
+        elif factory is KerberosServerAuth:
+            handler = KerberosServerAuth(require_encryption=require)
+        elif factory is CredSSPServerAuth:
+            handler = CredSSPServerAuth(users=users, require_encryption=require)
+        else:
+            handler = NegotiateServerAuth(users=users, require_encryption=require)
+        built[factory] = handler
+    return list(built.values())

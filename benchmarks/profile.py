@@ -1,0 +1,188 @@
+"""Profile aiowsman's hot paths, and compare its client CPU with the raw floor.
+
+``python -m benchmarks.profile compare`` runs the aiowsman and raw contenders
+*in one process*, alternating, against one test server (its own process), and
+prints client CPU per unit (``time.process_time``, so the server's CPU is not
+counted) and wall-clock rate. It is the quick loop for performance work; the
+full side-by-side suite (``python -m benchmarks run``) remains the reference.
+
+``python -m benchmarks.profile profile`` runs one contender on one scenario
+under cProfile (``.txt``: the top functions by cumulative and by own time) or
+pyinstrument (``.txt`` and ``.html``) and writes the profile to
+``benchmarks/results/profiles/``.
+
+Scenarios: ``get``, ``identify`` (single host, sequential), ``fanout``
+(Identify + Get per host, 50 ms latency), ``enumerate`` (Win32_Service, or the
+bulk class when the server has ``--bulk-class``).
+
+Examples::
+
+    python -m benchmarks.profile compare --scenario get --count 3000 --reps 5
+    python -m benchmarks.profile compare --scenario fanout --hosts 1000 --concurrency 500
+    python -m benchmarks.profile profile --scenario get --profiler pyinstrument
+    python -m benchmarks.profile profile --scenario fanout --hosts 1000 --profiler cprofile
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import importlib
+import io
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import Target, raise_fd_limit
+from benchmarks._server import FANOUT_GET_URI, TestServer, server_options
+
+__all__ = ["main"]
+
+PROFILES = Path(__file__).resolve().parent / "results" / "profiles"
+_MODULES = {"aiowsman": "aiowsman_client", "raw": "raw", "pypsrp": "pypsrp_peer"}
+
+
+def _server(args: argparse.Namespace) -> TestServer:
+    if args.scenario == "fanout":
+        return TestServer(hosts=args.hosts, latency=args.latency)
+    items = 0
+    if args.scenario == "enumerate" and "--bulk-class" in server_options("aiowsman.testing"):
+        items = args.items
+    return TestServer(hosts=1, latency=0.0, enum_items=items)
+
+
+def _target(server: TestServer, args: argparse.Namespace) -> Target:
+    if args.scenario == "fanout":
+        return server.target(get_uri=FANOUT_GET_URI, get_selectors={})
+    return server.target()
+
+
+def _workload(contender: str, args: argparse.Namespace, target: Target) -> Any:
+    module = importlib.import_module(f"benchmarks.contenders.{_MODULES[contender]}")
+    if args.scenario in ("get", "identify"):
+        return module.create("single", target, {"op": args.scenario, "count": args.count})
+    if args.scenario == "fanout":
+        return module.create(
+            "fanout", target, {"hosts": args.hosts, "concurrency": args.concurrency}
+        )
+    repeat = 1 if target.enum_items >= args.items else max(1, args.items // target.enum_items)
+    return module.create("enumerate", target, {"batch": args.batch, "repeat": repeat})
+
+
+def _units(result: dict[str, Any], scenario: str) -> int:
+    if scenario == "fanout":
+        return int(result["hosts"])
+    if scenario == "enumerate":
+        return int(result["items"])
+    return int(result["ops"])
+
+
+def _measure(contender: str, args: argparse.Namespace, target: Target) -> tuple[float, float]:
+    """One measurement: (client CPU microseconds per unit, units per wall second)."""
+    workload = _workload(contender, args, target)
+    workload.setup()
+    try:
+        gc.collect()
+        c0, t0 = time.process_time(), time.perf_counter()
+        result = workload.run()
+        c1, t1 = time.process_time(), time.perf_counter()
+    finally:
+        workload.close()
+    if result.get("errors"):
+        raise RuntimeError(f"{contender}: {result.get('error_sample')}")
+    units = _units(result, args.scenario)
+    return (c1 - c0) / units * 1e6, units / (t1 - t0)
+
+
+def compare(args: argparse.Namespace) -> None:
+    contenders = args.contenders.split(",")
+    cpu: dict[str, list[float]] = {c: [] for c in contenders}
+    rate: dict[str, list[float]] = {c: [] for c in contenders}
+    with _server(args) as server:
+        target = _target(server, args)
+        for rep in range(args.reps):
+            k = rep % len(contenders)
+            for contender in contenders[k:] + contenders[:k]:
+                us, per_s = _measure(contender, args, target)
+                cpu[contender].append(us)
+                rate[contender].append(per_s)
+                print(f"  rep{rep} {contender:9s} {us:8.1f} us/unit  {per_s:9.1f} /s", flush=True)
+    print(f"{args.scenario}: median client CPU us/unit (min..max), median rate /s")
+    for c in contenders:
+        print(
+            f"  {c:9s} {statistics.median(cpu[c]):8.1f} "
+            f"({min(cpu[c]):.1f}..{max(cpu[c]):.1f})  {statistics.median(rate[c]):9.1f} /s"
+        )
+    if "raw" in cpu and "aiowsman" in cpu:
+        ratio = statistics.median(cpu["raw"]) / statistics.median(cpu["aiowsman"])
+        print(f"  CPU raw/aiowsman = {ratio:.3f} (goal >= 0.90)")
+
+
+def profile(args: argparse.Namespace) -> None:
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    stem = PROFILES / (args.name or f"{args.contender}-{args.scenario}-{args.profiler}")
+    with _server(args) as server:
+        target = _target(server, args)
+        workload = _workload(args.contender, args, target)
+        workload.setup()
+        try:
+            gc.collect()
+            if args.profiler == "cprofile":
+                # CPU time, not wall time: a loopback run waits a lot.
+                prof = cProfile.Profile(time.process_time)
+                prof.enable()
+                workload.run()
+                prof.disable()
+                out = io.StringIO()
+                stats = pstats.Stats(prof, stream=out)
+                stats.sort_stats("cumulative").print_stats(60)
+                stats.sort_stats("tottime").print_stats(60)
+                stem.with_suffix(".txt").write_text(out.getvalue())
+            else:
+                from pyinstrument import Profiler
+
+                profiler = Profiler(interval=0.0002)
+                profiler.start()
+                workload.run()
+                profiler.stop()
+                stem.with_suffix(".txt").write_text(
+                    profiler.output_text(unicode=False, color=False, show_all=False)
+                )
+                stem.with_suffix(".html").write_text(profiler.output_html())
+        finally:
+            workload.close()
+    print(f"wrote {stem}.*")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
+    parser.add_argument("command", choices=("compare", "profile"))
+    parser.add_argument(
+        "--scenario", choices=("get", "identify", "fanout", "enumerate"), default="get"
+    )
+    parser.add_argument("--contenders", default="aiowsman,raw", help="compare: comma-separated")
+    parser.add_argument("--contender", default="aiowsman", help="profile: which one")
+    parser.add_argument("--profiler", choices=("cprofile", "pyinstrument"), default="cprofile")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--count", type=int, default=3000, help="get/identify: ops")
+    parser.add_argument("--hosts", type=int, default=1000, help="fanout: hosts")
+    parser.add_argument("--concurrency", type=int, default=500, help="fanout: hosts in flight")
+    parser.add_argument("--latency", type=float, default=0.05, help="fanout: seconds")
+    parser.add_argument("--items", type=int, default=20_000, help="enumerate: items")
+    parser.add_argument("--batch", type=int, default=100, help="enumerate: MaxElements")
+    parser.add_argument("--name", default=None, help="profile: output file stem")
+    args = parser.parse_args(argv)
+    raise_fd_limit()
+    if args.command == "compare":
+        compare(args)
+    else:
+        profile(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

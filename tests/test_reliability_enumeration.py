@@ -1,0 +1,171 @@
+"""Enumerations under failure: expiry, server time-outs, cancellation, abandonment.
+
+An enumeration context holds resources on the server until released or
+expired (DSP0226 8.6), so every way an enumeration can end early must leave
+no context open; the server's ``releases`` and ``contexts_open`` are the
+witnesses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from aiowsman import (
+    AsyncSession,
+    InvalidEnumerationContextFault,
+    OperationTimedOutFault,
+    TimeoutError,
+)
+from aiowsman.fanout import run
+from aiowsman.testing import HostBehaviour, Injection, InjectionKind, RequestInfo, WSManTestServer
+from tests.test_hygiene_probe import ResourceProbe
+
+K = InjectionKind
+SERVICE = "wmicimv2/Win32_Service"  # 200 instances: 10 batches of 20
+
+
+def on_pull(injection: Injection, *, nth: int | None = None) -> HostBehaviour:
+    pulls: list[int] = []
+
+    def inject(info: RequestInfo) -> Injection | None:
+        if info.operation != "Pull":
+            return None
+        pulls.append(info.number)
+        return injection if nth is None or len(pulls) == nth else None
+
+    return HostBehaviour(inject=inject)
+
+
+async def test_a_context_expired_between_pulls_is_an_invalid_context_fault(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    behaviour = on_pull(Injection(K.EXPIRE_CONTEXTS), nth=2)
+    async with ResourceProbe():
+        async with (
+            make_server(behaviours={0: behaviour}) as server,
+            make_session(server, batch_items=20) as session,
+        ):
+            with pytest.raises(InvalidEnumerationContextFault) as info:
+                await session.enumerate(SERVICE).to_list()
+            assert (info.value.host, info.value.operation) == (session.host, "Pull")
+            # The context is gone on the server: nothing to release, none left.
+            assert server.host(0).stats.releases == []
+            assert server.host(0).contexts_open == 0
+            assert session.error is info.value
+
+
+async def test_a_pull_the_server_keeps_timing_out_fails_before_the_deadline(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    behaviour = on_pull(Injection(K.TIMED_OUT))
+    async with ResourceProbe():
+        async with (
+            make_server(behaviours={0: behaviour}) as server,
+            make_session(server, batch_items=20, timeout=1.0) as session,
+        ):
+            async with asyncio.timeout(3.0) as bound:
+                with pytest.raises(OperationTimedOutFault) as info:
+                    await session.enumerate(SERVICE).to_list()
+            assert not bound.expired()
+            assert info.value.operation == "Pull"
+            # TimedOut leaves the context valid (DSP0226 8.4): it was released.
+            assert len(server.host(0).stats.releases) == 1
+            assert server.host(0).contexts_open == 0
+
+
+async def test_a_pull_timed_out_once_is_pulled_again_and_loses_nothing(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    behaviour = on_pull(Injection(K.TIMED_OUT), nth=3)
+    async with (
+        make_server(behaviours={0: behaviour}) as server,
+        make_session(server, batch_items=20) as session,
+    ):
+        items = await session.enumerate(SERVICE).to_list()
+    assert len(items) == 200
+    assert len({item["Name"] for item in items}) == 200  # type: ignore[index]
+
+
+async def test_a_cancelled_enumeration_releases_its_context(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    behaviour = on_pull(Injection(K.LATENCY, delay=5.0))
+    first_batch = asyncio.Event()
+
+    async def consume(session: AsyncSession) -> None:
+        async with session.enumerate(SERVICE) as e:
+            async for _ in e:
+                first_batch.set()
+
+    async with ResourceProbe():
+        async with (
+            make_server(behaviours={0: behaviour}) as server,
+            make_session(server, batch_items=20, timeout=30.0) as session,
+        ):
+            task = asyncio.create_task(consume(session))
+            async with asyncio.timeout(5):
+                await first_batch.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert len(server.host(0).stats.releases) == 1
+            assert server.host(0).contexts_open == 0
+            # The session is still usable.
+            assert (await session.get(SERVICE, Name="WinRM"))["Name"] == "WinRM"
+
+
+async def test_a_dropped_open_enumerator_is_released_when_the_session_closes(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    async with make_server() as server:
+        async with make_session(server, batch_items=20) as session:
+            e = session.enumerate(SERVICE)
+            await e.read_item()
+            # Let the prefetched Pull land, so nothing but ``e`` refers to it.
+            pending = e._pending
+            assert pending is not None
+            await asyncio.wait_for(asyncio.shield(pending), 5)
+            del pending
+            context = e.context
+            assert context is not None
+            del e
+            gc.collect()
+            assert server.host(0).contexts_open == 1
+        assert server.host(0).stats.releases == [context]
+        assert server.host(0).contexts_open == 0
+
+
+async def test_a_fan_out_deadline_mid_enumeration_still_releases_the_context(
+    make_server: Callable[..., WSManTestServer],
+) -> None:
+    behaviour = on_pull(Injection(K.LATENCY, delay=30.0))
+
+    async def enumerate_all(session: AsyncSession) -> Any:
+        return await session.enumerate(SERVICE, batch_items=20).to_list()
+
+    async with ResourceProbe():
+        async with make_server(behaviours={0: behaviour}) as server:
+            async with asyncio.timeout(10) as bound:
+                [result] = [
+                    r
+                    async for r in run(
+                        server.endpoints,
+                        enumerate_all,
+                        deadline=1.0,
+                        close_grace=3.0,
+                        timeout=20.0,
+                        auth="basic",
+                        username="user",
+                        password="Pa55-w0rd-never-logged",
+                        allow_unencrypted=True,
+                    )
+                ]
+            assert not bound.expired()
+            assert isinstance(result.error, TimeoutError)
+            assert len(server.host(0).stats.releases) == 1
+            assert server.host(0).contexts_open == 0
