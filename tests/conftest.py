@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -46,6 +47,34 @@ class MockedHTTP:
 
     def sent(self, url: str) -> list[dict[str, Any]]:
         return [call.kwargs for call in self.m.requests.get(("POST", URL(url)), [])]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _loopback_only_kerberos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep MIT Kerberos off the network for the whole run.
+
+    Negotiate tries Kerberos before NTLM, as Windows does. Outside the k5test
+    realm (tests/kdc.py), libkrb5 would otherwise read the machine's
+    /etc/krb5.conf (Debian's krb5-user names ATHENA.MIT.EDU) and look up a
+    KDC on the network. With a config that has no default realm and no DNS
+    lookups, Kerberos fails locally at once and Negotiate falls back to NTLM.
+    The k5test realm fixtures set and restore their own KRB5_CONFIG.
+    """
+    base = tmp_path_factory.mktemp("krb5-loopback")
+    conf = base / "krb5.conf"
+    conf.write_text("[libdefaults]\n\tdns_lookup_kdc = false\n\tdns_lookup_realm = false\n")
+    saved = {k: os.environ.get(k) for k in ("KRB5_CONFIG", "KRB5CCNAME", "KRB5_KTNAME")}
+    os.environ["KRB5_CONFIG"] = str(conf)
+    os.environ["KRB5CCNAME"] = f"FILE:{base / 'ccache'}"
+    os.environ.pop("KRB5_KTNAME", None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture
