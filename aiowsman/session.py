@@ -19,6 +19,16 @@ Deadlines
     passes, :class:`aiowsman.errors.TimeoutError` (a builtin ``TimeoutError``)
     names the host and the operation.
 
+Retries
+    Only the safe operations (Identify, Get, Enumerate: :data:`SAFE_OPERATIONS`)
+    are sent again, at most ``retries`` times, after a connection failure or
+    an HTTP 503, with full-jitter exponential backoff or the 503's
+    Retry-After -- and only while the deadline leaves room for it. Put,
+    Create, Delete, Invoke and Pull are never resent once the request may
+    have reached the service: they would run twice, or (Pull) skip a batch.
+    A quota fault (:class:`~aiowsman.errors.QuotaExceededFault`) is raised
+    at once for the caller (or the fan-out runner) to back off.
+
 Errors
     Every :class:`~aiowsman.errors.WSManError` leaving a session names the
     host (``host:port``) and the operation. A SOAP fault is also kept in
@@ -296,12 +306,23 @@ class AsyncSession:
             )
         self.retries = retries
         self._error: WSManFault | None = None
-        self._enumerators: weakref.WeakSet[Enumerator] = weakref.WeakSet()
+        # Made on first use (see _enumerators): a WeakSet is six objects for
+        # the garbage collector, and most sessions -- a fan-out's thousands --
+        # never enumerate.
+        self._open_enumerators: weakref.WeakSet[Enumerator] | None = None
         #: (locator, context) of enumerators collected while open; released
         #: by aclose().
         self._orphaned_contexts: list[tuple[ResourceLocator, str]] = []
 
     # -- properties -----------------------------------------------------------
+
+    @property
+    def _enumerators(self) -> weakref.WeakSet[Enumerator]:
+        """The enumerations with an open context (released by :meth:`aclose`)."""
+        enumerators = self._open_enumerators
+        if enumerators is None:
+            enumerators = self._open_enumerators = weakref.WeakSet()
+        return enumerators
 
     @property
     def endpoint(self) -> Endpoint:
@@ -389,7 +410,7 @@ class AsyncSession:
         """
         if self._closed:
             return
-        enumerators = list(self._enumerators)
+        enumerators = list(self._open_enumerators or ())
         if enumerators:
             await asyncio.gather(*(e.aclose() for e in enumerators), return_exceptions=True)
         orphans, self._orphaned_contexts = self._orphaned_contexts, []
@@ -511,6 +532,12 @@ class AsyncSession:
                 size,
                 time.perf_counter() - started,
             )
+            if exc.__suppress_context__:
+                # Raised "from None": the context is never shown, and it may
+                # not pickle (lxml's XMLSyntaxError holds its error log), which
+                # would stop the error crossing processes (the Dask runner
+                # pickles errors, with tblib's traceback support).
+                exc.__context__ = None
             raise exc.with_context(self._host, operation) from exc.__cause__
         except builtins.TimeoutError as exc:
             if not cm.expired():
@@ -550,7 +577,7 @@ class AsyncSession:
         only when the next attempt can start before the deadline: a wait that
         would outlast it reports the failure at once instead.
         """
-        if operation not in SAFE_OPERATIONS or attempt >= self.retries:
+        if operation not in SAFE_OPERATIONS or attempt >= self.retries or self._closed:
             return None
         retry_after = exc.retry_after if isinstance(exc, ServiceUnavailableError) else None
         if retry_after is not None:

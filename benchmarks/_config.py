@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["CONTENDERS", "FULL", "SMOKE", "Plan"]
 
@@ -36,7 +36,6 @@ class Plan:
     #: per-worker time limit, seconds
     worker_timeout: float = 900.0
     scenarios: tuple[str, ...] = ("single", "fanout", "enumerate", "encrypted")
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 FULL = Plan(name="full", reps=3)

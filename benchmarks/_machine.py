@@ -51,6 +51,31 @@ def _git_revision() -> str | None:
     return rev
 
 
+def calibrate() -> float:
+    """CPU milliseconds for a fixed pure-Python + lxml workload (lower is faster).
+
+    Recorded with every run so that runs on different days, or on a machine
+    shared with other work (which slows even CPU time through caches), can be
+    compared: divide a run's CPU-per-unit figures by its calibration.
+    """
+    import resource
+
+    from lxml import etree
+
+    doc = b"<r>" + b"".join(b'<i n="%d">item %d</i>' % (i, i) for i in range(200)) + b"</r>"
+    best = float("inf")
+    for _ in range(3):
+        start = resource.getrusage(resource.RUSAGE_SELF)
+        total = 0
+        for i in range(200):
+            root = etree.fromstring(doc)
+            total += len(root) + sum(len(str(k)) for k in range(200)) + i
+        end = resource.getrusage(resource.RUSAGE_SELF)
+        spent = (end.ru_utime - start.ru_utime) + (end.ru_stime - start.ru_stime)
+        best = min(best, spent * 1000)
+    return round(best, 1)
+
+
 def describe() -> dict[str, Any]:
     versions: dict[str, str | None] = {}
     for name in _PACKAGES:
@@ -70,4 +95,5 @@ def describe() -> dict[str, Any]:
         "event_loop": "asyncio (default selector loop)",
         "packages": versions,
         "git": _git_revision(),
+        "calibration_cpu_ms": calibrate(),
     }

@@ -273,7 +273,8 @@ def markdown(doc: dict[str, Any]) -> str:
         f"({mach['cpus_usable']} usable), {mach['memory_gib']} GiB; {mach['platform']}; "
         f"Python {mach['python']}, {mach['event_loop']}. Packages: "
         + ", ".join(f"{k} {v}" for k, v in mach["packages"].items() if v)
-        + ".\n",
+        + f". Calibration: {mach.get('calibration_cpu_ms', '?')} CPU-ms for a fixed workload "
+        "(lower is faster; compare runs by it).\n",
         LEGEND,
     ]
     if doc.get("unavailable"):
@@ -546,7 +547,8 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     rows = [r for r in doc["summary"]["rows"] if r.get("reps_ok")]
     fan = [r for r in rows if r["scenario"] == "fanout"]
     host_counts = sorted({r["case"]["hosts"] for r in fan})
-    panels = len(host_counts) + 2
+    fan_panels = len(host_counts) + (2 if fan else 0)
+    panels = fan_panels + 2
     cols = 2
     nrows = (panels + 1) // 2
     fig, axes = plt.subplots(nrows, cols, figsize=(12, 4.2 * nrows), squeeze=False)
@@ -580,15 +582,30 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         ax.set_title(f"Fan-out, {hosts} hosts, {latency_ms:.0f} ms/request")
         ax.grid(True, alpha=0.3)
         ax.legend()
+    if fan:
+        _fan_metric(
+            flat[len(host_counts)],
+            fan,
+            "cpu_per_unit_us",
+            "client CPU µs per host",
+            "Fan-out: client CPU per host (noise-robust)",
+        )
+        _fan_metric(
+            flat[len(host_counts) + 1],
+            fan,
+            "kib_per_inflight",
+            "KiB per in-flight host",
+            "Fan-out: memory per in-flight host",
+        )
     _bars(
-        flat[len(host_counts)],
+        flat[fan_panels],
         [r for r in rows if r["scenario"] == "single"],
         lambda c: c["op"],
         "ops/s",
         "Single host, sequential",
     )
     _bars(
-        flat[len(host_counts) + 1],
+        flat[fan_panels + 1],
         [r for r in rows if r["scenario"] == "enumerate"],
         lambda c: f"{_count(c['items'])} / {c['batch']}",
         "items/s",
@@ -605,6 +622,35 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _fan_metric(ax: Any, fan: list[dict[str, Any]], key: str, ylabel: str, title: str) -> None:
+    """One line per contender and host count: ``key`` against concurrency."""
+    styles = ["-", "--", ":", "-."]
+    host_counts = sorted({r["case"]["hosts"] for r in fan})
+    for contender in sorted({r["contender"] for r in fan}, key=lambda c: ORDER.get(c, 9)):
+        for style, hosts in zip(styles, host_counts):
+            pts = sorted(
+                (r["case"]["concurrency"], r[key])
+                for r in fan
+                if r["contender"] == contender and r["case"]["hosts"] == hosts and key in r
+            )
+            if pts:
+                ax.plot(
+                    [p[0] for p in pts],
+                    [p[1] for p in pts],
+                    style,
+                    marker="o",
+                    color=COLOURS.get(contender),
+                    label=f"{contender}, {hosts} hosts",
+                )
+    ax.set_xscale("log")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("concurrency (hosts in flight)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
 
 
 def _count(n: int) -> str:

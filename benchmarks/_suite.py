@@ -41,6 +41,7 @@ class Suite:
         self.notes: list[str] = []
         self.unavailable: dict[str, str] = {}
         self.started = time.time()
+        self.machine = _machine.describe()
 
     # -- running ------------------------------------------------------------
 
@@ -126,7 +127,7 @@ class Suite:
         return TestServer(module=self.server_module, **kwargs)
 
     def single(self) -> None:
-        with self._server(hosts=1, latency=0.0) as server:
+        with self._server(hosts=1, latency=0.0, prewarm=("Win32_Service",)) as server:
             target = server.target().to_json()
             for i, op in enumerate(self.plan.single_ops):
                 params = {"op": op, "count": self.plan.single_count}
@@ -136,7 +137,9 @@ class Suite:
 
     def fanout(self) -> None:
         top = max(self.plan.fanout_hosts)
-        with self._server(hosts=top, latency=self.plan.fanout_latency) as server:
+        with self._server(
+            hosts=top, latency=self.plan.fanout_latency, prewarm=("Win32_OperatingSystem",)
+        ) as server:
             target = server.target(get_uri=FANOUT_GET_URI, get_selectors={}).to_json()
             i = 0
             for hosts in self.plan.fanout_hosts:
@@ -178,7 +181,7 @@ class Suite:
 
     def _enumerate_fallback(self) -> None:
         """No big class on the server yet: enumerate Win32_Service many times over."""
-        with self._server(hosts=1, latency=0.0) as server:
+        with self._server(hosts=1, latency=0.0, prewarm=("Win32_Service",)) as server:
             target = server.target().to_json()
             per_run = int(target["enum_items"])
             repeat = max(1, min(self.plan.enum_items) // per_run)
@@ -238,7 +241,7 @@ class Suite:
             "plan": self.plan.__dict__,
             "contenders": self.contenders,
             "unavailable": self.unavailable,
-            "machine": _machine.describe(),
+            "machine": self.machine,
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
             "duration_s": round(time.time() - self.started, 1),
             "notes": self.notes,

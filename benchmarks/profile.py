@@ -99,6 +99,14 @@ def _measure(contender: str, args: argparse.Namespace, target: Target) -> tuple[
 
 
 def compare(args: argparse.Namespace) -> None:
+    if args.uvloop:
+        import asyncio
+
+        import uvloop
+
+        # The contenders make their loops with asyncio.new_event_loop(),
+        # which follows the policy: both run on uvloop.
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     contenders = args.contenders.split(",")
     cpu: dict[str, list[float]] = {c: [] for c in contenders}
     rate: dict[str, list[float]] = {c: [] for c in contenders}
@@ -120,6 +128,86 @@ def compare(args: argparse.Namespace) -> None:
     if "raw" in cpu and "aiowsman" in cpu:
         ratio = statistics.median(cpu["raw"]) / statistics.median(cpu["aiowsman"])
         print(f"  CPU raw/aiowsman = {ratio:.3f} (goal >= 0.90)")
+
+
+def _worker_params(args: argparse.Namespace, target: Target) -> tuple[str, dict[str, Any]]:
+    if args.scenario in ("get", "identify"):
+        return "single", {"op": args.scenario, "count": args.count}
+    if args.scenario == "fanout":
+        return "fanout", {"hosts": args.hosts, "concurrency": args.concurrency}
+    repeat = 1 if target.enum_items >= args.items else max(1, args.items // target.enum_items)
+    return "enumerate", {"batch": args.batch, "repeat": repeat}
+
+
+def versus(args: argparse.Namespace) -> None:
+    """Side by side in separate worker processes (the suite's own harness), alternating.
+
+    ``aiowsman@before`` runs the aiowsman package found in ``--before`` (a
+    source tree, e.g. ``git archive REV | tar -x -C DIR``), so an older
+    revision is measured in the same run as the current one.
+    """
+    import json
+
+    from benchmarks import _runner
+
+    contenders = args.contenders.split(",")
+    root = _runner.ROOT
+    rows: dict[str, list[dict[str, Any]]] = {c: [] for c in contenders}
+    with _server(args) as server:
+        target = _target(server, args)
+        scenario, params = _worker_params(args, target)
+        for rep in range(args.reps):
+            k = rep % len(contenders)
+            for contender in contenders[k:] + contenders[:k]:
+                name, _, rev = contender.partition("@")
+                _runner.ROOT = Path(args.before) if rev else root
+                try:
+                    result = _runner.run_worker(
+                        _MODULES[name],
+                        scenario,
+                        params,
+                        target.to_json(),
+                        server_pid=server.pid,
+                        timeout=900.0,
+                    )
+                finally:
+                    _runner.ROOT = root
+                if result.get("errors"):
+                    raise RuntimeError(f"{contender}: {result.get('error_sample')}")
+                units = _units(result, args.scenario)
+                cpu = result["cpu_user"] + result["cpu_sys"]
+                row = {
+                    "cpu_us": cpu / units * 1e6,
+                    "rate": units / result["wall"],
+                    "rss_peak_mib": result["rss_peak"] / 2**20,
+                    "rss_growth_kib": (result["rss_peak"] - result["rss_before"]) / 1024,
+                    "server_cpu_us": result["server_cpu"] / units * 1e6,
+                    "other_cpu": result["other_cpu"],
+                }
+                rows[contender].append(row)
+                print(
+                    f"  rep{rep} {contender:16s} {row['cpu_us']:8.1f} us/unit "
+                    f"{row['rate']:9.1f}/s  RSS +{row['rss_growth_kib']:8.0f} KiB",
+                    flush=True,
+                )
+    label = f"{args.scenario} " + json.dumps(params)
+    print(f"{label}: medians (client CPU us/unit, rate/s, RSS growth KiB)")
+    med: dict[str, dict[str, float]] = {}
+    for c, rs in rows.items():
+        med[c] = {key: statistics.median(r[key] for r in rs) for key in rs[0]}
+        print(
+            f"  {c:16s} {med[c]['cpu_us']:8.1f} "
+            f"({min(r['cpu_us'] for r in rs):.1f}..{max(r['cpu_us'] for r in rs):.1f}) "
+            f"{med[c]['rate']:9.1f}/s  +{med[c]['rss_growth_kib']:.0f} KiB"
+        )
+    if "raw" in med:
+        for c in med:
+            if c != "raw":
+                print(f"  CPU raw/{c} = {med['raw']['cpu_us'] / med[c]['cpu_us']:.3f}")
+    PROFILES.mkdir(parents=True, exist_ok=True)
+    out = PROFILES / (args.name or f"versus-{args.scenario}.json")
+    out.write_text(json.dumps({"case": label, "rows": rows, "medians": med}, indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 def profile(args: argparse.Namespace) -> None:
@@ -160,7 +248,7 @@ def profile(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
-    parser.add_argument("command", choices=("compare", "profile"))
+    parser.add_argument("command", choices=("compare", "versus", "profile"))
     parser.add_argument(
         "--scenario", choices=("get", "identify", "fanout", "enumerate"), default="get"
     )
@@ -174,11 +262,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.05, help="fanout: seconds")
     parser.add_argument("--items", type=int, default=20_000, help="enumerate: items")
     parser.add_argument("--batch", type=int, default=100, help="enumerate: MaxElements")
-    parser.add_argument("--name", default=None, help="profile: output file stem")
+    parser.add_argument("--uvloop", action="store_true", help="compare: run on uvloop")
+    parser.add_argument("--name", default=None, help="profile/versus: output file name")
+    parser.add_argument(
+        "--before", default=None, help="versus: source tree of the revision for aiowsman@before"
+    )
     args = parser.parse_args(argv)
     raise_fd_limit()
     if args.command == "compare":
         compare(args)
+    elif args.command == "versus":
+        versus(args)
     else:
         profile(args)
     return 0

@@ -322,3 +322,19 @@ async def auth_stack(
         kwargs["allow_unencrypted"] = True
     async with server:
         yield Stack(variant=variant, server=server, session_kwargs=kwargs)
+
+
+@pytest.fixture
+def no_realm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A krb5.conf with no default realm and no DNS lookups, and an empty ticket cache.
+
+    Negotiate tries Kerberos before NTLM, as Windows does. Without this, a
+    test outside the k5test realm would read the machine's /etc/krb5.conf
+    (Debian's names ATHENA.MIT.EDU) and try to reach a KDC on the network;
+    with it, Kerberos fails locally at once and Negotiate falls back to NTLM.
+    """
+    conf = tmp_path / "krb5-no-realm.conf"
+    conf.write_text("[libdefaults]\n\tdns_lookup_kdc = false\n\tdns_lookup_realm = false\n")
+    monkeypatch.setenv("KRB5_CONFIG", str(conf))
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path / 'no-realm-ccache'}")
+    monkeypatch.delenv("KRB5_KTNAME", raising=False)

@@ -11,7 +11,11 @@ from aiowsman.auth.encryption import parse_encrypted_body
 from aiowsman.errors import AuthenticationError, ConfigurationError
 from aiowsman.testing.server_auth import ConnectionState
 from aiowsman.testing.spnego_auth import CredSSPServerAuth, NTLMUserFile
-from tests.kdc import SOAP, URL, Wire, echo_reply, run
+from tests.kdc import SOAP, URL, Wire, echo_reply, no_realm, run
+
+# No test here may read /etc/krb5.conf or reach for a KDC (see tests.kdc.no_realm).
+pytestmark = pytest.mark.usefixtures("no_realm")
+__all__ = ["no_realm"]  # the fixture, re-exported for pytest
 
 PASSWORD = "Cred-SSP-pw1"
 

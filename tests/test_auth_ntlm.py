@@ -19,7 +19,11 @@ from aiowsman.auth.spnego import NegotiateAuth, NTLMAuth, channel_binding_from_c
 from aiowsman.errors import AuthenticationError, ConfigurationError
 from aiowsman.testing.server_auth import AuthOutcome, ConnectionState
 from aiowsman.testing.spnego_auth import UNENCRYPTED_REFUSED, NegotiateServerAuth, NTLMUserFile
-from tests.kdc import SOAP, URL, Wire, answer, echo_reply, run
+from tests.kdc import SOAP, URL, Wire, answer, echo_reply, no_realm, run
+
+# No test here may read /etc/krb5.conf or reach for a KDC (see tests.kdc.no_realm).
+pytestmark = pytest.mark.usefixtures("no_realm")
+__all__ = ["no_realm"]  # the fixture, re-exported for pytest
 
 PASSWORD = "S3cret-Pa55"
 

@@ -504,3 +504,37 @@ async def test_context_is_discarded_after_a_transport_failure(stack_for: Any) ->
         # The next operation authenticates afresh on a new connection.
         assert (await session.get(SERVICE, Name="WinRM"))["Name"] == "WinRM"
     assert len(spnego_handler(stack).logons) == 2
+
+
+# -- the scripting API's flags, and schemes on the wrong transport -----------------------
+
+
+async def test_scripting_api_negotiate_encrypts_unless_no_encryption_is_asked(
+    stack_for: Any,
+) -> None:
+    from aiowsman.facade import WSMan, session_arguments
+
+    wsman = WSMan()
+    options = wsman.create_connection_options()
+    options.username, options.password = E2E_USER, E2E_PASSWORD
+    flags = WSMan.SessionFlagUseNegotiate | WSMan.SessionFlagCredUsernamePassword
+    assert "encrypt" not in session_arguments(flags, options)
+    async with stack_for("negotiate-ntlm") as stack:
+        async with wsman.create_session(stack.endpoint, flags, options) as session:
+            await session.identify()  # sealed: the server refuses plaintext
+        # SessionFlagNoEncryption is the explicit opt-out (with AllowUnencrypted
+        # on the client): the service, AllowUnencrypted=false, refuses it.
+        no_encryption = flags | WSMan.SessionFlagNoEncryption
+        assert session_arguments(no_encryption, options)["encrypt"] is False
+        async with wsman.create_session(stack.endpoint, no_encryption, options) as session:
+            with pytest.raises(AuthenticationError):
+                await session.identify()
+
+
+async def test_certificate_auth_over_plain_http_is_refused(stack_for: Any) -> None:
+    async with stack_for("certificate", tls=True) as stack:
+        http = stack.endpoint.replace("https://", "http://")
+        async with AsyncSession(http, auth="certificate", cert=stack.session_kwargs["cert"]) as s:
+            with pytest.raises(InsecureTransportError) as info:
+                await s.identify()
+    assert info.value.host == s.host

@@ -45,37 +45,37 @@ async def test_a_context_expired_between_pulls_is_an_invalid_context_fault(
     make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
 ) -> None:
     behaviour = on_pull(Injection(K.EXPIRE_CONTEXTS), nth=2)
-    async with ResourceProbe():
-        async with (
-            make_server(behaviours={0: behaviour}) as server,
-            make_session(server, batch_items=20) as session,
-        ):
-            with pytest.raises(InvalidEnumerationContextFault) as info:
-                await session.enumerate(SERVICE).to_list()
-            assert (info.value.host, info.value.operation) == (session.host, "Pull")
-            # The context is gone on the server: nothing to release, none left.
-            assert server.host(0).stats.releases == []
-            assert server.host(0).contexts_open == 0
-            assert session.error is info.value
+    async with (
+        ResourceProbe(),
+        make_server(behaviours={0: behaviour}) as server,
+        make_session(server, batch_items=20) as session,
+    ):
+        with pytest.raises(InvalidEnumerationContextFault) as info:
+            await session.enumerate(SERVICE).to_list()
+        assert (info.value.host, info.value.operation) == (session.host, "Pull")
+        # The context is gone on the server: nothing to release, none left.
+        assert server.host(0).stats.releases == []
+        assert server.host(0).contexts_open == 0
+        assert session.error is info.value
 
 
 async def test_a_pull_the_server_keeps_timing_out_fails_before_the_deadline(
     make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
 ) -> None:
     behaviour = on_pull(Injection(K.TIMED_OUT))
-    async with ResourceProbe():
-        async with (
-            make_server(behaviours={0: behaviour}) as server,
-            make_session(server, batch_items=20, timeout=1.0) as session,
-        ):
-            async with asyncio.timeout(3.0) as bound:
-                with pytest.raises(OperationTimedOutFault) as info:
-                    await session.enumerate(SERVICE).to_list()
-            assert not bound.expired()
-            assert info.value.operation == "Pull"
-            # TimedOut leaves the context valid (DSP0226 8.4): it was released.
-            assert len(server.host(0).stats.releases) == 1
-            assert server.host(0).contexts_open == 0
+    async with (
+        ResourceProbe(),
+        make_server(behaviours={0: behaviour}) as server,
+        make_session(server, batch_items=20, timeout=1.0) as session,
+    ):
+        async with asyncio.timeout(3.0) as bound:
+            with pytest.raises(OperationTimedOutFault) as info:
+                await session.enumerate(SERVICE).to_list()
+        assert not bound.expired()
+        assert info.value.operation == "Pull"
+        # TimedOut leaves the context valid (DSP0226 8.4): it was released.
+        assert len(server.host(0).stats.releases) == 1
+        assert server.host(0).contexts_open == 0
 
 
 async def test_a_pull_timed_out_once_is_pulled_again_and_loses_nothing(
@@ -102,21 +102,21 @@ async def test_a_cancelled_enumeration_releases_its_context(
             async for _ in e:
                 first_batch.set()
 
-    async with ResourceProbe():
-        async with (
-            make_server(behaviours={0: behaviour}) as server,
-            make_session(server, batch_items=20, timeout=30.0) as session,
-        ):
-            task = asyncio.create_task(consume(session))
-            async with asyncio.timeout(5):
-                await first_batch.wait()
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            assert len(server.host(0).stats.releases) == 1
-            assert server.host(0).contexts_open == 0
-            # The session is still usable.
-            assert (await session.get(SERVICE, Name="WinRM"))["Name"] == "WinRM"
+    async with (
+        ResourceProbe(),
+        make_server(behaviours={0: behaviour}) as server,
+        make_session(server, batch_items=20, timeout=30.0) as session,
+    ):
+        task = asyncio.create_task(consume(session))
+        async with asyncio.timeout(5):
+            await first_batch.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert len(server.host(0).stats.releases) == 1
+        assert server.host(0).contexts_open == 0
+        # The session is still usable.
+        assert (await session.get(SERVICE, Name="WinRM"))["Name"] == "WinRM"
 
 
 async def test_a_dropped_open_enumerator_is_released_when_the_session_closes(
@@ -148,24 +148,23 @@ async def test_a_fan_out_deadline_mid_enumeration_still_releases_the_context(
     async def enumerate_all(session: AsyncSession) -> Any:
         return await session.enumerate(SERVICE, batch_items=20).to_list()
 
-    async with ResourceProbe():
-        async with make_server(behaviours={0: behaviour}) as server:
-            async with asyncio.timeout(10) as bound:
-                [result] = [
-                    r
-                    async for r in run(
-                        server.endpoints,
-                        enumerate_all,
-                        deadline=1.0,
-                        close_grace=3.0,
-                        timeout=20.0,
-                        auth="basic",
-                        username="user",
-                        password="Pa55-w0rd-never-logged",
-                        allow_unencrypted=True,
-                    )
-                ]
-            assert not bound.expired()
-            assert isinstance(result.error, TimeoutError)
-            assert len(server.host(0).stats.releases) == 1
-            assert server.host(0).contexts_open == 0
+    async with ResourceProbe(), make_server(behaviours={0: behaviour}) as server:
+        async with asyncio.timeout(10) as bound:
+            [result] = [
+                r
+                async for r in run(
+                    server.endpoints,
+                    enumerate_all,
+                    deadline=1.0,
+                    close_grace=3.0,
+                    timeout=20.0,
+                    auth="basic",
+                    username="user",
+                    password="Pa55-w0rd-never-logged",
+                    allow_unencrypted=True,
+                )
+            ]
+        assert not bound.expired()
+        assert isinstance(result.error, TimeoutError)
+        assert len(server.host(0).stats.releases) == 1
+        assert server.host(0).contexts_open == 0

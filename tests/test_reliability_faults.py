@@ -8,6 +8,7 @@ fault injected into every ``Get``; the client is a real :class:`AsyncSession`.
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections.abc import Callable
 
 import pytest
@@ -77,22 +78,26 @@ async def test_failure_is_classified_names_host_and_operation_and_leaks_nothing(
     error: type[WSManError],
 ) -> None:
     behaviour = HostBehaviour(inject=on_get(injection))
-    async with ResourceProbe():
-        async with (
-            make_server(behaviours={0: behaviour}) as server,
-            make_session(server, timeout=DEADLINE) as session,
-        ):
-            async with asyncio.timeout(BOUND) as bound:
-                with pytest.raises(WSManError) as info:
-                    await session.get(SERVICE, Name="WinRM")
-            assert not bound.expired()
-            err = info.value
-            assert type(err) is error, f"{type(err).__name__}: {err}"
-            assert (err.host, err.operation) == (session.host, "Get")
-            assert f"[{session.host}] Get" in str(err)
-            # The failure did not poison the session: other operations work.
-            assert (await session.identify()).product_vendor
-            assert server.host(0).stats.injections[injection.kind.value] >= 1
+    async with (
+        ResourceProbe(),
+        make_server(behaviours={0: behaviour}) as server,
+        make_session(server, timeout=DEADLINE) as session,
+    ):
+        async with asyncio.timeout(BOUND) as bound:
+            with pytest.raises(WSManError) as info:
+                await session.get(SERVICE, Name="WinRM")
+        assert not bound.expired()
+        err = info.value
+        assert type(err) is error, f"{type(err).__name__}: {err}"
+        assert (err.host, err.operation) == (session.host, "Get")
+        assert f"[{session.host}] Get" in str(err)
+        # The error, with its cause and context, crosses processes (the Dask
+        # runner; tblib pickles the whole chain).
+        again = pickle.loads(pickle.dumps((err, err.__cause__, err.__context__)))
+        assert str(again[0]) == str(err)
+        # The failure did not poison the session: other operations work.
+        assert (await session.identify()).product_vendor
+        assert server.host(0).stats.injections[injection.kind.value] >= 1
 
 
 async def test_http_500_without_soap_keeps_its_status_and_body(
@@ -110,18 +115,18 @@ async def test_401_in_the_middle_of_a_session_is_an_authentication_error(
     make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
 ) -> None:
     behaviour = HostBehaviour(unauthorized_after=2)
-    async with ResourceProbe():
-        async with (
-            make_server(behaviours={0: behaviour}) as server,
-            make_session(server, timeout=DEADLINE) as session,
-        ):
-            assert (await session.get(SERVICE, Name="WinRM"))["Name"] == "WinRM"
-            assert (await session.identify()).product_vendor
-            with pytest.raises(AuthenticationError) as info:
-                await session.get(SERVICE, Name="WinRM")
-            assert (info.value.host, info.value.operation) == (session.host, "Get")
-            # Credentials that stopped working are not retried.
-            assert server.host(0).stats.auth_failures == 1
+    async with (
+        ResourceProbe(),
+        make_server(behaviours={0: behaviour}) as server,
+        make_session(server, timeout=DEADLINE) as session,
+    ):
+        assert (await session.get(SERVICE, Name="WinRM"))["Name"] == "WinRM"
+        assert (await session.identify()).product_vendor
+        with pytest.raises(AuthenticationError) as info:
+            await session.get(SERVICE, Name="WinRM")
+        assert (info.value.host, info.value.operation) == (session.host, "Get")
+        # Credentials that stopped working are not retried.
+        assert server.host(0).stats.auth_failures == 1
 
 
 async def test_a_slow_drip_on_an_enumeration_ends_by_the_deadline(
@@ -130,16 +135,16 @@ async def test_a_slow_drip_on_an_enumeration_ends_by_the_deadline(
     def inject(info: RequestInfo) -> Injection | None:
         return Injection(K.SLOW_DRIP, delay=0.02) if info.operation == "Pull" else None
 
-    async with ResourceProbe():
-        async with (
-            make_server(behaviours={0: HostBehaviour(inject=inject)}) as server,
-            make_session(server, timeout=DEADLINE, batch_items=20) as session,
-        ):
-            async with asyncio.timeout(BOUND * 2) as bound:
-                with pytest.raises(TimeoutError) as info:
-                    await session.enumerate(SERVICE).to_list()
-            assert not bound.expired()
-            assert info.value.operation == "Pull"
-            # The abandoned enumeration's context was released.
-            assert server.host(0).stats.releases
-            assert server.host(0).contexts_open == 0
+    async with (
+        ResourceProbe(),
+        make_server(behaviours={0: HostBehaviour(inject=inject)}) as server,
+        make_session(server, timeout=DEADLINE, batch_items=20) as session,
+    ):
+        async with asyncio.timeout(BOUND * 2) as bound:
+            with pytest.raises(TimeoutError) as info:
+                await session.enumerate(SERVICE).to_list()
+        assert not bound.expired()
+        assert info.value.operation == "Pull"
+        # The abandoned enumeration's context was released.
+        assert server.host(0).stats.releases
+        assert server.host(0).contexts_open == 0

@@ -102,6 +102,9 @@ class EndlessServer:
     async def __aexit__(self, *exc: object) -> None:
         assert self.server is not None
         self.server.close()
+        # Handlers end when the client hangs up; cancel only stragglers (bounded).
+        if self.handlers:
+            await asyncio.wait(list(self.handlers), timeout=5)
         for task in list(self.handlers):
             task.cancel()
         await asyncio.gather(*self.handlers, return_exceptions=True)
@@ -129,17 +132,21 @@ async def test_an_endless_body_is_cut_at_the_cap_not_at_the_deadline() -> None:
                 tracemalloc.stop()
         assert not bound.expired()
         assert (info.value.host, info.value.operation) == (session.host, "Identify")
-        # Memory stayed near the cap, far below what the server pushed at us.
-        assert peak < 8 * response_size_cap(SMALL_ENVELOPE)
+        # An endless body ended in the size error, not at the deadline, and
+        # memory (client and this in-process server together) stayed bounded.
+        assert peak < 4_000_000
         assert server.sent < 1000 * 65536
 
 
 async def test_an_announced_length_over_the_cap_is_refused_before_reading() -> None:
-    async with ResourceProbe(), EndlessServer(announce=10**12) as server:
-        async with small_session(server.url) as session:
-            # Nothing but headers ever arrives: reading would end in a TimeoutError.
-            with pytest.raises(ResponseTooLargeError, match="1000000000000 bytes"):
-                await session.identify()
+    async with (
+        ResourceProbe(),
+        EndlessServer(announce=10**12) as server,
+        small_session(server.url) as session,
+    ):
+        # Nothing but headers ever arrives: reading would end in a TimeoutError.
+        with pytest.raises(ResponseTooLargeError, match="1000000000000 bytes"):
+            await session.identify()
 
 
 def oversized(size: int) -> HostBehaviour:
@@ -195,9 +202,7 @@ def listener() -> socket.socket:
 def hostile_documents(secret: Path, port: int) -> dict[str, bytes]:
     file_xxe = f'<!DOCTYPE s:Envelope [<!ENTITY x SYSTEM "file://{secret}">]>'
     net_xxe = f'<!DOCTYPE s:Envelope [<!ENTITY x SYSTEM "http://127.0.0.1:{port}/x">]>'
-    param = (
-        f'<!DOCTYPE s:Envelope [<!ENTITY % p SYSTEM "http://127.0.0.1:{port}/p.dtd"> %p;]>'
-    )
+    param = f'<!DOCTYPE s:Envelope [<!ENTITY % p SYSTEM "http://127.0.0.1:{port}/p.dtd"> %p;]>'
     external_dtd = f'<!DOCTYPE s:Envelope SYSTEM "file://{secret}">'
     docs = {
         "xxe-file": file_xxe + ENVELOPE.format("&x;"),
@@ -265,7 +270,8 @@ def test_excessive_nesting_is_a_protocol_error_not_a_crash() -> None:
 
 def test_utf16_without_a_bom_is_recognised() -> None:
     doc = ENVELOPE.format("h\u00e9llo").encode("utf-16-le")
-    assert parse_get(parse_envelope(doc)).to_dict() == "h\u00e9llo" or parse_envelope(doc)
+    first = parse_envelope(doc).first_body_element()
+    assert first is not None and first.text == "h\u00e9llo"
 
 
 @pytest.mark.parametrize(
@@ -276,10 +282,12 @@ async def test_hostile_xml_from_a_server_is_refused_naming_host_and_operation(
     make_session: Callable[..., AsyncSession],
     kind: InjectionKind,
 ) -> None:
-    async with make_server(behaviours={0: HostBehaviour(always=Injection(kind))}) as server:
-        async with make_session(server) as session:
-            with pytest.raises(WSManError) as info:
-                await session.identify()
+    async with (
+        make_server(behaviours={0: HostBehaviour(always=Injection(kind))}) as server,
+        make_session(server) as session,
+    ):
+        with pytest.raises(WSManError) as info:
+            await session.identify()
     assert type(info.value) is UnsafeXMLError
     assert (info.value.host, info.value.operation) == (session.host, "Identify")
     assert "root:" not in str(info.value)  # nothing of /etc/passwd

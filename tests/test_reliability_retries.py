@@ -120,14 +120,14 @@ async def test_retries_of_a_safe_operation_are_bounded(
     retries: int,
 ) -> None:
     behaviour = every("Get", Injection(K.RESET_BEFORE_RESPONSE))
-    async with ResourceProbe():
-        async with (
-            make_server(behaviours={0: behaviour}) as server,
-            make_session(server, timeout=5.0, retries=retries) as session,
-        ):
-            with pytest.raises(ConnectError):
-                await session.get(SERVICE, Name="WinRM")
-            sent = server.host(0).stats.by_operation["Get"]
+    async with (
+        ResourceProbe(),
+        make_server(behaviours={0: behaviour}) as server,
+        make_session(server, timeout=5.0, retries=retries) as session,
+    ):
+        with pytest.raises(ConnectError):
+            await session.get(SERVICE, Name="WinRM")
+        sent = server.host(0).stats.by_operation["Get"]
     # Each attempt may resend once on a dropped keep-alive connection.
     assert retries + 1 <= sent <= 2 * (retries + 1)
 
@@ -171,21 +171,21 @@ async def test_a_pull_is_never_resent_and_its_context_is_released(
     make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
 ) -> None:
     behaviour = every("Pull", Injection(K.RESET_MID_RESPONSE))
-    async with ResourceProbe():
-        async with (
-            make_server(behaviours={0: behaviour}) as server,
-            make_session(server, batch_items=20) as session,
-        ):
-            with pytest.raises(ConnectError) as info:
-                async with session.enumerate(SERVICE) as e:
-                    async for _ in e:
-                        pass
-            assert info.value.operation == "Pull"
-            stats = server.host(0).stats
-            # A resent Pull could silently skip the batch the server already sent.
-            assert stats.by_operation["Pull"] == 1
-            assert len(stats.releases) == 1
-            assert server.host(0).contexts_open == 0
+    async with (
+        ResourceProbe(),
+        make_server(behaviours={0: behaviour}) as server,
+        make_session(server, batch_items=20) as session,
+    ):
+        with pytest.raises(ConnectError) as info:
+            async with session.enumerate(SERVICE) as e:
+                async for _ in e:
+                    pass
+        assert info.value.operation == "Pull"
+        stats = server.host(0).stats
+        # A resent Pull could silently skip the batch the server already sent.
+        assert stats.by_operation["Pull"] == 1
+        assert len(stats.releases) == 1
+        assert server.host(0).contexts_open == 0
 
 
 async def test_a_quota_fault_is_surfaced_not_retried_by_the_session(

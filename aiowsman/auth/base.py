@@ -9,7 +9,9 @@ that receives one outgoing :class:`HttpRequest` and
 * yields :class:`HttpRequest` objects to send; the transport sends each and
   passes the :class:`HttpResponse` back with ``gen.send(response)``;
 * may yield :class:`Offload` to run a blocking step (a GSSAPI call that may
-  talk to a KDC) in an executor; the transport sends back its result;
+  talk to a KDC) off the event loop; the transport runs it in the bounded,
+  process-wide pool of :mod:`aiowsman.auth._executor` and sends back its
+  result;
 * returns the final :class:`HttpResponse` (decrypted, if the scheme encrypts).
 
 No I/O happens here, so every handshake is testable without a socket.
@@ -50,7 +52,12 @@ class HttpResponse:
 
 @dataclass
 class Offload:
-    """Ask the transport to run ``func()`` in an executor and send back its result."""
+    """Ask the transport to run ``func()`` off the loop and send back its result.
+
+    The transport uses :func:`aiowsman.auth.run_offload` (a bounded thread
+    pool shared by the process), so many hosts' KDC steps queue instead of
+    each taking a thread.
+    """
 
     func: Callable[[], Any]
 

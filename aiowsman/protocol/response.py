@@ -105,7 +105,17 @@ class Envelope:
         fault: the parsed :class:`FaultDetail` if the body is a SOAP fault.
     """
 
-    __slots__ = ("_fault", "action", "body", "header", "message_id", "raw", "relates_to", "root")
+    __slots__ = (
+        "_fault",
+        "_first",
+        "action",
+        "body",
+        "header",
+        "message_id",
+        "raw",
+        "relates_to",
+        "root",
+    )
 
     def __init__(self, root: etree._Element, raw: bytes = b"") -> None:
         if root.tag != _S_ENVELOPE:
@@ -115,10 +125,11 @@ class Envelope:
         self.header: etree._Element | None = None
         body: etree._Element | None = None
         for child in root:
-            if child.tag == _S_HEADER:
-                self.header = child
-            elif child.tag == _S_BODY:
+            tag = child.tag  # lxml makes a new string on every .tag: read it once
+            if tag == _S_BODY:
                 body = child
+            elif tag == _S_HEADER:
+                self.header = child
         if body is None:
             raise ProtocolError("SOAP envelope has no Body")
         self.body: etree._Element = body
@@ -129,12 +140,13 @@ class Envelope:
             for child in self.header:
                 tag = child.tag
                 if tag == _A_ACTION:
-                    self.action = _text(child)
+                    self.action = (child.text or "").strip()
                 elif tag == _A_RELATES_TO:
-                    self.relates_to = _text(child)
+                    self.relates_to = (child.text or "").strip()
                 elif tag == _A_MESSAGE_ID:
-                    self.message_id = _text(child)
+                    self.message_id = (child.text or "").strip()
         self._fault: FaultDetail | bool | None = False
+        self._first: etree._Element | bool | None = False
 
     @property
     def fault(self) -> FaultDetail | None:
@@ -149,10 +161,17 @@ class Envelope:
 
     def first_body_element(self) -> etree._Element | None:
         """The first element child of the Body, or None when it is empty."""
-        for child in self.body:
-            if isinstance(child.tag, str):
-                return child
-        return None
+        first = self._first
+        if first is False:
+            # Computed once: the fault check and the operation's parser both ask.
+            first = None
+            for child in self.body:
+                if isinstance(child.tag, str):  # skip comments and PIs
+                    first = child
+                    break
+            self._first = first
+        assert first is not True
+        return first
 
 
 def parse_envelope(
@@ -359,13 +378,14 @@ class IdentifyResponse:
         values: dict[str, str] = {}
         profiles: list[str] = []
         for child in element:
-            if not isinstance(child.tag, str):
+            tag = child.tag  # a new string on every access: read once
+            if not isinstance(tag, str):
                 continue
-            local = child.tag.rpartition("}")[2]
+            local = tag.rpartition("}")[2]
             if local == "SecurityProfiles":
-                profiles.extend(_text(p) or "" for p in child if isinstance(p.tag, str))
+                profiles += [(p.text or "").strip() for p in child if isinstance(p.tag, str)]
             else:
-                values[local] = _text(child) or ""
+                values[local] = (child.text or "").strip()
         return cls(
             values.pop("ProtocolVersion", None),
             values.pop("ProductVendor", None),
@@ -503,19 +523,24 @@ def parse_enumeration(env: Envelope) -> EnumerationBatch:
         if tag == _N_CONTEXT:
             context = (child.text or "").strip() or None
         elif tag in (_W_ITEMS, _N_ITEMS):
+            # The per-item loop of every enumeration: one .tag read per
+            # element, plain instances (the common case) tested first.
             for el in child:
                 etag = el.tag
-                if not isinstance(etag, str):
-                    continue
-                if etag == _W_ITEM:
+                if etag not in _WRAPPED:
+                    if isinstance(etag, str):  # not a comment or PI
+                        items.append(Item(el))
+                elif etag == _W_ITEM:
                     items.append(_object_and_epr(el))
-                elif etag == _A_EPR:
-                    items.append(epr_from_element(el))
                 else:
-                    items.append(Item(el))
+                    items.append(epr_from_element(el))
         elif tag in (_W_EOS, _N_EOS):
             eos = True
     return EnumerationBatch(context, items, eos or context is None)
+
+
+#: Item children that are not plain instances (DSP0226 8.7 EnumerationMode).
+_WRAPPED = frozenset({_W_ITEM, _A_EPR})
 
 
 def _object_and_epr(wrapper: etree._Element) -> Item | EndpointReference:

@@ -164,6 +164,13 @@ def parse_xml(
         # Hot path: starts with "<" and no NUL after it (that would be
         # UTF-16LE without a BOM), so ASCII-compatible: UTF-8, or an encoding
         # the document declares itself, which libxml2 honours.
+        if data[1:2] not in (b"?", b"!"):
+            # The root element comes first (Windows, OMI and our server send
+            # no XML declaration): there is no prolog, so no DOCTYPE (XML 1.0
+            # 2.8), and without a declaration or BOM the document is UTF-8
+            # (4.3.3), so libxml2 sees exactly these bytes: nothing to scan,
+            # and no declared encoding could hide a DOCTYPE from the scan.
+            return _fromstring(data, check_doctype=False)
         _refuse_unsafe(data)
         return _fromstring(data)
     encoding = detect_encoding(data, content_type)
@@ -180,18 +187,22 @@ def parse_xml(
     return _fromstring(utf8)
 
 
-def _fromstring(data: bytes) -> etree._Element:
+def _fromstring(data: bytes, *, check_doctype: bool = True) -> etree._Element:
+    failure: str | None = None
     try:
-        root = etree.fromstring(data, _parser())
-    except etree.XMLSyntaxError as exc:
-        raise ProtocolError(f"malformed XML: {exc}") from None
-    except ValueError as exc:  # e.g. unsupported declared encoding
-        raise ProtocolError(f"malformed XML: {exc}") from None
+        root = etree.fromstring(data, getattr(_local, "parser", None) or _parser())
+    except (etree.XMLSyntaxError, ValueError) as exc:  # ValueError: e.g. unknown encoding
+        failure = f"malformed XML: {exc}"
+    if failure is not None:
+        # Raised outside the handler so that lxml's error (whose error log
+        # cannot be pickled) is not kept as the context: errors must pickle.
+        raise ProtocolError(failure)
     if root is None:
         raise ProtocolError("malformed XML: no root element")
-    # Belt and braces: a declaration the byte scan could not see (it cannot,
-    # but an encoding trick must not get one through).
-    docinfo: Any = root.getroottree().docinfo
-    if docinfo.doctype:
-        raise UnsafeXMLError("response contains a DOCTYPE; refused")
+    if check_doctype:
+        # Belt and braces: a declaration the byte scan could not see (a
+        # declared encoding such as UTF-7 must not smuggle one through).
+        docinfo: Any = root.getroottree().docinfo
+        if docinfo.doctype:
+            raise UnsafeXMLError("response contains a DOCTYPE; refused")
     return root
