@@ -15,12 +15,40 @@ Scenarios: ``get``, ``identify`` (single host, sequential), ``fanout``
 (Identify + Get per host, 50 ms latency), ``enumerate`` (Win32_Service, or the
 bulk class when the server has ``--bulk-class``).
 
+``python -m benchmarks.profile versus`` measures with the suite's own
+harness (one worker process per measurement, CPU from ``getrusage``, RSS
+sampled from outside), contenders alternating; ``aiowsman@before`` runs the
+aiowsman package of another source tree (``--before DIR``), so an older
+revision is measured in the same run as the current one.
+
 Examples::
 
     python -m benchmarks.profile compare --scenario get --count 3000 --reps 5
     python -m benchmarks.profile compare --scenario fanout --hosts 1000 --concurrency 500
+    python -m benchmarks.profile compare --scenario get --uvloop
     python -m benchmarks.profile profile --scenario get --profiler pyinstrument
     python -m benchmarks.profile profile --scenario fanout --hosts 1000 --profiler cprofile
+
+    mkdir /tmp/before && git archive REV | tar -x -C /tmp/before
+    cp -r benchmarks /tmp/before/      # the same harness for both
+    python -m benchmarks.profile versus --scenario fanout --hosts 1000 \
+        --concurrency 500 --reps 5 --contenders aiowsman,aiowsman@before,raw \
+        --before /tmp/before
+
+cProfile here counts CPU time (``time.process_time``), not wall time: a
+loopback client mostly waits, and wall-time profiles show the waiting.
+
+Tuning notes (measured with this module; see benchmarks/results/profiles/):
+
+* ``aiowsman.fanout.run(..., gc_threshold=10_000)``: with CPython's default
+  first threshold (700) the cyclic garbage collector took 10-20% of a
+  fan-out's CPU (thousands of in-flight objects walked again by every
+  older-generation collection). Opt-in because it is process-wide.
+* uvloop (``uvloop.install()`` before ``asyncio.run``, or
+  ``asyncio.Runner(loop_factory=uvloop.new_event_loop)``): works with
+  aiowsman unchanged; on this loopback benchmark it changed client CPU by
+  less than the run-to-run noise (the time is in socket syscalls and in
+  Python code above the loop), so it is not a default.
 """
 
 from __future__ import annotations
