@@ -102,8 +102,18 @@ def parse_endpoint(value: str, *, use_tls: bool | None = None) -> Endpoint:
     text = value.strip()
     if not text:
         raise ConfigurationError("empty endpoint")
+    authority = text.split("://", 1)[-1].split("/", 1)[0]
+    if "@" in authority:
+        # user:password@host: credentials in the address would be dropped
+        # (or, worse, echoed in error messages); they go in username/password.
+        raise ConfigurationError(
+            "credentials in the endpoint are not supported; pass username= and password="
+        )
     if "://" in text:
-        parts = urlsplit(text)
+        try:
+            parts = urlsplit(text)
+        except ValueError as exc:  # e.g. "Invalid IPv6 URL" (unbalanced '[')
+            raise ConfigurationError(f"invalid endpoint {value!r}: {exc}") from None
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             raise ConfigurationError(f"unsupported scheme {scheme!r} in endpoint {value!r}")

@@ -31,7 +31,7 @@ def log_exchange(
             "[%s] %s action=%s resource=%s status=%s bytes=%d elapsed=%.3fs",
             host,
             operation,
-            action,
+            action or "-",  # Identify carries no wsa:Action (DSP0226 11)
             resource or "-",
             status,
             size,

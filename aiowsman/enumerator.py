@@ -26,13 +26,14 @@ Release
     until it expires. The enumerator sends Release (8.6; best effort, within
     ``min(timeout, 10 s)``) from ``aclose()`` -- called by ``async with`` on
     exit, by ``to_list()``, and by ``session.aclose()`` for every enumeration
-    still open. Plain ``async for`` without ``async with`` cannot release on
-    ``break``: :meth:`__aiter__` returns the enumerator itself (not an async
-    generator, whose finaliser would run at an unpredictable time on the
-    loop), so use ``async with session.enumerate(...) as e`` (or ``aclose()``)
-    when you may stop early. An open enumerator that is garbage-collected
-    hands its context to the session, which releases it in ``aclose()``. At
-    the natural end there is nothing to release.
+    still open. Plain ``async for`` cannot call anything on ``break``:
+    :meth:`__aiter__` returns the enumerator itself (not an async generator,
+    whose finaliser would run at an unpredictable time on the loop). Instead
+    an open enumerator that is garbage-collected (at once on CPython, once
+    its prefetched Pull has landed) hands its context to the session, which
+    schedules the Release on the loop right away (or sends it in
+    ``aclose()``). ``async with session.enumerate(...) as e`` releases
+    deterministically. At the natural end there is nothing to release.
 """
 
 from __future__ import annotations
@@ -133,11 +134,12 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
         # Dropped while its context is open (no aclose(), no ``async with``):
         # the context would hold server resources until it expires (WinRM:
         # EnumerationTimeoutms, 4 minutes by default). Nothing can be sent
-        # from a finaliser, so the session is told, and releases it when it
-        # is closed (DSP0226 8.6).
+        # from a finaliser, so the session is told, and releases it from the
+        # loop right after (or when it is closed) (DSP0226 8.6).
         context = getattr(self, "_context", None)
         if context is not None and getattr(self, "_state", _CLOSED) != _CLOSED:
             self._session._orphaned_contexts.append((self._locator, context))
+            self._session._release_orphans_soon()
 
     def __repr__(self) -> str:
         return (
@@ -375,15 +377,6 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
         session._enumerators.discard(self)
         if context is None or session.closed:
             return
-        request = env.release_request(session.options, self._locator, context)
-        try:
-            await session._call(
-                request,
-                resp.parse_delete,
-                resource=self._locator.resource_uri,
-                deadline=min(session.timeout, RELEASE_TIMEOUT),
-            )
-        except WSManError as exc:
-            log.debug("[%s] Release failed (ignored): %s", session.host, exc)
+        await session._release_context(self._locator, context)
 
     release = aclose

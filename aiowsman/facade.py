@@ -27,10 +27,11 @@ arguments; :func:`enumeration_arguments` maps the enumeration flags onto
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from aiowsman.errors import ConfigurationError
+from aiowsman.protocol.envelope import AssociationFilter
 from aiowsman.protocol.locator import ResourceLocator
 from aiowsman.session import AsyncSession
 
@@ -164,11 +165,23 @@ def session_arguments(flags: int = 0, options: ConnectionOptions | None = None) 
     return kwargs
 
 
-def enumeration_arguments(flags: int = 0) -> dict[str, Any]:
+def enumeration_arguments(
+    flags: int = 0, association: AssociationFilter | None = None
+) -> dict[str, Any]:
     """Translate ``Session.Enumerate`` flags into ``session.enumerate()`` keywords.
 
+    Args:
+        flags: an OR of ``WSMan.EnumerationFlag*`` values.
+        association: the association filter of an association enumeration;
+            ``EnumerationFlagAssociationInstance`` /
+            ``EnumerationFlagAssociatedInstance`` choose its ``instances``.
+
+    Returns:
+        Keyword arguments for :meth:`AsyncSession.enumerate`.
+
     Raises:
-        aiowsman.errors.ConfigurationError: conflicting or unknown flags.
+        aiowsman.errors.ConfigurationError: conflicting or unknown flags, or
+            ``EnumerationFlagAssociationInstance`` without ``association``.
     """
     known = (
         ENUM_FLAG_NON_XML_TEXT
@@ -195,6 +208,17 @@ def enumeration_arguments(flags: int = 0) -> dict[str, Any]:
         kwargs["polymorphism"] = "shallow"
     elif flags & ENUM_FLAG_HIERARCHY_DEEP_BASE_PROPS_ONLY:
         kwargs["polymorphism"] = "deep_base_props_only"
+    if association is not None:
+        # The seed's flag picks DSP0227 8.2's AssociationInstances (0x80) or
+        # AssociatedInstances (0x0) for the filter's source object.
+        kwargs["association"] = replace(
+            association, instances=bool(flags & ENUM_FLAG_ASSOCIATION_INSTANCE)
+        )
+    elif flags & ENUM_FLAG_ASSOCIATION_INSTANCE:
+        raise ConfigurationError(
+            "EnumerationFlagAssociationInstance needs an association filter: "
+            "pass association=AssociationFilter(...)"
+        )
     return kwargs
 
 

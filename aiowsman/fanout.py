@@ -49,6 +49,7 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
+    Iterator,
     Mapping,
 )
 from contextlib import AbstractAsyncContextManager
@@ -528,6 +529,18 @@ class FanOut(Generic[T]):
         pending: asyncio.Queue[tuple[int, str] | object] = asyncio.Queue(cfg.concurrency)
         done: asyncio.Queue[HostResult[T] | object] = asyncio.Queue(cfg.concurrency)
         feed_error: list[BaseException] = []
+        # A plain iterable is pulled by the workers themselves, a host each
+        # whenever one is free: no feeder task and no queue hop per host (the
+        # runner's queues were the largest part of its own per-host cost in
+        # benchmarks/profile.py). An async iterable cannot be advanced by
+        # many tasks at once, so a feeder task puts its hosts on a queue.
+        source: Iterator[tuple[int, str]] | None = None
+        if not isinstance(self._hosts, AsyncIterable):
+            try:
+                source = enumerate(self._hosts)
+            except Exception as exc:  # not iterable: end the run, as feed() would
+                feed_error.append(exc)
+                source = iter(())
 
         async def feed() -> None:
             try:
@@ -551,19 +564,31 @@ class FanOut(Generic[T]):
         async def work() -> None:
             assert factory is not None
             while True:
-                job = await pending.get()
-                if job is _END:
-                    await done.put(_END)
-                    return
-                index, host = job  # type: ignore[misc]
+                if source is not None:
+                    if feed_error:
+                        break  # the input failed: start no more hosts
+                    try:
+                        index, host = next(source)
+                    except StopIteration:
+                        break
+                    except Exception as exc:  # a bad input must end the run, not hang it
+                        feed_error.append(exc)
+                        break
+                else:
+                    job = await pending.get()
+                    if job is _END:
+                        break
+                    index, host = job  # type: ignore[misc]
                 result = await self._one(factory, host, index)
                 await done.put(result)
+            await done.put(_END)
 
         tasks: list[asyncio.Task[None]] = []
         if cfg.gc_threshold is not None:
             _gc_raise(cfg.gc_threshold)
         try:
-            tasks.append(asyncio.create_task(feed(), name="aiowsman-fanout-feed"))
+            if source is None:
+                tasks.append(asyncio.create_task(feed(), name="aiowsman-fanout-feed"))
             tasks.extend(
                 asyncio.create_task(work(), name=f"aiowsman-fanout-{i}")
                 for i in range(cfg.concurrency)

@@ -232,11 +232,14 @@ class AsyncSession:
     ) -> None:
         self._transport: Transport | None = None
         self._closed = False
-        self._endpoint = (
-            endpoint
-            if isinstance(endpoint, Endpoint)
-            else parse_endpoint(endpoint, use_tls=use_tls)
-        )
+        try:
+            self._endpoint = (
+                endpoint
+                if isinstance(endpoint, Endpoint)
+                else parse_endpoint(endpoint, use_tls=use_tls)
+            )
+        except WSManError as exc:
+            raise exc.with_context(None, "CreateSession") from None
         self._host = self._endpoint.authority
         if (
             isinstance(auth, str)
@@ -259,6 +262,7 @@ class AsyncSession:
             raise ConfigurationError(
                 "max_envelope_size below 8192 bytes cannot hold a SOAP envelope",
                 host=self._host,
+                operation="CreateSession",
             )
         if encrypt is None:
             encrypt = self._auth.connection_bound and not self._endpoint.is_tls
@@ -272,6 +276,7 @@ class AsyncSession:
                 f"{self._auth.scheme} without message encryption over plain HTTP sends SOAP "
                 "in clear text; use https://, encryption, or allow_unencrypted=True",
                 host=self._host,
+                operation="CreateSession",
             )
         settings = TransportSettings(
             verify=verify,
@@ -302,7 +307,9 @@ class AsyncSession:
         self.batch_items = batch_items
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ConfigurationError(
-                f"retries must be a non-negative integer, not {retries!r}", host=self._host
+                f"retries must be a non-negative integer, not {retries!r}",
+                host=self._host,
+                operation="CreateSession",
             )
         self.retries = retries
         self._error: WSManFault | None = None
@@ -311,8 +318,9 @@ class AsyncSession:
         # never enumerate.
         self._open_enumerators: weakref.WeakSet[Enumerator] | None = None
         #: (locator, context) of enumerators collected while open; released
-        #: by aclose().
+        #: soon after from the loop (_release_orphans_soon), else by aclose().
         self._orphaned_contexts: list[tuple[ResourceLocator, str]] = []
+        self._orphan_release: asyncio.Task[None] | None = None
 
     # -- properties -----------------------------------------------------------
 
@@ -348,7 +356,7 @@ class AsyncSession:
     def timeout(self, value: float) -> None:
         value = float(value)
         if not value > 0:
-            raise ConfigurationError(f"timeout must be positive, not {value!r}")
+            raise ConfigurationError(f"timeout must be positive, not {value!r}", host=self._host)
         self._timeout = value
         self._options = self._options_for(value)
 
@@ -360,7 +368,9 @@ class AsyncSession:
     @batch_items.setter
     def batch_items(self, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigurationError(f"batch_items must be a positive integer, not {value!r}")
+            raise ConfigurationError(
+                f"batch_items must be a positive integer, not {value!r}", host=self._host
+            )
         self._batch_items = value
 
     @property
@@ -419,11 +429,46 @@ class AsyncSession:
                 *(self._release_context(loc, ctx) for loc, ctx in orphans),
                 return_exceptions=True,
             )
+        if self._orphan_release is not None:
+            await asyncio.gather(self._orphan_release, return_exceptions=True)
         self._closed = True
         if self._transport is not None:
             await self._transport.close()
 
     close = aclose
+
+    def _release_orphans_soon(self) -> None:
+        """Schedule the Release of orphaned contexts (called by an enumerator's finaliser).
+
+        An enumerator dropped while open -- ``break`` out of a plain ``async
+        for`` -- still holds a context on the server (DSP0226 8.6), which
+        would otherwise live until ``aclose()`` or the server's expiry. A
+        finaliser may run anywhere, so it only schedules; from another thread
+        (no running loop there) the contexts wait for ``aclose()``.
+        """
+        if self._closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        loop.call_soon(self._start_orphan_release)
+
+    def _start_orphan_release(self) -> None:
+        if self._closed or self._orphan_release is not None or not self._orphaned_contexts:
+            return
+        self._orphan_release = asyncio.get_running_loop().create_task(self._release_orphans())
+
+    async def _release_orphans(self) -> None:
+        try:
+            while self._orphaned_contexts and not self._closed:
+                orphans, self._orphaned_contexts = self._orphaned_contexts, []
+                await asyncio.gather(
+                    *(self._release_context(loc, ctx) for loc, ctx in orphans),
+                    return_exceptions=True,
+                )
+        finally:
+            self._orphan_release = None
 
     async def _release_context(self, locator: ResourceLocator, context: str) -> None:
         """Release an enumeration context (DSP0226 8.6); best effort, never raises."""
@@ -511,7 +556,11 @@ class AsyncSession:
                 result = parse(envelope)
         except WSManFault as fault:
             fault.with_context(self._host, operation)
-            self._error = fault
+            if operation != "Release":
+                # session.error is about the caller's calls (the seed's
+                # Session.Error): the best-effort Release sent when an
+                # enumeration ends early neither sets nor clears it.
+                self._error = fault
             log_exchange(
                 self._host,
                 operation,
@@ -556,7 +605,8 @@ class AsyncSession:
                 host=self._host,
                 operation=operation,
             ) from exc
-        self._error = None
+        if operation != "Release":
+            self._error = None
         log_exchange(
             self._host,
             operation,
@@ -719,18 +769,26 @@ class AsyncSession:
                 mode = _MODES[mode.lower()]
             except KeyError:
                 raise ConfigurationError(
-                    f"mode must be 'objects', 'epr' or 'object_and_epr', not {mode!r}"
+                    f"mode must be 'objects', 'epr' or 'object_and_epr', not {mode!r}",
+                    host=self._host,
+                    operation="Enumerate",
                 ) from None
         if isinstance(polymorphism, str):
             try:
                 polymorphism = _POLYMORPHISM[polymorphism.lower()]
             except KeyError:
                 raise ConfigurationError(
-                    "polymorphism must be 'deep', 'shallow' or 'deep_base_props_only'"
+                    "polymorphism must be 'deep', 'shallow' or 'deep_base_props_only'",
+                    host=self._host,
+                    operation="Enumerate",
                 ) from None
         batch = self._batch_items if batch_items is None else batch_items
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise ConfigurationError(f"batch_items must be a positive integer, not {batch!r}")
+            raise ConfigurationError(
+                f"batch_items must be a positive integer, not {batch!r}",
+                host=self._host,
+                operation="Enumerate",
+            )
         return Enumerator(
             self,
             self._locator(locator),
@@ -746,7 +804,10 @@ class AsyncSession:
     def _locator(
         self, locator: Locator, selectors: Mapping[str, str | EndpointReference] | None = None
     ) -> ResourceLocator:
-        loc = _coerce_locator(locator)
+        try:
+            loc = _coerce_locator(locator)
+        except ConfigurationError as exc:
+            raise exc.with_context(self._host, None) from None
         if selectors:
             if loc is locator:  # the caller's own object: leave it untouched
                 loc = loc.copy()

@@ -28,6 +28,9 @@ Examples::
     python -m benchmarks.profile compare --scenario get --uvloop
     python -m benchmarks.profile profile --scenario get --profiler pyinstrument
     python -m benchmarks.profile profile --scenario fanout --hosts 1000 --profiler cprofile
+    python -m benchmarks.profile profile --scenario fanout --contender raw --name raw-fanout
+    python -m benchmarks.profile diff results/profiles/aiowsman-fanout-cprofile.pstats \
+        results/profiles/raw-fanout.pstats --units 1000    # where aiowsman spends more
 
     mkdir /tmp/before && git archive REV | tar -x -C /tmp/before
     cp -r benchmarks /tmp/before/      # the same harness for both
@@ -258,6 +261,7 @@ def profile(args: argparse.Namespace) -> None:
                 stats.sort_stats("cumulative").print_stats(60)
                 stats.sort_stats("tottime").print_stats(60)
                 stem.with_suffix(".txt").write_text(out.getvalue())
+                stats.dump_stats(str(stem.with_suffix(".pstats")))
             else:
                 from pyinstrument import Profiler
 
@@ -274,9 +278,44 @@ def profile(args: argparse.Namespace) -> None:
     print(f"wrote {stem}.*")
 
 
+def diff(args: argparse.Namespace) -> None:
+    """Per-function own CPU time and calls of two cProfile dumps (A minus B), largest first."""
+
+    def load(path: str) -> dict[tuple[str, int, str], tuple[int, float]]:
+        rows: dict[tuple[str, int, str], tuple[int, float]] = {}
+        raw_stats: Any = pstats.Stats(path).stats  # type: ignore[attr-defined]
+        for (file, line, func), (_cc, calls, own, _cum, _callers) in raw_stats.items():
+            short = file.split("site-packages/")[-1].split(str(Path.cwd()) + "/")[-1]
+            rows[(short, line, func)] = (calls, own)
+        return rows
+
+    a, b = load(args.a), load(args.b)
+    units = args.units
+    print(
+        f"A {args.a}: {sum(c for c, _ in a.values()) / units:.1f} calls/unit, "
+        f"{sum(t for _, t in a.values()):.3f} s"
+    )
+    print(
+        f"B {args.b}: {sum(c for c, _ in b.values()) / units:.1f} calls/unit, "
+        f"{sum(t for _, t in b.values()):.3f} s"
+    )
+    keys = set(a) | set(b)
+    order = sorted(keys, key=lambda k: a.get(k, (0, 0.0))[1] - b.get(k, (0, 0.0))[1], reverse=True)
+    for key in order[: args.top]:
+        (ca, ta), (cb, tb) = a.get(key, (0, 0.0)), b.get(key, (0, 0.0))
+        print(
+            f"{(ta - tb) * 1e3:8.1f} ms  {ta * 1e3:7.1f} {tb * 1e3:7.1f}  "
+            f"calls/unit {ca / units:6.2f} {cb / units:6.2f}  {key[0]}:{key[1]}({key[2]})"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
-    parser.add_argument("command", choices=("compare", "versus", "profile"))
+    parser.add_argument("command", choices=("compare", "versus", "profile", "diff"))
+    parser.add_argument("a", nargs="?", help="diff: cProfile dump A (.pstats)")
+    parser.add_argument("b", nargs="?", help="diff: cProfile dump B (.pstats)")
+    parser.add_argument("--units", type=int, default=1, help="diff: operations in each dump")
+    parser.add_argument("--top", type=int, default=40, help="diff: rows shown")
     parser.add_argument(
         "--scenario", choices=("get", "identify", "fanout", "enumerate"), default="get"
     )
@@ -301,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         compare(args)
     elif args.command == "versus":
         versus(args)
+    elif args.command == "diff":
+        diff(args)
     else:
         profile(args)
     return 0

@@ -7,8 +7,8 @@ import asyncio
 import getpass
 import os
 import sys
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import ExitStack
+from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
+from contextlib import ExitStack, aclosing
 from typing import Any, NoReturn, TextIO
 
 from aiowsman.cli._hosts import count_hosts, iter_hosts
@@ -17,6 +17,7 @@ from aiowsman.cli._progress import Progress
 from aiowsman.cli._values import UsageError, normalise_argv, parse_hash_literal, parse_pairs
 from aiowsman.errors import ConfigurationError
 from aiowsman.fanout import HostResult, Summary
+from aiowsman.protocol.namespaces import DIALECT_SELECTOR
 
 __all__ = [
     "EXIT_ALL_FAILED",
@@ -63,6 +64,30 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
+
+
+class _VerbParser(_Parser):
+    """A verb's parser: options and positionals may be intermixed.
+
+    winrm.cmd takes its switches anywhere (``winrm set RES -r:host @{...}``),
+    so ``aiowsman set RES -r host @{K="V"}`` must work too; plain argparse
+    would have matched the optional ``@{...}`` positional (as empty) before
+    ``-r`` and then refuse it as an unrecognized argument.
+    """
+
+    _intermixing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self._intermixing:
+            # parse_known_intermixed_args calls back here (Python < 3.13).
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -137,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     from aiowsman import __version__
 
     parser.add_argument("--version", action="version", version=f"aiowsman {__version__}")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True, parser_class=_Parser)
+    verbs = parser.add_subparsers(
+        dest="verb", metavar="VERB", required=True, parser_class=_VerbParser
+    )
 
     def verb(name: str, help: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
         sub = verbs.add_parser(name, help=help, description=help, aliases=list(aliases))
@@ -226,10 +253,35 @@ def _operation(args: argparse.Namespace) -> Any:
         return _ops.DeleteOp(args.resource, selectors)
     if verb == "enumerate":
         dialect = args.dialect or ("WQL" if args.filter else None)
-        return _ops.EnumerateOp(args.resource, selectors, args.filter, dialect, args.count)
+        return _ops.EnumerateOp(
+            args.resource, selectors, _filter(args.filter, dialect), dialect, args.count
+        )
     if verb == "invoke":
         return _ops.InvokeOp(args.method, args.resource, values, selectors)
     raise UsageError(f"unknown verb {verb!r}")  # pragma: no cover - argparse checks
+
+
+def _filter(text: str | None, dialect: str | None) -> str | dict[str, str] | None:
+    """The --filter text, or for the selector dialect the selectors it names.
+
+    A selector filter (DSP0226 8.3, dialect SelectorFilter) is a SelectorSet,
+    not text: ``{State="Running"}`` (winrm.cmd's form), ``State=Running`` or
+    several joined with ``&``/``;`` become a mapping the session renders as
+    one; sent as text it would match nothing or everything.
+    """
+    if text is None or dialect is None:
+        return text
+    if dialect.lower() not in ("selector", DIALECT_SELECTOR.lower()):
+        return text
+    body = text.strip()
+    if body.startswith(("@{", "{")):
+        selectors = parse_hash_literal(body)
+    else:
+        entries = [e for e in body.replace(";", "&").split("&") if e.strip()]
+        selectors = parse_pairs(entries, "selector filter")
+    if not selectors:
+        raise UsageError(f"--filter {text!r}: a selector filter needs name=value pairs")
+    return selectors
 
 
 def _session_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -323,7 +375,7 @@ async def _results(
     operation: Any,
     options: dict[str, Any],
     summary: Summary,
-) -> AsyncIterator[HostResult[Any]]:
+) -> AsyncGenerator[HostResult[Any], None]:
     runner_kwargs: dict[str, Any] = {
         "concurrency": args.concurrency,
         "per_host": args.per_host,
@@ -358,14 +410,19 @@ async def _execute(args: argparse.Namespace) -> int:
         writer = make_writer(args.format, out)
         progress = stack.enter_context(Progress(source.total(), enabled=not args.quiet))
         try:
-            async for result in _results(args, source, operation, options, summary):
-                writer.write(result)
-                progress.update(result)
-                if not result.ok and not args.quiet and not progress.active:
-                    # Without a bar, say which hosts failed as it happens.
-                    if failures_shown < 20:
-                        print(f"aiowsman: {result.message}", file=sys.stderr)
-                    failures_shown += 1
+            # aclosing: if writing fails (a closed pipe, a full disk), the run
+            # is torn down here, in this task -- its sessions and connector
+            # closed -- not left to asyncio.run's shutdown of async generators.
+            results = _results(args, source, operation, options, summary)
+            async with aclosing(results):
+                async for result in results:
+                    writer.write(result)
+                    progress.update(result)
+                    if not result.ok and not args.quiet and not progress.active:
+                        # Without a bar, say which hosts failed as it happens.
+                        if failures_shown < 20:
+                            print(f"aiowsman: {result.message}", file=sys.stderr)
+                        failures_shown += 1
         finally:
             writer.close()
     if failures_shown > 20:

@@ -113,7 +113,7 @@ class EnumerateOp:
 
     resource: str
     selectors: Mapping[str, str] = field(default_factory=dict)
-    filter: str | None = None
+    filter: str | Mapping[str, str] | None = None
     dialect: str | None = None
     count_only: bool = False
     idempotent = True

@@ -439,7 +439,8 @@ Resource = Mapping[str, Any] | Item | str | bytes
 
 
 def _value_xml(prefix: str, name: str, value: Any) -> str:
-    tag = f"{prefix}:{_check_name(name, 'property name')}"
+    checked = _check_name(name, "property name")
+    tag = f"{prefix}:{checked}" if prefix else checked
     if value is None:
         return f'<{tag} xsi:nil="true"/>'
     if isinstance(value, list | tuple):
@@ -491,7 +492,34 @@ def _class_name(resource_uri: str) -> str:
     return _check_name(name, "class name (last segment of the resource URI)")
 
 
+_XML_FRAGMENT_START = re.compile(r"\s*<(?:[\w.-]+:)?XmlFragment[\s/>]")
+
+
+def _fragment_xml(resource: Resource) -> str:
+    """The body of a fragment-level Put/Create: the value inside ``w:XmlFragment``.
+
+    DSP0226 7.7 (fragment-level WS-Transfer): the Body carries the fragment
+    wrapped in ``w:XmlFragment``, not the whole instance. Properties of a
+    mapping go in no namespace, as Windows writes them (corpus README).
+    """
+    if isinstance(resource, Item):
+        if resource.name == "XmlFragment":
+            return resource.xml.decode("utf-8")
+        content = resource.xml.decode("utf-8")
+    elif isinstance(resource, str | bytes):
+        content = _raw_xml(resource)
+        if _XML_FRAGMENT_START.match(content):
+            return content  # already wrapped by the caller
+    elif isinstance(resource, Mapping):
+        content = "".join(_value_xml("", str(k), v) for k, v in resource.items())
+    else:
+        raise ConfigurationError(f"cannot send a resource of type {type(resource).__name__}")
+    return f"<w:XmlFragment>{content}</w:XmlFragment>"
+
+
 def _resource_xml(resource: Resource, locator: ResourceLocator) -> str:
+    if locator.fragment_path:
+        return _fragment_xml(resource)
     if isinstance(resource, Item):
         return resource.xml.decode("utf-8")
     if isinstance(resource, str | bytes):

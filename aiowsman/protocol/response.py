@@ -523,24 +523,19 @@ def parse_enumeration(env: Envelope) -> EnumerationBatch:
         if tag == _N_CONTEXT:
             context = (child.text or "").strip() or None
         elif tag in (_W_ITEMS, _N_ITEMS):
-            # The per-item loop of every enumeration: one .tag read per
-            # element, plain instances (the common case) tested first.
             for el in child:
                 etag = el.tag
-                if etag not in _WRAPPED:
-                    if isinstance(etag, str):  # not a comment or PI
-                        items.append(Item(el))
-                elif etag == _W_ITEM:
+                if not isinstance(etag, str):
+                    continue
+                if etag == _W_ITEM:
                     items.append(_object_and_epr(el))
-                else:
+                elif etag == _A_EPR:
                     items.append(epr_from_element(el))
+                else:
+                    items.append(Item(el))
         elif tag in (_W_EOS, _N_EOS):
             eos = True
     return EnumerationBatch(context, items, eos or context is None)
-
-
-#: Item children that are not plain instances (DSP0226 8.7 EnumerationMode).
-_WRAPPED = frozenset({_W_ITEM, _A_EPR})
 
 
 def _object_and_epr(wrapper: etree._Element) -> Item | EndpointReference:

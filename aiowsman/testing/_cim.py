@@ -20,7 +20,7 @@ import datetime as dt
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final, TypeAlias
+from typing import Final, Protocol, TypeAlias
 
 from aiowsman.protocol.namespaces import (
     ADDRESS_ANONYMOUS,
@@ -39,6 +39,7 @@ __all__ = [
     "CimValue",
     "HostStore",
     "TableCache",
+    "VirtualTable",
     "render_fragment_property",
     "render_properties_fragment",
 ]
@@ -292,13 +293,40 @@ class TableCache:
                 victim.drop_table(victim_class)
 
 
+class VirtualTable(Protocol):
+    """A class table whose instances are made on demand and never stored.
+
+    Position ``i`` (``0 <= i < count``) is the i-th instance in enumeration
+    order. Its class must be read-only (no Put, Create, Delete or methods).
+    """
+
+    count: int
+
+    def instance(self, position: int) -> CimInstance:
+        """A new instance object for ``position``."""
+        ...
+
+    def values(self, position: int) -> dict[str, CimValue]:
+        """The property values of the instance at ``position`` (a new dict)."""
+        ...
+
+    def xml(self, position: int) -> str:
+        """The instance element at ``position`` (as ``instance(position).xml()``)."""
+        ...
+
+    def position(self, key: Mapping[str, str]) -> int | None:
+        """The position of the instance whose key is ``key`` (lower-cased names)."""
+        ...
+
+
 class HostStore:
     """The CIM repository of one simulated host.
 
     Instances of a class are generated on first use and kept in key order.
     ``modified`` becomes true on any change and ``pinned`` when a test holds
     the store: such a store's tables are never dropped by the
-    :class:`TableCache`.
+    :class:`TableCache`. Classes in ``virtual`` are never stored at all: their
+    instances are made on each use (see :class:`VirtualTable`).
     """
 
     def __init__(
@@ -310,6 +338,7 @@ class HostStore:
         classes: Mapping[str, CimClass],
         generators: Mapping[str, Generator],
         cache: TableCache | None = None,
+        virtual: Mapping[str, VirtualTable] | None = None,
     ) -> None:
         self.index = index
         self.seed = seed
@@ -320,6 +349,8 @@ class HostStore:
         self.modified = False
         self.pinned = False
         self._cache = cache
+        self.virtual: Final[Mapping[str, VirtualTable]] = dict(virtual or {})
+        self._subclasses: dict[str, list[str]] = {}
         #: Free-form per-host facts the generators share (OS version...).
         self.facts: dict[str, object] = {}
 
@@ -348,11 +379,19 @@ class HostStore:
 
     def subclasses(self, base: str) -> list[str]:
         """``base`` and every class deriving from it, base first."""
-        return [n for n in self.classes if self.is_subclass(n, base)]
+        # The class catalogue never changes: answer each base once per store
+        # (every Get and Enumerate asks).
+        found = self._subclasses.get(base)
+        if found is None:
+            found = [n for n in self.classes if self.is_subclass(n, base)]
+            self._subclasses[base] = found
+        return list(found)
 
     # -- instances --
 
     def _table(self, class_name: str) -> dict[tuple[str, ...], CimInstance]:
+        if class_name in self.virtual:
+            raise TypeError(f"{class_name} is a read-only virtual class")
         table = self._instances.get(class_name)
         if table is None:
             cls = self.classes[class_name]
@@ -373,7 +412,16 @@ class HostStore:
         """Instances of ``class_name`` (and of its subclasses when ``deep``)."""
         names = self.subclasses(class_name) if deep else [class_name]
         for name in names:
-            yield from self._table(name).values()
+            virtual = self.virtual.get(name)
+            if virtual is not None:
+                yield from map(virtual.instance, range(virtual.count))
+            else:
+                yield from self._table(name).values()
+
+    def count(self, class_name: str) -> int:
+        """How many instances ``class_name`` has (not counting subclasses)."""
+        virtual = self.virtual.get(class_name)
+        return virtual.count if virtual is not None else len(self._table(class_name))
 
     def find(self, class_name: str, key: Mapping[str, str]) -> CimInstance | None:
         """The instance of ``class_name`` (or of a subclass) whose keys equal ``key``.
@@ -382,6 +430,12 @@ class HostStore:
         """
         lowered = {k.lower(): v for k, v in key.items()}
         for name in self.subclasses(class_name):
+            virtual = self.virtual.get(name)
+            if virtual is not None:
+                position = virtual.position(lowered)
+                if position is not None:
+                    return virtual.instance(position)
+                continue
             cls = self.classes[name]
             wanted = tuple(lowered.get(k.lower(), "") for k in cls.keys)
             table = self._table(name)

@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Final
 
+from aiowsman.testing._bulk import BULK_CLASS, BulkTable, bulk_class
 from aiowsman.testing._cim import (
     CimClass,
     CimInstance,
@@ -1408,13 +1409,34 @@ GENERATORS: Final[Mapping[str, Generator]] = {
 }
 
 
-def make_store(seed: int, index: int, cache: TableCache | None = None) -> HostStore:
-    """The store of host ``index``: same arguments, same data."""
+#: CLASSES plus AIOWSMAN_BulkItem, for hosts that serve the bulk class.
+_CLASSES_WITH_BULK: Final[Mapping[str, CimClass]] = {**CLASSES, BULK_CLASS: bulk_class()}
+
+
+def make_store(
+    seed: int, index: int, cache: TableCache | None = None, *, bulk: int = 0
+) -> HostStore:
+    """The store of host ``index``: same arguments, same data.
+
+    Args:
+        seed: the data seed.
+        index: the host index.
+        cache: the shared instance budget.
+        bulk: when positive, the host also has ``AIOWSMAN_BulkItem`` with this
+            many instances, made on demand (see :mod:`aiowsman.testing._bulk`).
+    """
+    hostname = hostname_for(index)
+    virtual = (
+        {BULK_CLASS: BulkTable(seed=seed, index=index, hostname=hostname, count=bulk)}
+        if bulk > 0
+        else None
+    )
     return HostStore(
         index=index,
         seed=seed,
-        hostname=hostname_for(index),
-        classes=CLASSES,
+        hostname=hostname,
+        classes=_CLASSES_WITH_BULK if bulk > 0 else CLASSES,
         generators=GENERATORS,
         cache=cache,
+        virtual=virtual,
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import random
 import time
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -53,6 +55,7 @@ from aiowsman.testing._cim import (
     CimValue,
     HostStore,
     TableCache,
+    VirtualTable,
     render_epr,
     render_fragment_property,
     render_method_output,
@@ -97,9 +100,35 @@ def operation_of(req: ParsedRequest) -> str:
     return OPERATIONS.get(req.action, "Invoke")
 
 
+class _LazyItems:
+    """The items of an enumeration of a virtual class, rendered when a batch needs them.
+
+    Holds positions (a ``range``, or an int array after filtering), never
+    instances or strings: an enumeration context of 200,000 items costs
+    nothing until it is pulled.
+    """
+
+    __slots__ = ("_item", "_positions")
+
+    def __init__(self, positions: Sequence[int], item: Callable[[int], str]) -> None:
+        self._positions = positions
+        self._item = item
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def iter_from(self, start: int, stop: int) -> Iterator[str]:
+        """Render the items ``start`` to ``stop - 1``, one at a time."""
+        return map(self._item, self._positions[start:stop])
+
+
+#: Rendered items (a snapshot taken at Enumerate time), or lazily rendered ones.
+_Items = list[str] | _LazyItems
+
+
 @dataclass
 class _Enumeration:
-    items: list[str]
+    items: _Items
     position: int
     expires: float
 
@@ -126,6 +155,7 @@ class SimulatedHost:
         seed: int,
         behaviour: HostBehaviour,
         cache: TableCache | None = None,
+        bulk_instances: int = 0,
     ) -> None:
         self.index = index
         self.seed = seed
@@ -139,6 +169,8 @@ class SimulatedHost:
         self.rng = random.Random(f"{seed}:{index}:latency")
         self.hostname = f"HOST{index:04d}"
         self.config_overrides: dict[str, str] = {}
+        #: Instances of the virtual bulk class AIOWSMAN_BulkItem (0: no such class).
+        self.bulk_instances = bulk_instances
 
     # -- store lifecycle ----------------------------------------------------------
 
@@ -158,7 +190,7 @@ class SimulatedHost:
 
     def _get_store(self) -> HostStore:
         if self._store is None:
-            self._store = make_store(self.seed, self.index, self._cache)
+            self._store = make_store(self.seed, self.index, self._cache, bulk=self.bulk_instances)
         return self._store
 
     # -- helpers ----------------------------------------------------------------------
@@ -194,11 +226,10 @@ class SimulatedHost:
         cls = store.classes[class_name]
         selectors = self._check_namespace(req)
         if not selectors:
-            instances = list(store.instances(class_name))
             # A singleton class may be fetched without selectors (Windows does
             # for Win32_OperatingSystem); otherwise (DSP0226) InsufficientSelectors.
-            if len(instances) == 1:
-                return instances[0]
+            if store.count(class_name) == 1:
+                return next(store.instances(class_name))
             raise Fault.invalid_selectors(
                 "The WS-Management service cannot process the request because the request "
                 "contained insufficient selectors for the resource. ",
@@ -534,9 +565,12 @@ class SimulatedHost:
 
     # -- WS-Enumeration -----------------------------------------------------------------
 
-    def _matching(self, req: ParsedRequest, enum: etree._Element) -> list[str]:
-        """The rendered items an Enumerate request selects."""
+    def _matching(self, req: ParsedRequest, enum: etree._Element) -> _Items:
+        """The items an Enumerate request selects: rendered now (a snapshot),
+        or, for a virtual class, rendered when pulled."""
         mode = (enum.findtext(_W + "EnumerationMode") or "").strip()
+        if mode not in ("", ENUMERATION_MODE_EPR, ENUMERATION_MODE_OBJECT_AND_EPR):
+            raise Fault.schema_validation(f"Unknown EnumerationMode {mode}. ")
         filt = enum.find(_W + "Filter")
         if filt is None:
             filt = enum.find(_N + "Filter")
@@ -548,6 +582,8 @@ class SimulatedHost:
         wildcard = uri in _WILDCARDS
         self._check_namespace(req)
         pairs: list[tuple[CimInstance, str]] = []  # (instance, class to render as)
+        #: A virtual class's table and the positions selected in it.
+        lazy: tuple[VirtualTable, Sequence[int]] | None = None
         projection: tuple[str, ...] | None = None
         if filt is None:
             if wildcard:
@@ -555,22 +591,36 @@ class SimulatedHost:
                     "The WS-Management service requires a filter to enumerate this resource URI. "
                 )
             class_name = self._resolve_class(uri)
-            pairs = self._polymorphic(class_name, poly)
+            table = store.virtual.get(class_name)
+            if table is not None:
+                lazy = (table, range(table.count))
+            else:
+                pairs = self._polymorphic(class_name, poly)
         else:
             dialect = filt.get("Dialect", DIALECT_WQL)
             if dialect == DIALECT_WQL:
-                pairs, projection = self._wql(uri, wildcard, filt.text or "")
+                pairs, projection, lazy = self._wql(uri, wildcard, filt.text or "")
             elif dialect == DIALECT_SELECTOR:
                 class_name = self._resolve_class(uri)
                 wanted = {
                     s.get("Name", "").lower(): (s.text or "").strip()
                     for s in filt.iter(_W + "Selector")
                 }
-                pairs = [
-                    (i, c)
-                    for i, c in self._polymorphic(class_name, poly)
-                    if all(_text_of(i.values, k).lower() == v.lower() for k, v in wanted.items())
-                ]
+
+                def selected(values: dict[str, CimValue]) -> bool:
+                    return all(_text_of(values, k).lower() == v.lower() for k, v in wanted.items())
+
+                table = store.virtual.get(class_name)
+                if table is None:
+                    pairs = [
+                        (i, c) for i, c in self._polymorphic(class_name, poly) if selected(i.values)
+                    ]
+                elif wanted.keys() == {"id"}:
+                    # The key alone: a direct lookup, no scan.
+                    found = table.position(wanted)
+                    lazy = (table, [] if found is None else [found])
+                else:
+                    lazy = (table, _scan(table, selected))
             elif dialect == DIALECT_ASSOCIATION:
                 pairs = self._association(filt)
             else:
@@ -581,29 +631,37 @@ class SimulatedHost:
                     wsman_code=2150858777,
                     detail="FilterDialect",
                 )
-        items = []
-        for inst, as_class in pairs:
+
+        def render(inst: CimInstance, as_class: str) -> str:
             if projection is not None:
                 obj = render_properties_fragment(inst.values, projection)
             elif as_class == inst.class_name:
                 obj = inst.xml()
             else:
                 obj = inst.xml_as(as_class, store.classes[as_class].properties)
-            if mode in (ENUMERATION_MODE_EPR, ENUMERATION_MODE_OBJECT_AND_EPR):
-                cls = store.classes[inst.class_name]
-                ref = CimReference(
-                    inst.class_name, tuple((k, _text_of(inst.values, k)) for k in cls.keys)
-                )
-                epr = f"<a:EndpointReference>{render_epr(ref)}</a:EndpointReference>"
-                if mode == ENUMERATION_MODE_EPR:
-                    items.append(epr)
-                else:
-                    items.append(f"<w:Item>{obj}{epr}</w:Item>")
-            elif mode:
-                raise Fault.schema_validation(f"Unknown EnumerationMode {mode}. ")
-            else:
-                items.append(obj)
-        return items
+            if not mode:
+                return obj
+            cls = store.classes[inst.class_name]
+            ref = CimReference(
+                inst.class_name, tuple((k, _text_of(inst.values, k)) for k in cls.keys)
+            )
+            epr = f"<a:EndpointReference>{render_epr(ref)}</a:EndpointReference>"
+            if mode == ENUMERATION_MODE_EPR:
+                return epr
+            return f"<w:Item>{obj}{epr}</w:Item>"
+
+        if lazy is not None:
+            virtual, positions = lazy
+            if projection is None and not mode:
+                # The common case (whole instances): straight from the table.
+                return _LazyItems(positions, virtual.xml)
+
+            def lazy_item(position: int) -> str:
+                inst = virtual.instance(position)
+                return render(inst, inst.class_name)
+
+            return _LazyItems(positions, lazy_item)
+        return [render(inst, as_class) for inst, as_class in pairs]
 
     def _polymorphic(self, class_name: str, poly: str) -> list[tuple[CimInstance, str]]:
         """DSP0227 PolymorphismMode: None = shallow; Exclude = base view."""
@@ -616,7 +674,12 @@ class SimulatedHost:
 
     def _wql(
         self, uri: str, wildcard: bool, query: str
-    ) -> tuple[list[tuple[CimInstance, str]], tuple[str, ...] | None]:
+    ) -> tuple[
+        list[tuple[CimInstance, str]],
+        tuple[str, ...] | None,
+        tuple[VirtualTable, Sequence[int]] | None,
+    ]:
+        """(instances and classes to render as, projection, or a virtual class's selection)."""
         try:
             q = parse_wql(query)
         except WqlError as exc:
@@ -633,11 +696,15 @@ class SimulatedHost:
                 raise Fault.cannot_process_filter(
                     f"The class in the query ({q.class_name}) does not match the resource URI. "
                 )
+        table = store.virtual.get(cls.name)
+        if table is not None:
+            # A virtual class has no subclasses; keep the matching positions only.
+            return [], q.properties, (table, _scan(table, q.where))
         # WQL is polymorphic: subclasses' instances are returned too.
         pairs = [
             (i, i.class_name) for i in store.instances(cls.name, deep=True) if q.where(i.values)
         ]
-        return pairs, q.properties
+        return pairs, q.properties, None
 
     def _association(self, filt: etree._Element) -> list[tuple[CimInstance, str]]:
         """DSP0227 association filter: AssociatedInstances / AssociationInstances filters."""
@@ -698,19 +765,23 @@ class SimulatedHost:
                         out.append((found, found.class_name))
         return out
 
-    def _batch(self, items: list[str], start: int, max_elements: int, max_envelope: int) -> int:
-        """How many items from ``start`` fit (DSP0226 8 MaxElements, 6.2 MaxEnvelopeSize)."""
+    @staticmethod
+    def _take(items: _Items, start: int, max_elements: int, max_envelope: int) -> list[str]:
+        """The items from ``start`` that fit one response (DSP0226 8 MaxElements,
+        6.2 MaxEnvelopeSize); lazy items are rendered only as far as needed."""
         budget = max_envelope - 1200  # the envelope around the items
-        count = 0
-        for item in items[start : start + max_elements]:
+        stop = start + max_elements
+        taken: list[str] = []
+        source = items[start:stop] if isinstance(items, list) else items.iter_from(start, stop)
+        for item in source:
             size = len(item) if item.isascii() else len(item.encode())
             if size > budget:
                 break
             budget -= size
-            count += 1
-        if count == 0 and start < len(items):
+            taken.append(item)
+        if not taken and start < len(items):
             raise Fault.encoding_limit()
-        return count
+        return taken
 
     def enumerate(self, req: ParsedRequest) -> str:
         enum = req.body
@@ -731,10 +802,11 @@ class SimulatedHost:
                 "</n:EnumerateResponse>"
             )
         max_elements = _int(enum.findtext(_W + "MaxElements"), 1)
-        count = self._batch(
+        taken = self._take(
             items, 0, max(1, max_elements), req.max_envelope_size or DEFAULT_MAX_ENVELOPE
         )
-        body = "".join(items[:count])
+        count = len(taken)
+        body = "".join(taken)
         if count >= len(items):
             # Windows: an empty context, the items, w:EndOfSequence (corpus
             # pypsrp-enumerate-response-shells-optimized.xml).
@@ -765,14 +837,14 @@ class SimulatedHost:
         context, state = self._context(req, "Pull")
         assert req.body is not None
         max_elements = _int(req.body.findtext(_N + "MaxElements"), 1)
-        count = self._batch(
+        taken = self._take(
             state.items,
             state.position,
             max(1, max_elements),
             req.max_envelope_size or DEFAULT_MAX_ENVELOPE,
         )
-        body = "".join(state.items[state.position : state.position + count])
-        state.position += count
+        body = "".join(taken)
+        state.position += len(taken)
         if state.position >= len(state.items):
             del self.contexts[context]
             return f"<n:PullResponse><n:Items>{body}</n:Items><n:EndOfSequence/></n:PullResponse>"
@@ -790,6 +862,11 @@ class SimulatedHost:
         self.stats.releases.append(context)
         if self.contexts.pop(context, None) is None:
             raise Fault.invalid_enumeration_context()
+
+
+def _scan(table: VirtualTable, keep: Callable[[dict[str, CimValue]], bool]) -> array[int]:
+    """The positions of a virtual table whose values ``keep`` accepts (a compact int array)."""
+    return array("q", (i for i in range(table.count) if keep(table.values(i))))
 
 
 def _int(value: str | None, default: int) -> int:

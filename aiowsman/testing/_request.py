@@ -6,6 +6,7 @@ Deliberately independent of the client's ``aiowsman.protocol`` parsers
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Final
@@ -106,6 +107,7 @@ class BadRequest(Exception):
         self.message_id = message_id
 
 
+@functools.lru_cache(maxsize=256)
 def parse_duration(value: str) -> float:
     """Parse an ``xs:duration`` of days/hours/minutes/seconds (``PT60.000S``).
 
@@ -144,8 +146,85 @@ def _strip(value: str | None) -> str:
     return (value or "").strip()
 
 
+#: Parsed requests by their bytes with the MessageID and To values cut out.
+#: Clients repeat the same request with only a new MessageID (and, across
+#: hosts, another To): such a request is parsed once, not every time.
+_PARSED: dict[bytes, ParsedRequest] = {}
+_PARSED_LIMIT: Final = 1024
+#: The values a cache hit takes from the bytes: plain tokens only (no
+#: entities, no whitespace), so cutting them out cannot change the parse.
+_TOKEN: Final = re.compile(rb"[A-Za-z0-9:/._\-\[\]]{1,300}")
+
+
+def _value_span(data: bytes, tag: bytes) -> tuple[int, int] | bool | None:
+    """Where the text of the one element named ``tag`` (``b"MessageID>"``,
+    any prefix) lies: None when there is none, False when it is not one plain
+    token of one element."""
+    span: tuple[int, int] | None = None
+    pos = 0
+    while True:
+        i = data.find(tag, pos)
+        if i < 0:
+            return span
+        pos = i + len(tag)
+        if i == 0 or data[i - 1] not in b"<:":
+            continue  # ReplyTo>, RelatesTo>...
+        if data[data.rfind(b"<", 0, i) + 1] == 0x2F:
+            continue  # a closing tag
+        end = data.find(b"<", pos)
+        if span is not None or end < 0 or _TOKEN.fullmatch(data, pos, end) is None:
+            return False
+        span = (pos, end)
+
+
 def parse_request(data: bytes) -> ParsedRequest:
-    """Parse ``data`` into a :class:`ParsedRequest`.
+    """Parse ``data`` into a :class:`ParsedRequest` (which must not be changed).
+
+    A request that differs from a recent one only in its MessageID and To
+    values is answered from a cache: the parse is a pure function of the
+    bytes, and those two values are put back.
+
+    Raises:
+        BadRequest: not XML, not a SOAP 1.2 envelope, a header that must be
+            understood is unknown, or a header value is invalid.
+    """
+    if len(data) > 65536:
+        # A big request (a Put of a large instance) is not repeated: parse it.
+        return _parse(data)
+    mid = _value_span(data, b"MessageID>")
+    to = _value_span(data, b"To>")
+    if mid is False or to is False:
+        return _parse(data)
+    spans = sorted(span for span in (mid, to) if isinstance(span, tuple))
+    key = data
+    for start, end in reversed(spans):
+        key = key[:start] + key[end:]
+    cached = _PARSED.get(key)
+    mid_value = data[mid[0] : mid[1]].decode() if isinstance(mid, tuple) else None
+    to_value = data[to[0] : to[1]].decode() if isinstance(to, tuple) else None
+    if cached is None:
+        req = _parse(data)
+        if (mid_value is not None and mid_value != req.message_id) or (
+            to_value is not None and to_value != req.to
+        ):
+            # What was cut out is not the header's MessageID or To (the same
+            # name elsewhere): such a request is not cached.
+            return req
+        if len(_PARSED) >= _PARSED_LIMIT:
+            _PARSED.clear()
+        _PARSED[key] = req
+        return req
+    req = object.__new__(ParsedRequest)
+    req.__dict__.update(cached.__dict__)
+    if mid_value is not None:
+        req.message_id = mid_value
+    if to_value is not None:
+        req.to = to_value
+    return req
+
+
+def _parse(data: bytes) -> ParsedRequest:
+    """Parse ``data`` into a :class:`ParsedRequest` (no cache).
 
     Raises:
         BadRequest: not XML, not a SOAP 1.2 envelope, a header that must be
@@ -158,8 +237,15 @@ def parse_request(data: bytes) -> ParsedRequest:
     has_doctype = bool(root.getroottree().docinfo.doctype)  # type: ignore[union-attr]
     if root.tag != _S_ENVELOPE:
         raise BadRequest("xml", "The request is not a SOAP 1.2 envelope.")
-    header = root.find(_S_HEADER)
-    body = root.find(_S_BODY)
+    # The Envelope's element children by tag (cheaper than two find() calls,
+    # which cost a path compilation lookup each on every request).
+    header = body = None
+    for part in root:
+        tag = part.tag
+        if tag == _S_HEADER and header is None:
+            header = part
+        elif tag == _S_BODY and body is None:
+            body = part
     req = ParsedRequest(
         action="",
         message_id=None,

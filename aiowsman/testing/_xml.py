@@ -8,7 +8,7 @@ lxml (see :mod:`aiowsman.testing._request`).
 
 from __future__ import annotations
 
-import uuid
+import os
 from typing import Final
 
 from aiowsman.protocol.namespaces import (
@@ -47,8 +47,16 @@ def attr(value: str) -> str:
 
 
 def new_uuid() -> str:
-    """A fresh upper-case GUID, the way Windows writes MessageID values."""
-    return str(uuid.uuid4()).upper()
+    """A fresh upper-case GUID (a random RFC 4122 version 4 UUID), the way
+    Windows writes MessageID values."""
+    # Two per response: formatted from 16 random bytes directly, about three
+    # times cheaper than str(uuid.uuid4()).upper().
+    h = os.urandom(16).hex().upper()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+#: RFC 4122 variant bits (10xx) forced onto the first hex digit of the fourth group.
+_VARIANT: Final = {d: "89AB"[int(d, 16) & 3] for d in "0123456789ABCDEF"}
 
 
 def _open(*prefixes: tuple[str, str]) -> str:

@@ -42,6 +42,7 @@ from aiowsman.testing._behaviour import (
     InjectionKind,
     RequestInfo,
 )
+from aiowsman.testing._bulk import BULK_URI
 from aiowsman.testing._cim import TableCache
 from aiowsman.testing._faults import Fault, render_fault
 from aiowsman.testing._host import SimulatedHost, operation_of
@@ -151,15 +152,22 @@ class WSManTestServer:
             ``"addresses"`` (one loopback address per host, one port).
         port: first port (``"ports"``: host i listens on port + i) or the
             shared port (``"addresses"``); 0 picks free ports.
-        bind_host: the address of ``"ports"`` mode.
+        bind_host: the address of ``"ports"`` mode (an IPv4 or IPv6 literal, e.g. ``"::1"``).
         cache_instances: how many generated instances all hosts keep in
             memory together; beyond it the least recently used class tables of
             unchanged hosts are dropped (and regenerated identically on use).
             About 2.7 KB each: the default bounds the data to about 1 GB,
             enough for every Win32_Service of 2000 hosts.
+        bulk_instances: when positive, every host also serves the read-only
+            class ``AIOWSMAN_BulkItem`` (key ``Id``, 1..N) with this many
+            instances of about 2.2 KB each, for enumeration benchmarks. They
+            are made on demand from ``(seed, host, Id)`` and never kept, so
+            N = 200,000 costs no memory (see :mod:`aiowsman.testing._bulk`).
 
     Attributes:
         endpoints: one URL per simulated host, ``http(s)://ip:port/wsman``.
+        bulk_uri: the resource URI of ``AIOWSMAN_BulkItem`` when
+            ``bulk_instances`` is positive, else None.
     """
 
     def __init__(
@@ -179,11 +187,15 @@ class WSManTestServer:
         bind_host: str = "127.0.0.1",
         cache_instances: int = 400_000,
         backlog: int = 1024,
+        bulk_instances: int = 0,
     ) -> None:
         if hosts < 1:
             raise ValueError("hosts must be >= 1")
         if address_mode not in ("ports", "addresses"):
             raise ValueError("address_mode must be 'ports' or 'addresses'")
+        if bulk_instances < 0:
+            raise ValueError("bulk_instances must be >= 0")
+        self.bulk_uri: str | None = BULK_URI if bulk_instances > 0 else None
         self.tls = tls
         self.users = dict(users) if users is not None else {"user": "pass"}
         self.auth = tuple(a.lower() for a in auth)
@@ -219,6 +231,7 @@ class WSManTestServer:
                 seed=seed,
                 behaviour=behaviours.get(i) or HostBehaviour(latency=latency),
                 cache=self._cache,
+                bulk_instances=bulk_instances,
             )
             for i in range(hosts)
         ]
@@ -266,6 +279,8 @@ class WSManTestServer:
                 cls = store.cim_class(name)
                 if cls is None:
                     raise KeyError(name)
+                if cls.name in store.virtual:
+                    continue  # made on demand, never kept: nothing to warm
                 for inst in store.instances(cls.name):
                     inst.xml()
         self._cache.trim()
@@ -293,7 +308,9 @@ class WSManTestServer:
         return handler
 
     def _listen_socket(self, address: str, port: int, *, listen: bool = True) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # An IPv6 literal (bind_host="::1") needs an AF_INET6 socket.
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             if port:
                 # Only for fixed ports (a restart may find them in TIME_WAIT);
@@ -343,7 +360,9 @@ class WSManTestServer:
                 if self.address_mode == "addresses" and shared_port == 0:
                     shared_port = bound_port
                 host.machine = address
-                host.url = f"{scheme}://{address}:{bound_port}/wsman"
+                # RFC 3986 3.2.2: an IPv6 literal is bracketed in a URL.
+                authority = f"[{address}]" if ":" in address else address
+                host.url = f"{scheme}://{authority}:{bound_port}/wsman"
                 self.endpoints.append(host.url)
                 if host.behaviour.down:
                     # A host that is "down": the socket stays bound but never
