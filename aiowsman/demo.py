@@ -248,6 +248,7 @@ async def _inventory(
         retries=2,
         backoff=0.2,
         summary=summary,
+        gc_threshold=10_000,  # the demo owns its process (see the CLI)
         username=DEMO_USER,
         password=DEMO_PASSWORD,
         auth="basic",

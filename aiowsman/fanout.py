@@ -59,6 +59,7 @@ from typing import Any, Generic, TypeVar
 
 import aiohttp
 
+from aiowsman._endpoint import parse_endpoint
 from aiowsman.errors import (
     ConfigurationError,
     QuotaExceededFault,
@@ -680,7 +681,14 @@ def _deadline_error(host: str, deadline: float, last: BaseException | None) -> W
     text = f"host deadline of {deadline:g}s passed"
     if last is not None:
         text += f" (previous attempt: {last})"
-    return WSManTimeoutError(text, host=host, operation="fan-out")
+    # Name the host as every other error does (``host:port``), not as typed.
+    named = getattr(last, "host", None)
+    if not isinstance(named, str):
+        try:
+            named = parse_endpoint(host).authority
+        except WSManError:
+            named = host
+    return WSManTimeoutError(text, host=named, operation="fan-out")
 
 
 async def _closed() -> AsyncGenerator[Any, None]:

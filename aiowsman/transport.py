@@ -48,6 +48,7 @@ import collections
 import email.utils
 import errno
 import logging
+import os
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -179,6 +180,46 @@ def build_ssl_context(
             return False  # aiohttp's shared unverified context
         if not settings.skip_cn_check:
             return True  # aiohttp's shared verifying context
+    if configure is not None:
+        return _new_ssl_context(settings, cafile, skip_ca, configure)
+    # A fan-out creates thousands of sessions with the same CA file or client
+    # certificate: loading them is blocking file I/O plus tens of milliseconds
+    # of CPU each time, so equal settings share one context. The key includes
+    # each file's size and mtime, so a replaced file is loaded afresh.
+    files = [cafile] + (
+        list(settings.cert) if isinstance(settings.cert, tuple) else [settings.cert]
+    )
+    key = (skip_ca, settings.skip_cn_check, tuple(_file_identity(f) for f in files))
+    cached = _SSL_CONTEXTS.get(key)
+    if cached is None:
+        cached = _new_ssl_context(settings, cafile, skip_ca, None)
+        if len(_SSL_CONTEXTS) >= _SSL_CONTEXTS_MAX:
+            _SSL_CONTEXTS.pop(next(iter(_SSL_CONTEXTS)))
+        _SSL_CONTEXTS[key] = cached
+    return cached
+
+
+#: Process-wide cache of TLS client contexts built from files (see above).
+_SSL_CONTEXTS: dict[tuple[object, ...], ssl.SSLContext] = {}
+_SSL_CONTEXTS_MAX = 32
+
+
+def _file_identity(path: str | None) -> tuple[str, int, int] | None:
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (path, -1, -1)  # loading will fail and say so
+    return (path, st.st_size, st.st_mtime_ns)
+
+
+def _new_ssl_context(
+    settings: TransportSettings,
+    cafile: str | None,
+    skip_ca: bool,
+    configure: Callable[[ssl.SSLContext], None] | None,
+) -> ssl.SSLContext:
     try:
         if skip_ca:
             # Nothing will be verified, so do not pay for loading the system

@@ -162,6 +162,13 @@ async def test_black_holed_host_is_cut_at_its_deadline_while_others_finish() -> 
     hole = results[server.endpoints[1]]
     assert hole.error_class == "timeout" and "deadline" in (hole.message or "")
     assert results[server.endpoints[0]].ok and results[server.endpoints[2]].ok
+    # Named like every other error: host:port and the operation, not the URL as typed.
+    authority = server.endpoints[1].split("//", 1)[1].split("/", 1)[0]
+    assert hole.error is not None
+    assert (getattr(hole.error, "host", None), getattr(hole.error, "operation", None)) == (
+        authority,
+        "fan-out",
+    )
 
 
 async def test_credentials_never_appear_in_failure_records() -> None:
