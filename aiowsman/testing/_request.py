@@ -150,7 +150,7 @@ def _strip(value: str | None) -> str:
 #: Clients repeat the same request with only a new MessageID (and, across
 #: hosts, another To): such a request is parsed once, not every time.
 _PARSED: dict[bytes, ParsedRequest] = {}
-_PARSED_LIMIT: Final = 1024
+_PARSED_LIMIT: Final = 512
 #: The values a cache hit takes from the bytes: plain tokens only (no
 #: entities, no whitespace), so cutting them out cannot change the parse.
 _TOKEN: Final = re.compile(rb"[A-Za-z0-9:/._\-\[\]]{1,300}")
@@ -188,8 +188,9 @@ def parse_request(data: bytes) -> ParsedRequest:
         BadRequest: not XML, not a SOAP 1.2 envelope, a header that must be
             understood is unknown, or a header value is invalid.
     """
-    if len(data) > 65536:
-        # A big request (a Put of a large instance) is not repeated: parse it.
+    if len(data) > 8192:
+        # A big request (a Put of a large instance) is rarely repeated: parse
+        # it (and keep the cache small: at most 512 entries of 8 KB).
         return _parse(data)
     mid = _value_span(data, b"MessageID>")
     to = _value_span(data, b"To>")
