@@ -7,9 +7,11 @@ they finish and a killed run leaves every finished host in the file.
 
 from __future__ import annotations
 
+import abc
 import csv
 import json
 import re
+from collections.abc import Callable
 from typing import Any, TextIO
 from xml.sax.saxutils import escape, quoteattr
 
@@ -20,14 +22,15 @@ __all__ = ["FORMATS", "Writer", "make_writer"]
 FORMATS = ("json", "jsonl", "csv", "xml", "table")
 
 
-class Writer:
+class Writer(abc.ABC):
     """Base writer: ``write`` each result, then ``close``."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
 
+    @abc.abstractmethod
     def write(self, result: HostResult[Any]) -> None:
-        raise NotImplementedError
+        """Write one host's result."""
 
     def close(self) -> None:
         self.out.flush()
@@ -206,10 +209,11 @@ class TableWriter(Writer):
 
 def make_writer(fmt: str, out: TextIO) -> Writer:
     """The writer for ``fmt`` (one of :data:`FORMATS`)."""
-    return {
+    writers: dict[str, Callable[[TextIO], Writer]] = {
         "json": JSONWriter,
         "jsonl": JSONLinesWriter,
         "csv": CSVWriter,
         "xml": XMLWriter,
         "table": TableWriter,
-    }[fmt](out)
+    }
+    return writers[fmt](out)

@@ -20,6 +20,7 @@ Scenarios and their ``params``:
 
 from __future__ import annotations
 
+import abc
 import asyncio
 from typing import Any, Protocol
 
@@ -32,7 +33,7 @@ class Workload(Protocol):
     def close(self) -> None: ...
 
 
-class AsyncWorkload:
+class AsyncWorkload(abc.ABC):
     """Base for asyncio contenders: one event loop for setup, run and close."""
 
     def __init__(self) -> None:
@@ -41,8 +42,9 @@ class AsyncWorkload:
     async def asetup(self) -> None:
         return None
 
+    @abc.abstractmethod
     async def arun(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """One timed measurement; returns its figures."""
 
     async def aclose(self) -> None:
         return None
