@@ -75,6 +75,7 @@ from aiowsman.protocol.items import Item
 from aiowsman.protocol.locator import EndpointReference, ResourceLocator
 from aiowsman.transport import (
     DEFAULT_MAX_CHANNELS,
+    UNAUTHENTICATED_HINT,
     Transport,
     TransportSettings,
     response_size_cap,
@@ -519,6 +520,7 @@ class AsyncSession:
         started = time.perf_counter()
         status: int | str = "-"
         size = 0
+        expired = False
         try:
             async with asyncio.timeout(deadline) as cm:
                 attempt = 0
@@ -588,7 +590,7 @@ class AsyncSession:
                 # pickles errors, with tblib's traceback support).
                 exc.__context__ = None
             raise exc.with_context(self._host, operation) from exc.__cause__
-        except builtins.TimeoutError as exc:
+        except builtins.TimeoutError:
             if not cm.expired():
                 raise
             log_exchange(
@@ -600,11 +602,15 @@ class AsyncSession:
                 size,
                 time.perf_counter() - started,
             )
-            raise TimeoutError(
-                f"no answer within the {deadline:g}s deadline",
-                host=self._host,
-                operation=operation,
-            ) from exc
+            expired = True
+        if expired:
+            # Raised outside the handler: the asyncio TimeoutError and the
+            # CancelledError it came from say nothing more, and whatever the
+            # cancelled HTTP exchange was holding must not ride along.
+            message = f"no answer within the {deadline:g}s deadline"
+            if anonymous or not self._auth.sends_credentials:
+                message += UNAUTHENTICATED_HINT
+            raise TimeoutError(message, host=self._host, operation=operation)
         if operation != "Release":
             self._error = None
         log_exchange(
