@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import random
 import time
 import warnings
@@ -196,6 +197,14 @@ class AsyncSession:
             jittered exponential backoff (a 503's Retry-After is honoured
             when it fits in the deadline); all within ``timeout``. Put,
             Create, Delete, Invoke and Pull are never resent.
+        datetime_format: how datetime, date, time and timedelta values in a
+            Put, Create or Invoke mapping are written: ``"cim"`` (the DSP0230
+            ``cim:Datetime``/``cim:Interval`` wrapper Windows expects),
+            ``"bare"`` (the value as text, as OMI expects), or ``"auto"``
+            (default): the server's own -- bare for OMI, else cim -- learnt
+            from its Identify answer. An ``"auto"`` session that has not
+            identified the server yet sends one Identify (once, within its
+            own deadline) before the first body that holds such a value.
 
     Raises:
         aiowsman.errors.ConfigurationError: bad endpoint or option, unknown or
@@ -230,6 +239,7 @@ class AsyncSession:
         ssl_context: Any = None,
         auth_options: Mapping[str, Any] | None = None,
         retries: int = DEFAULT_RETRIES,
+        datetime_format: Literal["auto", "cim", "bare"] = "auto",
     ) -> None:
         self._transport: Transport | None = None
         self._closed = False
@@ -313,6 +323,18 @@ class AsyncSession:
                 operation="CreateSession",
             )
         self.retries = retries
+        if datetime_format not in ("auto", *env.DATETIME_FORMATS):
+            raise ConfigurationError(
+                f"datetime_format must be 'auto', 'cim' or 'bare', not {datetime_format!r}",
+                host=self._host,
+                operation="CreateSession",
+            )
+        self._datetime_format = datetime_format
+        #: The server's Identify answer, once known (explicit identify(), or
+        #: the one an "auto" datetime_format sends); None until then.
+        self._identity: resp.IdentifyResponse | None = None
+        self._identify_lock: asyncio.Lock | None = None
+        self._identify_faulted = False
         self._error: WSManFault | None = None
         # Made on first use (see _enumerators): a WeakSet is six objects for
         # the garbage collector, and most sessions -- a fan-out's thousands --
@@ -553,7 +575,9 @@ class AsyncSession:
                     break
                 status = response.status
                 size = len(response.body)
-                envelope = resp.parse_envelope(response.body, response.content_type)
+                envelope = resp.parse_envelope(
+                    response.body, response.content_type, cim_namespace=request.cim_namespace
+                )
                 resp.check_response(envelope, request, response.status)
                 result = parse(envelope)
         except WSManFault as fault:
@@ -664,9 +688,48 @@ class AsyncSession:
         Raises:
             aiowsman.errors.WSManError: any failure (named host, ``Identify``).
         """
-        return await self._call(
+        identity = await self._call(
             env.identify_request(), resp.parse_identify, anonymous=unauthenticated
         )
+        self._identity = identity
+        return identity
+
+    @property
+    def datetime_format(self) -> str:
+        """The ``datetime_format`` policy (``"auto"``, ``"cim"`` or ``"bare"``)."""
+        return self._datetime_format
+
+    async def _body_options(self, body: Any) -> RequestOptions:
+        """The request options for a Put/Create/Invoke body: its datetime format resolved.
+
+        Raises:
+            aiowsman.errors.WSManError: the Identify that "auto" needed failed
+                (a fault instead means "not OMI": the cim form is used).
+        """
+        fmt = self._datetime_format
+        if fmt == "auto":
+            if not env.holds_temporal(body):
+                return self._options
+            identity = self._identity
+            if identity is None:
+                identity = await self._identify_once()
+            fmt = "bare" if identity is not None and identity.is_omi else "cim"
+        if fmt == self._options.datetime_format:
+            return self._options
+        return dataclasses.replace(self._options, datetime_format=fmt)
+
+    async def _identify_once(self) -> resp.IdentifyResponse | None:
+        """Identify the server once for all concurrent callers; None if it faults."""
+        if self._identify_lock is None:
+            self._identify_lock = asyncio.Lock()
+        async with self._identify_lock:
+            if self._identity is None and not self._identify_faulted:
+                try:
+                    await self.identify()
+                except WSManFault:
+                    # No Identify (some services): the DSP0230 form, and no retry.
+                    self._identify_faulted = True
+            return self._identity
 
     async def get(self, locator: Locator, **selectors: str | EndpointReference) -> Item:
         """Read a resource (WS-Transfer Get, DSP0226 7.3).
@@ -698,7 +761,7 @@ class AsyncSession:
             The updated instance if the service returned it, else None.
         """
         loc = self._locator(locator)
-        request = env.put_request(self._options, loc, resource)
+        request = env.put_request(await self._body_options(resource), loc, resource)
         return await self._call(request, resp.parse_put, resource=loc.resource_uri)
 
     async def create(self, locator: Locator, resource: Any) -> EndpointReference:
@@ -708,7 +771,7 @@ class AsyncSession:
             The new resource's endpoint reference (``x:ResourceCreated``).
         """
         loc = self._locator(locator)
-        request = env.create_request(self._options, loc, resource)
+        request = env.create_request(await self._body_options(resource), loc, resource)
         result = await self._call(request, resp.parse_create, resource=loc.resource_uri)
         return result.reference
 
@@ -730,7 +793,8 @@ class AsyncSession:
             The ``{Method}_OUTPUT`` instance (``ReturnValue`` and out parameters).
         """
         loc = self._locator(locator)
-        request = env.invoke_request(self._options, loc, method, parameters)
+        options = await self._body_options(parameters)
+        request = env.invoke_request(options, loc, method, parameters)
         return await self._call(request, resp.parse_invoke, resource=loc.resource_uri)
 
     def enumerate(
