@@ -183,9 +183,15 @@ class AsyncSession:
         data_locale: ``p:DataLocale`` (MS-WSMV 2.2.4.9), or None.
         max_envelope_size: ``w:MaxEnvelopeSize`` in bytes; also bounds the
             response size accepted (twice that plus 64 KiB).
-        client_session: an ``aiohttp.ClientSession`` to share across sessions
-            (not closed by this session).
-        connector: an aiohttp connector to share (not closed by this session).
+        client_session: an ``aiohttp.ClientSession`` whose connection pool
+            (its connector) is shared across sessions; not closed by this
+            session. Requests go through aiowsman's own client over that
+            pool: no cookies are kept or sent (its cookie jar included), a
+            pooled connection is only reused by requests carrying the
+            credentials it carried, its trace configs are kept and its
+            default headers, auth and timeouts are not applied.
+        connector: an aiohttp connector to share (not closed by this
+            session), with the same rules.
         max_channels: concurrent requests in flight on this session.
         use_tls: force HTTPS (True) or HTTP (False) for an endpoint without a scheme.
         encrypt: message encryption for connection-bound schemes (NTLM,

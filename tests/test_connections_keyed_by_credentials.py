@@ -1,0 +1,145 @@
+"""A pooled connection is only reused by requests carrying the credentials it carried.
+
+Servers that authenticate the connection rather than the request (OMI with
+Basic: the test server's ``flavour="omi"``) serve a request without
+``Authorization`` on a connection that once carried credentials as that
+user. So sessions sharing a pool (a ``client_session``, a ``connector``, the
+fan-out runner's client) with other credentials or none, and an
+unauthenticated Identify, must never get such a connection -- while one set
+of credentials across many sessions keeps sharing connections as before.
+Such a server does not answer an unauthenticated request on a fresh
+connection at all: the error then says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from aiowsman import AsyncSession
+from aiowsman.errors import TimeoutError
+from aiowsman.fanout import run
+from aiowsman.protocol import ResourceLocator
+from aiowsman.testing import WSManTestServer
+from tests.conftest import BASIC_OVER_HTTP, PASSWORD, USER
+
+SERVICE = ResourceLocator(
+    "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/Win32_Service",
+    __cimnamespace="root/cimv2",
+    Name="WinRM",
+)
+OTHER, OTHER_PASSWORD = "other", "Other-Pa55"
+HINT = "may require authentication on the connection"
+
+
+@pytest_asyncio.fixture
+async def omi(make_server: Callable[..., WSManTestServer]) -> AsyncIterator[WSManTestServer]:
+    users = {USER: PASSWORD, OTHER: OTHER_PASSWORD}
+    async with make_server(flavour="omi", users=users) as server:
+        yield server
+
+
+@pytest_asyncio.fixture
+async def shared() -> AsyncIterator[aiohttp.ClientSession]:
+    # One connection per host at most: any reuse across credentials would show.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as http:
+        yield http
+
+
+async def test_sessions_with_other_credentials_are_served_as_their_own_user(
+    omi: WSManTestServer,
+    make_session: Callable[..., AsyncSession],
+    shared: aiohttp.ClientSession,
+) -> None:
+    async with (
+        make_session(omi, client_session=shared) as first,
+        make_session(omi, client_session=shared, username=OTHER, password=OTHER_PASSWORD) as other,
+    ):
+        for _ in range(3):
+            await first.get(SERVICE)
+            await other.get(SERVICE)
+    assert omi.host(0).stats.by_user == {USER: 3, OTHER: 3}
+
+
+async def test_a_session_without_credentials_is_not_served_as_another_user(
+    omi: WSManTestServer,
+    make_session: Callable[..., AsyncSession],
+    shared: aiohttp.ClientSession,
+) -> None:
+    async with make_session(omi, client_session=shared) as first:
+        await first.get(SERVICE)
+        async with make_session(omi, client_session=shared, auth="none", timeout=0.5) as anon:
+            with pytest.raises(TimeoutError, match=HINT):
+                await anon.get(SERVICE)
+        await first.get(SERVICE)  # the authenticated connection is still usable
+    assert omi.host(0).stats.by_user == {USER: 2}
+
+
+async def test_a_shared_connector_keeps_credentials_apart_too(
+    omi: WSManTestServer, make_session: Callable[..., AsyncSession]
+) -> None:
+    connector = aiohttp.TCPConnector(limit=1)
+    try:
+        async with make_session(omi, connector=connector) as first:
+            await first.get(SERVICE)
+            async with make_session(omi, connector=connector, auth="none", timeout=0.5) as anon:
+                with pytest.raises(TimeoutError, match=HINT):
+                    await anon.identify()
+    finally:
+        await connector.close()
+    assert omi.host(0).stats.by_user == {USER: 1}
+
+
+async def test_an_unauthenticated_identify_never_rides_an_authenticated_connection(
+    omi: WSManTestServer, make_session: Callable[..., AsyncSession]
+) -> None:
+    async with make_session(omi, timeout=0.5, max_channels=1) as session:
+        await session.get(SERVICE)
+        with pytest.raises(TimeoutError, match=HINT):
+            await session.identify(unauthenticated=True)
+    assert omi.host(0).stats.by_user == {USER: 1}
+    assert omi.host(0).stats.by_operation["Identify"] == 0
+
+
+async def test_the_fan_out_runner_keeps_credentials_apart(omi: WSManTestServer) -> None:
+    async def get_then_identify_anonymously(session: AsyncSession) -> str:
+        await session.get(SERVICE)
+        try:
+            await session.identify(unauthenticated=True)
+        except TimeoutError as exc:
+            return str(exc)
+        return "answered"
+
+    results = await run(
+        omi.endpoints,
+        get_then_identify_anonymously,
+        deadline=5.0,
+        timeout=0.5,
+        **BASIC_OVER_HTTP,
+    ).collect()
+    (result,) = results
+    assert result.ok and HINT in result.value
+    assert omi.host(0).stats.by_user == {USER: 1}
+
+
+async def test_one_set_of_credentials_keeps_sharing_connections(
+    make_server: Callable[..., WSManTestServer],
+) -> None:
+    async def three_gets(session: AsyncSession) -> None:
+        for _ in range(3):
+            await session.get(SERVICE)
+
+    async with make_server(hosts=4, flavour="omi") as server:
+        results = await run(
+            server.endpoints,
+            three_gets,
+            concurrency=4,
+            **BASIC_OVER_HTTP,
+        ).collect()
+        assert all(r.ok for r in results)
+        # Twelve requests, one connection per host: the common case is unchanged.
+        assert server.summary()["requests"] == 12
+        assert server.summary()["connections"] == 4
