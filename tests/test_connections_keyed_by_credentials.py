@@ -14,10 +14,13 @@ connection at all: the error then says why.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import aiohttp
 import pytest
 import pytest_asyncio
+import trustme
+from aiohttp import web
 
 from aiowsman import AsyncSession
 from aiowsman.errors import TimeoutError
@@ -25,6 +28,7 @@ from aiowsman.fanout import run
 from aiowsman.protocol import ResourceLocator
 from aiowsman.testing import WSManTestServer
 from tests.conftest import BASIC_OVER_HTTP, PASSWORD, USER
+from tests.kdc import client_certificate, server_context
 
 SERVICE = ResourceLocator(
     "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/Win32_Service",
@@ -143,3 +147,51 @@ async def test_one_set_of_credentials_keeps_sharing_connections(
         # Twelve requests, one connection per host: the common case is unchanged.
         assert server.summary()["requests"] == 12
         assert server.summary()["connections"] == 4
+
+
+IDENTIFY_RESPONSE = (
+    b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header/><s:Body>'
+    b'<wsmid:IdentifyResponse xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/'
+    b'wsmanidentity.xsd"><wsmid:ProtocolVersion>v</wsmid:ProtocolVersion>'
+    b"</wsmid:IdentifyResponse></s:Body></s:Envelope>"
+)
+
+
+async def test_a_certificate_sessions_unauthenticated_identify_presents_no_certificate(
+    tls_ca: trustme.CA, ca_file: str, tmp_path: Path
+) -> None:
+    # The credential of certificate authentication lives in the TLS layer:
+    # the unauthenticated Identify uses a TLS context without it. An HTTPS
+    # endpoint that asks for (not requires) a client certificate records
+    # which requests came with one.
+    presented: dict[str, list[bool]] = {"/wsman": [], "/wsman-anon/identify": []}
+
+    async def identify(request: web.Request) -> web.Response:
+        await request.read()
+        assert request.transport is not None
+        presented[request.path].append(bool(request.transport.get_extra_info("peercert")))
+        return web.Response(body=IDENTIFY_RESPONSE, content_type="application/soap+xml")
+
+    app = web.Application()
+    app.router.add_post("/wsman", identify)
+    app.router.add_post("/wsman-anon/identify", identify)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(
+        runner, "127.0.0.1", 0, ssl_context=server_context(tls_ca, client_certs=True)
+    )
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        async with AsyncSession(
+            f"https://127.0.0.1:{port}/wsman",
+            auth="certificate",
+            cert=client_certificate(tls_ca, tmp_path),
+            verify=ca_file,
+            timeout=10.0,
+        ) as session:
+            await session.identify()
+            await session.identify(unauthenticated=True)
+    finally:
+        await runner.cleanup()
+    assert presented == {"/wsman": [True], "/wsman-anon/identify": [False]}

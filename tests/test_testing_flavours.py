@@ -56,7 +56,10 @@ async def windows() -> AsyncIterator[WSManTestServer]:
 @pytest_asyncio.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     # One connection, reused: the connection-authentication rules need it.
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as client:
+    # Every exchange is bounded (a host that never answers fails the test).
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=1), timeout=aiohttp.ClientTimeout(total=10)
+    ) as client:
         yield client
 
 
