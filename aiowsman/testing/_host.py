@@ -39,7 +39,6 @@ from aiowsman.protocol.namespaces import (
     ENUMERATION_MODE_OBJECT_AND_EPR,
     NS_ADDRESSING,
     NS_ENUMERATION,
-    NS_WINRM_CONFIG,
     NS_WSMAN,
     NS_WSMAN_CIMBINDING,
     NS_WSMAN_IDENTITY,
@@ -62,6 +61,7 @@ from aiowsman.testing._cim import (
     render_properties_fragment,
     scalar_text,
 )
+from aiowsman.testing._config import ConfigTree
 from aiowsman.testing._data import make_store, os_facts
 from aiowsman.testing._faults import Fault
 from aiowsman.testing._request import ParsedRequest
@@ -77,6 +77,14 @@ _B = "{" + NS_WSMAN_CIMBINDING + "}"
 _XSI_NIL = "{" + NS_XSI + "}nil"
 
 URI_CONFIG: Final = f"{URI_WSMAN}/config"
+
+
+def _is_config(uri: str | None) -> bool:
+    """``winrm/config`` or one of its containers (``winrm/config/client``...)."""
+    low = (uri or "").lower()
+    return low == URI_CONFIG.lower() or low.startswith(URI_CONFIG.lower() + "/")
+
+
 _WILDCARDS: Final = frozenset({f"{URI_WMICIMV2}/*", URI_ALL_CLASSES})
 _IDENTIFY_TAG: Final = "{" + NS_WSMAN_IDENTITY + "}Identify"
 #: Windows' default and ceiling for MaxEnvelopeSize (MaxEnvelopeSizekb 500).
@@ -168,7 +176,16 @@ class SimulatedHost:
         self.contexts: dict[str, _Enumeration] = {}
         self.rng = random.Random(f"{seed}:{index}:latency")
         self.hostname = f"HOST{index:04d}"
-        self.config_overrides: dict[str, str] = {}
+        self.config = ConfigTree(
+            {
+                ("Service", "MaxConcurrentOperationsPerUser"): lambda: str(
+                    self.behaviour.max_concurrent_operations or 1500
+                ),
+                ("Service", "EnumerationTimeoutms"): lambda: str(
+                    int(self.behaviour.enumeration_timeout * 1000)
+                ),
+            }
+        )
         #: Instances of the virtual bulk class AIOWSMAN_BulkItem (0: no such class).
         self.bulk_instances = bulk_instances
 
@@ -347,8 +364,8 @@ class SimulatedHost:
     # -- WS-Transfer --------------------------------------------------------------------
 
     def get(self, req: ParsedRequest) -> str:
-        if req.resource_uri == URI_CONFIG:
-            return self.config_xml()
+        if _is_config(req.resource_uri):
+            return self.config.get(req.resource_uri or "")
         class_name = self._resolve_class(req.resource_uri)
         inst = self._instance_for(class_name, req)
         if req.fragment is not None:
@@ -396,59 +413,6 @@ class SimulatedHost:
             "</w:XmlFragment>"
         )
 
-    def config_xml(self) -> str:
-        """winrm/config as Windows returns it (corpus pypsrp-get-response-config.xml)."""
-        c = {
-            "MaxEnvelopeSizekb": "500",
-            "MaxTimeoutms": "60000",
-            "MaxBatchItems": "32000",
-            "MaxProviderRequests": "4294967295",
-            "MaxConcurrentOperationsPerUser": str(self.behaviour.max_concurrent_operations or 1500),
-            "EnumerationTimeoutms": str(int(self.behaviour.enumeration_timeout * 1000)),
-            "AllowUnencrypted": "true",
-            "Basic": "true",
-        }
-        c.update(self.config_overrides)
-        return (
-            f'<cfg:Config xmlns:cfg="{NS_WINRM_CONFIG}">'
-            f"<cfg:MaxEnvelopeSizekb>{c['MaxEnvelopeSizekb']}</cfg:MaxEnvelopeSizekb>"
-            f"<cfg:MaxTimeoutms>{c['MaxTimeoutms']}</cfg:MaxTimeoutms>"
-            f"<cfg:MaxBatchItems>{c['MaxBatchItems']}</cfg:MaxBatchItems>"
-            f"<cfg:MaxProviderRequests>{c['MaxProviderRequests']}</cfg:MaxProviderRequests>"
-            "<cfg:Client><cfg:NetworkDelayms>5000</cfg:NetworkDelayms>"
-            "<cfg:URLPrefix>wsman</cfg:URLPrefix><cfg:AllowUnencrypted>false"
-            "</cfg:AllowUnencrypted><cfg:Auth><cfg:Basic>true</cfg:Basic><cfg:Digest>true"
-            "</cfg:Digest><cfg:Kerberos>true</cfg:Kerberos><cfg:Negotiate>true</cfg:Negotiate>"
-            "<cfg:Certificate>true</cfg:Certificate><cfg:CredSSP>false</cfg:CredSSP>"
-            "</cfg:Auth><cfg:DefaultPorts><cfg:HTTP>5985</cfg:HTTP><cfg:HTTPS>5986</cfg:HTTPS>"
-            "</cfg:DefaultPorts><cfg:TrustedHosts></cfg:TrustedHosts></cfg:Client>"
-            "<cfg:Service><cfg:RootSDDL>O:NSG:BAD:P(A;;GA;;;BA)(A;;GR;;;IU)S:P(AU;FA;GA;;;WD)"
-            "(AU;SA;GXGW;;;WD)</cfg:RootSDDL>"
-            "<cfg:MaxConcurrentOperations>4294967295</cfg:MaxConcurrentOperations>"
-            "<cfg:MaxConcurrentOperationsPerUser>"
-            f"{c['MaxConcurrentOperationsPerUser']}</cfg:MaxConcurrentOperationsPerUser>"
-            f"<cfg:EnumerationTimeoutms>{c['EnumerationTimeoutms']}</cfg:EnumerationTimeoutms>"
-            "<cfg:MaxConnections>300</cfg:MaxConnections>"
-            "<cfg:MaxPacketRetrievalTimeSeconds>120</cfg:MaxPacketRetrievalTimeSeconds>"
-            f"<cfg:AllowUnencrypted>{c['AllowUnencrypted']}</cfg:AllowUnencrypted>"
-            f"<cfg:Auth><cfg:Basic>{c['Basic']}</cfg:Basic><cfg:Kerberos>true</cfg:Kerberos>"
-            "<cfg:Negotiate>true</cfg:Negotiate><cfg:Certificate>false</cfg:Certificate>"
-            "<cfg:CredSSP>true</cfg:CredSSP><cfg:CbtHardeningLevel>Relaxed"
-            "</cfg:CbtHardeningLevel></cfg:Auth><cfg:DefaultPorts><cfg:HTTP>5985</cfg:HTTP>"
-            "<cfg:HTTPS>5986</cfg:HTTPS></cfg:DefaultPorts><cfg:IPv4Filter>*</cfg:IPv4Filter>"
-            "<cfg:IPv6Filter>*</cfg:IPv6Filter><cfg:EnableCompatibilityHttpListener>false"
-            "</cfg:EnableCompatibilityHttpListener><cfg:EnableCompatibilityHttpsListener>false"
-            "</cfg:EnableCompatibilityHttpsListener><cfg:CertificateThumbprint>"
-            "</cfg:CertificateThumbprint><cfg:AllowRemoteAccess>true</cfg:AllowRemoteAccess>"
-            "</cfg:Service><cfg:Winrs><cfg:AllowRemoteShellAccess>true"
-            "</cfg:AllowRemoteShellAccess><cfg:IdleTimeout>7200000</cfg:IdleTimeout>"
-            "<cfg:MaxConcurrentUsers>2147483647</cfg:MaxConcurrentUsers>"
-            "<cfg:MaxShellRunTime>2147483647</cfg:MaxShellRunTime>"
-            "<cfg:MaxProcessesPerShell>2147483647</cfg:MaxProcessesPerShell>"
-            "<cfg:MaxMemoryPerShellMB>2147483647</cfg:MaxMemoryPerShellMB>"
-            "<cfg:MaxShellsPerUser>2147483647</cfg:MaxShellsPerUser></cfg:Winrs></cfg:Config>"
-        )
-
     def _body_values(self, req: ParsedRequest, class_name: str) -> dict[str, CimValue]:
         """The property values of an instance sent in a Put/Create body."""
         body = req.body
@@ -468,14 +432,8 @@ class SimulatedHost:
         return values
 
     def put(self, req: ParsedRequest) -> str:
-        if req.resource_uri == URI_CONFIG:
-            body = req.body
-            if body is None:
-                raise Fault.schema_validation("The request body must contain a Config element. ")
-            for el in body.iter():
-                if isinstance(el.tag, str) and len(el) == 0 and el.text is not None:
-                    self.config_overrides[etree.QName(el).localname] = el.text.strip()
-            return self.config_xml()
+        if _is_config(req.resource_uri):
+            return self.config.put(req.resource_uri or "", req.body)
         class_name = self._resolve_class(req.resource_uri)
         store = self._get_store()
         cls = store.classes[class_name]
