@@ -158,8 +158,8 @@ async def demo(
     output: TextIO | None = None,
     csv_output: TextIO | None = None,
     concurrency: int = 64,
-    timeout: float = 3.0,  # noqa: ASYNC109 - the sessions' operation timeout
-    deadline: float = 5.0,
+    timeout: float = 4.0,  # noqa: ASYNC109 - the sessions' operation timeout
+    deadline: float = 8.0,
     latency: float | tuple[float, float] = (0.0, 0.05),
     failure_rate: float = 0.01,
     seed: int = 0,
@@ -286,8 +286,8 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--csv", metavar="FILE", help="also write the inventory as CSV")
     parser.add_argument("--concurrency", type=int, default=64, help="hosts in flight (64)")
-    parser.add_argument("--timeout", type=float, default=3.0, help="seconds per operation (3)")
-    parser.add_argument("--deadline", type=float, default=5.0, help="seconds per host (5)")
+    parser.add_argument("--timeout", type=float, default=4.0, help="seconds per operation (4)")
+    parser.add_argument("--deadline", type=float, default=8.0, help="seconds per host (8)")
     parser.add_argument(
         "--failure-rate", type=float, default=0.01, help="fraction of hosts broken each way (0.01)"
     )
