@@ -25,7 +25,7 @@ from aiowsman.testing.spnego_auth import NegotiateServerAuth, NTLMUserFile
 from tests.cli_run import REPO, aiowsman
 
 PASSWORD = "Adm1n-Pa55"
-PAGES = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
+PAGES = [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]
 
 
 def help_commands(help_text: str) -> list[str]:
