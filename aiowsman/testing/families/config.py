@@ -1,4 +1,4 @@
-"""The ``winrm/config`` tree of a simulated host: Get and Put of any container.
+"""``winrm/config``: the WinRM service configuration, every container Get and Put.
 
 WinRM exposes its configuration as one resource per container:
 ``winrm/config`` (the whole tree), ``winrm/config/client``,
@@ -14,7 +14,7 @@ WinRM exposes its configuration as one resource per container:
   children (nested containers may be nested); setting names match
   case-insensitively and keep their canonical spelling; a name the container
   does not have is a schema-validation fault, and nothing is changed; the
-  answer is the container after the change.
+  answer is the container after the change, which later Gets see.
 
 The tree and its defaults are those of a real host's ``winrm get
 winrm/config`` (corpus ``pypsrp-get-response-config.xml``).
@@ -27,11 +27,15 @@ from typing import Final
 
 from lxml import etree
 
-from aiowsman.protocol.namespaces import NS_WINRM_CONFIG
+from aiowsman.protocol.namespaces import NS_WINRM_CONFIG, URI_WSMAN
 from aiowsman.testing._faults import Fault
+from aiowsman.testing._request import ParsedRequest
 from aiowsman.testing._xml import text
+from aiowsman.testing.families.base import Host, ResourceFamily
 
-__all__ = ["ConfigTree"]
+__all__ = ["URI_CONFIG", "ConfigFamily", "ConfigTree"]
+
+URI_CONFIG: Final = f"{URI_WSMAN}/config"
 
 #: A container: setting -> default text, or sub-container name -> container.
 Container = dict[str, "str | Container"]
@@ -190,3 +194,38 @@ class ConfigTree:
                 self._collect(child, (*path, key), sub, changes)
             else:
                 changes[(*path, key)] = (child.text or "").strip()
+
+
+class ConfigFamily(ResourceFamily):
+    """``winrm/config`` and its containers, on one host.
+
+    Attributes:
+        tree: the host's configuration (``tree.overrides``: settings changed
+            by Put, by path; tests may set them too).
+    """
+
+    name = "config"
+    resource_uris = (URI_CONFIG,)
+
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
+        self.tree = ConfigTree(
+            {
+                ("Service", "MaxConcurrentOperationsPerUser"): lambda: str(
+                    host.behaviour.max_concurrent_operations or 1500
+                ),
+                ("Service", "EnumerationTimeoutms"): lambda: str(
+                    int(host.behaviour.enumeration_timeout * 1000)
+                ),
+            }
+        )
+
+    def serves(self, uri: str) -> bool:
+        low, root = uri.lower(), URI_CONFIG.lower()
+        return low == root or low.startswith(root + "/")
+
+    def get(self, req: ParsedRequest) -> str:
+        return self.tree.get(req.resource_uri or "")
+
+    def put(self, req: ParsedRequest) -> str:
+        return self.tree.put(req.resource_uri or "", req.body)
