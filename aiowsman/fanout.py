@@ -816,8 +816,8 @@ def run(
 
     Raises:
         aiowsman.errors.ConfigurationError: bad settings (raised at once).
-        Any exception raised while *iterating the input hosts* is raised by
-        the iterator after the hosts already started have been reported.
+        Exception: whatever *iterating the input hosts* raised, raised by the
+            iterator after the hosts already started have been reported.
     """
     if concurrency < 1:
         raise ConfigurationError("concurrency must be at least 1", operation="fan-out")

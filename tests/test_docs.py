@@ -60,11 +60,14 @@ RUN = [
     "docs/scripting-api.md",
     "docs/testing.md",
     "docs/authentication.md",
+    "docs/coming-from.md",
+    "docs/troubleshooting.md",
 ]
 #: Pages written against hosts files or real fleets: their blocks must compile.
-SYNTAX_ONLY = ["docs/fanout.md", "docs/cli.md"]
-#: Interface sketches (signatures without bodies), not examples.
-NOT_CODE = ["docs/internals.md"]
+SYNTAX_ONLY = ["docs/fanout.md", "docs/cli.md", "docs/devices.md"]
+#: Interface sketches (signatures without bodies), the generated API
+#: reference, and a page of Windows-side (PowerShell) steps: no Python to run.
+NOT_CODE = ["docs/internals.md", "docs/reference.md", "docs/windows-host.md"]
 
 #: Pages that define ``test_*`` functions for the plugin's fixtures: how many.
 DEFINED_TESTS = {"docs/testing.md": 3}
@@ -345,6 +348,9 @@ def test_mkdocs_builds_the_site_strictly(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "index.html").is_file()
     assert (tmp_path / "sessions" / "index.html").is_file()
+    # The API reference is generated from the docstrings (mkdocstrings).
+    reference = (tmp_path / "reference" / "index.html").read_text(encoding="utf-8")
+    assert "get_typed" in reference and "current_host" in reference
 
 
 def test_mkdocs_nav_lists_every_page() -> None:
