@@ -345,7 +345,13 @@ def _read_cim_error(fault_detail: etree._Element, detail: FaultDetail) -> None:
 
 
 def _int_value(value: object) -> int | None:
-    """A non-negative integer property value, or None (absent, nil, or not a number)."""
+    """A non-negative integer property value, or None (absent, nil, or not a number).
+
+    The value is an ``int`` when the element said ``xsi:type="cim:cimUnsignedInt"``
+    (as OMI_Error and MSFT_WmiError do), else its text.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 0 else None
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     return None
