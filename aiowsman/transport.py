@@ -774,7 +774,7 @@ class Transport:
                     continue
                 else:
                     failure = _map_client_error(exc, self.host)
-                    if isinstance(exc, aiohttp.ServerDisconnectedError) and (
+                    if _connection_dropped(exc) and (
                         anonymous or (channel is None and not self.auth.sends_credentials)
                     ):
                         failure = ConnectError(failure.message + UNAUTHENTICATED_HINT)

@@ -23,10 +23,10 @@ import trustme
 from aiohttp import web
 
 from aiowsman import AsyncSession
-from aiowsman.errors import TimeoutError
+from aiowsman.errors import ConnectError, TimeoutError
 from aiowsman.fanout import run
 from aiowsman.protocol import ResourceLocator
-from aiowsman.testing import WSManTestServer
+from aiowsman.testing import HostBehaviour, Injection, InjectionKind, WSManTestServer
 from tests.conftest import BASIC_OVER_HTTP, PASSWORD, USER
 from tests.kdc import client_certificate, server_context
 
@@ -195,3 +195,20 @@ async def test_a_certificate_sessions_unauthenticated_identify_presents_no_certi
     finally:
         await runner.cleanup()
     assert presented == {"/wsman": [True], "/wsman-anon/identify": [False]}
+
+
+@pytest.mark.parametrize(("auth", "hinted"), [("none", True), ("basic", False)])
+async def test_a_dropped_unauthenticated_request_says_why_it_may_have_been(
+    make_server: Callable[..., WSManTestServer],
+    make_session: Callable[..., AsyncSession],
+    auth: str,
+    hinted: bool,
+) -> None:
+    reset = HostBehaviour(always=Injection(InjectionKind.RESET_BEFORE_RESPONSE))
+    async with (
+        make_server(auth=("basic", "none"), behaviours={0: reset}) as server,
+        make_session(server, auth=auth, retries=0) as session,
+    ):
+        with pytest.raises(ConnectError) as info:
+            await session.get("wmicimv2/Win32_Service", Name="WinRM")
+    assert (HINT in str(info.value)) is hinted
