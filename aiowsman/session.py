@@ -738,6 +738,8 @@ class AsyncSession:
         association: AssociationFilter | None = None,
         batch_items: int | None = None,
         optimize: bool = True,
+        max_items: int | None = None,
+        deadline: float | None = None,
     ) -> Enumerator:
         """Enumerate instances (WS-Enumeration, DSP0226 8).
 
@@ -755,15 +757,27 @@ class AsyncSession:
             association: a CIM association filter.
             batch_items: items per Pull (default: ``session.batch_items``).
             optimize: receive the first batch in the EnumerateResponse.
+            max_items: the most items this enumeration may yield; one more
+                stops it with :class:`~aiowsman.errors.EnumerationTooLargeError`
+                (the context released). None (default): no bound -- memory
+                stays one or two batches when iterated; ``to_list()`` has
+                its own bound.
+            deadline: seconds the whole enumeration may take, from the
+                Enumerate to its end; then :class:`aiowsman.errors.TimeoutError`
+                (the context released). None (default): only each request's
+                ``timeout``.
 
         Returns:
             An :class:`~aiowsman.enumerator.Enumerator`.
 
         Raises:
-            aiowsman.errors.ConfigurationError: bad mode/polymorphism/batch.
+            aiowsman.errors.ConfigurationError: bad mode/polymorphism/batch/bound.
         """
-        from aiowsman.enumerator import Enumerator
+        from aiowsman.enumerator import Enumerator, _check_bound
 
+        for name, bound in (("max_items", max_items), ("deadline", deadline)):
+            if bound is not None:
+                _check_bound(name, bound, self._host)
         if isinstance(mode, str):
             try:
                 mode = _MODES[mode.lower()]
@@ -799,6 +813,8 @@ class AsyncSession:
             association=association,
             batch_items=batch,
             optimize=optimize,
+            max_items=max_items,
+            deadline=deadline,
         )
 
     def _locator(

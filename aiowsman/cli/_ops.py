@@ -127,4 +127,6 @@ class EnumerateOp:
             async for _ in enumerator:
                 count += 1
             return {"count": count}
-        return [item async for item in enumerator]
+        # to_list() is bounded (a service that never ends cannot grow one
+        # host's result without limit in a fan-out) and releases on failure.
+        return await enumerator.to_list()

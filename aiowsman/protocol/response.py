@@ -23,7 +23,7 @@ from ..errors import (
 )
 from . import namespaces as ns
 from .envelope import Request
-from .items import Item, element_to_value
+from .items import DETACH_SHARE, Item, detach_if_sparse, element_to_value
 from .locator import EndpointReference, epr_from_element
 from .xml import parse_xml
 
@@ -414,6 +414,14 @@ def parse_identify(env: Envelope) -> IdentifyResponse:
     return IdentifyResponse.from_element(_require_body(env, "Identify"))
 
 
+def _item(element: etree._Element, env: Envelope) -> Item:
+    # One item per response: copied out of it if the response is mostly
+    # something else (padding), so the item never keeps all of it alive.
+    item = Item(element)
+    detach_if_sparse((item,), len(env.raw))
+    return item
+
+
 def parse_get(env: Envelope) -> Item:
     """The resource of a GetResponse (the Body's first element).
 
@@ -421,7 +429,7 @@ def parse_get(env: Envelope) -> Item:
         WSManFault: the envelope is a fault.
         ProtocolError: empty Body.
     """
-    return Item(_require_body(env, "Get"))
+    return _item(_require_body(env, "Get"), env)
 
 
 def parse_put(env: Envelope) -> Item | None:
@@ -429,7 +437,7 @@ def parse_put(env: Envelope) -> Item | None:
     if env.fault is not None:
         raise fault_exception(env.fault)
     first = env.first_body_element()
-    return Item(first) if first is not None else None
+    return _item(first, env) if first is not None else None
 
 
 @dataclass(frozen=True)
@@ -454,7 +462,7 @@ def parse_create(env: Envelope) -> CreateResult:
     item = None
     for sibling in first.itersiblings():
         if isinstance(sibling.tag, str):
-            item = Item(sibling)
+            item = _item(sibling, env)
             break
     return CreateResult(reference, item)
 
@@ -479,7 +487,7 @@ def parse_invoke(env: Envelope) -> Item:
         WSManFault: the envelope is a fault.
         ProtocolError: empty Body.
     """
-    return Item(_require_body(env, "Invoke"))
+    return _item(_require_body(env, "Invoke"), env)
 
 
 @dataclass
@@ -491,14 +499,17 @@ class EnumerationBatch:
         items: instances (:class:`Item`, with ``epr`` in object-and-EPR
             mode) or :class:`EndpointReference` objects in EPR mode.
         end_of_sequence: no more batches; do not Pull (nor Release).
+        excess: the service sent more items than the ``max_elements`` asked
+            for (a protocol violation; ``items`` then holds one too many).
     """
 
     context: str | None
     items: list[Item | EndpointReference]
     end_of_sequence: bool
+    excess: bool = False
 
 
-def parse_enumeration(env: Envelope) -> EnumerationBatch:
+def parse_enumeration(env: Envelope, *, max_elements: int | None = None) -> EnumerationBatch:
     """Parse an EnumerateResponse or PullResponse (DSP0226 8.2, 8.4).
 
     Handles every shape in the corpus: ``wsman:Items``/``wsman:EndOfSequence``
@@ -507,6 +518,14 @@ def parse_enumeration(env: Envelope) -> EnumerationBatch:
     (iDRAC); a context without Items (non-optimized AMT); Items plus a context
     and no EndOfSequence (Windows: keep pulling). A batch with no context left
     is the end even without EndOfSequence (there is nothing to pull with).
+
+    Args:
+        env: the response.
+        max_elements: the ``MaxElements`` the request asked for. A service
+            must not return more (DSP0226 8.2.3 for an optimized Enumerate,
+            8.4 for Pull); at most ``max_elements + 1`` items are then read,
+            enough for the caller to see the breach (``batch.excess``)
+            without doing work for the rest of a hostile batch.
 
     Raises:
         WSManFault: the envelope is a fault.
@@ -518,12 +537,15 @@ def parse_enumeration(env: Envelope) -> EnumerationBatch:
     context: str | None = None
     items: list[Item | EndpointReference] = []
     eos = False
+    limit = max_elements + 1 if max_elements is not None else None
     for child in first:
         tag = child.tag
         if tag == _N_CONTEXT:
             context = (child.text or "").strip() or None
         elif tag in (_W_ITEMS, _N_ITEMS):
             for el in child:
+                if limit is not None and len(items) >= limit:
+                    break
                 etag = el.tag
                 if not isinstance(etag, str):
                     continue
@@ -535,7 +557,10 @@ def parse_enumeration(env: Envelope) -> EnumerationBatch:
                     items.append(Item(el))
         elif tag in (_W_EOS, _N_EOS):
             eos = True
-    return EnumerationBatch(context, items, eos or context is None)
+    excess = max_elements is not None and len(items) > max_elements
+    if len(env.raw) > DETACH_SHARE * len(items):
+        detach_if_sparse([i for i in items if isinstance(i, Item)], len(env.raw))
+    return EnumerationBatch(context, items, eos or context is None, excess)
 
 
 def _object_and_epr(wrapper: etree._Element) -> Item | EndpointReference:

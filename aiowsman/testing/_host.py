@@ -48,7 +48,7 @@ from aiowsman.protocol.namespaces import (
     URI_WMICIMV2,
     URI_WSMAN,
 )
-from aiowsman.testing._behaviour import HostBehaviour, HostStats
+from aiowsman.testing._behaviour import HostBehaviour, HostStats, Injection, InjectionKind
 from aiowsman.testing._cim import (
     CimInstance,
     CimReference,
@@ -299,20 +299,34 @@ class SimulatedHost:
     # -- dispatch ---------------------------------------------------------------------
 
     def execute(
-        self, req: ParsedRequest, relates_to: str | None, activity_id: str | None = None
+        self,
+        req: ParsedRequest,
+        relates_to: str | None,
+        activity_id: str | None = None,
+        injection: Injection | None = None,
     ) -> str:
         """Run one request; return the response envelope.
+
+        ``injection`` is the fault injected into this request, for the kinds
+        that change how an enumeration behaves (``ENDLESS_ENUMERATION``,
+        ``EMPTY_BATCHES``, ``OVERSIZE_BATCH``).
 
         Raises:
             Fault: the operation failed (rendered by the caller).
         """
         try:
-            return self._execute(req, relates_to, activity_id)
+            return self._execute(req, relates_to, activity_id, injection)
         finally:
             if self._cache is not None:
                 self._cache.trim()
 
-    def _execute(self, req: ParsedRequest, relates_to: str | None, activity_id: str | None) -> str:
+    def _execute(
+        self,
+        req: ParsedRequest,
+        relates_to: str | None,
+        activity_id: str | None,
+        injection: Injection | None,
+    ) -> str:
         action = req.action
         transfer = ENVELOPE_TRANSFER
         if action == ACTION_GET:
@@ -329,12 +343,16 @@ class SimulatedHost:
                 ENVELOPE_ENUMERATION,
                 ACTION_ENUMERATE_RESPONSE,
                 relates_to,
-                self.enumerate(req),
+                self.enumerate(req, injection),
                 activity_id,
             )
         elif action == ACTION_PULL:
             return self._envelope(
-                ENVELOPE_ENUMERATION, ACTION_PULL_RESPONSE, relates_to, self.pull(req), activity_id
+                ENVELOPE_ENUMERATION,
+                ACTION_PULL_RESPONSE,
+                relates_to,
+                self.pull(req, injection),
+                activity_id,
             )
         elif action == ACTION_RELEASE:
             self.release(req)
@@ -783,7 +801,7 @@ class SimulatedHost:
             raise Fault.encoding_limit()
         return taken
 
-    def enumerate(self, req: ParsedRequest) -> str:
+    def enumerate(self, req: ParsedRequest, injection: Injection | None = None) -> str:
         enum = req.body
         if enum is None or enum.tag != _N + "Enumerate":
             raise Fault.schema_validation("The Enumerate body is missing. ")
@@ -802,12 +820,17 @@ class SimulatedHost:
                 "</n:EnumerateResponse>"
             )
         max_elements = _int(enum.findtext(_W + "MaxElements"), 1)
+        kind = injection.kind if injection is not None else None
         taken = self._take(
-            items, 0, max(1, max_elements), req.max_envelope_size or DEFAULT_MAX_ENVELOPE
+            items,
+            0,
+            max(1, max_elements) + _extra_items(injection),
+            req.max_envelope_size or DEFAULT_MAX_ENVELOPE,
         )
         count = len(taken)
         body = "".join(taken)
-        if count >= len(items):
+        never_ends = kind in (InjectionKind.ENDLESS_ENUMERATION, InjectionKind.EMPTY_BATCHES)
+        if count >= len(items) and not never_ends:
             # Windows: an empty context, the items, w:EndOfSequence (corpus
             # pypsrp-enumerate-response-shells-optimized.xml).
             return (
@@ -833,19 +856,28 @@ class SimulatedHost:
             raise Fault.invalid_enumeration_context()
         return context, state
 
-    def pull(self, req: ParsedRequest) -> str:
+    def pull(self, req: ParsedRequest, injection: Injection | None = None) -> str:
         context, state = self._context(req, "Pull")
         assert req.body is not None
+        kind = injection.kind if injection is not None else None
+        if kind is InjectionKind.EMPTY_BATCHES:
+            state.expires = time.monotonic() + self.behaviour.enumeration_timeout
+            return (
+                f"<n:PullResponse><n:EnumerationContext>{context}</n:EnumerationContext>"
+                "<n:Items></n:Items></n:PullResponse>"
+            )
+        if kind is InjectionKind.ENDLESS_ENUMERATION and state.position >= len(state.items):
+            state.position = 0  # served again from the first: it never ends
         max_elements = _int(req.body.findtext(_N + "MaxElements"), 1)
         taken = self._take(
             state.items,
             state.position,
-            max(1, max_elements),
+            max(1, max_elements) + _extra_items(injection),
             req.max_envelope_size or DEFAULT_MAX_ENVELOPE,
         )
         body = "".join(taken)
         state.position += len(taken)
-        if state.position >= len(state.items):
+        if state.position >= len(state.items) and kind is not InjectionKind.ENDLESS_ENUMERATION:
             del self.contexts[context]
             return f"<n:PullResponse><n:Items>{body}</n:Items><n:EndOfSequence/></n:PullResponse>"
         state.expires = time.monotonic() + self.behaviour.enumeration_timeout
@@ -862,6 +894,13 @@ class SimulatedHost:
         self.stats.releases.append(context)
         if self.contexts.pop(context, None) is None:
             raise Fault.invalid_enumeration_context()
+
+
+def _extra_items(injection: Injection | None) -> int:
+    """Items beyond MaxElements that an ``OVERSIZE_BATCH`` injection adds."""
+    if injection is not None and injection.kind is InjectionKind.OVERSIZE_BATCH:
+        return max(1, injection.count)
+    return 0
 
 
 def _scan(table: VirtualTable, keep: Callable[[dict[str, CimValue]], bool]) -> array[int]:
