@@ -172,7 +172,9 @@ class HostResult(Generic[T]):
         error: the exception of the last attempt (None on success).
         error_class: one of :data:`ERROR_CLASSES` (None on success).
         fault_code: WSManFault code or SOAP subcode, for ``fault`` errors.
-        message: ``str(error)`` -- names host and operation, never a credential.
+        message: ``str(error)`` on one line (every run of whitespace, line
+            breaks included, made one space) -- names host and operation,
+            never a credential.
         elapsed: seconds from the host's first attempt to its result.
         attempts: how many attempts were made (1 when there was no retry).
         index: the host's position in the input (0-based).
@@ -188,6 +190,13 @@ class HostResult(Generic[T]):
     elapsed: float = 0.0
     attempts: int = 0
     index: int = -1
+
+    def __post_init__(self) -> None:
+        message = self.message
+        if message is not None:
+            # One line, as documented: fault reasons and parser messages may
+            # span lines, and one record per line (jsonl, csv, logs) must hold.
+            object.__setattr__(self, "message", " ".join(message.split()))
 
     @classmethod
     def failure(

@@ -35,6 +35,8 @@ Response size
 Errors
     * a SOAP body (any status, typically 500 or 400) is returned for the
       session to parse into a :class:`~aiowsman.errors.WSManFault`;
+    * a 200 that is not SOAP (a web page) -> NotWSManEndpointError, naming
+      status, Content-Type and the body's first bytes;
     * 401 -> AuthenticationError, 413 -> EnvelopeTooLargeError,
       503 -> ServiceUnavailableError (``retry_after``), other -> HTTPStatusError;
     * name resolution -> DNSError, TLS -> TLSError, refused / reset / closed
@@ -70,12 +72,14 @@ from aiowsman.errors import (
     EnvelopeTooLargeError,
     HTTPStatusError,
     InsecureTransportError,
+    NotWSManEndpointError,
     ProtocolError,
     ResponseTooLargeError,
     ServiceUnavailableError,
     TLSError,
     TransportError,
     WSManError,
+    body_snippet,
 )
 
 __all__ = [
@@ -257,14 +261,36 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+_ENVELOPE_MARKS = (b"Envelope", "Envelope".encode("utf-16-le"), "Envelope".encode("utf-16-be"))
+
+
 def _is_soap(response: HttpResponse) -> bool:
-    ctype = response.content_type.lower()
-    if "soap+xml" in ctype or ctype.startswith(("text/xml", "application/xml")):
+    """Whether a response is (meant as) a SOAP message, so the parser should judge it.
+
+    ``application/soap+xml`` says so. Some servers (old OMI, AMT) send SOAP
+    with a missing or generic Content-Type (``text/xml``...); an envelope is
+    then recognised by its first bytes (``<s:Envelope``, in UTF-8 or UTF-16,
+    or a DOCTYPE naming it). Anything else -- a web server's default page
+    above all -- is not WS-Management, whatever it contains.
+    """
+    if "soap+xml" in response.content_type.lower():
         return True
-    # Some servers (old OMI, AMT) send faults with a missing or odd
-    # Content-Type; an envelope is recognisable by its first bytes.
-    head = response.body[:200].lstrip()
-    return head.startswith(b"<") and b"Envelope" in response.body[:1024]
+    head = response.body[:4096]
+    return any(mark in head for mark in _ENVELOPE_MARKS)
+
+
+def _not_wsman(response: HttpResponse, host: str) -> NotWSManEndpointError:
+    ctype = response.content_type or None
+    snippet = body_snippet(response.body)
+    shown = f"body begins {snippet!r}" if snippet else "empty body"
+    return NotWSManEndpointError(
+        f"not a WS-Management endpoint: HTTP {response.status}, "
+        f"Content-Type {ctype or '(none)'}, {shown}",
+        status=response.status,
+        content_type=ctype,
+        snippet=snippet,
+        host=host,
+    )
 
 
 def _map_client_error(exc: BaseException, host: str) -> WSManError:
@@ -782,7 +808,12 @@ class Transport:
     def _check_status(self, response: HttpResponse, scheme: str | None = None) -> HttpResponse:
         status = response.status
         if status == 200:
-            return response
+            if _is_soap(response):
+                return response
+            # A web page (say a web server's default one, DOCTYPE and all)
+            # is not an attack and not a malformed answer: it is the wrong
+            # endpoint, and the error says what came back.
+            raise _not_wsman(response, self.host)
         if status == 401:
             offered = response.headers.get("www-authenticate", "")
             names = sorted({p.strip().split(" ", 1)[0] for p in offered.split(",") if p.strip()})

@@ -16,6 +16,7 @@ from ..errors import (
     FaultDetail,
     HTTPStatusError,
     InvalidEnumerationContextFault,
+    NotWSManEndpointError,
     OperationTimedOutFault,
     ProtocolError,
     QuotaExceededFault,
@@ -119,7 +120,10 @@ class Envelope:
 
     def __init__(self, root: etree._Element, raw: bytes = b"") -> None:
         if root.tag != _S_ENVELOPE:
-            raise ProtocolError(f"not a SOAP 1.2 envelope (root element {root.tag!r})")
+            raise NotWSManEndpointError(
+                f"not a WS-Management endpoint: not a SOAP 1.2 envelope (root element "
+                f"{str(root.tag)[:80]!r})"
+            )
         self.root = root
         self.raw = raw
         self.header: etree._Element | None = None
