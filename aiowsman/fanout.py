@@ -69,6 +69,7 @@ from aiowsman.errors import (
     WSManFault,
 )
 from aiowsman.errors import TimeoutError as WSManTimeoutError
+from aiowsman.transport import GuardedConnector
 
 __all__ = [
     "ERROR_CLASSES",
@@ -506,7 +507,9 @@ class FanOut(Generic[T]):
             # One connector for the whole run: the DNS cache and the keep-alive
             # pool are shared by every host's session. limit_per_host bounds
             # the channels one host may hold (per_host).
-            connector = aiohttp.TCPConnector(
+            # Guarded: a host pushing an unsolicited response on an idle
+            # kept-alive connection never has it taken as an answer.
+            connector = GuardedConnector(
                 limit=cfg.concurrency * self._per_host,
                 limit_per_host=self._per_host,
                 ttl_dns_cache=self._ttl_dns_cache,

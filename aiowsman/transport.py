@@ -86,6 +86,7 @@ __all__ = [
     "CONTENT_TYPE",
     "DEFAULT_MAX_CHANNELS",
     "USER_AGENT",
+    "GuardedConnector",
     "Transport",
     "TransportSettings",
     "build_ssl_context",
@@ -337,6 +338,46 @@ def _connection_dropped(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)
 
 
+#: Kept-alive connections found holding unsolicited data that one request may
+#: discard before it is refused (each discard closes one pooled connection,
+#: so this is only reached by a server pushing on many connections at once).
+_MAX_DISCARDS = 32
+
+
+class GuardedConnector(aiohttp.TCPConnector):
+    """A ``TCPConnector`` that never reuses a connection holding data nobody asked for.
+
+    HTTP/1.1 has no request identifiers: the next response read from a
+    connection is taken as the answer to the next request sent on it. A
+    server (or anything on the path) that writes an extra response on an
+    idle kept-alive connection would have it read as the answer to whatever
+    request is sent there next -- possibly another session's. aiohttp parses
+    such bytes as they arrive and keeps them; this connector checks, every
+    time it hands out a pooled connection, that nothing arrived while it was
+    idle (``ResponseHandler.should_close``: a buffered message, unparsed
+    bytes or a parse error), and closes it if something did.
+
+    Every pool aiowsman creates uses it (a session's own, each
+    connection-bound channel, the fan-out runner's). A caller-supplied
+    ``connector`` or ``client_session`` is the caller's; pass one of these
+    for the same guarantee. SOAP-level correlation (``RelatesTo``, checked by
+    the session) covers a push that arrives after the request was sent.
+    """
+
+    async def connect(self, *args: Any, **kwargs: Any) -> Connection:
+        for _ in range(_MAX_DISCARDS):
+            conn = await super().connect(*args, **kwargs)
+            protocol = conn.protocol
+            if protocol is None or not protocol.should_close:
+                return conn
+            log.warning("discarding a kept-alive connection that received data nobody asked for")
+            conn.close()
+        raise ProtocolError(
+            f"the server kept sending responses nobody asked for on {_MAX_DISCARDS} "
+            "kept-alive connections"
+        )
+
+
 class _Channel:
     """One connection-bound channel: a one-connection connector and its context."""
 
@@ -353,8 +394,8 @@ class _Channel:
         self.peer_cert: bytes | None = None
 
 
-class _ChannelConnector(aiohttp.TCPConnector):
-    """``TCPConnector(limit=1)`` that reports each new TCP connection to its channel.
+class _ChannelConnector(GuardedConnector):
+    """``GuardedConnector(limit=1)`` that reports each new TCP connection to its channel.
 
     ``connect()`` is the connector's documented entry point, called for every
     request with the connection it will use, so it sees both a new connection
@@ -543,7 +584,7 @@ class Transport:
                     connector: aiohttp.BaseConnector = self._user_connector
                     owner = False
                 else:
-                    connector = aiohttp.TCPConnector(limit=self.settings.max_channels)
+                    connector = GuardedConnector(limit=self.settings.max_channels)
                     owner = True
                 client = aiohttp.ClientSession(
                     connector=connector,

@@ -315,13 +315,29 @@ def fault_exception(detail: FaultDetail, http_status: int | None = None) -> WSMa
 
 
 def _same_id(a: str, b: str) -> bool:
+    # UUIDs are case-insensitive (RFC 4122 3); servers echo them in either case.
     return a == b or a.lower() == b.lower()
 
 
 def check_response(env: Envelope, request: Request, http_status: int = 200) -> None:
     """Raise if the envelope is a fault or does not answer ``request``.
 
-    Faults are raised even without RelatesTo (some Windows faults omit it).
+    Correlation (WS-Addressing 2004/08, 3.3 "Formulating a Reply Message": a
+    reply carries ``wsa:RelatesTo`` with the request's ``wsa:MessageID``): an
+    answer must name the request it answers, so that an answer to another
+    request -- say one a server pushed unasked on a kept-alive connection --
+    is never taken for this one. What real servers send decides the exceptions (corpus):
+
+    * every non-fault answer carries RelatesTo (Windows, OMI, iDRAC, AMT), so
+      one without it is refused;
+    * some Windows faults omit it -- w:QuotaLimit (raised before the request
+      is processed, ``winrb-fault-quotalimit-msft-wmierror.xml``) and a:
+      InvalidMessageInformationHeader for a request it could not read
+      (``pywinrm-fault-invalid-body-no-relatesto.xml``) -- so a fault without
+      RelatesTo is accepted, and one with a RelatesTo naming another message
+      is refused like any answer;
+    * Identify has no MessageID (DSP0226 11), so there is nothing to match:
+      the transport's guard against unsolicited data covers it.
 
     Args:
         env: the parsed response.
@@ -330,17 +346,24 @@ def check_response(env: Envelope, request: Request, http_status: int = 200) -> N
 
     Raises:
         WSManFault: (the right subclass) for a SOAP fault.
-        ProtocolError: RelatesTo names another message.
+        ProtocolError: RelatesTo names another message, or a non-fault answer
+            to a request with a MessageID has no RelatesTo.
         HTTPStatusError: an HTTP error status without a SOAP fault.
     """
-    if (
-        env.relates_to is not None
-        and request.message_id
-        and not _same_id(env.relates_to, request.message_id)
-    ):
-        raise ProtocolError(
-            f"response RelatesTo {env.relates_to!r} does not match MessageID {request.message_id!r}"
-        )
+    message_id = request.message_id
+    if message_id:
+        relates_to = env.relates_to
+        if relates_to is not None:
+            if not _same_id(relates_to, message_id):
+                raise ProtocolError(
+                    f"response RelatesTo {relates_to[:80]!r} does not match MessageID "
+                    f"{message_id!r}: it answers another request"
+                )
+        elif env.fault is None:
+            raise ProtocolError(
+                "response has no RelatesTo, so it does not say which request it answers "
+                f"(MessageID {message_id!r}); refused"
+            )
     fault = env.fault
     if fault is not None:
         raise fault_exception(fault, http_status)
