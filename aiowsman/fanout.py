@@ -638,6 +638,7 @@ class FanOut(Generic[T]):
         start = loop.time()
         attempts = 0
         last: BaseException | None = None
+        late = False
         try:
             # Two bounds: the deadline proper, and a short grace beyond it in
             # which a session may close (send its Release, say). A session
@@ -649,18 +650,14 @@ class FanOut(Generic[T]):
                         try:
                             async with factory(host) as session:
                                 value = await self._operation(session)
-                            return HostResult(
-                                host=host,
-                                ok=True,
-                                value=value,
-                                elapsed=loop.time() - start,
-                                attempts=attempts,
-                                index=index,
-                            )
+                                finished = loop.time()
                         except asyncio.CancelledError:
                             raise
                         except Exception as exc:
                             last = exc
+                            if loop.time() - start > cfg.deadline:
+                                late = True  # see below
+                                break
                             retry, at_least = _retryable(exc, cfg.idempotent)
                             if not retry or attempts > cfg.retries:
                                 break
@@ -672,17 +669,36 @@ class FanOut(Generic[T]):
                             if at_least is not None:
                                 delay = max(delay, min(at_least, cfg.backoff_max))
                             await asyncio.sleep(delay)
+                            continue
+                        if finished - start > cfg.deadline:
+                            # The operation returned after the deadline: the
+                            # loop was too busy to fire it in time (a timer
+                            # cannot interrupt running code). The deadline is
+                            # the contract, so this is a timeout, not a late ok.
+                            late = True
+                            break
+                        return HostResult(
+                            host=host,
+                            ok=True,
+                            value=value,
+                            elapsed=loop.time() - start,
+                            attempts=attempts,
+                            index=index,
+                        )
         except asyncio.CancelledError:
             raise
         except TimeoutError:
             # Only the host deadline gets here: an attempt's own errors are
-            # caught inside the loop. Report it naming the host.
+            # caught inside the loop.
+            late = True
+        except Exception as exc:  # session close failed, etc.
+            last = exc
+        if late:
+            # Report it naming the host, with what the last attempt saw.
             err = _deadline_error(host, cfg.deadline, last)
             return HostResult.failure(
                 host, err, elapsed=loop.time() - start, attempts=attempts, index=index
             )
-        except Exception as exc:  # session close failed, etc.
-            last = exc
         assert last is not None
         return HostResult.failure(
             host, last, elapsed=loop.time() - start, attempts=attempts, index=index
@@ -754,6 +770,12 @@ def run(
             per-user shell/operation quotas are small.
         deadline: hard limit in seconds for one host, over all its attempts
             and backoff sleeps; the host is then reported as ``timeout``.
+            So is a host whose operation returned or failed only after its
+            deadline (an event loop too busy to fire the deadline in time):
+            no host is reported ``ok`` after its deadline, and no record
+            comes later than ``deadline + close_grace`` while the loop is
+            responsive (responses are parsed off the loop, see
+            :data:`aiowsman.session.PARSE_OFFLOAD_BYTES`).
         retries: extra attempts after the first, for retryable failures.
         idempotent: the operation may be repeated safely (Get, Enumerate,
             Identify): connect failures and timeouts are retried too.
