@@ -370,7 +370,12 @@ class GuardedConnector(aiohttp.TCPConnector):
             protocol = conn.protocol
             if protocol is None or not protocol.should_close:
                 return conn
-            log.warning("discarding a kept-alive connection that received data nobody asked for")
+            transport = protocol.transport
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            log.warning(
+                "discarding a kept-alive connection to %s that received data nobody asked for",
+                peer,
+            )
             conn.close()
         raise ProtocolError(
             f"the server kept sending responses nobody asked for on {_MAX_DISCARDS} "

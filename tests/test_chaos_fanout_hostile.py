@@ -26,12 +26,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from aiowsman import (
     AsyncSession,
@@ -107,15 +103,6 @@ async def inventory(session: AsyncSession) -> dict[str, int]:
     services = await session.enumerate("wmicimv2/Win32_Service").to_list()
     sizes = [len(s.xml) for s in services if isinstance(s, Item)]
     return {"caption": len(caption), "services": len(services), "largest_xml": max(sizes)}
-
-
-@pytest.fixture
-def wires(tmp_path: Path) -> Iterator[Tripwires]:
-    w = Tripwires(tmp_path)
-    try:
-        yield w
-    finally:
-        w.close()
 
 
 async def test_every_hostile_host_gets_one_record_of_its_class_within_its_bound(

@@ -20,7 +20,6 @@ from __future__ import annotations
 import codecs
 import concurrent.futures
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,15 +131,6 @@ def variants(name: str, body: str) -> Iterator[tuple[str, bytes, str | None]]:
                 ("charset-utf8", "application/soap+xml;charset=UTF-8"),
             ):
                 yield f"{decl_label}/{bom_label}/{ct_label}", prefix + data, content_type
-
-
-@pytest.fixture
-def wires(tmp_path: Path) -> Iterator[Tripwires]:
-    w = Tripwires(tmp_path)
-    try:
-        yield w
-    finally:
-        w.close()
 
 
 @pytest.fixture(scope="module")
