@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-__all__ = ["HostBehaviour", "HostStats", "Injection", "InjectionKind", "RequestInfo"]
+__all__ = [
+    "HostBehaviour",
+    "HostStats",
+    "Injection",
+    "InjectionKind",
+    "RequestInfo",
+    "applying",
+    "current_injection",
+]
 
 
 class InjectionKind(StrEnum):
@@ -151,3 +161,24 @@ class HostStats:
     max_in_flight: int = 0
     auth_failures: int = 0
     injections: Counter[str] = field(default_factory=Counter)
+
+
+#: The injection of the request being served (each request runs in its own task).
+_CURRENT: contextvars.ContextVar[Injection | None] = contextvars.ContextVar(
+    "aiowsman_testing_injection", default=None
+)
+
+
+def current_injection() -> Injection | None:
+    """The injection applied to the request being served, if any."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def applying(injection: Injection | None) -> Iterator[None]:
+    """Make ``injection`` the :func:`current_injection` for the block."""
+    token = _CURRENT.set(injection)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
