@@ -109,9 +109,12 @@ EnumeratedItem = Item | EndpointReference
 
 
 def _check_bound(name: str, value: float, host: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    """``max_items`` must be a positive integer, ``deadline`` a positive number."""
+    kinds: type | tuple[type, ...] = int if name == "max_items" else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
+        what = "integer" if name == "max_items" else "number"
         raise ConfigurationError(
-            f"{name} must be a positive number or None, not {value!r}",
+            f"{name} must be a positive {what} or None, not {value!r}",
             host=host,
             operation="Enumerate",
         )

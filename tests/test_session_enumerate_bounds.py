@@ -192,7 +192,7 @@ async def test_to_list_without_a_bound_returns_everything(basic_session: AsyncSe
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("max_items", 0), ("max_items", -1), ("deadline", 0), ("max_items", True)],
+    [("max_items", 0), ("max_items", -1), ("max_items", 2.5), ("deadline", 0), ("max_items", True)],
 )
 async def test_bounds_must_be_positive(basic_session: AsyncSession, name: str, value: int) -> None:
     with pytest.raises(ConfigurationError, match=name):
