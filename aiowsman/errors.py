@@ -26,7 +26,9 @@ runner to classify failures (``dns``, ``connect``, ``tls``, ``auth``,
     |   +-- QuotaExceededFault                         per-user quota (e.g. concurrent ops)
     +-- ProtocolError                         protocol malformed or unexpected response
     |   +-- UnsafeXMLError                             DOCTYPE / entities: refused unparsed
+    |   +-- NotWSManEndpointError                      not WS-Man at all (e.g. a web page)
     |   +-- ResponseTooLargeError                      response over the size cap
+    |   +-- EnumerationTooLargeError                   more items than max_items
     |   +-- EncryptionError                            bad multipart/encrypted message
     +-- TimeoutError (also builtins.TimeoutError) timeout  the client's deadline passed
 
@@ -46,11 +48,13 @@ __all__ = [
     "ConnectError",
     "DNSError",
     "EncryptionError",
+    "EnumerationTooLargeError",
     "EnvelopeTooLargeError",
     "FaultDetail",
     "HTTPStatusError",
     "InsecureTransportError",
     "InvalidEnumerationContextFault",
+    "NotWSManEndpointError",
     "OperationTimedOutFault",
     "ProtocolError",
     "QuotaExceededFault",
@@ -306,8 +310,68 @@ class UnsafeXMLError(ProtocolError):
     """The response contains a DOCTYPE or entity declarations; it was refused unparsed."""
 
 
+class NotWSManEndpointError(ProtocolError):
+    """The endpoint answered, but not in WS-Management: e.g. a web server's default page.
+
+    Attributes:
+        status: the HTTP status of the answer, if known.
+        content_type: its Content-Type, if any.
+        snippet: its first bytes, decoded, control characters replaced and
+            bounded (never more than :data:`SNIPPET_LENGTH` characters).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        content_type: str | None = None,
+        snippet: str = "",
+        host: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, host=host, operation=operation)
+        self.status = status
+        self.content_type = content_type
+        self.snippet = snippet
+
+
+#: The most characters of a body an error message quotes.
+SNIPPET_LENGTH = 120
+
+
+def body_snippet(body: bytes, limit: int = SNIPPET_LENGTH) -> str:
+    """The start of a body, fit for one line of an error message.
+
+    Decoded as UTF-8 (undecodable bytes replaced), every run of whitespace or
+    control characters turned into one space, cut to ``limit`` characters.
+    """
+    text = body[: limit * 4].decode("utf-8", "replace")
+    text = "".join(c if c.isprintable() else " " for c in text)
+    text = " ".join(text.split())
+    return text[: limit - 3] + "..." if len(text) > limit else text
+
+
 class ResponseTooLargeError(ProtocolError):
     """The response body exceeded the size cap derived from MaxEnvelopeSize."""
+
+
+class EnumerationTooLargeError(ProtocolError):
+    """An enumeration returned more items than the caller's ``max_items`` bound.
+
+    The enumeration context was released. ``max_items`` holds the bound.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        max_items: int,
+        host: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, host=host, operation=operation)
+        self.max_items = max_items
 
 
 class EncryptionError(ProtocolError):

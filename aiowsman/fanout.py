@@ -73,6 +73,7 @@ from aiowsman.errors import (
     WSManFault,
 )
 from aiowsman.errors import TimeoutError as WSManTimeoutError
+from aiowsman.transport import GuardedConnector
 
 __all__ = [
     "ERROR_CLASSES",
@@ -178,7 +179,9 @@ class HostResult(Generic[T]):
         error: the exception of the last attempt (None on success).
         error_class: one of :data:`ERROR_CLASSES` (None on success).
         fault_code: WSManFault code or SOAP subcode, for ``fault`` errors.
-        message: ``str(error)`` -- names host and operation, never a credential.
+        message: ``str(error)`` on one line (every run of whitespace, line
+            breaks included, made one space) -- names host and operation,
+            never a credential.
         elapsed: seconds from the host's first attempt to its result.
         attempts: how many attempts were made (1 when there was no retry).
         index: the host's position in the input (0-based).
@@ -194,6 +197,13 @@ class HostResult(Generic[T]):
     elapsed: float = 0.0
     attempts: int = 0
     index: int = -1
+
+    def __post_init__(self) -> None:
+        message = self.message
+        if message is not None:
+            # One line, as documented: fault reasons and parser messages may
+            # span lines, and one record per line (jsonl, csv, logs) must hold.
+            object.__setattr__(self, "message", " ".join(message.split()))
 
     @classmethod
     def failure(
@@ -541,7 +551,9 @@ class FanOut(Generic[T]):
             # One connector for the whole run: the DNS cache and the keep-alive
             # pool are shared by every host's session. limit_per_host bounds
             # the channels one host may hold (per_host).
-            connector = aiohttp.TCPConnector(
+            # Guarded: a host pushing an unsolicited response on an idle
+            # kept-alive connection never has it taken as an answer.
+            connector = GuardedConnector(
                 limit=cfg.concurrency * self._per_host,
                 limit_per_host=self._per_host,
                 ttl_dns_cache=self._ttl_dns_cache,
@@ -668,6 +680,7 @@ class FanOut(Generic[T]):
         start = loop.time()
         attempts = 0
         last: BaseException | None = None
+        late = False
         _HOST.set(host)  # this worker task's context: current_host()
         try:
             # Two bounds: the deadline proper, and a short grace beyond it in
@@ -680,18 +693,14 @@ class FanOut(Generic[T]):
                         try:
                             async with factory(host) as session:
                                 value = await self._operation(session)
-                            return HostResult(
-                                host=host,
-                                ok=True,
-                                value=value,
-                                elapsed=loop.time() - start,
-                                attempts=attempts,
-                                index=index,
-                            )
+                                finished = loop.time()
                         except asyncio.CancelledError:
                             raise
                         except Exception as exc:
                             last = exc
+                            if loop.time() - start > cfg.deadline:
+                                late = True  # see below
+                                break
                             retry, at_least = _retryable(exc, cfg.idempotent)
                             if not retry or attempts > cfg.retries:
                                 break
@@ -703,17 +712,36 @@ class FanOut(Generic[T]):
                             if at_least is not None:
                                 delay = max(delay, min(at_least, cfg.backoff_max))
                             await asyncio.sleep(delay)
+                            continue
+                        if finished - start > cfg.deadline:
+                            # The operation returned after the deadline: the
+                            # loop was too busy to fire it in time (a timer
+                            # cannot interrupt running code). The deadline is
+                            # the contract, so this is a timeout, not a late ok.
+                            late = True
+                            break
+                        return HostResult(
+                            host=host,
+                            ok=True,
+                            value=value,
+                            elapsed=loop.time() - start,
+                            attempts=attempts,
+                            index=index,
+                        )
         except asyncio.CancelledError:
             raise
         except TimeoutError:
             # Only the host deadline gets here: an attempt's own errors are
-            # caught inside the loop. Report it naming the host.
+            # caught inside the loop.
+            late = True
+        except Exception as exc:  # session close failed, etc.
+            last = exc
+        if late:
+            # Report it naming the host, with what the last attempt saw.
             err = _deadline_error(host, cfg.deadline, last)
             return HostResult.failure(
                 host, err, elapsed=loop.time() - start, attempts=attempts, index=index
             )
-        except Exception as exc:  # session close failed, etc.
-            last = exc
         assert last is not None
         return HostResult.failure(
             host, last, elapsed=loop.time() - start, attempts=attempts, index=index
@@ -785,6 +813,12 @@ def run(
             per-user shell/operation quotas are small.
         deadline: hard limit in seconds for one host, over all its attempts
             and backoff sleeps; the host is then reported as ``timeout``.
+            So is a host whose operation returned or failed only after its
+            deadline (an event loop too busy to fire the deadline in time):
+            no host is reported ``ok`` after its deadline, and no record
+            comes later than ``deadline + close_grace`` while the loop is
+            responsive (responses are parsed off the loop, see
+            :data:`aiowsman.session.PARSE_OFFLOAD_BYTES`).
         retries: extra attempts after the first, for retryable failures.
         idempotent: the operation may be repeated safely (Get, Enumerate,
             Identify): connect failures and timeouts are retried too.

@@ -38,6 +38,8 @@ Response size
 Errors
     * a SOAP body (any status, typically 500 or 400) is returned for the
       session to parse into a :class:`~aiowsman.errors.WSManFault`;
+    * a 200 that is not SOAP (a web page) -> NotWSManEndpointError, naming
+      status, Content-Type and the body's first bytes;
     * 401 -> AuthenticationError, 413 -> EnvelopeTooLargeError,
       503 -> ServiceUnavailableError (``retry_after``), other -> HTTPStatusError;
     * name resolution -> DNSError, TLS -> TLSError, refused / reset / closed
@@ -74,12 +76,14 @@ from aiowsman.errors import (
     EnvelopeTooLargeError,
     HTTPStatusError,
     InsecureTransportError,
+    NotWSManEndpointError,
     ProtocolError,
     ResponseTooLargeError,
     ServiceUnavailableError,
     TLSError,
     TransportError,
     WSManError,
+    body_snippet,
 )
 
 __all__ = [
@@ -87,6 +91,7 @@ __all__ = [
     "DEFAULT_MAX_CHANNELS",
     "UNAUTHENTICATED_HINT",
     "USER_AGENT",
+    "GuardedConnector",
     "Transport",
     "TransportSettings",
     "build_ssl_context",
@@ -271,14 +276,36 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+_ENVELOPE_MARKS = (b"Envelope", "Envelope".encode("utf-16-le"), "Envelope".encode("utf-16-be"))
+
+
 def _is_soap(response: HttpResponse) -> bool:
-    ctype = response.content_type.lower()
-    if "soap+xml" in ctype or ctype.startswith(("text/xml", "application/xml")):
+    """Whether a response is (meant as) a SOAP message, so the parser should judge it.
+
+    ``application/soap+xml`` says so. Some servers (old OMI, AMT) send SOAP
+    with a missing or generic Content-Type (``text/xml``...); an envelope is
+    then recognised by its first bytes (``<s:Envelope``, in UTF-8 or UTF-16,
+    or a DOCTYPE naming it). Anything else -- a web server's default page
+    above all -- is not WS-Management, whatever it contains.
+    """
+    if "soap+xml" in response.content_type.lower():
         return True
-    # Some servers (old OMI, AMT) send faults with a missing or odd
-    # Content-Type; an envelope is recognisable by its first bytes.
-    head = response.body[:200].lstrip()
-    return head.startswith(b"<") and b"Envelope" in response.body[:1024]
+    head = response.body[:4096]
+    return any(mark in head for mark in _ENVELOPE_MARKS)
+
+
+def _not_wsman(response: HttpResponse, host: str) -> NotWSManEndpointError:
+    ctype = response.content_type or None
+    snippet = body_snippet(response.body)
+    shown = f"body begins {snippet!r}" if snippet else "empty body"
+    return NotWSManEndpointError(
+        f"not a WS-Management endpoint: HTTP {response.status}, "
+        f"Content-Type {ctype or '(none)'}, {shown}",
+        status=response.status,
+        content_type=ctype,
+        snippet=snippet,
+        host=host,
+    )
 
 
 def _map_client_error(exc: BaseException, host: str) -> WSManError:
@@ -329,6 +356,51 @@ def _connection_dropped(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)
 
 
+#: Kept-alive connections found holding unsolicited data that one request may
+#: discard before it is refused (each discard closes one pooled connection,
+#: so this is only reached by a server pushing on many connections at once).
+_MAX_DISCARDS = 32
+
+
+class GuardedConnector(aiohttp.TCPConnector):
+    """A ``TCPConnector`` that never reuses a connection holding data nobody asked for.
+
+    HTTP/1.1 has no request identifiers: the next response read from a
+    connection is taken as the answer to the next request sent on it. A
+    server (or anything on the path) that writes an extra response on an
+    idle kept-alive connection would have it read as the answer to whatever
+    request is sent there next -- possibly another session's. aiohttp parses
+    such bytes as they arrive and keeps them; this connector checks, every
+    time it hands out a pooled connection, that nothing arrived while it was
+    idle (``ResponseHandler.should_close``: a buffered message, unparsed
+    bytes or a parse error), and closes it if something did.
+
+    Every pool aiowsman creates uses it (a session's own, each
+    connection-bound channel, the fan-out runner's). A caller-supplied
+    ``connector`` or ``client_session`` is the caller's; pass one of these
+    for the same guarantee. SOAP-level correlation (``RelatesTo``, checked by
+    the session) covers a push that arrives after the request was sent.
+    """
+
+    async def connect(self, *args: Any, **kwargs: Any) -> Connection:
+        for _ in range(_MAX_DISCARDS):
+            conn = await super().connect(*args, **kwargs)
+            protocol = conn.protocol
+            if protocol is None or not protocol.should_close:
+                return conn
+            transport = protocol.transport
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            log.warning(
+                "discarding a kept-alive connection to %s that received data nobody asked for",
+                peer,
+            )
+            conn.close()
+        raise ProtocolError(
+            f"the server kept sending responses nobody asked for on {_MAX_DISCARDS} "
+            "kept-alive connections"
+        )
+
+
 class _Channel:
     """One connection-bound channel: a one-connection connector and its context."""
 
@@ -345,8 +417,8 @@ class _Channel:
         self.peer_cert: bytes | None = None
 
 
-class _ChannelConnector(aiohttp.TCPConnector):
-    """``TCPConnector(limit=1)`` that reports each new TCP connection to its channel.
+class _ChannelConnector(GuardedConnector):
+    """``GuardedConnector(limit=1)`` that reports each new TCP connection to its channel.
 
     ``connect()`` is the connector's documented entry point, called for every
     request with the connection it will use, so it sees both a new connection
@@ -555,7 +627,7 @@ class Transport:
                     client = new_client(self._user_connector, connector_owner=False)
                 else:
                     client = new_client(
-                        aiohttp.TCPConnector(limit=self.settings.max_channels),
+                        GuardedConnector(limit=self.settings.max_channels),
                         connector_owner=True,
                     )
                 self._own_client = True
@@ -829,7 +901,12 @@ class Transport:
     def _check_status(self, response: HttpResponse, scheme: str | None = None) -> HttpResponse:
         status = response.status
         if status == 200:
-            return response
+            if _is_soap(response):
+                return response
+            # A web page (say a web server's default one, DOCTYPE and all)
+            # is not an attack and not a malformed answer: it is the wrong
+            # endpoint, and the error says what came back.
+            raise _not_wsman(response, self.host)
         if status == 401:
             offered = response.headers.get("www-authenticate", "")
             names = sorted({p.strip().split(" ", 1)[0] for p in offered.split(",") if p.strip()})

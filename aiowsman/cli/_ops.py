@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiowsman.enumerator import Enumerator
 from aiowsman.protocol.items import Item
 from aiowsman.protocol.locator import EndpointReference, ResourceLocator
 from aiowsman.session import AsyncSession
@@ -143,15 +144,18 @@ class EnumerateOp:
         """Whether the items are worth streaming (``--count`` returns one number)."""
         return not self.count_only
 
-    async def stream(self, session: AsyncSession) -> AsyncIterator[Item | EndpointReference]:
-        """The instances, as the server sends them (two batches in memory at most)."""
-        async with session.enumerate(
+    def _enumerator(self, session: AsyncSession) -> Enumerator:
+        return session.enumerate(
             self.target.locator(),
             filter=self.filter,
             dialect=self.dialect,
             mode=self.mode,  # type: ignore[arg-type]  # checked by the session
             polymorphism=self.polymorphism,
-        ) as items:
+        )
+
+    async def stream(self, session: AsyncSession) -> AsyncIterator[Item | EndpointReference]:
+        """The instances, as the server sends them (two batches in memory at most)."""
+        async with self._enumerator(session) as items:
             async for item in items:
                 yield item
 
@@ -161,4 +165,6 @@ class EnumerateOp:
             async for _ in self.stream(session):
                 count += 1
             return {"count": count}
-        return [item async for item in self.stream(session)]
+        # to_list() is bounded (a service that never ends cannot grow one
+        # host's result without limit in a fan-out) and releases on failure.
+        return await self._enumerator(session).to_list()

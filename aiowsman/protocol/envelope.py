@@ -33,7 +33,7 @@ import enum
 import itertools
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -248,30 +248,41 @@ def _check_name(name: str, what: str) -> str:
 # the ``uuid:`` form (RFC 4122 text, upper-case as Windows sends it). A fresh
 # ``uuid.uuid4()`` per request costs a urandom syscall and a UUID object
 # (~6 us, a measurable part of a loopback Get); instead each process draws
-# 122 random bits once and counts in the 48-bit node field from a random
-# start, so IDs stay unique within the process (2**48 requests before a
-# repeat) and as unlikely to collide across processes as UUID4s drawn at
-# process start. A forked child draws afresh (it must not replay the parent's
-# sequence). Version nibble 4 and the RFC 4122 variant keep the text a valid UUID.
+# random bits for the middle fields once and counts in the 48-bit node field
+# from a random start, so IDs stay unique within the process (2**48 requests
+# before a repeat) and as unlikely to collide across processes as UUID4s.
+# The first field (32 bits) is fresh randomness for every ID, taken from a
+# pool refilled by one urandom call per 1024 IDs: a server that has seen one
+# MessageID cannot predict the next, so it cannot forge an answer whose
+# RelatesTo would match a request not yet sent (see check_response). A
+# forked child draws afresh (it must not replay the parent's IDs). Version
+# nibble 4 and the RFC 4122 variant keep the text a valid UUID.
 _MASK_48 = (1 << 48) - 1
+_POOL_IDS = 1024
 
 
 def _message_id_state() -> tuple[str, itertools.count[int]]:
-    raw = int.from_bytes(os.urandom(16), "big")
-    head = raw >> 48  # 80 bits: time_low, time_mid, time_hi_and_version, clock_seq
-    head = (head & ~(0xF << 28)) | (0x4 << 28)  # version 4 (time_hi_and_version)
-    head = (head & ~(0x3 << 14)) | (0x2 << 14)  # RFC 4122 variant (clock_seq: 10xx)
-    text = f"{head:020X}"
-    prefix = f"uuid:{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-"
-    return prefix, itertools.count(raw & _MASK_48)
+    raw = int.from_bytes(os.urandom(12), "big")
+    middle = raw >> 48  # 48 bits: time_mid, time_hi_and_version, clock_seq
+    middle = (middle & ~(0xF << 28)) | (0x4 << 28)  # version 4 (time_hi_and_version)
+    middle = (middle & ~(0x3 << 14)) | (0x2 << 14)  # RFC 4122 variant (clock_seq: 10xx)
+    text = f"{middle:012X}"
+    return f"-{text[:4]}-{text[4:8]}-{text[8:12]}-", itertools.count(raw & _MASK_48)
 
 
-_ID_PREFIX, _ID_COUNTER = _message_id_state()
+def _fresh_fields() -> Iterator[str]:
+    pool = os.urandom(4 * _POOL_IDS).hex().upper()
+    return iter([pool[i : i + 8] for i in range(0, len(pool), 8)])
+
+
+_ID_MIDDLE, _ID_COUNTER = _message_id_state()
+_id_fields: Iterator[str] = iter(())
 
 
 def _reseed_message_ids() -> None:
-    global _ID_PREFIX, _ID_COUNTER
-    _ID_PREFIX, _ID_COUNTER = _message_id_state()
+    global _ID_MIDDLE, _ID_COUNTER, _id_fields
+    _ID_MIDDLE, _ID_COUNTER = _message_id_state()
+    _id_fields = iter(())
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
@@ -279,8 +290,13 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
 
 
 def new_message_id() -> str:
-    """A fresh, unique ``wsa:MessageID``: ``uuid:`` + an upper-case RFC 4122 UUID."""
-    return f"{_ID_PREFIX}{next(_ID_COUNTER) & _MASK_48:012X}"
+    """A fresh, unique, unpredictable ``wsa:MessageID``: ``uuid:`` + an upper-case RFC 4122 UUID."""
+    global _id_fields
+    fresh = next(_id_fields, None)
+    if fresh is None:
+        _id_fields = _fresh_fields()
+        fresh = next(_id_fields)
+    return f"uuid:{fresh}{_ID_MIDDLE}{next(_ID_COUNTER) & _MASK_48:012X}"
 
 
 # -- templates ----------------------------------------------------------------

@@ -37,13 +37,31 @@ Conversion rules (``to_dict``), all learned from real servers (corpus README):
 Property names are looked up case-insensitively, as WMI, CIM and PowerShell
 do: ``svc["state"]`` is ``svc["State"]``; iteration and ``to_dict()`` keep the
 server's spelling.
+
+Memory: an item holds its element, and so the whole parsed response it came
+from. That is what makes construction free, and it costs little while the
+items of a batch share their response. Two things could make it cost more
+than the item itself, and both are bounded here:
+
+* serialising an element that sits inside a response makes lxml declare
+  every namespace in scope there, so a server declaring M namespaces on its
+  envelope made each of N items carry all M (tens of KB on the wire became
+  ~100 MB in ``Item.xml``, pickles and ``--format xml``). :func:`standalone`
+  copies the item out declaring only the namespaces it uses: its own
+  declarations, the namespaces of its elements and attributes, and the
+  prefixes its ``xsi:type`` values name. ``Item.xml`` is made from it.
+* a response padded around a few items would keep all of it alive per item:
+  :func:`detach_if_sparse` copies items out of a response that spent more
+  than :data:`DETACH_SHARE` bytes per item, so what an item keeps alive is
+  proportional to the item, whatever the server sends.
 """
 
 from __future__ import annotations
 
+import copy
 import html
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, TypeVar, overload
 
@@ -54,7 +72,12 @@ from .locator import EndpointReference, epr_from_element
 from .namespaces import NS_ADDRESSING, NS_CIM_COMMON, NS_XS, NS_XSI
 from .xml import parse_xml
 
-__all__ = ["Item", "element_to_value"]
+__all__ = ["DETACH_SHARE", "Item", "detach_if_sparse", "element_to_value", "standalone"]
+
+#: Bytes of response per item above which items are copied out of their
+#: response (:func:`detach_if_sparse`). A WMI instance is 2-6 KB and a batch
+#: carries little else, so real batches stay far below and pay nothing.
+DETACH_SHARE = 16 * 1024
 
 _XSI_NIL = f"{{{NS_XSI}}}nil"
 _XSI_TYPE = f"{{{NS_XSI}}}type"
@@ -267,6 +290,40 @@ class _Repeated(list[Any]):
     """Marks a list built from repeated siblings (vs. a value that is a list)."""
 
 
+def standalone(element: etree._Element) -> etree._Element:
+    """A copy of ``element`` as the root of its own document, declaring only what it uses.
+
+    Kept: the element's own namespace declarations, the namespaces of every
+    element and attribute in it, and the prefixes named by ``xsi:type``
+    values (QNames in content, which no parser tracks). Dropped: whatever
+    else its ancestors declared.
+    """
+    parent = element.getparent()
+    inherited = parent.nsmap if parent is not None else {}
+    keep = {p for p, uri in element.nsmap.items() if p and inherited.get(p) != uri}
+    # lxml's copy declares every namespace in scope on its new root, so that
+    # the copy stands alone; the ones it does not use are removed next.
+    copied = copy.deepcopy(element)
+    for el in copied.iter():
+        qname = el.get(_XSI_TYPE) if isinstance(el.tag, str) else None
+        if qname and ":" in qname:
+            keep.add(qname.partition(":")[0].strip())
+    etree.cleanup_namespaces(copied, keep_ns_prefixes=sorted(keep))
+    return copied
+
+
+def detach_if_sparse(items: Sequence[Item], response_size: int) -> None:
+    """Copy ``items`` out of their response if it spent over :data:`DETACH_SHARE` bytes on each.
+
+    Args:
+        items: the items read from one response (changed in place).
+        response_size: the size of that response in bytes.
+    """
+    if items and response_size > DETACH_SHARE * len(items):
+        for item in items:
+            item._element = standalone(item._element)
+
+
 _T = TypeVar("_T")
 _D = TypeVar("_D")
 _MISSING: Any = object()
@@ -343,9 +400,12 @@ class Item(Mapping[str, Any]):
 
     @property
     def xml(self) -> bytes:
-        """The instance as UTF-8 XML (with the namespace declarations it uses)."""
+        """The instance as UTF-8 XML, declaring only the namespaces it uses (:func:`standalone`)."""
         if self._xml is None:
-            self._xml = etree.tostring(self._element, encoding="utf-8", with_tail=False)
+            element = self._element
+            if element.getparent() is not None:
+                element = standalone(element)
+            self._xml = etree.tostring(element, encoding="utf-8", with_tail=False)
         return self._xml
 
     @property

@@ -16,6 +16,7 @@ from ..errors import (
     FaultDetail,
     HTTPStatusError,
     InvalidEnumerationContextFault,
+    NotWSManEndpointError,
     OperationTimedOutFault,
     ProtocolError,
     QuotaExceededFault,
@@ -23,7 +24,7 @@ from ..errors import (
 )
 from . import namespaces as ns
 from .envelope import Request
-from .items import Item, element_to_value
+from .items import DETACH_SHARE, Item, detach_if_sparse, element_to_value
 from .locator import EndpointReference, epr_from_element
 from .xml import parse_xml
 
@@ -129,7 +130,10 @@ class Envelope:
         self, root: etree._Element, raw: bytes = b"", cim_namespace: str | None = None
     ) -> None:
         if root.tag != _S_ENVELOPE:
-            raise ProtocolError(f"not a SOAP 1.2 envelope (root element {root.tag!r})")
+            raise NotWSManEndpointError(
+                f"not a WS-Management endpoint: not a SOAP 1.2 envelope (root element "
+                f"{str(root.tag)[:80]!r})"
+            )
         self.root = root
         self.raw = raw
         self.header: etree._Element | None = None
@@ -376,13 +380,29 @@ def fault_exception(detail: FaultDetail, http_status: int | None = None) -> WSMa
 
 
 def _same_id(a: str, b: str) -> bool:
+    # UUIDs are case-insensitive (RFC 4122 3); servers echo them in either case.
     return a == b or a.lower() == b.lower()
 
 
 def check_response(env: Envelope, request: Request, http_status: int = 200) -> None:
     """Raise if the envelope is a fault or does not answer ``request``.
 
-    Faults are raised even without RelatesTo (some Windows faults omit it).
+    Correlation (WS-Addressing 2004/08, 3.3 "Formulating a Reply Message": a
+    reply carries ``wsa:RelatesTo`` with the request's ``wsa:MessageID``): an
+    answer must name the request it answers, so that an answer to another
+    request -- say one a server pushed unasked on a kept-alive connection --
+    is never taken for this one. What real servers send decides the exceptions (corpus):
+
+    * every non-fault answer carries RelatesTo (Windows, OMI, iDRAC, AMT), so
+      one without it is refused;
+    * some Windows faults omit it -- w:QuotaLimit (raised before the request
+      is processed, ``winrb-fault-quotalimit-msft-wmierror.xml``) and a:
+      InvalidMessageInformationHeader for a request it could not read
+      (``pywinrm-fault-invalid-body-no-relatesto.xml``) -- so a fault without
+      RelatesTo is accepted, and one with a RelatesTo naming another message
+      is refused like any answer;
+    * Identify has no MessageID (DSP0226 11), so there is nothing to match:
+      the transport's guard against unsolicited data covers it.
 
     Args:
         env: the parsed response.
@@ -391,17 +411,24 @@ def check_response(env: Envelope, request: Request, http_status: int = 200) -> N
 
     Raises:
         WSManFault: (the right subclass) for a SOAP fault.
-        ProtocolError: RelatesTo names another message.
+        ProtocolError: RelatesTo names another message, or a non-fault answer
+            to a request with a MessageID has no RelatesTo.
         HTTPStatusError: an HTTP error status without a SOAP fault.
     """
-    if (
-        env.relates_to is not None
-        and request.message_id
-        and not _same_id(env.relates_to, request.message_id)
-    ):
-        raise ProtocolError(
-            f"response RelatesTo {env.relates_to!r} does not match MessageID {request.message_id!r}"
-        )
+    message_id = request.message_id
+    if message_id:
+        relates_to = env.relates_to
+        if relates_to is not None:
+            if not _same_id(relates_to, message_id):
+                raise ProtocolError(
+                    f"response RelatesTo {relates_to[:80]!r} does not match MessageID "
+                    f"{message_id!r}: it answers another request"
+                )
+        elif env.fault is None:
+            raise ProtocolError(
+                "response has no RelatesTo, so it does not say which request it answers "
+                f"(MessageID {message_id!r}); refused"
+            )
     fault = env.fault
     if fault is not None:
         raise fault_exception(fault, http_status)
@@ -500,6 +527,14 @@ def parse_identify(env: Envelope) -> IdentifyResponse:
     return IdentifyResponse.from_element(_require_body(env, "Identify"))
 
 
+def _item(element: etree._Element, env: Envelope) -> Item:
+    # One item per response: copied out of it if the response is mostly
+    # something else (padding), so the item never keeps all of it alive.
+    item = Item(element, cim_namespace=env.cim_namespace)
+    detach_if_sparse((item,), len(env.raw))
+    return item
+
+
 def parse_get(env: Envelope) -> Item:
     """The resource of a GetResponse (the Body's first element).
 
@@ -507,7 +542,7 @@ def parse_get(env: Envelope) -> Item:
         WSManFault: the envelope is a fault.
         ProtocolError: empty Body.
     """
-    return Item(_require_body(env, "Get"), cim_namespace=env.cim_namespace)
+    return _item(_require_body(env, "Get"), env)
 
 
 def parse_put(env: Envelope) -> Item | None:
@@ -515,7 +550,7 @@ def parse_put(env: Envelope) -> Item | None:
     if env.fault is not None:
         raise fault_exception(env.fault)
     first = env.first_body_element()
-    return Item(first, cim_namespace=env.cim_namespace) if first is not None else None
+    return _item(first, env) if first is not None else None
 
 
 @dataclass(frozen=True)
@@ -540,7 +575,7 @@ def parse_create(env: Envelope) -> CreateResult:
     item = None
     for sibling in first.itersiblings():
         if isinstance(sibling.tag, str):
-            item = Item(sibling, cim_namespace=env.cim_namespace)
+            item = _item(sibling, env)
             break
     return CreateResult(reference, item)
 
@@ -565,7 +600,7 @@ def parse_invoke(env: Envelope) -> Item:
         WSManFault: the envelope is a fault.
         ProtocolError: empty Body.
     """
-    return Item(_require_body(env, "Invoke"), cim_namespace=env.cim_namespace)
+    return _item(_require_body(env, "Invoke"), env)
 
 
 @dataclass
@@ -577,14 +612,17 @@ class EnumerationBatch:
         items: instances (:class:`Item`, with ``epr`` in object-and-EPR
             mode) or :class:`EndpointReference` objects in EPR mode.
         end_of_sequence: no more batches; do not Pull (nor Release).
+        excess: the service sent more items than the ``max_elements`` asked
+            for (a protocol violation; ``items`` then holds one too many).
     """
 
     context: str | None
     items: list[Item | EndpointReference]
     end_of_sequence: bool
+    excess: bool = False
 
 
-def parse_enumeration(env: Envelope) -> EnumerationBatch:
+def parse_enumeration(env: Envelope, *, max_elements: int | None = None) -> EnumerationBatch:
     """Parse an EnumerateResponse or PullResponse (DSP0226 8.2, 8.4).
 
     Handles every shape in the corpus: ``wsman:Items``/``wsman:EndOfSequence``
@@ -593,6 +631,14 @@ def parse_enumeration(env: Envelope) -> EnumerationBatch:
     (iDRAC); a context without Items (non-optimized AMT); Items plus a context
     and no EndOfSequence (Windows: keep pulling). A batch with no context left
     is the end even without EndOfSequence (there is nothing to pull with).
+
+    Args:
+        env: the response.
+        max_elements: the ``MaxElements`` the request asked for. A service
+            must not return more (DSP0226 8.2.3 for an optimized Enumerate,
+            8.4 for Pull); at most ``max_elements + 1`` items are then read,
+            enough for the caller to see the breach (``batch.excess``)
+            without doing work for the rest of a hostile batch.
 
     Raises:
         WSManFault: the envelope is a fault.
@@ -605,12 +651,15 @@ def parse_enumeration(env: Envelope) -> EnumerationBatch:
     items: list[Item | EndpointReference] = []
     eos = False
     namespace = env.cim_namespace
+    limit = max_elements + 1 if max_elements is not None else None
     for child in first:
         tag = child.tag
         if tag == _N_CONTEXT:
             context = (child.text or "").strip() or None
         elif tag in (_W_ITEMS, _N_ITEMS):
             for el in child:
+                if limit is not None and len(items) >= limit:
+                    break
                 etag = el.tag
                 if not isinstance(etag, str):
                     continue
@@ -622,7 +671,10 @@ def parse_enumeration(env: Envelope) -> EnumerationBatch:
                     items.append(Item(el, cim_namespace=namespace))
         elif tag in (_W_EOS, _N_EOS):
             eos = True
-    return EnumerationBatch(context, items, eos or context is None)
+    excess = max_elements is not None and len(items) > max_elements
+    if len(env.raw) > DETACH_SHARE * len(items):
+        detach_if_sparse([i for i in items if isinstance(i, Item)], len(env.raw))
+    return EnumerationBatch(context, items, eos or context is None, excess)
 
 
 def _object_and_epr(wrapper: etree._Element, namespace: str | None) -> Item | EndpointReference:

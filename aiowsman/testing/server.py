@@ -41,10 +41,11 @@ from aiowsman.testing._behaviour import (
     Injection,
     InjectionKind,
     RequestInfo,
+    applying,
 )
 from aiowsman.testing._bulk import BULK_URI
 from aiowsman.testing._cim import TableCache
-from aiowsman.testing._faults import Fault
+from aiowsman.testing._faults import Fault, render_fault
 from aiowsman.testing._flavour import FlavourName, flavour_named
 from aiowsman.testing._host import SimulatedHost, operation_of
 from aiowsman.testing._request import BadRequest, ParsedRequest, parse_request
@@ -662,6 +663,8 @@ class WSManTestServer:
         if kind is InjectionKind.HTTP_503:
             assert injection is not None
             return web.Response(status=503, headers={"Retry-After": str(injection.retry_after)})
+        if kind is InjectionKind.WEB_PAGE:
+            return web.Response(status=200, text=_WEB_PAGE, content_type="text/html")
         if kind is InjectionKind.UNAUTHORIZED:
             return self._unauthorized()
         if kind is InjectionKind.EXPIRE_CONTEXTS:
@@ -691,8 +694,12 @@ class WSManTestServer:
                 if operation == "Identify":
                     text = host.identify(authenticated=True, profiles=self._profiles())
                 else:
-                    answer = host.execute(req, relates_to, activity_id, outcome.user)
-                    text = answer if isinstance(answer, str) else await answer
+                    # The injection reaches the enumeration code through a
+                    # context variable (enumeration quirks: endless, empty
+                    # or oversize batches), not through every family's API.
+                    with applying(injection):
+                        answer = host.execute(req, relates_to, activity_id, outcome.user)
+                        text = answer if isinstance(answer, str) else await answer
             except Fault as exc:
                 fault = exc
             else:
@@ -707,7 +714,16 @@ class WSManTestServer:
         # WinRM answers in the request's character set (Windows clients send
         # UTF-16, MS-WSMV 4.5 shows charset=UTF-16); a behaviour may force one.
         encoding = behaviour.response_encoding or _request_charset(request)
-        if encoding == "utf-16":
+        if kind is InjectionKind.DTD_IN_UTF32:
+            assert injection is not None
+            # WS-Man allows UTF-8 and UTF-16 only; libxml2 reads UTF-32 too.
+            doctype = (
+                f'<?xml version="1.0" encoding="UTF-32"?><!DOCTYPE s:Envelope ['
+                f'<!ENTITY % ext SYSTEM "{injection.target}"> %ext;]>'
+            )
+            body = (doctype + text).encode("utf-32")
+            soap_type = "application/soap+xml;charset=UTF-32"
+        elif encoding == "utf-16":
             body = text.encode("utf-16")  # with a BOM, as Windows writes it
             soap_type = "application/soap+xml;charset=UTF-16"
         else:
@@ -731,6 +747,9 @@ class WSManTestServer:
         ):
             assert injection is not None
             return await _stream(request, status, headers, body, injection)
+        if kind is InjectionKind.PUSH_EXTRA_RESPONSE and request.transport is not None:
+            assert injection is not None
+            _push_later(request.transport, injection.delay, machine=host.machine)
         return web.Response(status=status, body=body, headers=headers)
 
 
@@ -779,8 +798,55 @@ _LAUGHS: Final = (
 )
 
 
+_WEB_PAGE: Final = (
+    "<!DOCTYPE html>\n<html>\n<head>\n<title>Welcome to nginx!</title>\n</head>\n<body>\n"
+    "<h1>Welcome to nginx!</h1>\n<p>If you see this page, the nginx web server is "
+    "successfully installed and working.</p>\n</body>\n</html>\n"
+)
+
+
+def _push_later(transport: asyncio.BaseTransport, delay: float, *, machine: str) -> None:
+    """Write an unsolicited HTTP response on a kept-alive connection after ``delay`` s.
+
+    A w:QuotaLimit fault without RelatesTo: the shape Windows really sends
+    without RelatesTo (corpus winrb-fault-quotalimit-msft-wmierror.xml), so
+    it cannot be told from a genuine answer by correlation alone.
+    """
+    body = render_fault(Fault.quota(1), relates_to=None, machine=machine).encode("utf-8")
+    head = (
+        "HTTP/1.1 500 Internal Server Error\r\n"
+        f"Content-Type: {SOAP_CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode("ascii")
+
+    def push() -> None:
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(head + body)
+
+    asyncio.get_running_loop().call_later(delay, push)
+
+
+def _after_start_tag(body: bytes, tag: bytes) -> int:
+    """The offset just after the name of the first ``tag`` start tag (or 0)."""
+    pos = body.find(tag)
+    return pos + len(tag) if pos >= 0 else 0
+
+
 def _spoil(body: bytes, injection: Injection) -> bytes:
     kind = injection.kind
+    if kind is InjectionKind.NAMESPACE_FLOOD:
+        pos = _after_start_tag(body, b"<s:Envelope")
+        flood = b"".join(
+            b' xmlns:flood%d="urn:aiowsman:flood:%d"' % (i, i) for i in range(injection.count)
+        )
+        return body[:pos] + flood + body[pos:]
+    if kind is InjectionKind.HEAVY_BODY:
+        pos = body.find(b"</s:Header>")
+        if pos < 0:
+            return body
+        head = b'<h:Padding xmlns:h="urn:aiowsman:padding">'
+        tail = b"</h:Padding>"
+        count = max(0, (injection.size - len(body) - len(head) - len(tail)) // len(b"<h:e/>"))
+        return body[:pos] + head + b"<h:e/>" * count + tail + body[pos:]
     if kind is InjectionKind.GARBAGE:
         return b"}{ this is not XML at all \x01\x02 <<<"
     if kind is InjectionKind.INVALID_UTF8:
