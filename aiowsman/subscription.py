@@ -209,6 +209,7 @@ class Subscription(AsyncIterator[Event]):
         self._state = _NEW
         self._failure: BaseException | None = None
         self._manager: SubscriptionManager | None = None
+        self._identifier: str | None = None
         self._context: str | None = None
         self._lock = asyncio.Lock()
         self._pending: asyncio.Task[EventBatch] | None = None
@@ -270,8 +271,9 @@ class Subscription(AsyncIterator[Event]):
 
     @property
     def identifier(self) -> str | None:
-        """The subscription's ``wse:Identifier``, if the source gave one."""
-        return self._manager.identifier if self._manager is not None else None
+        """The subscription's ``wse:Identifier``, if the source gave one (the
+        last one, after the subscription is closed or made again)."""
+        return self._identifier
 
     @property
     def context(self) -> str | None:
@@ -370,6 +372,7 @@ class Subscription(AsyncIterator[Event]):
     def _adopt(self, result: ev.SubscribeResult) -> None:
         loop = asyncio.get_running_loop()
         self._manager = result.manager
+        self._identifier = result.manager.identifier
         self._context = result.context
         self._state = _OPEN
         self._session._subscriptions.add(self)
@@ -383,15 +386,19 @@ class Subscription(AsyncIterator[Event]):
         else:
             self._expires_at = self._renew_at = None
 
-    async def _resubscribe(self, why: str) -> None:
+    async def _resubscribe(self, why: str, cause: WSManError | None = None) -> None:
         """Subscribe again from the caller's bookmark; drop what was not handed out.
 
         Raises:
-            SubscriptionEndedError: there is no bookmark to resume from, or
-                this keeps happening without any event in between.
+            SubscriptionEndedError: there is no bookmark to resume from (or
+                ``resubscribe=False``: then the source's own SubscriptionEnd,
+                if that is what happened), or this keeps happening without
+                any event in between.
         """
         bookmark = self.bookmark
         if not self._resubscribe_allowed or bookmark is None:
+            if isinstance(cause, SubscriptionEndedError):
+                raise cause
             raise SubscriptionEndedError(
                 f"{why}; no bookmark to resume from"
                 if bookmark is None
@@ -516,9 +523,10 @@ class Subscription(AsyncIterator[Event]):
             except (InvalidEnumerationContextFault, SubscriptionEndedError) as exc:
                 self._pending = None
                 self._context = None
-                if isinstance(exc, SubscriptionEndedError):
-                    exc.with_context(self._session.host, "Pull")
-                await self._guard(self._resubscribe(f"the subscription is gone ({exc.message})"))
+                exc.with_context(self._session.host, "Pull")
+                await self._guard(
+                    self._resubscribe(f"the subscription is gone ({exc.message})", exc)
+                )
                 continue
             except BaseException as exc:
                 self._pending = None
