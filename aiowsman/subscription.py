@@ -226,6 +226,7 @@ class Subscription(AsyncIterator[Event]):
         self._bookmark: Bookmark | None = bookmark
         self._positions: dict[str, int] | None = None
         self._current: str | None = None
+        self._moved = False  # positions changed since the bookmark was made
         self.pulls = 0
         self.heartbeats = 0
         self.timeouts = 0
@@ -259,9 +260,11 @@ class Subscription(AsyncIterator[Event]):
         ``str(sub.bookmark)`` is the XML to save; pass it (or the object) as
         ``bookmark=`` to resume after that event.
         """
-        if self._positions is not None:
+        if self._positions is not None and self._moved:
+            # Made only when asked for (a tuple, no XML until saved); the
+            # positions stay, to advance with the next event.
             self._bookmark = Bookmark.from_positions(self._positions, self._current)
-            self._positions = None
+            self._moved = False
         return self._bookmark
 
     @property
@@ -600,6 +603,7 @@ class Subscription(AsyncIterator[Event]):
                 positions[channel] = record - 1
         self._positions = positions
         self._current = base.current if base is not None else None
+        self._moved = False
 
     def _take(self) -> Event:
         event = self._buffer.popleft()
@@ -612,6 +616,7 @@ class Subscription(AsyncIterator[Event]):
         elif self._positions is not None and event.channel and event.record_id is not None:
             self._positions[event.channel] = event.record_id
             self._current = event.channel
+            self._moved = True
         return event
 
     # -- consuming ------------------------------------------------------------

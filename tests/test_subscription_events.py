@@ -216,6 +216,17 @@ async def test_the_bookmark_follows_the_events_received_not_the_batch(
         assert sub.bookmark.positions == {"System": 10}
 
 
+async def test_the_bookmark_read_after_every_event_names_that_event(
+    session: AsyncSession,
+) -> None:
+    async with system(session, read_existing=True, batch_items=10) as sub:
+        for expected in range(1, 21):
+            event = await anext(sub)
+            assert event.record_id == expected
+            assert sub.bookmark is not None
+            assert sub.bookmark.positions == {"System": expected}
+
+
 async def test_a_saved_bookmark_resumes_with_no_loss_and_no_duplicate(
     server: WSManTestServer, make_session: Callable[..., AsyncSession]
 ) -> None:
