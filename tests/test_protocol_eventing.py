@@ -338,6 +338,14 @@ def test_event_batch_reads_wrapped_events_in_order() -> None:
     assert not batch.heartbeat
 
 
+def test_an_event_from_a_batch_keeps_its_own_xml_without_the_envelopes_namespaces() -> None:
+    batch = parse_event_batch(parse_envelope(pull_response(f"<n:Items>{wrapped(11)}</n:Items>")))
+    xml = batch.events[0].xml
+    assert xml.startswith('<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event">')
+    assert "xmlns:s=" not in xml and "xmlns:w=" not in xml
+    assert etree.fromstring(xml.encode()).findtext("{*}System/{*}EventRecordID") == "11"
+
+
 def test_event_batch_reads_the_bookmark_header() -> None:
     batch = parse_event_batch(
         parse_envelope(pull_response(f"<n:Items>{wrapped(12)}</n:Items>", header=BOOKMARK_HEADER))

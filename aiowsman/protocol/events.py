@@ -34,7 +34,7 @@ from lxml import etree
 from ..errors import ProtocolError
 from .xml import parse_xml
 
-__all__ = ["LEVEL_NAMES", "Event", "event_from_element", "parse_event"]
+__all__ = ["LEVEL_NAMES", "Event", "detached_xml", "event_from_element", "parse_event"]
 
 #: Standard level names (winmeta.xml: win:Critical 1 ... win:Verbose 5). Level
 #: 0 (win:LogAlways) is shown as "Information" by Event Viewer.
@@ -284,8 +284,35 @@ def event_from_element(
         elif name == "RenderingInfo":
             values["message"], values["rendering"] = _rendering(part)
     if xml is None:
-        xml = etree.tostring(element, encoding="unicode")
+        xml = detached_xml(element)
     return Event(**values, xml=xml, host=host)
+
+
+_DECLARATION = re.compile(r'\s+xmlns:([\w.-]+)="[^"]*"')
+
+
+def detached_xml(element: etree._Element) -> str:
+    """``element`` serialised on its own, without the namespace declarations it
+    inherits from the envelope but does not use.
+
+    lxml writes every namespace in scope on a subtree's root; an event would
+    otherwise carry the SOAP envelope's declarations. A declaration whose
+    prefix appears nowhere else in the text is dropped (one that might be
+    used, even in a text value, is kept).
+    """
+    text = etree.tostring(element, encoding="unicode")
+    end = text.find(">")  # lxml escapes ">" in attribute values
+    if end < 0 or "xmlns:" not in text[:end]:
+        return text
+    head, rest = text[:end], text[end:]
+    bare = _DECLARATION.sub("", head)
+    for prefix in _DECLARATION.findall(head):
+        # "p:" as a name's prefix, not the tail of "http:".
+        used = re.compile(r"(?<![\w.-])" + re.escape(prefix) + ":")
+        if used.search(rest) or used.search(bare):
+            continue
+        head = re.sub(r"\s+xmlns:" + re.escape(prefix) + r'="[^"]*"', "", head, count=1)
+    return head + rest
 
 
 def parse_event(xml: str | bytes, *, host: str | None = None) -> Event:
