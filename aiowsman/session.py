@@ -32,7 +32,7 @@ Retries
 Errors
     Every :class:`~aiowsman.errors.WSManError` leaving a session names the
     host (``host:port``) and the operation. A SOAP fault is also kept in
-    :attr:`AsyncSession.error` (the seed's ``Session.Error``), raw XML included;
+    :attr:`AsyncSession.error` (the WinRM Scripting API's ``Session.Error``), raw XML included;
     a later successful call clears it.
 """
 
@@ -138,7 +138,7 @@ _BACKOFF_BASE = 0.1
 _BACKOFF_CAP = 2.0
 
 #: Best-effort cleanups sent when an enumeration or subscription ends early:
-#: they neither set nor clear ``session.error`` (the seed's Session.Error is
+#: they neither set nor clear ``session.error`` (the Scripting API's Session.Error is
 #: about the caller's own calls).
 _CLEANUP_OPERATIONS = frozenset({"Release", "Unsubscribe"})
 
@@ -175,9 +175,9 @@ class AsyncSession:
             ``"negotiate"``, ``"kerberos"``, ``"credssp"``, ``"certificate"``)
             or an :class:`~aiowsman.auth.Auth`. Default: ``"negotiate"`` when
             a user name is given (as WinRM does), else ``"none"``.
-        timeout: deadline of each operation, seconds (the seed's ``Timeout``,
+        timeout: deadline of each operation, seconds (the WinRM Scripting API's ``Timeout``,
             in seconds rather than milliseconds).
-        batch_items: items per Pull (the seed's ``BatchItems``); default 50.
+        batch_items: items per Pull (the WinRM Scripting API's ``BatchItems``); default 50.
         allow_unencrypted: allow clear-text credentials or SOAP over plain
             HTTP (WinRM's ``AllowUnencrypted``).
         verify: True (system CAs), False, or a CA bundle path.
@@ -601,10 +601,10 @@ class AsyncSession:
         except WSManFault as fault:
             fault.with_context(self._host, operation)
             if operation not in _CLEANUP_OPERATIONS:
-                # session.error is about the caller's calls (the seed's
-                # Session.Error): the best-effort Release or Unsubscribe sent
-                # when an enumeration or subscription ends neither sets nor
-                # clears it.
+                # session.error is about the caller's calls (the WinRM
+                # Scripting API's Session.Error): the best-effort Release or
+                # Unsubscribe sent when an enumeration or subscription ends
+                # neither sets nor clears it.
                 self._error = fault
             log_exchange(
                 self._host,
