@@ -50,6 +50,7 @@ from aiowsman.errors import (
 from aiowsman.fanout import SessionFactory, default_session_factory, shared_client_session
 from aiowsman.protocol.eventing import Bookmark
 from aiowsman.protocol.events import Event
+from aiowsman.subscription import content_format_name, query_list
 
 __all__ = ["EventCollector", "HostStatus", "collect_events"]
 
@@ -307,8 +308,9 @@ def collect_events(
 
     Args:
         hosts: host names, ``host:port`` or endpoint URLs (duplicates once).
-        query, channel, read_existing, heartbeat, batch_items, expires,
-            content_format, max_time: as for :meth:`AsyncSession.subscribe`.
+        query: as for :meth:`AsyncSession.subscribe` (so are ``channel``,
+            ``read_existing``, ``heartbeat``, ``batch_items``, ``expires``,
+            ``content_format`` and ``max_time``).
         bookmarks: host -> bookmark to resume after (``collector.bookmarks``
             saved by an earlier run); hosts without one start as
             ``read_existing`` says.
@@ -346,6 +348,9 @@ def collect_events(
             f"session options ({names}) cannot be combined with session_factory",
             operation="collect",
         )
+    # What every host would refuse the same way is refused here, at once.
+    query_list(query, channel)
+    content_format_name(content_format)
     subscribe_options: dict[str, Any] = {
         "query": query,
         "channel": channel,

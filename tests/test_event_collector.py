@@ -192,3 +192,7 @@ def test_bad_arguments_are_refused_at_once() -> None:
         collect_events("host01", query="*", channel="System")
     with pytest.raises(ConfigurationError):
         collect_events(["host01"], query="*", channel="System", queue_size=0)
+    with pytest.raises(ConfigurationError):
+        collect_events(["host01"], query="*[System[Level=1]]")  # an XPath needs its channel
+    with pytest.raises(ConfigurationError):
+        collect_events(["host01"], query="*", channel="System", bookmarks={"host01": "<x"})
