@@ -200,7 +200,8 @@ def _goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if aio_cpu and raw_cpu:
             goal["cpu_vs_raw"] = raw_cpu / aio_cpu
             goal["cpu_vs_raw_met"] = raw_cpu / aio_cpu >= GOAL_VS_RAW
-        goals.append(goal)
+        if len(goal) > 2:  # a case with one contender (events) has nothing to compare
+            goals.append(goal)
     return goals
 
 
