@@ -143,7 +143,9 @@ async def test_no_events_yet_is_a_bounded_wait_not_a_busy_loop(
         # Each Pull waited on the server for MaxTime and ended w:TimedOut.
         assert sub.timeouts >= 2
         assert sub.pulls <= 2.0 / 0.4 + 2
-        assert sub.pulls == sum(s.pulls for s in family(server).subscriptions.values())
+        # (the last Pull may still be on its way to the server)
+        on_server = sum(s.pulls for s in family(server).subscriptions.values())
+        assert sub.pulls - 1 <= on_server <= sub.pulls
 
 
 async def test_heartbeats_keep_the_subscription_waiting_for_events(
@@ -174,9 +176,9 @@ async def test_a_cancelled_wait_loses_no_event(
 async def test_the_subscription_is_renewed_before_it_expires(
     server: WSManTestServer, session: AsyncSession
 ) -> None:
-    async with system(session, expires=1.2, heartbeat=0.2) as sub:
+    async with system(session, expires=2.0, heartbeat=0.3) as sub:
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(anext(sub), 2.5)  # twice the granted lifetime
+            await asyncio.wait_for(anext(sub), 4.5)  # over twice the granted lifetime
         live = family(server).subscriptions
         assert list(live) == [sub.identifier]
         assert live[sub.identifier].renewals >= 1
