@@ -8,6 +8,9 @@ The WinRM Scripting API, async and Pythonic::
         async with s.enumerate("wmicimv2/Win32_Process") as processes:
             async for p in processes:
                 print(p["Name"])
+        async with s.subscribe(query="*", channel="System", heartbeat=30) as events:
+            async for event in events:   # parsed Windows events, bookmarks, renewals
+                print(event.record_id, event.level_name, event.message)
 
 Errors all derive from :class:`WSManError` and name host and operation.
 """
@@ -15,6 +18,7 @@ Errors all derive from :class:`WSManError` and name host and operation.
 from __future__ import annotations
 
 from aiowsman.auth import Auth, BasicAuth, NoAuth, register_auth
+from aiowsman.collector import EventCollector, collect_events
 from aiowsman.enumerator import Enumerator
 from aiowsman.errors import (
     AuthenticationError,
@@ -34,6 +38,7 @@ from aiowsman.errors import (
     QuotaExceededFault,
     ResponseTooLargeError,
     ServiceUnavailableError,
+    SubscriptionEndedError,
     TimeoutError,
     TLSError,
     TransportError,
@@ -44,8 +49,10 @@ from aiowsman.errors import (
 from aiowsman.facade import ConnectionOptions, WSMan
 from aiowsman.protocol import (
     AssociationFilter,
+    Bookmark,
     EndpointReference,
     EnumerationMode,
+    Event,
     IdentifyResponse,
     Item,
     Polymorphism,
@@ -53,6 +60,7 @@ from aiowsman.protocol import (
     expand_resource_uri,
 )
 from aiowsman.session import AsyncSession
+from aiowsman.subscription import Subscription
 
 __version__ = "0.1.0"
 
@@ -62,6 +70,7 @@ __all__ = [
     "Auth",
     "AuthenticationError",
     "BasicAuth",
+    "Bookmark",
     "ConfigurationError",
     "ConnectError",
     "ConnectionOptions",
@@ -72,6 +81,8 @@ __all__ = [
     "EnumerationTooLargeError",
     "Enumerator",
     "EnvelopeTooLargeError",
+    "Event",
+    "EventCollector",
     "FaultDetail",
     "HTTPStatusError",
     "IdentifyResponse",
@@ -87,6 +98,8 @@ __all__ = [
     "ResourceLocator",
     "ResponseTooLargeError",
     "ServiceUnavailableError",
+    "Subscription",
+    "SubscriptionEndedError",
     "TLSError",
     "TimeoutError",
     "TransportError",
@@ -95,6 +108,7 @@ __all__ = [
     "WSManError",
     "WSManFault",
     "__version__",
+    "collect_events",
     "expand_resource_uri",
     "register_auth",
 ]

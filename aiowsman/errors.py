@@ -24,6 +24,7 @@ runner to classify failures (``dns``, ``connect``, ``tls``, ``auth``,
     |   +-- OperationTimedOutFault                     w:TimedOut (OperationTimeout expired)
     |   +-- InvalidEnumerationContextFault             context invalid or expired
     |   +-- QuotaExceededFault                         per-user quota (e.g. concurrent ops)
+    +-- SubscriptionEndedError                fault    the event source ended a subscription
     +-- ProtocolError                         protocol malformed or unexpected response
     |   +-- UnsafeXMLError                             DOCTYPE / entities: refused unparsed
     |   +-- NotWSManEndpointError                      not WS-Man at all (e.g. a web page)
@@ -60,6 +61,7 @@ __all__ = [
     "QuotaExceededFault",
     "ResponseTooLargeError",
     "ServiceUnavailableError",
+    "SubscriptionEndedError",
     "TLSError",
     "TimeoutError",
     "TransportError",
@@ -298,6 +300,30 @@ class InvalidEnumerationContextFault(WSManFault):
 
 class QuotaExceededFault(WSManFault):
     """A per-user quota was exceeded (MaxConcurrentOperationsPerUser...); back off."""
+
+
+class SubscriptionEndedError(WSManError):
+    """The event source ended a subscription (``wse:SubscriptionEnd``), or it is
+    gone and cannot be resumed (no bookmark to resume from).
+
+    ``status`` and ``reason`` are the source's ``wse:Status`` / ``wse:Reason``
+    when it sent them.
+    """
+
+    category = "fault"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: str | None = None,
+        reason: str | None = None,
+        host: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, host=host, operation=operation)
+        self.status = status
+        self.reason = reason
 
 
 class ProtocolError(WSManError):

@@ -548,38 +548,13 @@ class FanOut(Generic[T]):
         http: aiohttp.ClientSession | None = None
         factory = self._factory
         if factory is None:
-            # One connector for the whole run: the DNS cache and the keep-alive
-            # pool are shared by every host's session. limit_per_host bounds
-            # the channels one host may hold (per_host).
-            # Guarded: a host pushing an unsolicited response on an idle
-            # kept-alive connection never has it taken as an answer.
-            connector = GuardedConnector(
+            http = shared_client_session(
                 limit=cfg.concurrency * self._per_host,
-                limit_per_host=self._per_host,
+                per_host=self._per_host,
                 ttl_dns_cache=self._ttl_dns_cache,
-                use_dns_cache=self._ttl_dns_cache is not None,
-                # Idle connections do not count against aiohttp's limits, and
-                # a fan-out rarely returns to a host it finished with: a short
-                # keep-alive bounds the idle sockets to ~ throughput x this.
                 keepalive_timeout=self._keepalive_timeout,
             )
-            # The library's client (aiowsman._http): no aiohttp timeouts (its
-            # default is total=300 s, sock_connect=30 s: every session bounds
-            # each operation with its own deadline, and the runner each host,
-            # so aiohttp's would only add two timers per request to the event
-            # loop's heap); no cookie jar (one host's Set-Cookie must not
-            # reach the next); connections keyed by the credentials they
-            # carried (one set of credentials shares the pool as before).
-            http = new_client(connector, connector_owner=True)
-            options = dict(self._session_options)
-            # per_host channels need the session's consent too: each
-            # AsyncSession bounds its own requests in flight (max_channels).
-            options.setdefault("max_channels", self._per_host)
-            # The runner owns the retry policy (its host deadline, backoff and
-            # ``idempotent`` flag); sessions retrying underneath would
-            # multiply the attempts a failing host costs.
-            options.setdefault("retries", 0)
-            factory = _default_factory(http, options)
+            factory = default_session_factory(http, self._session_options, self._per_host)
 
         pending: asyncio.Queue[tuple[int, str] | object] = asyncio.Queue(cfg.concurrency)
         done: asyncio.Queue[HostResult[T] | object] = asyncio.Queue(cfg.concurrency)
@@ -767,10 +742,51 @@ async def _closed() -> AsyncGenerator[Any, None]:
     yield  # pragma: no cover - makes this an async generator
 
 
-def _default_factory(
-    http: aiohttp.ClientSession, options: Mapping[str, Any]
+def shared_client_session(
+    *, limit: int, per_host: int, ttl_dns_cache: int | None, keepalive_timeout: float
+) -> aiohttp.ClientSession:
+    """The one ``aiohttp.ClientSession`` the sessions of a many-host run share.
+
+    One connector for the whole run: the DNS cache and the keep-alive pool
+    are shared by every host's session; ``limit_per_host`` bounds the
+    channels one host may hold (``per_host``).
+    """
+    # Guarded: a host pushing an unsolicited response on an idle kept-alive
+    # connection never has it taken as an answer.
+    connector = GuardedConnector(
+        limit=limit,
+        limit_per_host=per_host,
+        ttl_dns_cache=ttl_dns_cache,
+        use_dns_cache=ttl_dns_cache is not None,
+        # Idle connections do not count against aiohttp's limits, and a
+        # fan-out rarely returns to a host it finished with: a short
+        # keep-alive bounds the idle sockets to ~ throughput x this.
+        keepalive_timeout=keepalive_timeout,
+    )
+    # The library's client (aiowsman._http): no aiohttp timeouts (its default
+    # is total=300 s, sock_connect=30 s: every session bounds each operation
+    # with its own deadline, and the runner each host, so aiohttp's would
+    # only add two timers per request to the event loop's heap); no cookie
+    # jar (one host's Set-Cookie must not reach the next); connections keyed
+    # by the credentials they carried (one set of credentials shares the pool
+    # as before).
+    return new_client(connector, connector_owner=True)
+
+
+def default_session_factory(
+    http: aiohttp.ClientSession, session_options: Mapping[str, Any], per_host: int
 ) -> SessionFactory[Any]:
+    """``host -> AsyncSession`` on the shared ``http`` client with ``session_options``."""
     from aiowsman.session import AsyncSession
+
+    options = dict(session_options)
+    # per_host channels need the session's consent too: each AsyncSession
+    # bounds its own requests in flight (max_channels).
+    options.setdefault("max_channels", per_host)
+    # The runner owns the retry policy (its host deadline, backoff and
+    # ``idempotent`` flag); sessions retrying underneath would multiply the
+    # attempts a failing host costs.
+    options.setdefault("retries", 0)
 
     def factory(host: str) -> AbstractAsyncContextManager[Any]:
         return AsyncSession(host, client_session=http, **options)

@@ -88,6 +88,7 @@ from aiowsman.protocol.envelope import (
 )
 from aiowsman.protocol.items import Item
 from aiowsman.protocol.locator import EndpointReference, ResourceLocator
+from aiowsman.protocol.namespaces import DIALECT_EVENT_QUERY, URI_EVENTLOG
 from aiowsman.transport import (
     DEFAULT_MAX_CHANNELS,
     UNAUTHENTICATED_HINT,
@@ -98,6 +99,8 @@ from aiowsman.transport import (
 
 if TYPE_CHECKING:
     from aiowsman.enumerator import Enumerator
+    from aiowsman.protocol.eventing import Bookmark, SubscriptionManager
+    from aiowsman.subscription import Subscription
 
 __all__ = [
     "DEFAULT_BATCH_ITEMS",
@@ -166,6 +169,10 @@ PARSE_OFFLOAD_BYTES = 128 * 1024
 #: threads than cores buy nothing, and one core is left to the event loop
 #: (TLS, HTTP, the loop's own share of every response): at most 4, at least 1.
 PARSE_POOL = WorkerPool("aiowsman-parse", max(1, min(4, (os.cpu_count() or 2) - 1)))
+#: Best-effort cleanups sent when an enumeration or subscription ends early:
+#: they neither set nor clear ``session.error`` (the Scripting API's Session.Error is
+#: about the caller's own calls).
+_CLEANUP_OPERATIONS = frozenset({"Release", "Unsubscribe"})
 
 #: MS-WSMV 3.1.4.16: where the unauthenticated Identify is served.
 _ANONYMOUS_IDENTIFY_PATH = "/wsman-anon/identify"
@@ -391,7 +398,10 @@ class AsyncSession:
         #: (locator, context) of enumerators collected while open; released
         #: soon after from the loop (_release_orphans_soon), else by aclose().
         self._orphaned_contexts: list[tuple[ResourceLocator, str]] = []
+        #: (resource URI, manager) of subscriptions collected while open.
+        self._orphaned_subscriptions: list[tuple[str, SubscriptionManager]] = []
         self._orphan_release: asyncio.Task[None] | None = None
+        self._open_subscriptions: weakref.WeakSet[Subscription] | None = None
 
     # -- properties -----------------------------------------------------------
 
@@ -402,6 +412,14 @@ class AsyncSession:
         if enumerators is None:
             enumerators = self._open_enumerators = weakref.WeakSet()
         return enumerators
+
+    @property
+    def _subscriptions(self) -> weakref.WeakSet[Subscription]:
+        """The event subscriptions still subscribed (unsubscribed by :meth:`aclose`)."""
+        subscriptions = self._open_subscriptions
+        if subscriptions is None:
+            subscriptions = self._open_subscriptions = weakref.WeakSet()
+        return subscriptions
 
     @property
     def endpoint(self) -> Endpoint:
@@ -491,13 +509,16 @@ class AsyncSession:
         """
         if self._closed:
             return
-        enumerators = list(self._open_enumerators or ())
-        if enumerators:
-            await asyncio.gather(*(e.aclose() for e in enumerators), return_exceptions=True)
+        closers = [e.aclose() for e in list(self._open_enumerators or ())]
+        closers += [s.aclose() for s in list(self._open_subscriptions or ())]
+        if closers:
+            await asyncio.gather(*closers, return_exceptions=True)
         orphans, self._orphaned_contexts = self._orphaned_contexts, []
-        if orphans:
+        abandoned, self._orphaned_subscriptions = self._orphaned_subscriptions, []
+        if orphans or abandoned:
             await asyncio.gather(
                 *(self._release_context(loc, ctx) for loc, ctx in orphans),
+                *(self._unsubscribe(uri, manager) for uri, manager in abandoned),
                 return_exceptions=True,
             )
         if self._orphan_release is not None:
@@ -526,16 +547,20 @@ class AsyncSession:
         loop.call_soon(self._start_orphan_release)
 
     def _start_orphan_release(self) -> None:
-        if self._closed or self._orphan_release is not None or not self._orphaned_contexts:
+        if self._closed or self._orphan_release is not None:
+            return
+        if not self._orphaned_contexts and not self._orphaned_subscriptions:
             return
         self._orphan_release = asyncio.get_running_loop().create_task(self._release_orphans())
 
     async def _release_orphans(self) -> None:
         try:
-            while self._orphaned_contexts and not self._closed:
+            while (self._orphaned_contexts or self._orphaned_subscriptions) and not self._closed:
                 orphans, self._orphaned_contexts = self._orphaned_contexts, []
+                abandoned, self._orphaned_subscriptions = self._orphaned_subscriptions, []
                 await asyncio.gather(
                     *(self._release_context(loc, ctx) for loc, ctx in orphans),
+                    *(self._unsubscribe(uri, manager) for uri, manager in abandoned),
                     return_exceptions=True,
                 )
         finally:
@@ -555,6 +580,24 @@ class AsyncSession:
             )
         except WSManError as exc:
             logger.debug("[%s] Release failed (ignored): %s", self._host, exc)
+
+    async def _unsubscribe(self, resource_uri: str, manager: SubscriptionManager) -> None:
+        """Unsubscribe an event subscription (DSP0226 10.4); best effort, never raises."""
+        from aiowsman.protocol import eventing
+        from aiowsman.subscription import UNSUBSCRIBE_TIMEOUT
+
+        if self._closed:
+            return
+        request = eventing.unsubscribe_request(self._options, manager, resource_uri)
+        try:
+            await self._call(
+                request,
+                eventing.parse_unsubscribe,
+                resource=resource_uri,
+                deadline=min(self._timeout, UNSUBSCRIBE_TIMEOUT),
+            )
+        except WSManError as exc:
+            logger.debug("[%s] Unsubscribe failed (ignored): %s", self._host, exc)
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         transport = getattr(self, "_transport", None)
@@ -631,10 +674,11 @@ class AsyncSession:
                     result = _read_response(response, request, parse)
         except WSManFault as fault:
             fault.with_context(self._host, operation)
-            if operation != "Release":
-                # session.error is about the caller's calls (the WinRM Scripting API's
-                # Session.Error): the best-effort Release sent when an
-                # enumeration ends early neither sets nor clears it.
+            if operation not in _CLEANUP_OPERATIONS:
+                # session.error is about the caller's calls (the WinRM
+                # Scripting API's Session.Error): the best-effort Release or
+                # Unsubscribe sent when an enumeration or subscription ends
+                # neither sets nor clears it.
                 self._error = fault
             log_exchange(
                 self._host,
@@ -684,7 +728,7 @@ class AsyncSession:
             if anonymous or not self._auth.sends_credentials:
                 message += UNAUTHENTICATED_HINT
             raise TimeoutError(message, host=self._host, operation=operation)
-        if operation != "Release":
+        if operation not in _CLEANUP_OPERATIONS:
             self._error = None
         log_exchange(
             self._host,
@@ -934,6 +978,117 @@ class AsyncSession:
             optimize=optimize,
             max_items=max_items,
             deadline=deadline,
+        )
+
+    def subscribe(
+        self,
+        resource_uri: Locator = URI_EVENTLOG,
+        *,
+        query: str,
+        channel: str | None = None,
+        dialect: str | None = None,
+        read_existing: bool = False,
+        heartbeat: float | None = None,
+        bookmark: str | Bookmark | None = None,
+        batch_items: int | None = None,
+        expires: float | None = None,
+        content_format: str | None = None,
+        max_time: float | None = None,
+        send_bookmarks: bool = True,
+        subscription_name: str | None = None,
+        ignore_channel_error: bool = False,
+        connection_retry: tuple[int, float] | None = None,
+        resubscribe: bool = True,
+        host: str | None = None,
+    ) -> Subscription:
+        """Subscribe to events in pull mode (WS-Eventing; DSP0226 10.2, MS-WSMV 3.1.4.1.30).
+
+        Nothing is sent until the subscription is used: ``async with``,
+        ``async for`` or ``await``. See :mod:`aiowsman.subscription` for how
+        it waits, renews, resumes and unsubscribes.
+
+        Args:
+            resource_uri: the event source (default: Windows' event log,
+                ``http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog``).
+            query: a ``<QueryList>`` document (the eventquery dialect,
+                MS-WSMV 2.2.4.24), or an event XPath such as
+                ``*[System[(Level<=3)]]`` together with ``channel``.
+            channel: the log an XPath ``query`` selects from (``System``...).
+            dialect: the filter dialect URI (default: the eventquery dialect).
+            read_existing: also deliver the events already in the log
+                (``ReadExistingEvents``); ignored when ``bookmark`` is given.
+            heartbeat: seconds between heartbeats the source sends when it
+                has no events (``wsman:Heartbeats``), or None.
+            bookmark: resume right after this bookmark (a saved
+                ``str(sub.bookmark)`` or a :class:`Bookmark`).
+            batch_items: events per Pull at most (default: ``batch_items``).
+            expires: requested lifetime in seconds, renewed before it ends;
+                None (default): a subscription that does not expire.
+            content_format: ``"Raw"`` (the default on Windows) or
+                ``"RenderedText"`` (events carry their message text).
+            max_time: seconds a Pull may wait for events (``wsen:MaxTime``,
+                default 20); its client deadline is that plus 5 s.
+            send_bookmarks: ask for a bookmark with each batch (default; needed
+                to resume).
+            subscription_name: the ``SubscriptionName`` option.
+            ignore_channel_error: ``IgnoreChannelError``: a channel of the
+                query that cannot be read is skipped instead of failing.
+            connection_retry: ``(count, interval seconds)`` for
+                ``wsman:ConnectionRetry`` (both zero or both positive).
+            resubscribe: subscribe again from the bookmark when the source
+                forgets the subscription or will not renew it (default).
+            host: the name events are tagged with (default: ``session.host``).
+
+        Returns:
+            A :class:`~aiowsman.subscription.Subscription`.
+
+        Raises:
+            aiowsman.errors.ConfigurationError: bad arguments (at once).
+        """
+        from aiowsman.protocol.eventing import Bookmark as _Bookmark
+        from aiowsman.subscription import (
+            DEFAULT_MAX_TIME,
+            Subscription,
+            content_format_name,
+            query_list,
+        )
+
+        def bad(message: str) -> ConfigurationError:
+            return ConfigurationError(message, host=self._host, operation="Subscribe")
+
+        batch = self._batch_items if batch_items is None else batch_items
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise bad(f"batch_items must be a positive integer, not {batch!r}")
+        wait = DEFAULT_MAX_TIME if max_time is None else float(max_time)
+        if not wait > 0:
+            raise bad(f"max_time must be positive, not {max_time!r}")
+        for name, value in (("heartbeat", heartbeat), ("expires", expires)):
+            if value is not None and not float(value) > 0:
+                raise bad(f"{name} must be positive, not {value!r}")
+        try:
+            text = query_list(query, channel)
+            mark = _Bookmark(bookmark) if isinstance(bookmark, str) else bookmark
+            fmt = content_format_name(content_format)
+        except ConfigurationError as exc:
+            raise exc.with_context(self._host, "Subscribe") from None
+        return Subscription(
+            self,
+            self._locator(resource_uri),
+            query=text,
+            dialect=dialect or DIALECT_EVENT_QUERY,
+            read_existing=read_existing,
+            heartbeat=None if heartbeat is None else float(heartbeat),
+            bookmark=mark,
+            batch_items=batch,
+            expires=None if expires is None else float(expires),
+            content_format=fmt,
+            max_time=wait,
+            send_bookmarks=send_bookmarks,
+            subscription_name=subscription_name,
+            ignore_channel_error=ignore_channel_error,
+            connection_retry=connection_retry,
+            resubscribe=resubscribe,
+            host=host or self._host,
         )
 
     def _locator(

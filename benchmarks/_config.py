@@ -33,9 +33,25 @@ class Plan:
     #: encrypted: operations per measurement, and the transports compared
     encrypted_count: int = 1000
     encrypted_modes: tuple[str, ...] = ("basic-http", "basic-https", "ntlm-http-encrypted")
+    #: events (aiowsman only: no other contender subscribes): one host's
+    #: backlog read through one subscription, then many hosts' backlogs
+    #: through one collected stream; BatchItems of each Pull
+    events_single: int = 100_000
+    events_hosts: tuple[int, ...] = (1000,)
+    events_per_host: int = 100
+    events_batch: tuple[int, ...] = (100, 1000)
+    #: subscriptions: idle subscriptions held at once (memory per subscription)
+    subscription_hosts: tuple[int, ...] = (1000,)
     #: per-worker time limit, seconds
     worker_timeout: float = 900.0
-    scenarios: tuple[str, ...] = ("single", "fanout", "enumerate", "encrypted")
+    scenarios: tuple[str, ...] = (
+        "single",
+        "fanout",
+        "enumerate",
+        "encrypted",
+        "events",
+        "subscriptions",
+    )
 
 
 FULL = Plan(name="full", reps=3)
@@ -51,5 +67,10 @@ SMOKE = Plan(
     enum_items=(500,),
     enum_batch=(100,),
     encrypted_count=20,
+    events_single=500,
+    events_hosts=(10,),
+    events_per_host=20,
+    events_batch=(100,),
+    subscription_hosts=(10,),
     worker_timeout=60.0,
 )

@@ -14,7 +14,14 @@ MIB = 2**20
 SATURATED = 90.0
 #: CPU accounting ticks are 10 ms: shorter runs cannot say what limited them.
 MIN_WALL_FOR_BOUND = 0.5
-UNITS = {"single": "ops", "encrypted": "ops", "fanout": "hosts", "enumerate": "items"}
+UNITS = {
+    "single": "ops",
+    "encrypted": "ops",
+    "fanout": "hosts",
+    "enumerate": "items",
+    "events": "events",
+    "subscriptions": "subscriptions",
+}
 GOAL_VS_RAW = 0.90  # aiowsman within 10% of the raw floor
 GOAL_VS_PYPSRP_FANOUT = 4.0  # and at least 4x pypsrp on fan-out
 ORDER = {"aiowsman": 0, "raw": 1, "pypsrp": 2}
@@ -45,6 +52,10 @@ def case_label(scenario: str, case: dict[str, Any]) -> str:
     if scenario == "enumerate":
         what = f" of {case['class']}" if "class" in case else ""
         return f"[enumerate {case['items']} items{what} batch={case['batch']}]"
+    if scenario == "events":
+        return f"[events {case['events']} from {case['hosts']} host(s) batch={case['batch']}]"
+    if scenario == "subscriptions":
+        return f"[subscriptions {case['hosts']} idle]"
     return f"[{scenario} {case.get('mode', '')}]"
 
 
@@ -71,6 +82,8 @@ def _metrics(scenario: str, r: dict[str, Any]) -> dict[str, float]:
     if scenario == "fanout":
         inflight = min(int(r["case"]["concurrency"]), int(r["case"]["hosts"]))
         m["kib_per_inflight"] = m["rss_growth_mib"] * 1024 / inflight
+    if scenario == "subscriptions":
+        m["kib_per_subscription"] = m["rss_growth_mib"] * 1024 / max(1, int(r["case"]["hosts"]))
     return m
 
 
@@ -187,7 +200,8 @@ def _goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if aio_cpu and raw_cpu:
             goal["cpu_vs_raw"] = raw_cpu / aio_cpu
             goal["cpu_vs_raw_met"] = raw_cpu / aio_cpu >= GOAL_VS_RAW
-        goals.append(goal)
+        if len(goal) > 2:  # a case with one contender (events) has nothing to compare
+            goals.append(goal)
     return goals
 
 
@@ -480,6 +494,76 @@ def markdown(doc: dict[str, Any]) -> str:
         )
     elif "encrypted" in plan["scenarios"]:
         parts.append("## Transports\n\nNot measured in this run (see notes).\n")
+    if pick("events"):
+        parts.append(
+            "## Events: backlogs read through pull-mode subscriptions (aiowsman only)\n\n"
+            "One host: one `Subscription`; many hosts: one `collect_events` stream "
+            "(each event parsed into a typed `Event`, bookmarks kept per event).\n"
+        )
+        lines = [
+            [
+                str(r["case"]["hosts"]),
+                f"{r['case']['events']:,}",
+                str(r["case"]["batch"]),
+                *_rate_cells(r),
+                _f(r.get("cpu_per_unit_us"), ".1f"),
+                _f(r.get("client_cpu_pct")),
+                _f(r.get("server_cpu_pct")),
+                _f(r.get("client_ceiling")),
+                _f(r.get("server_ceiling")),
+                _f(r.get("rss_peak_mib"), ".0f"),
+                r.get("bound", ""),
+            ]
+            for r in pick("events")
+        ]
+        parts.append(
+            _table(
+                [
+                    "hosts",
+                    "events",
+                    "batch",
+                    "events/s",
+                    "range",
+                    "client CPU µs/event",
+                    "client CPU %",
+                    "server CPU %",
+                    "client ceiling /s",
+                    "server ceiling /s",
+                    "peak RSS MiB",
+                    "bound",
+                ],
+                lines,
+            )
+        )
+    if pick("subscriptions"):
+        parts.append(
+            "## Memory per subscription (aiowsman only)\n\n"
+            "One idle subscription per host, each with a Pull waiting on its host, "
+            "held at once by one `collect_events` stream.\n"
+        )
+        lines = [
+            [
+                str(r["case"]["hosts"]),
+                *_rate_cells(r),
+                _f(r.get("rss_peak_mib"), ".0f"),
+                _f(r.get("rss_growth_mib"), ".1f"),
+                _f(r.get("kib_per_subscription"), ".1f"),
+            ]
+            for r in pick("subscriptions")
+        ]
+        parts.append(
+            _table(
+                [
+                    "subscriptions",
+                    "subscribed/s (1 s hold included)",
+                    "range",
+                    "peak RSS MiB",
+                    "RSS growth MiB",
+                    "KiB per subscription",
+                ],
+                lines,
+            )
+        )
     failed = [r for r in doc["records"] if not r.get("ok")]
     if failed:
         parts.append("## Failed measurements (left out of the medians)\n")

@@ -89,6 +89,8 @@ class TestServer:
             others need its ``--auth`` option.
         prewarm: class names the server builds on every host before it is
             ready (its ``--prewarm`` option, used when the server has it).
+        events: ``(backlog, rate)`` of every host's event log (the server's
+            ``--event-backlog`` / ``--event-rate``), or None for its defaults.
         module: the server module to run (``aiowsman.testing``).
 
     Raises:
@@ -107,6 +109,7 @@ class TestServer:
         tls: bool = False,
         auth: tuple[str, ...] = ("basic",),
         prewarm: tuple[str, ...] = (),
+        events: tuple[int, float] | None = None,
         module: str = "aiowsman.testing",
         start_timeout: float = 300.0,
     ) -> None:
@@ -116,6 +119,7 @@ class TestServer:
         self.tls = tls
         self.auth = auth
         self.prewarm = prewarm
+        self.events = events
         self.module = module
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[str] | None = None
@@ -158,6 +162,9 @@ class TestServer:
         for scheme in self.auth:
             if scheme != "basic":
                 wanted.append(("--auth", [scheme]))
+        if self.events is not None:
+            wanted.append(("--event-backlog", [str(self.events[0])]))
+            wanted.append(("--event-rate", [str(self.events[1])]))
         if self.prewarm and "--prewarm" in options:
             # Build these classes on every host before the server says ready,
             # so no measurement pays for a host's first-touch data generation.

@@ -69,6 +69,8 @@ class Suite:
             "fanout": self.fanout,
             "enumerate": self.enumerate,
             "encrypted": self.encrypted,
+            "events": self.events,
+            "subscriptions": self.subscriptions,
         }
         for scenario in scenarios:
             _log(f"== {scenario}")
@@ -232,6 +234,52 @@ class Suite:
                 )
             finally:
                 server.stop()
+
+    def _eventing_contenders(self, scenario: str) -> list[str]:
+        # Only aiowsman subscribes to events (pypsrp has no WS-Eventing; the
+        # raw floor would need a whole subscription state machine of its own).
+        if "aiowsman" not in self.contenders:
+            self.notes.append(f"{scenario}: measured for aiowsman only, which was not run")
+            return []
+        return ["aiowsman"]
+
+    def events(self) -> None:
+        """Events per second: one host's backlog, then many hosts' through one stream."""
+        contenders = self._eventing_contenders("events")
+        if not contenders:
+            return
+        plan = self.plan
+        i = 0
+        with self._server(hosts=1, events=(plan.events_single, 0.0)) as server:
+            target = server.target().to_json()
+            for batch in plan.events_batch:
+                case = {"hosts": 1, "events": plan.events_single, "batch": batch}
+                self.measure("events", case, contenders, server, dict(case), target, order_seed=i)
+                i += 1
+        with self._server(
+            hosts=max(plan.events_hosts), events=(plan.events_per_host, 0.0)
+        ) as server:
+            target = server.target().to_json()
+            for hosts in plan.events_hosts:
+                for batch in plan.events_batch:
+                    case = {"hosts": hosts, "events": hosts * plan.events_per_host, "batch": batch}
+                    self.measure(
+                        "events", case, contenders, server, dict(case), target, order_seed=i
+                    )
+                    i += 1
+
+    def subscriptions(self) -> None:
+        """Memory per subscription: one idle subscription per host, held at once."""
+        contenders = self._eventing_contenders("subscriptions")
+        if not contenders:
+            return
+        with self._server(hosts=max(self.plan.subscription_hosts), events=(0, 0.0)) as server:
+            target = server.target().to_json()
+            for i, hosts in enumerate(self.plan.subscription_hosts):
+                case = {"hosts": hosts}
+                self.measure(
+                    "subscriptions", case, contenders, server, dict(case), target, order_seed=i
+                )
 
     # -- output -------------------------------------------------------------
 

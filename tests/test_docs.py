@@ -62,6 +62,7 @@ RUN = [
     "docs/authentication.md",
     "docs/coming-from.md",
     "docs/troubleshooting.md",
+    "docs/events.md",
 ]
 #: Pages written against hosts files or real fleets: their blocks must compile.
 SYNTAX_ONLY = ["docs/fanout.md", "docs/cli.md", "docs/devices.md"]

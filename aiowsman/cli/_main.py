@@ -118,7 +118,9 @@ def _auth_scheme(value: str) -> str:
     )
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def host_and_auth_options(parser: argparse.ArgumentParser) -> None:
+    """The "hosts" and "authentication and transport" option groups: every
+    verb that talks to hosts has them (``_session_options`` reads them)."""
     target = parser.add_argument_group("hosts")
     target.add_argument(
         "-r", "--remote", action="append", default=[], metavar="HOST",
@@ -151,6 +153,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--no-encryption", action="store_true",
         help="no message encryption over HTTP (with --insecure-allow-unencrypted)",
     )  # fmt: skip
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    host_and_auth_options(parser)
     run = parser.add_argument_group("run")
     run.add_argument("--timeout", type=float, default=30.0, help="seconds per operation (30)")
     run.add_argument(

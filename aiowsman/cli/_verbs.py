@@ -179,6 +179,18 @@ def _with_values(parser: argparse.ArgumentParser) -> None:
     _values_arguments(parser)
 
 
+def _subscribe_arguments(parser: argparse.ArgumentParser) -> None:
+    from aiowsman.cli._subscribe import add_subscribe_arguments
+
+    add_subscribe_arguments(parser)
+
+
+def _subscribe_run(args: argparse.Namespace) -> int:
+    from aiowsman.cli._subscribe import run_subscribe
+
+    return run_subscribe(args)
+
+
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     from aiowsman.demo import add_demo_arguments
 
@@ -256,6 +268,18 @@ VERBS: tuple[Verb, ...] = (
         aliases=("i",),
         examples=(
             "aiowsman invoke StopService 'wmicimv2/Win32_Service?Name=Spooler' -r server1 -u admin",
+        ),
+    ),
+    Verb(
+        "subscribe",
+        "collect events from every host as they arrive (WS-Eventing pull subscriptions), "
+        "one line per event; --bookmarks FILE makes a restart resume",
+        _subscribe_arguments,
+        run=_subscribe_run,
+        aliases=("events",),
+        examples=(
+            "aiowsman subscribe --hosts hosts.txt -u admin --query '*[System[(Level<=3)]]' "
+            "--read-existing --bookmarks bookmarks.json --count 10",
         ),
     ),
     Verb(

@@ -457,7 +457,10 @@ def _build(
     body: str,
     *,
     fragment: str | None = None,
+    headers: str = "",
 ) -> Request:
+    # ``headers``: more header blocks, already rendered (the reference
+    # parameters of an EPR the request is sent to, WS-Addressing 3.3).
     message_id = new_message_id()
     xml = "".join(
         (
@@ -465,6 +468,7 @@ def _build(
             message_id,
             "</a:MessageID>",
             _locator_part(locator, fragment),
+            headers,
             "</s:Header>",
             f"<s:Body>{body}</s:Body>" if body else "<s:Body/>",
             "</s:Envelope>",
@@ -795,12 +799,37 @@ def _positive(n: int) -> int:
 
 
 def pull_request(
-    opts: RequestOptions, locator: ResourceLocator, context: str, *, max_elements: int
+    opts: RequestOptions,
+    locator: ResourceLocator,
+    context: str,
+    *,
+    max_elements: int,
+    max_time: float | None = None,
 ) -> Request:
-    """Build a WS-Enumeration Pull (DSP0226 8.4) for ``context``."""
+    """Build a WS-Enumeration Pull (DSP0226 8.4) for ``context``.
+
+    Args:
+        opts: session header values.
+        locator: the resource (only its URI is needed).
+        context: the enumeration context (or a pull-mode subscription's).
+        max_elements: ``wsen:MaxElements``.
+        max_time: ``wsen:MaxTime`` in seconds, the longest the service may
+            wait for items (WS-Enumeration 3.2; what an event Pull waits for
+            events, DSP0226 10.2), or None to omit it.
+
+    Raises:
+        ConfigurationError: a bad MaxElements or MaxTime.
+    """
+    wait = ""
+    if max_time is not None:
+        try:
+            wait = f"<n:MaxTime>{format_duration(max_time)}</n:MaxTime>"
+        except ValueError as exc:
+            raise ConfigurationError(f"MaxTime: {exc}") from None
+    # WS-Enumeration's schema order: EnumerationContext, MaxTime, MaxElements.
     body = (
         f"<n:Pull><n:EnumerationContext>{escape_text(context)}</n:EnumerationContext>"
-        f"<n:MaxElements>{_positive(max_elements)}</n:MaxElements></n:Pull>"
+        f"{wait}<n:MaxElements>{_positive(max_elements)}</n:MaxElements></n:Pull>"
     )
     return _build("Pull", ns.ACTION_PULL, opts, locator, body)
 

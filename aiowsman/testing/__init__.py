@@ -12,7 +12,10 @@ its **resource families**, one handler module each under
 
 * ``families/cim.py`` (``CimFamily``): the CIM classes, the default family
   for every resource URI no other family claims;
-* ``families/config.py`` (``ConfigFamily``): ``winrm/config``.
+* ``families/config.py`` (``ConfigFamily``): ``winrm/config``;
+* ``families/eventing.py`` (``EventingFamily``): the event log as a
+  WS-Eventing source (pull-mode subscriptions on ``.../windows/EventLog``),
+  over ``_eventlog.py``'s simulated channels.
 
 How a family registers: it subclasses ``families.base.ResourceFamily`` and
 declares the resource URI prefixes it serves (``resource_uris``, each with

@@ -25,6 +25,9 @@ from aiowsman.protocol.namespaces import (
     ACTION_PUT,
     ACTION_RELEASE,
     ACTION_RELEASE_RESPONSE,
+    ACTION_RENEW,
+    ACTION_SUBSCRIBE,
+    ACTION_UNSUBSCRIBE,
     ADDRESS_ANONYMOUS,
     NS_ENUMERATION,
     NS_WSMAN_IDENTITY,
@@ -60,6 +63,9 @@ OPERATIONS: Final = {
     ACTION_ENUMERATE: "Enumerate",
     ACTION_PULL: "Pull",
     ACTION_RELEASE: "Release",
+    ACTION_SUBSCRIBE: "Subscribe",
+    ACTION_RENEW: "Renew",
+    ACTION_UNSUBSCRIBE: "Unsubscribe",
 }
 
 F = TypeVar("F", bound=ResourceFamily)
@@ -180,7 +186,12 @@ class SimulatedHost:
 
     @staticmethod
     def _envelope(
-        head: str, action: str, relates_to: str | None, body: str, activity_id: str | None
+        head: str,
+        action: str,
+        relates_to: str | None,
+        body: str,
+        activity_id: str | None,
+        headers: str = "",
     ) -> str:
         relates = f"<a:RelatesTo>{text(relates_to)}</a:RelatesTo>" if relates_to else ""
         # Windows adds p:ActivityId (never mustUnderstand) to enumeration
@@ -189,7 +200,7 @@ class SimulatedHost:
         return (
             f"{head}<s:Header><a:Action>{action}</a:Action>"
             f"<a:MessageID>uuid:{new_uuid()}</a:MessageID>{activity}"
-            f"<a:To>{ADDRESS_ANONYMOUS}</a:To>{relates}</s:Header>"
+            f"<a:To>{ADDRESS_ANONYMOUS}</a:To>{relates}{headers}</s:Header>"
             f"<s:Body>{body}</s:Body></s:Envelope>"
         )
 
@@ -240,7 +251,9 @@ class SimulatedHost:
 
     def _render(self, reply: Reply, relates_to: str | None, activity_id: str | None) -> str:
         activity = activity_id if reply.activity else None
-        return self._envelope(reply.head, reply.action, relates_to, reply.body, activity)
+        return self._envelope(
+            reply.head, reply.action, relates_to, reply.body, activity, reply.headers
+        )
 
     async def _render_later(
         self, reply: Awaitable[Reply], relates_to: str | None, activity_id: str | None

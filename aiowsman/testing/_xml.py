@@ -23,6 +23,7 @@ from aiowsman.protocol.namespaces import (
 
 __all__ = [
     "ENVELOPE_ENUMERATION",
+    "ENVELOPE_EVENTING",
     "ENVELOPE_FAULT",
     "ENVELOPE_TRANSFER",
     "attr",
@@ -78,6 +79,14 @@ ENVELOPE_TRANSFER: Final = _open(
 ENVELOPE_ENUMERATION: Final = _open(
     ("s", NS_SOAP),
     ("a", NS_ADDRESSING),
+    ("n", NS_ENUMERATION),
+    ("w", NS_WSMAN),
+    ("p", NS_WSMAN_MSFT),
+)
+ENVELOPE_EVENTING: Final = _open(
+    ("s", NS_SOAP),
+    ("a", NS_ADDRESSING),
+    ("e", NS_EVENTING),
     ("n", NS_ENUMERATION),
     ("w", NS_WSMAN),
     ("p", NS_WSMAN_MSFT),

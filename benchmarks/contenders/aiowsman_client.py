@@ -8,6 +8,7 @@ contenders get for free.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiowsman
@@ -76,7 +77,69 @@ class _Aiowsman(AsyncWorkload):
             return {"items": count, "ops": 1, "errors": 0}
         if self.scenario == "fanout":
             return await self._fanout()
+        if self.scenario == "events":
+            return await self._events()
+        if self.scenario == "subscriptions":
+            return await self._subscriptions()
         raise ValueError(f"aiowsman: unknown scenario {self.scenario}")
+
+    async def _events(self) -> dict[str, Any]:
+        """Read ``events`` events: the backlog of one host through one
+        subscription, or of many hosts through one collected stream."""
+        hosts = self.target.endpoints[: int(self.params["hosts"])]
+        expected = int(self.params["events"])
+        batch = int(self.params["batch"])
+        count = 0
+        if len(hosts) == 1:
+            async with self.session.subscribe(
+                query="*", channel="System", read_existing=True, batch_items=batch
+            ) as sub:
+                async for _event in sub:
+                    count += 1
+                    if count == expected:
+                        break
+                pulls = sub.pulls
+        else:
+            async with aiowsman.collect_events(
+                hosts,
+                query="*",
+                channel="System",
+                read_existing=True,
+                batch_items=batch,
+                **self.options,
+            ) as stream:
+                async for _event in stream:
+                    count += 1
+                    if count == expected:
+                        break
+            pulls = 0
+        check_count("aiowsman events", count, expected)
+        return {"events": count, "ops": pulls, "errors": 0}
+
+    async def _subscriptions(self) -> dict[str, Any]:
+        """Hold one idle subscription per host (a Pull waiting on each): what
+        memory a subscription costs, sampled at its peak from outside."""
+        hosts = self.target.endpoints[: int(self.params["hosts"])]
+        hold = float(self.params.get("hold", 1.0))
+        async with aiowsman.collect_events(
+            hosts, query="*", channel="System", max_time=30.0, **self.options
+        ) as stream:
+            waiter = asyncio.ensure_future(anext(stream, None))
+            while sum(s.state == "subscribed" for s in stream.status.values()) < len(hosts):
+                if waiter.done():
+                    break  # an event or the end: the host list is not idle
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(hold)  # every Pull is now waiting on its host
+            subscribed = sum(s.state == "subscribed" for s in stream.status.values())
+            failed = [(h, s.last_error) for h, s in stream.status.items() if s.state == "failed"]
+            waiter.cancel()
+        sample = f"{failed[0][0]}: {failed[0][1]!r}" if failed else ""
+        return {
+            "subscriptions": subscribed,
+            "ops": subscribed,
+            "errors": len(hosts) - subscribed,
+            "error_sample": sample,
+        }
 
     async def _fanout(self) -> dict[str, Any]:
         hosts = self.target.endpoints[: int(self.params["hosts"])]

@@ -19,6 +19,9 @@ family          serves                                      state per host
 ``CimFamily``   everything else: ``wmi/root/cimv2/*``       the CIM store
 ``ConfigFamily``  ``http://schemas.microsoft.com/wbem/...     setting overrides
                 /wsman/1/config``
+``EventingFamily``  ``http://schemas.microsoft.com/wbem/...   the event log,
+                /wsman/1/windows/EventLog`` (WS-Eventing    subscriptions
+                pull mode)
 ==============  ==========================================  ==================
 """
 
@@ -31,10 +34,12 @@ from aiowsman.testing._cim import TableCache
 from aiowsman.testing.families.base import Host, Reply, ResourceFamily
 from aiowsman.testing.families.cim import CimFamily
 from aiowsman.testing.families.config import ConfigFamily
+from aiowsman.testing.families.eventing import EventingFamily
 
 __all__ = [
     "CimFamily",
     "ConfigFamily",
+    "EventingFamily",
     "FamilyFactory",
     "Host",
     "Reply",
@@ -57,5 +62,6 @@ def default_families(
     """
     return (
         ConfigFamily,
+        EventingFamily,
         functools.partial(CimFamily, cache=cache, bulk_instances=bulk_instances),
     )

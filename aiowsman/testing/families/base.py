@@ -69,12 +69,14 @@ class Reply(NamedTuple):
             (Windows declares a different set per response family).
         activity: whether the header carries ``p:ActivityId`` (Windows adds
             it to enumeration answers).
+        headers: more header blocks, rendered (an event batch's ``w:Bookmark``).
     """
 
     action: str
     body: str = ""
     head: str = ENVELOPE_TRANSFER
     activity: bool = False
+    headers: str = ""
 
 
 class ResourceFamily:
