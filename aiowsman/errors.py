@@ -24,11 +24,15 @@ runner to classify failures (``dns``, ``connect``, ``tls``, ``auth``,
     |   +-- OperationTimedOutFault                     w:TimedOut (OperationTimeout expired)
     |   +-- InvalidEnumerationContextFault             context invalid or expired
     |   +-- QuotaExceededFault                         per-user quota (e.g. concurrent ops)
+    |   |   +-- ShellQuotaExceededFault                MaxShellsPerUser reached
+    |   |   +-- OperationQuotaExceededFault            MaxConcurrentOperationsPerUser reached
+    |   +-- ShellNotFoundFault                         the shell (or command) is gone
     +-- ProtocolError                         protocol malformed or unexpected response
     |   +-- UnsafeXMLError                             DOCTYPE / entities: refused unparsed
     |   +-- ResponseTooLargeError                      response over the size cap
     |   +-- EncryptionError                            bad multipart/encrypted message
     +-- TimeoutError (also builtins.TimeoutError) timeout  the client's deadline passed
+        +-- CommandTimeoutError                        a remote command outlived its deadline
 
 Credentials never appear in any message built here: nothing in this module
 receives them.
@@ -42,6 +46,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationError",
+    "CommandTimeoutError",
     "ConfigurationError",
     "ConnectError",
     "DNSError",
@@ -51,11 +56,14 @@ __all__ = [
     "HTTPStatusError",
     "InsecureTransportError",
     "InvalidEnumerationContextFault",
+    "OperationQuotaExceededFault",
     "OperationTimedOutFault",
     "ProtocolError",
     "QuotaExceededFault",
     "ResponseTooLargeError",
     "ServiceUnavailableError",
+    "ShellNotFoundFault",
+    "ShellQuotaExceededFault",
     "TLSError",
     "TimeoutError",
     "TransportError",
@@ -291,6 +299,22 @@ class QuotaExceededFault(WSManFault):
     """A per-user quota was exceeded (MaxConcurrentOperationsPerUser...); back off."""
 
 
+class ShellQuotaExceededFault(QuotaExceededFault):
+    """The user has MaxShellsPerUser shells open (ERROR_WSMAN_QUOTA_MAX_SHELLS,
+    2150859173); close one, or wait for idle ones to expire."""
+
+
+class OperationQuotaExceededFault(QuotaExceededFault):
+    """The user has MaxConcurrentOperationsPerUser operations in flight
+    (ERROR_WSMAN_QUOTA_MAX_OPERATIONS, 2150859174); back off."""
+
+
+class ShellNotFoundFault(WSManFault):
+    """The service does not know the shell (or the command) a request names:
+    it was deleted, reaped when idle (IdleTimeout) or at MaxShellRunTime, or
+    never existed (WSManFault code 2150858843 on a shell operation)."""
+
+
 class ProtocolError(WSManError):
     """The response is malformed or not what the protocol allows."""
 
@@ -313,3 +337,27 @@ class TimeoutError(WSManError, builtins.TimeoutError):
     """The client's deadline (``session.timeout``) passed before the operation finished."""
 
     category = "timeout"
+
+
+class CommandTimeoutError(TimeoutError):
+    """A remote command was still running when its deadline passed.
+
+    The command was stopped (a Terminate signal) and its shell is left usable.
+    What it wrote before the deadline is kept: ``stdout`` and ``stderr``
+    (bytes); ``command_id`` names it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stdout: bytes = b"",
+        stderr: bytes = b"",
+        command_id: str | None = None,
+        host: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, host=host, operation=operation)
+        self.stdout = stdout
+        self.stderr = stderr
+        self.command_id = command_id
