@@ -82,6 +82,7 @@ from aiowsman.transport import (
 
 if TYPE_CHECKING:
     from aiowsman.enumerator import Enumerator
+    from aiowsman.shell import CommandResult, PowerShellResult, Shell, Timeout
 
 __all__ = [
     "DEFAULT_BATCH_ITEMS",
@@ -321,6 +322,8 @@ class AsyncSession:
         #: soon after from the loop (_release_orphans_soon), else by aclose().
         self._orphaned_contexts: list[tuple[ResourceLocator, str]] = []
         self._orphan_release: asyncio.Task[None] | None = None
+        #: Shells created and not yet deleted (deleted by aclose()).
+        self._shells: set[Shell] = set()
 
     # -- properties -----------------------------------------------------------
 
@@ -414,12 +417,16 @@ class AsyncSession:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Release open enumerations (best effort) and close connections.
+        """Delete open shells and release open enumerations (best effort), then
+        close connections.
 
         A caller-supplied ``client_session`` or ``connector`` stays open.
         """
         if self._closed:
             return
+        shells = list(self._shells)
+        if shells:
+            await asyncio.gather(*(s.aclose() for s in shells), return_exceptions=True)
         enumerators = list(self._open_enumerators or ())
         if enumerators:
             await asyncio.gather(*(e.aclose() for e in enumerators), return_exceptions=True)
@@ -800,6 +807,121 @@ class AsyncSession:
             batch_items=batch,
             optimize=optimize,
         )
+
+    # -- remote commands (WinRS; see aiowsman.shell) -------------------------------
+
+    def shell(
+        self,
+        *,
+        codepage: int | None = 65001,
+        working_directory: str | None = None,
+        environment: Mapping[str, str] | None = None,
+        idle_timeout: float | None = None,
+        noprofile: bool | None = None,
+        lifetime: float | None = None,
+        name: str | None = None,
+        command_timeout: float | None = 3600.0,
+        receive_timeout: float = 20.0,
+        keepalive: float | None = None,
+        buffer: int = 1024 * 1024,
+    ) -> Shell:
+        """A remote ``cmd.exe`` shell (WinRS, MS-WSMV 3.1.4.5.2): ``async with``
+        creates it and deletes it on the way out.
+
+        Args:
+            codepage: the console code page of its programs (``WINRS_CODEPAGE``;
+                65001 is UTF-8; 437, 850, 932... where 65001 misbehaves); the
+                ``*_text`` of results decode with it. None: the host's default.
+            working_directory: the programs' working directory.
+            environment: more environment variables.
+            idle_timeout: seconds without a request after which the service
+                deletes the shell (capped by its own IdleTimeout).
+            noprofile: do not load the user profile (``WINRS_NOPROFILE``).
+            lifetime: ``rsp:Lifetime`` in seconds.
+            name: ``rsp:Name``, shown by ``winrm enumerate windows/shell``.
+            command_timeout: default deadline of each command (seconds; None:
+                none), separate from the session's per-request ``timeout``.
+            receive_timeout: ``w:OperationTimeout`` of each Receive.
+            keepalive: while idle, keep the shell alive with a Receive this
+                often (seconds); None: never.
+            buffer: unread output a running command may hold (bytes).
+
+        Returns:
+            A :class:`~aiowsman.shell.Shell` (not yet created).
+
+        Raises:
+            aiowsman.errors.ConfigurationError: a code page Python cannot
+                decode, or a non-positive timeout.
+        """
+        from aiowsman.shell import Shell, shell_spec
+
+        spec = shell_spec(
+            codepage=codepage,
+            working_directory=working_directory,
+            environment=environment,
+            idle_timeout=idle_timeout,
+            noprofile=noprofile,
+            lifetime=lifetime,
+            name=name,
+        )
+        return Shell(
+            self,
+            spec,
+            command_timeout=command_timeout,
+            receive_timeout=receive_timeout,
+            keepalive=keepalive,
+            buffer=buffer,
+        )
+
+    async def run_cmd(
+        self,
+        command: str,
+        *args: str,
+        stdin: bytes | str | None = None,
+        timeout: Timeout | None = None,  # noqa: ASYNC109 - the command's deadline
+        codepage: int | None = 65001,
+        **shell_options: Any,
+    ) -> CommandResult:
+        """Run one command in a shell of its own (created, then deleted).
+
+        Args:
+            command: the program or a whole command line (``"ipconfig /all"``).
+            *args: arguments, quoted for Windows where needed.
+            stdin: input for the command.
+            timeout: the command's deadline in seconds (default: 3600).
+            codepage: the shell's code page.
+            **shell_options: more :meth:`shell` arguments.
+
+        Returns:
+            A :class:`~aiowsman.shell.CommandResult`.
+        """
+        from aiowsman.shell import SHELL_DEFAULT
+
+        async with self.shell(codepage=codepage, **shell_options) as sh:
+            return await sh.run(
+                command, *args, stdin=stdin, timeout=SHELL_DEFAULT if timeout is None else timeout
+            )
+
+    async def run_ps(
+        self,
+        script: str,
+        *,
+        timeout: Timeout | None = None,  # noqa: ASYNC109 - the command's deadline
+        **shell_options: Any,
+    ) -> PowerShellResult:
+        """Run a PowerShell script with powershell.exe in a shell of its own.
+
+        The script's exit code is kept, its stdout decoded as UTF-8, and the
+        CLIXML powershell.exe writes on stderr decoded into readable text
+        (``stderr_text``) and records (``errors``, ``warnings``...).
+
+        Returns:
+            A :class:`~aiowsman.shell.PowerShellResult`.
+        """
+        from aiowsman.shell import SHELL_DEFAULT
+
+        async with self.shell(**shell_options) as sh:
+            return await sh.run_ps(script, timeout=SHELL_DEFAULT if timeout is None else timeout)
 
     def _locator(
         self, locator: Locator, selectors: Mapping[str, str | EndpointReference] | None = None

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ __all__ = [
     "ShellInfo",
     "ShellSpec",
     "StreamChunk",
+    "codepage_codec",
     "command_line",
     "command_request",
     "create_shell_request",
@@ -94,6 +96,22 @@ OPTION_SKIP_CMD_SHELL: Final = "WINRS_SKIP_CMD_SHELL"
 #: A Receive option peers send to keep a shell alive (pypsrp, WinRb); no
 #: public specification text describes it (see docs/internals.md).
 OPTION_KEEPALIVE: Final = "WSMAN_CMDSHELL_OPTION_KEEPALIVE"
+
+
+def codepage_codec(codepage: int) -> str:
+    """The Python codec of a Windows code page (65001 -> ``utf-8``, 437 -> ``cp437``).
+
+    Raises:
+        ConfigurationError: Python has no codec for it.
+    """
+    if codepage == 65001:
+        return "utf-8"
+    if codepage == 1200:
+        return "utf-16-le"
+    try:
+        return codecs.lookup(f"cp{int(codepage)}").name
+    except (LookupError, ValueError, TypeError):
+        raise ConfigurationError(f"no text codec for code page {codepage!r}") from None
 
 
 def _bool_option(value: bool) -> str:

@@ -12,7 +12,9 @@ its **resource families**, one handler module each under
 
 * ``families/cim.py`` (``CimFamily``): the CIM classes, the default family
   for every resource URI no other family claims;
-* ``families/config.py`` (``ConfigFamily``): ``winrm/config``.
+* ``families/config.py`` (``ConfigFamily``): ``winrm/config``;
+* ``families/shell.py`` (``ShellFamily``): remote shells (WinRS), running a
+  small documented cmd.exe (``_cmd.py``) and powershell.exe (``_powershell.py``).
 
 How a family registers: it subclasses ``families.base.ResourceFamily`` and
 declares the resource URI prefixes it serves (``resource_uris``, each with
@@ -36,6 +38,7 @@ from aiowsman.testing._behaviour import (
     RequestInfo,
 )
 from aiowsman.testing._host import SimulatedHost
+from aiowsman.testing.families import ShellFamily
 from aiowsman.testing.server import BasicAuthHandler, WSManTestServer
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "Injection",
     "InjectionKind",
     "RequestInfo",
+    "ShellFamily",
     "SimulatedHost",
     "WSManTestServer",
 ]

@@ -25,6 +25,10 @@ from aiowsman.protocol.namespaces import (
     ACTION_PUT,
     ACTION_RELEASE,
     ACTION_RELEASE_RESPONSE,
+    ACTION_SHELL_COMMAND,
+    ACTION_SHELL_RECEIVE,
+    ACTION_SHELL_SEND,
+    ACTION_SHELL_SIGNAL,
     ADDRESS_ANONYMOUS,
     NS_ENUMERATION,
     NS_WSMAN_IDENTITY,
@@ -59,6 +63,11 @@ OPERATIONS: Final = {
     ACTION_ENUMERATE: "Enumerate",
     ACTION_PULL: "Pull",
     ACTION_RELEASE: "Release",
+    # The remote shell actions (MS-WSMV 3.1.4.11-3.1.4.14), named for injections.
+    ACTION_SHELL_COMMAND: "Command",
+    ACTION_SHELL_SEND: "Send",
+    ACTION_SHELL_RECEIVE: "Receive",
+    ACTION_SHELL_SIGNAL: "Signal",
 }
 
 F = TypeVar("F", bound=ResourceFamily)
@@ -143,6 +152,11 @@ class SimulatedHost:
     def contexts_open(self) -> int:
         """Enumeration contexts the host still holds (not finished, released or expired)."""
         return len(self.contexts)
+
+    async def close(self) -> None:
+        """Stop what the families run in the background (the server is closing)."""
+        for family in self.families:
+            await family.close()
 
     def latency(self) -> float:
         lat = self.behaviour.latency

@@ -19,6 +19,8 @@ family          serves                                      state per host
 ``CimFamily``   everything else: ``wmi/root/cimv2/*``       the CIM store
 ``ConfigFamily``  ``http://schemas.microsoft.com/wbem/...     setting overrides
                 /wsman/1/config``
+``ShellFamily``  ``http://schemas.microsoft.com/wbem/...     open shells and
+                /wsman/1/windows/shell`` (and ``/cmd``)       their commands
 ==============  ==========================================  ==================
 """
 
@@ -31,6 +33,7 @@ from aiowsman.testing._cim import TableCache
 from aiowsman.testing.families.base import Host, Reply, ResourceFamily
 from aiowsman.testing.families.cim import CimFamily
 from aiowsman.testing.families.config import ConfigFamily
+from aiowsman.testing.families.shell import ShellFamily
 
 __all__ = [
     "CimFamily",
@@ -39,6 +42,7 @@ __all__ = [
     "Host",
     "Reply",
     "ResourceFamily",
+    "ShellFamily",
     "default_families",
 ]
 
@@ -57,5 +61,6 @@ def default_families(
     """
     return (
         ConfigFamily,
+        ShellFamily,
         functools.partial(CimFamily, cache=cache, bulk_instances=bulk_instances),
     )
