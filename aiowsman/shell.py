@@ -488,7 +488,9 @@ class Process:
                 remaining = self._deadline - loop.time()
                 if remaining <= 0:
                     await self._on_deadline()
-                operation_timeout = max(0.5, min(operation_timeout, round(remaining, 1)))
+                # Not beyond the deadline (a little past it rather than a
+                # Receive too short to be useful).
+                operation_timeout = min(operation_timeout, max(0.5, round(remaining, 1)))
             request = proto.receive_request(
                 shell._options(operation_timeout), shell._locator, command_id=self.command_id
             )

@@ -228,12 +228,10 @@ def decode_clixml(data: str | bytes, *, encoding: str = "utf-8") -> ClixmlStream
         encoding: the codec of ``data`` when it is bytes.
 
     Returns:
-        The streams; stderr without CLIXML comes back whole in ``other``.
-
-    Raises:
-        ProtocolError: a CLIXML document that is not well-formed XML (the
-            process was stopped mid-record: its complete records are kept
-            when the document can be closed).
+        The streams. Stderr without CLIXML comes back whole in ``other``, and
+        so does a document that cannot be read (not well-formed, or with a
+        DOCTYPE: it is never expanded); of a document cut off (the process
+        was stopped mid-record) the complete records are read.
     """
     text = data.decode(encoding, errors="replace") if isinstance(data, bytes) else data
     text = text.lstrip("\ufeff")
@@ -250,11 +248,12 @@ def decode_clixml(data: str | bytes, *, encoding: str = "utf-8") -> ClixmlStream
     if start >= 0:
         # A document without its end (the process was stopped): read what is whole.
         other.append(tail[:start])
-        documents.append(_close(tail[start:]))
+        try:
+            documents.append(_close(tail[start:]))
+        except ProtocolError:
+            other.append(tail[start:])
     else:
         other.append(tail)
-    plain = "".join(other).replace(_HEADER + "\r\n", "").replace(_HEADER + "\n", "")
-    out.other = plain.replace(_HEADER, "").strip("\r\n")
     error_lines: list[str] = []
 
     def flush_errors() -> None:
@@ -264,7 +263,11 @@ def decode_clixml(data: str | bytes, *, encoding: str = "utf-8") -> ClixmlStream
         error_lines.clear()
 
     for document in documents:
-        root = parse_xml(document.encode("utf-8"))
+        try:
+            root = parse_xml(document.encode("utf-8"))
+        except ProtocolError:
+            other.append(document)  # unreadable: kept as text, never expanded
+            continue
         for element in root:
             tag = element.tag
             if not isinstance(tag, str):
@@ -298,6 +301,8 @@ def decode_clixml(data: str | bytes, *, encoding: str = "utf-8") -> ClixmlStream
                     out.information.append(message)
                     out.records.append(("information", message))
         flush_errors()
+    plain = "".join(other).replace(_HEADER + "\r\n", "").replace(_HEADER + "\n", "")
+    out.other = plain.replace(_HEADER, "").strip("\r\n")
     return out
 
 

@@ -633,7 +633,8 @@ async def _run_segment(io: ProgramIO, ctx: Context, segment: str) -> int:
         else:
             stderr = dest
     io = ProgramIO(io.stdin, stdout, stderr, io.codepage)
-    word, _, rest = text.rstrip().partition(" ")
+    word, _, rest = text.partition(" ")
+    word = word.rstrip()
     name = program_name(word)
     if name.startswith("echo") and name[4:5] in (".", ""):
         return await _echo(io, text)
@@ -691,7 +692,8 @@ async def _exit(io: ProgramIO, ctx: Context, argv: list[str], raw: str) -> int:
 async def _set(io: ProgramIO, ctx: Context, argv: list[str], raw: str) -> int:
     text = raw.strip()
     if "=" in text:
-        name, _, value = text.partition("=")
+        # cmd keeps everything after "=", spaces before an operator included.
+        name, _, value = raw.lstrip().partition("=")
         if value:
             ctx.environment[name] = value
         else:
