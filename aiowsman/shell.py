@@ -97,6 +97,7 @@ __all__ = [
     "Shell",
     "cleanup",
     "powershell_command",
+    "powershell_result",
     "shell_spec",
 ]
 
@@ -303,7 +304,8 @@ def powershell_command(script: str) -> tuple[str, bytes | None]:
     return line, script.encode("utf-8")
 
 
-def _powershell_result(result: CommandResult) -> PowerShellResult:
+def powershell_result(result: CommandResult) -> PowerShellResult:
+    """The :class:`PowerShellResult` of a command run by :func:`powershell_command`."""
     # The prologue made PowerShell write UTF-8 whatever the shell's code page.
     streams = decode_clixml(result.stderr, encoding="utf-8")
     return PowerShellResult(
@@ -367,11 +369,14 @@ class OutputStream(AsyncIterator[bytes]):
         """Everything until the stream ends."""
         return b"".join([chunk async for chunk in self])
 
-    async def text(self) -> AsyncIterator[str]:
+    async def text(self, *, keep: list[bytes] | None = None) -> AsyncIterator[str]:
         """The chunks decoded with the shell's code page (a character split
-        between chunks comes out whole, with the later one)."""
+        between chunks comes out whole, with the later one); the raw chunks
+        are also appended to ``keep`` when given."""
         decoder = codecs.getincrementaldecoder(self._process.codec)("replace")
         async for chunk in self:
+            if keep is not None:
+                keep.append(chunk)
             text = decoder.decode(chunk)
             if text:
                 yield text
@@ -379,10 +384,11 @@ class OutputStream(AsyncIterator[bytes]):
         if rest:
             yield rest
 
-    async def lines(self) -> AsyncIterator[str]:
-        """Decoded lines without their line ends (``\\r\\n`` or ``\\n``)."""
+    async def lines(self, *, keep: list[bytes] | None = None) -> AsyncIterator[str]:
+        """Decoded lines without their line ends (``\\r\\n`` or ``\\n``); the
+        raw chunks are also appended to ``keep`` when given."""
         pending = ""
-        async for text in self.text():
+        async for text in self.text(keep=keep):
             pending += text
             *complete, pending = pending.split("\n")
             for line in complete:
@@ -1019,7 +1025,7 @@ class Shell:
         """
         line, stdin = powershell_command(script)
         result = await self.run(line, stdin=stdin, timeout=timeout)
-        return _powershell_result(
+        return powershell_result(
             dataclasses.replace(result, command=f"powershell: {_first_line(script)}")
         )
 
