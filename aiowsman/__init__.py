@@ -8,6 +8,7 @@ The WinRM Scripting API, async and Pythonic::
         async with s.enumerate("wmicimv2/Win32_Process") as processes:
             async for p in processes:
                 print(p["Name"])
+        r = await s.run_cmd("ipconfig", "/all")       # WinRS: aiowsman.shell
 
 Errors all derive from :class:`WSManError` and name host and operation.
 """
@@ -18,6 +19,7 @@ from aiowsman.auth import Auth, BasicAuth, NoAuth, register_auth
 from aiowsman.enumerator import Enumerator
 from aiowsman.errors import (
     AuthenticationError,
+    CommandTimeoutError,
     ConfigurationError,
     ConnectError,
     DNSError,
@@ -27,11 +29,14 @@ from aiowsman.errors import (
     HTTPStatusError,
     InsecureTransportError,
     InvalidEnumerationContextFault,
+    OperationQuotaExceededFault,
     OperationTimedOutFault,
     ProtocolError,
     QuotaExceededFault,
     ResponseTooLargeError,
     ServiceUnavailableError,
+    ShellNotFoundFault,
+    ShellQuotaExceededFault,
     TimeoutError,
     TLSError,
     TransportError,
@@ -51,6 +56,7 @@ from aiowsman.protocol import (
     expand_resource_uri,
 )
 from aiowsman.session import AsyncSession
+from aiowsman.shell import CommandResult, PowerShellResult, Process, Shell
 
 __version__ = "0.1.0"
 
@@ -60,6 +66,8 @@ __all__ = [
     "Auth",
     "AuthenticationError",
     "BasicAuth",
+    "CommandResult",
+    "CommandTimeoutError",
     "ConfigurationError",
     "ConnectError",
     "ConnectionOptions",
@@ -76,13 +84,19 @@ __all__ = [
     "InvalidEnumerationContextFault",
     "Item",
     "NoAuth",
+    "OperationQuotaExceededFault",
     "OperationTimedOutFault",
     "Polymorphism",
+    "PowerShellResult",
+    "Process",
     "ProtocolError",
     "QuotaExceededFault",
     "ResourceLocator",
     "ResponseTooLargeError",
     "ServiceUnavailableError",
+    "Shell",
+    "ShellNotFoundFault",
+    "ShellQuotaExceededFault",
     "TLSError",
     "TimeoutError",
     "TransportError",

@@ -60,6 +60,7 @@ RUN = [
     "docs/scripting-api.md",
     "docs/testing.md",
     "docs/authentication.md",
+    "docs/commands.md",
 ]
 #: Pages written against hosts files or real fleets: their blocks must compile.
 SYNTAX_ONLY = ["docs/fanout.md", "docs/cli.md"]
