@@ -32,8 +32,6 @@ from aiowsman.testing import (
 )
 from tests.conftest import _make_session
 
-CONFIG = "http://schemas.microsoft.com/wbem/wsman/1/config"
-
 
 @pytest.fixture
 def server(basic_server: WSManTestServer) -> WSManTestServer:
@@ -338,7 +336,7 @@ async def test_keepalive_keeps_an_idle_shell(
 async def test_max_shells_per_user_is_a_typed_quota_fault(
     session: AsyncSession, server: WSManTestServer
 ) -> None:
-    await session.put(f"{CONFIG}", {"MaxShellsPerUser": "1"})
+    await session.put("winrm/config/winrs", {"MaxShellsPerUser": "1"})
     async with session.shell():
         with pytest.raises(ShellQuotaExceededFault) as info:
             await session.run_cmd("hostname")
@@ -350,7 +348,7 @@ async def test_max_shells_per_user_is_a_typed_quota_fault(
 async def test_max_concurrent_operations_per_user_is_a_typed_quota_fault(
     session: AsyncSession,
 ) -> None:
-    await session.put(f"{CONFIG}", {"MaxConcurrentOperationsPerUser": "1"})
+    await session.put("winrm/config/service", {"MaxConcurrentOperationsPerUser": "1"})
     async with session.shell() as sh:
         await sh.start("waitfor never")
         with pytest.raises(OperationQuotaExceededFault) as info:

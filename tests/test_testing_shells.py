@@ -414,7 +414,8 @@ async def test_live_commands_count_against_max_concurrent_operations_per_user(
         PUT,
         CONFIG,
         body='<cfg:Config xmlns:cfg="http://schemas.microsoft.com/wbem/wsman/1/config">'
-        "<cfg:MaxConcurrentOperationsPerUser>1</cfg:MaxConcurrentOperationsPerUser></cfg:Config>",
+        "<cfg:Service><cfg:MaxConcurrentOperationsPerUser>1</cfg:MaxConcurrentOperationsPerUser>"
+        "</cfg:Service></cfg:Config>",
     )
     shell = await raw.create()
     await raw.start(shell, "waitfor never")

@@ -38,6 +38,7 @@ from aiowsman.testing._behaviour import (
     RequestInfo,
 )
 from aiowsman.testing._host import SimulatedHost
+from aiowsman.testing._thread import ServerThread, serve_in_thread
 from aiowsman.testing.families import ShellFamily
 from aiowsman.testing.server import BasicAuthHandler, WSManTestServer
 
@@ -48,7 +49,9 @@ __all__ = [
     "Injection",
     "InjectionKind",
     "RequestInfo",
+    "ServerThread",
     "ShellFamily",
     "SimulatedHost",
     "WSManTestServer",
+    "serve_in_thread",
 ]

@@ -282,12 +282,13 @@ class ShellFamily(ResourceFamily):
 
     # -- settings --------------------------------------------------------------------
 
-    def _setting(self, name: str, default: int) -> int:
-        raw = self.host.family(ConfigFamily).overrides.get(name)
+    def _setting(self, *path: str) -> int:
+        """A number of ``winrm/config`` (``_setting("Winrs", "MaxShellsPerUser")``)."""
+        raw = self.host.family(ConfigFamily).tree.value(path)
         try:
-            return int(raw) if raw is not None else default
+            return int(raw)
         except ValueError:
-            return default
+            return 2147483647
 
     # -- dispatch -------------------------------------------------------------------------
 
@@ -353,7 +354,7 @@ class ShellFamily(ResourceFamily):
             raise Fault.destination_unreachable(uri)
         body = self._body(req, "Shell")
         owner = user or "user"
-        limit = self._setting("MaxShellsPerUser", 2147483647)
+        limit = self._setting("Winrs", "MaxShellsPerUser")
         if sum(1 for s in self.shells.values() if s.owner == owner) >= limit:
             raise Fault.quota_shells(limit)
         codepage = DEFAULT_CODEPAGE
@@ -364,7 +365,7 @@ class ShellFamily(ResourceFamily):
                 raise Fault.shell_invalid_parameter() from None
             if codec_for(codepage) is None:
                 raise Fault.shell_invalid_parameter()
-        max_idle = self._setting("IdleTimeout", 7200000) / 1000
+        max_idle = self._setting("Winrs", "IdleTimeout") / 1000
         idle = max_idle
         idle_text = body.findtext(_RSP + "IdleTimeOut")
         if idle_text:
@@ -459,7 +460,7 @@ class ShellFamily(ResourceFamily):
         body = self._body(req, "CommandLine")
         if len(shell.commands) >= self.max_commands_per_shell:
             raise Fault.quota_commands_per_shell(self.max_commands_per_shell)
-        limit = self._setting("MaxConcurrentOperationsPerUser", 1500)
+        limit = self._setting("Service", "MaxConcurrentOperationsPerUser")
         owned = sum(len(s.commands) for s in self.shells.values() if s.owner == shell.owner)
         if owned >= limit:
             raise Fault.quota(limit)
