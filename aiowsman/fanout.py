@@ -904,8 +904,8 @@ class Commands:
         codepage: the shell's code page.
         stop_on_failure: skip the rest after a non-zero exit code.
         on_line: called with ``(host, stream, line)`` for every output line
-            as it arrives (``host`` as the session names it: ``host:port``);
-            the records still hold everything.
+            as it arrives (``host`` as the input gave it); the records still
+            hold everything.
     """
 
     commands: tuple[str, ...]
@@ -924,15 +924,9 @@ class Commands:
                 try:
                     result = await self._one(shell, line)
                 except QuotaExceededFault as exc:
-                    if not results:
-                        raise  # nothing ran: the runner may retry the host
-                    # Commands ran already: no retry (the plain fault class).
-                    raise WSManFault(
-                        exc.fault,
-                        http_status=exc.http_status,
-                        host=exc.host,
-                        operation=exc.operation,
-                    ) from exc
+                    if results:
+                        raise no_retry(exc) from None  # commands ran: never repeat them
+                    raise  # nothing ran: the runner may retry the host
                 results.append(result)
                 if self.stop_on_failure and result.exit_code != 0:
                     break
@@ -950,7 +944,7 @@ class Commands:
 
         callback = self.on_line
         assert callback is not None
-        host = shell.session.host
+        host = current_host() or shell.session.host
         command, stdin = powershell_command(line) if self.powershell else (line, None)
         process = await shell.start(command, stdin=stdin is not None)
         chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}

@@ -73,6 +73,18 @@ from aiowsman.protocol.envelope import (
 )
 from aiowsman.protocol.items import Item
 from aiowsman.protocol.locator import EndpointReference, ResourceLocator
+from aiowsman.protocol.shell import ShellSpec
+from aiowsman.shell import (
+    DEFAULT_BUFFER,
+    DEFAULT_CODEPAGE,
+    DEFAULT_COMMAND_TIMEOUT,
+    RECEIVE_TIMEOUT,
+    SHELL_DEFAULT,
+    CommandResult,
+    PowerShellResult,
+    Shell,
+    Timeout,
+)
 from aiowsman.transport import (
     DEFAULT_MAX_CHANNELS,
     Transport,
@@ -82,7 +94,6 @@ from aiowsman.transport import (
 
 if TYPE_CHECKING:
     from aiowsman.enumerator import Enumerator
-    from aiowsman.shell import CommandResult, PowerShellResult, Shell, Timeout
 
 __all__ = [
     "DEFAULT_BATCH_ITEMS",
@@ -813,17 +824,17 @@ class AsyncSession:
     def shell(
         self,
         *,
-        codepage: int | None = 65001,
+        codepage: int | None = DEFAULT_CODEPAGE,
         working_directory: str | None = None,
         environment: Mapping[str, str] | None = None,
         idle_timeout: float | None = None,
         noprofile: bool | None = None,
         lifetime: float | None = None,
         name: str | None = None,
-        command_timeout: float | None = 3600.0,
-        receive_timeout: float = 20.0,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+        receive_timeout: float = RECEIVE_TIMEOUT,
         keepalive: float | None = None,
-        buffer: int = 1024 * 1024,
+        buffer: int = DEFAULT_BUFFER,
     ) -> Shell:
         """A remote ``cmd.exe`` shell (WinRS, MS-WSMV 3.1.4.5.2): ``async with``
         creates it and deletes it on the way out.
@@ -853,16 +864,14 @@ class AsyncSession:
             aiowsman.errors.ConfigurationError: a code page Python cannot
                 decode, or a non-positive timeout.
         """
-        from aiowsman.shell import Shell, shell_spec
-
-        spec = shell_spec(
-            codepage=codepage,
+        spec = ShellSpec(
+            environment=tuple((str(k), str(v)) for k, v in (environment or {}).items()),
             working_directory=working_directory,
-            environment=environment,
             idle_timeout=idle_timeout,
-            noprofile=noprofile,
             lifetime=lifetime,
             name=name,
+            codepage=codepage,
+            noprofile=noprofile,
         )
         return Shell(
             self,
@@ -879,7 +888,7 @@ class AsyncSession:
         *args: str,
         stdin: bytes | str | None = None,
         timeout: Timeout | None = None,  # noqa: ASYNC109 - the command's deadline
-        codepage: int | None = 65001,
+        codepage: int | None = DEFAULT_CODEPAGE,
         **shell_options: Any,
     ) -> CommandResult:
         """Run one command in a shell of its own (created, then deleted).
@@ -895,8 +904,6 @@ class AsyncSession:
         Returns:
             A :class:`~aiowsman.shell.CommandResult`.
         """
-        from aiowsman.shell import SHELL_DEFAULT
-
         async with self.shell(codepage=codepage, **shell_options) as sh:
             return await sh.run(
                 command, *args, stdin=stdin, timeout=SHELL_DEFAULT if timeout is None else timeout
@@ -918,8 +925,6 @@ class AsyncSession:
         Returns:
             A :class:`~aiowsman.shell.PowerShellResult`.
         """
-        from aiowsman.shell import SHELL_DEFAULT
-
         async with self.shell(**shell_options) as sh:
             return await sh.run_ps(script, timeout=SHELL_DEFAULT if timeout is None else timeout)
 

@@ -59,7 +59,7 @@ import enum
 import logging
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -98,7 +98,6 @@ __all__ = [
     "cleanup",
     "powershell_command",
     "powershell_result",
-    "shell_spec",
 ]
 
 log = logging.getLogger("aiowsman.shell")
@@ -1033,27 +1032,3 @@ class Shell:
 def _first_line(script: str) -> str:
     first = script.strip().splitlines()[0] if script.strip() else ""
     return first if len(first) <= 60 else first[:57] + "..."
-
-
-def shell_spec(
-    *,
-    codepage: int | None = DEFAULT_CODEPAGE,
-    working_directory: str | None = None,
-    environment: Mapping[str, str] | None = None,
-    idle_timeout: float | None = None,
-    noprofile: bool | None = None,
-    lifetime: float | None = None,
-    name: str | None = None,
-    resource_uri: str = ns.URI_SHELL_CMD,
-) -> ShellSpec:
-    """A :class:`ShellSpec` from ``session.shell()``'s keyword arguments."""
-    return ShellSpec(
-        resource_uri=resource_uri,
-        environment=tuple((str(k), str(v)) for k, v in (environment or {}).items()),
-        working_directory=working_directory,
-        idle_timeout=idle_timeout,
-        lifetime=lifetime,
-        name=name,
-        codepage=codepage,
-        noprofile=noprofile,
-    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aiowsman.errors import OperationQuotaExceededFault
 from aiowsman.fanout import Commands, HostResult, run, run_commands
 from aiowsman.shell import CommandResult, PowerShellResult
 from aiowsman.testing import (
@@ -85,8 +86,7 @@ async def test_output_lines_stream_with_their_host_as_they_arrive() -> None:
             **OPTIONS,
         ).collect()
     for result in results:
-        host = result.host.split("//")[1].split("/")[0]
-        mine = [(s, text) for h, s, text in lines if h == host]
+        mine = [(s, text) for h, s, text in lines if h == result.host]
         assert mine == [
             ("stdout", "row 1"),
             ("stdout", "row 2"),
@@ -154,4 +154,5 @@ async def test_a_quota_fault_after_a_command_ran_is_not_retried() -> None:
     assert not result.ok
     assert result.attempts == 1  # the first command ran: not repeated
     assert (result.error_class, result.fault_code) == ("fault", 2150859174)
+    assert isinstance(result.error, OperationQuotaExceededFault)
     assert len(commands) == 2

@@ -684,28 +684,18 @@ def _wants(ps: _Interpreter, preference: str, switch: bool) -> bool:
     return switch or str(ps.vars[preference]).lower() == "continue"
 
 
-async def _write_warning(
-    ps: _Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
-) -> list[Any]:
-    if _wants(ps, "warningpreference", False):
-        await ps.stream_line("warning", _text(named.get("message", args[0] if args else "")))
-    return []
+def _stream_cmdlet(tag: str, preference: str, switch: str | None) -> _Cmdlet:
+    """``Write-Warning``/``-Verbose``/``-Debug``: a line of stream ``tag`` when
+    ``$<preference>`` is Continue (or the ``-<switch>`` switch is given)."""
 
+    async def write(
+        ps: _Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+    ) -> list[Any]:
+        if _wants(ps, preference, bool(switch and named.get(switch))):
+            await ps.stream_line(tag, _text(named.get("message", args[0] if args else "")))
+        return []
 
-async def _write_verbose(
-    ps: _Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
-) -> list[Any]:
-    if _wants(ps, "verbosepreference", bool(named.get("verbose"))):
-        await ps.stream_line("verbose", _text(named.get("message", args[0] if args else "")))
-    return []
-
-
-async def _write_debug(
-    ps: _Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
-) -> list[Any]:
-    if _wants(ps, "debugpreference", False):
-        await ps.stream_line("debug", _text(named.get("message", args[0] if args else "")))
-    return []
+    return write
 
 
 async def _write_information(
@@ -820,9 +810,9 @@ _CMDLETS: Final[dict[str, _Cmdlet]] = {
     "write": _write_output,
     "write-host": _write_host,
     "write-error": _write_error,
-    "write-warning": _write_warning,
-    "write-verbose": _write_verbose,
-    "write-debug": _write_debug,
+    "write-warning": _stream_cmdlet("warning", "warningpreference", None),
+    "write-verbose": _stream_cmdlet("verbose", "verbosepreference", "verbose"),
+    "write-debug": _stream_cmdlet("debug", "debugpreference", None),
     "write-information": _write_information,
     "write-progress": _write_progress,
     "start-sleep": _start_sleep,

@@ -10,9 +10,7 @@ Nothing of pypsrp's is copied here; it is installed from PyPI (``bench`` extra).
 
 from __future__ import annotations
 
-import threading
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pypsrp.client import Client
@@ -20,7 +18,7 @@ from pypsrp.shell import Process, SignalCode, WinRS
 from pypsrp.wsman import SelectorSet, WSMan
 
 from benchmarks._common import Target, split_endpoint
-from benchmarks.contenders import check_count
+from benchmarks.contenders import check_count, thread_hosts
 
 ENUM = "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
 WSMAN_NS = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
@@ -183,29 +181,11 @@ class _Pypsrp:
 
     def _command_fanout(self) -> dict[str, Any]:
         hosts = self.target.endpoints[: int(self.params["hosts"])]
-        lock = threading.Lock()
-        errors: list[str] = []
-        ok = 0
 
         def one(url: str) -> None:
-            nonlocal ok
-            try:
-                _check(*self._client(url).execute_cmd("hostname"))
-                with lock:
-                    ok += 1
-            except Exception as exc:
-                with lock:
-                    errors.append(f"{url}: {exc!r}")
+            _check(*self._client(url).execute_cmd("hostname"))
 
-        with ThreadPoolExecutor(max_workers=int(self.params["concurrency"])) as pool:
-            for _ in pool.map(one, hosts):
-                pass
-        return {
-            "hosts": ok,
-            "ops": 5 * ok,
-            "errors": len(errors),
-            "error_sample": errors[0] if errors else "",
-        }
+        return thread_hosts(hosts, int(self.params["concurrency"]), one, ops_per_host=5)
 
     def _command_stream(self) -> dict[str, Any]:
         total = int(self.params["bytes"])
@@ -219,34 +199,16 @@ class _Pypsrp:
 
     def _fanout(self) -> dict[str, Any]:
         hosts = self.target.endpoints[: int(self.params["hosts"])]
-        lock = threading.Lock()
-        errors: list[str] = []
-        ok = 0
 
         def one(url: str) -> None:
-            nonlocal ok
+            wsman = self._connect(url)
             try:
-                wsman = self._connect(url)
-                try:
-                    self.identify(wsman)
-                    self.get(wsman)
-                finally:
-                    wsman.close()
-                with lock:
-                    ok += 1
-            except Exception as exc:
-                with lock:
-                    errors.append(f"{url}: {exc!r}")
+                self.identify(wsman)
+                self.get(wsman)
+            finally:
+                wsman.close()
 
-        with ThreadPoolExecutor(max_workers=int(self.params["concurrency"])) as pool:
-            for _ in pool.map(one, hosts):
-                pass
-        return {
-            "hosts": ok,
-            "ops": 2 * ok,
-            "errors": len(errors),
-            "error_sample": errors[0] if errors else "",
-        }
+        return thread_hosts(hosts, int(self.params["concurrency"]), one, ops_per_host=2)
 
     def close(self) -> None:
         if self.wsman is not None:

@@ -11,14 +11,12 @@ nothing of pywinrm's is copied here.
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import winrm
 
 from benchmarks._common import Target
-from benchmarks.contenders import check_count
+from benchmarks.contenders import check_count, thread_hosts
 
 
 def _check(result: Any) -> None:
@@ -77,29 +75,11 @@ class _Pywinrm:
 
     def _command_fanout(self) -> dict[str, Any]:
         hosts = self.target.endpoints[: int(self.params["hosts"])]
-        lock = threading.Lock()
-        errors: list[str] = []
-        ok = 0
 
         def one(url: str) -> None:
-            nonlocal ok
-            try:
-                _check(self._session(url).run_cmd("hostname"))
-                with lock:
-                    ok += 1
-            except Exception as exc:
-                with lock:
-                    errors.append(f"{url}: {exc!r}")
+            _check(self._session(url).run_cmd("hostname"))
 
-        with ThreadPoolExecutor(max_workers=int(self.params["concurrency"])) as pool:
-            for _ in pool.map(one, hosts):
-                pass
-        return {
-            "hosts": ok,
-            "ops": 5 * ok,
-            "errors": len(errors),
-            "error_sample": errors[0] if errors else "",
-        }
+        return thread_hosts(hosts, int(self.params["concurrency"]), one, ops_per_host=5)
 
     def _command_stream(self) -> dict[str, Any]:
         total = int(self.params["bytes"])

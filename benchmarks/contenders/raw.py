@@ -9,7 +9,6 @@ what aiowsman's overhead is measured against.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import ssl
 import uuid
@@ -20,7 +19,7 @@ import aiohttp
 from lxml import etree
 
 from benchmarks._common import Target
-from benchmarks.contenders import AsyncWorkload, check_count
+from benchmarks.contenders import AsyncWorkload, check_count, gather_hosts
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
 ADDR = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
@@ -337,26 +336,11 @@ class _Raw(AsyncWorkload):
 
     async def _command_fanout(self) -> dict[str, Any]:
         hosts = self.target.endpoints[: int(self.params["hosts"])]
-        sem = asyncio.Semaphore(int(self.params["concurrency"]))
-        errors: list[str] = []
-        ok = 0
 
         async def one(url: str) -> None:
-            nonlocal ok
-            async with sem:
-                try:
-                    await self._cycle(url, close=True)
-                    ok += 1
-                except Exception as exc:
-                    errors.append(f"{url}: {exc!r}")
+            await self._cycle(url, close=True)
 
-        await asyncio.gather(*(one(url) for url in hosts))
-        return {
-            "hosts": ok,
-            "ops": 5 * ok,
-            "errors": len(errors),
-            "error_sample": errors[0] if errors else "",
-        }
+        return await gather_hosts(hosts, int(self.params["concurrency"]), one, ops_per_host=5)
 
     async def _command_stream(self) -> dict[str, Any]:
         total = int(self.params["bytes"])
@@ -388,29 +372,14 @@ class _Raw(AsyncWorkload):
 
     async def _fanout(self) -> dict[str, Any]:
         hosts = self.target.endpoints[: int(self.params["hosts"])]
-        sem = asyncio.Semaphore(int(self.params["concurrency"]))
-        errors: list[str] = []
-        ok = 0
 
         async def one(url: str) -> None:
-            nonlocal ok
-            async with sem:
-                try:
-                    client = _Client(url, self.target)
-                    await self.identify(url)
-                    # The host is done after its Get: let the connection go.
-                    await self.get(client, close=True)
-                    ok += 1
-                except Exception as exc:
-                    errors.append(f"{url}: {exc!r}")
+            client = _Client(url, self.target)
+            await self.identify(url)
+            # The host is done after its Get: let the connection go.
+            await self.get(client, close=True)
 
-        await asyncio.gather(*(one(url) for url in hosts))
-        return {
-            "hosts": ok,
-            "ops": 2 * ok,
-            "errors": len(errors),
-            "error_sample": errors[0] if errors else "",
-        }
+        return await gather_hosts(hosts, int(self.params["concurrency"]), one, ops_per_host=2)
 
     async def _enumerate(self) -> dict[str, Any]:
         client = _Client(self.target.endpoints[0], self.target)
