@@ -946,20 +946,15 @@ class Commands:
         assert callback is not None
         host = current_host() or shell.session.host
         command, stdin = powershell_command(line) if self.powershell else (line, None)
-        process = await shell.start(command, stdin=stdin is not None)
+        process = await shell.start(command, stdin=stdin is not None, input=stdin)
         chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
 
         async def pump(stream: OutputStream) -> None:
             async for text_line in stream.lines(keep=chunks[stream.name]):
                 callback(host, stream.name, text_line)
 
-        async def feed() -> None:
-            if stdin is not None:
-                await process.write(stdin)
-                await process.close_stdin()
-
         async with process:
-            await asyncio.gather(feed(), pump(process.stdout), pump(process.stderr))
+            await asyncio.gather(pump(process.stdout), pump(process.stderr))
             await process.wait()
         result = CommandResult(
             process.command_line,

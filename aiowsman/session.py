@@ -887,7 +887,7 @@ class AsyncSession:
         command: str,
         *args: str,
         stdin: bytes | str | None = None,
-        timeout: Timeout | None = None,  # noqa: ASYNC109 - the command's deadline
+        timeout: Timeout = SHELL_DEFAULT,  # noqa: ASYNC109 - the command's deadline
         codepage: int | None = DEFAULT_CODEPAGE,
         **shell_options: Any,
     ) -> CommandResult:
@@ -897,7 +897,8 @@ class AsyncSession:
             command: the program or a whole command line (``"ipconfig /all"``).
             *args: arguments, quoted for Windows where needed.
             stdin: input for the command.
-            timeout: the command's deadline in seconds (default: 3600).
+            timeout: the command's deadline in seconds (default: the shell's
+                ``command_timeout``, 3600; None: no deadline).
             codepage: the shell's code page.
             **shell_options: more :meth:`shell` arguments.
 
@@ -905,15 +906,13 @@ class AsyncSession:
             A :class:`~aiowsman.shell.CommandResult`.
         """
         async with self.shell(codepage=codepage, **shell_options) as sh:
-            return await sh.run(
-                command, *args, stdin=stdin, timeout=SHELL_DEFAULT if timeout is None else timeout
-            )
+            return await sh.run(command, *args, stdin=stdin, timeout=timeout)
 
     async def run_ps(
         self,
         script: str,
         *,
-        timeout: Timeout | None = None,  # noqa: ASYNC109 - the command's deadline
+        timeout: Timeout = SHELL_DEFAULT,  # noqa: ASYNC109 - the command's deadline
         **shell_options: Any,
     ) -> PowerShellResult:
         """Run a PowerShell script with powershell.exe in a shell of its own.
@@ -922,11 +921,18 @@ class AsyncSession:
         CLIXML powershell.exe writes on stderr decoded into readable text
         (``stderr_text``) and records (``errors``, ``warnings``...).
 
+        Args:
+            script: the PowerShell script (any length: a long one goes on stdin).
+            timeout: the script's deadline in seconds (default: the shell's
+                ``command_timeout``, 3600; None: no deadline).
+            **shell_options: :meth:`shell` arguments (``codepage``,
+                ``environment``...).
+
         Returns:
             A :class:`~aiowsman.shell.PowerShellResult`.
         """
         async with self.shell(**shell_options) as sh:
-            return await sh.run_ps(script, timeout=SHELL_DEFAULT if timeout is None else timeout)
+            return await sh.run_ps(script, timeout=timeout)
 
     def _locator(
         self, locator: Locator, selectors: Mapping[str, str | EndpointReference] | None = None

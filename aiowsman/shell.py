@@ -423,6 +423,7 @@ class Process:
         timeout: float | None,
         buffer: int,
         stdin: bool,
+        input: bytes | None = None,
     ) -> None:
         self.shell = shell
         self.command_line = command_line
@@ -431,7 +432,8 @@ class Process:
         self.stderr = OutputStream(self, "stderr")
         self.exit_code: int | None = None
         self._buffer = buffer
-        self._stdin_open = stdin
+        self._stdin_open = stdin and input is None
+        self._input = input
         self._room = asyncio.Event()
         self._room.set()
         self._failure: BaseException | None = None
@@ -483,6 +485,12 @@ class Process:
     async def _receive_all(self) -> None:
         shell = self.shell
         loop = asyncio.get_running_loop()
+        if self._input is not None:
+            # All the input goes before the first Receive: a Receive waiting
+            # for output would otherwise hold the session's only channel (a
+            # fan-out's per_host=1) while the program waits for this input.
+            data, self._input = self._input, None
+            await self._wait_or_deadline(shell._send(self.command_id, data, end=True))
         while True:
             # Flow control: no Receive while the reader is behind.
             while self.stdout.buffered + self.stderr.buffered >= self._buffer:
@@ -916,6 +924,7 @@ class Shell:
         timeout: Timeout = SHELL_DEFAULT,  # noqa: ASYNC109 - the command's deadline
         skip_cmd_shell: bool | None = None,
         buffer: int | None = None,
+        input: bytes | str | None = None,
     ) -> Process:
         """Start a command; returns its :class:`Process` at once.
 
@@ -931,11 +940,18 @@ class Shell:
             skip_cmd_shell: option ``WINRS_SKIP_CMD_SHELL``: start the program
                 without cmd.exe.
             buffer: unread output held before Receives pause (bytes).
+            input: all of the command's input, sent (then stdin closed)
+                before its output is read; str is encoded with the shell's
+                code page.
 
         Raises:
             aiowsman.errors.WSManError: the Command failed (a quota, say).
         """
         await self.open()
+        if isinstance(input, str):
+            input = input.encode(self.codec)
+        if input is not None:
+            stdin = True
         line = proto.command_line(command, args)
         command_id = await self._command(
             command, [proto.quote_argument(a) for a in args], stdin=stdin, skip=skip_cmd_shell
@@ -948,6 +964,7 @@ class Shell:
             timeout=deadline,
             buffer=self.buffer if buffer is None else buffer,
             stdin=stdin,
+            input=input,
         )
         self._commands.add(process)
         return process
@@ -1005,10 +1022,15 @@ class Shell:
             aiowsman.errors.WSManError: any other failure.
         """
         process = await self.start(
-            command, *args, stdin=stdin is not None, timeout=timeout, skip_cmd_shell=skip_cmd_shell
+            command,
+            *args,
+            stdin=stdin is not None,
+            timeout=timeout,
+            skip_cmd_shell=skip_cmd_shell,
+            input=stdin,
         )
         async with process:
-            out, err = await process.communicate(stdin)
+            out, err = await process.communicate()
         return CommandResult(process.command_line, process.exit_code, out, err, self.codepage)
 
     async def run_ps(

@@ -415,3 +415,31 @@ def test_an_unknown_code_page_is_refused_before_anything_is_sent() -> None:
 def test_a_result_is_a_plain_record() -> None:
     r = CommandResult("hostname", 0, b"H\r\n", b"", 65001)
     assert r.to_dict() == {"command": "hostname", "exit_code": 0, "stdout": "H\r\n", "stderr": ""}
+
+
+async def test_input_given_up_front_is_sent_before_the_first_receive(
+    server: WSManTestServer,
+) -> None:
+    seen: list[str] = []
+
+    def record(info: RequestInfo) -> Injection | None:
+        seen.append(info.operation)
+        return None
+
+    server.host(0).behaviour.inject = record
+    # One channel, as a fan-out session has: a Receive waiting for output
+    # must not hold it while the program waits for its input.
+    async with _make_session(server, max_channels=1, max_envelope_size=16384) as s:
+        r = await s.run_cmd("sort", stdin="b\r\n" * 10000 + "a\r\n")
+    assert r.stdout_text.startswith("a\r\nb\r\n")
+    sends = [i for i, op in enumerate(seen) if op == "Send"]
+    receives = [i for i, op in enumerate(seen) if op == "Receive"]
+    assert len(sends) >= 2 and max(sends) < min(receives)
+
+
+async def test_enumerating_windows_shell_lists_the_open_shells(session: AsyncSession) -> None:
+    async with session.shell(name="build") as sh:
+        shells = [item async for item in session.enumerate("shell")]
+    assert [(s["ShellId"], s["Name"], s["Owner"]) for s in shells] == [
+        (sh.shell_id, "build", "user")
+    ]
