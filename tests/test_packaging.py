@@ -89,8 +89,10 @@ def _metadata(wheel: Path) -> email.message.Message:
 def test_metadata_has_project_urls_and_a_description_for_pypi(dist: dict[str, Path]) -> None:
     meta = _metadata(dist["wheel"])
     urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL") or [])
-    assert {"Documentation", "Source", "Issues"} <= set(urls)
-    assert all(u.startswith("https://") for u in urls.values())
+    # Only addresses that exist: the protocol specifications (the project has
+    # no published repository or documentation site yet).
+    assert urls and all(u.startswith("https://") for u in urls.values())
+    assert not any("aiowsman" in u for u in urls.values()), urls
     description = meta.get_payload()
     assert isinstance(description, str) and "pip install aiowsman" in description
     # No link a PyPI page cannot follow, no command of a development checkout.
