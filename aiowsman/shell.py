@@ -131,6 +131,8 @@ DEFAULT_COMMAND_TIMEOUT: Final = 3600.0
 CLEANUP_TIMEOUT: Final = 10.0
 #: Unread output a Process holds before it stops sending Receives (bytes).
 DEFAULT_BUFFER: Final = 1024 * 1024
+#: The buffer of :meth:`Shell.run`, which keeps the whole output anyway.
+_UNBOUNDED: Final = 2**62
 #: ``w:OperationTimeout`` of a keep-alive Receive.
 KEEPALIVE_OPERATION_TIMEOUT: Final = 1.0
 #: cmd.exe's command line limit (characters): longer PowerShell goes by stdin.
@@ -345,6 +347,13 @@ class OutputStream(AsyncIterator[bytes]):
     def _end(self) -> None:
         self._eof = True
         self._changed.set()
+
+    def _take_all(self) -> bytes:
+        """Everything buffered, at once (for :meth:`Shell.run`, whose buffer is unbounded)."""
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        self.buffered = 0
+        return data
 
     def __aiter__(self) -> OutputStream:
         return self
@@ -1021,16 +1030,24 @@ class Shell:
                 (terminated; the output so far is on the error).
             aiowsman.errors.WSManError: any other failure.
         """
+        # The result holds the whole output anyway: no flow control, and the
+        # output is taken at the end rather than chunk by chunk.
         process = await self.start(
             command,
             *args,
             stdin=stdin is not None,
             timeout=timeout,
             skip_cmd_shell=skip_cmd_shell,
+            buffer=_UNBOUNDED,
             input=stdin,
         )
         async with process:
-            out, err = await process.communicate()
+            try:
+                await process.wait()
+            except CommandTimeoutError as exc:
+                exc.stdout, exc.stderr = process.stdout._take_all(), process.stderr._take_all()
+                raise
+        out, err = process.stdout._take_all(), process.stderr._take_all()
         return CommandResult(process.command_line, process.exit_code, out, err, self.codepage)
 
     async def run_ps(
