@@ -24,7 +24,9 @@ The runner is the layer above :class:`aiowsman.AsyncSession` (see
 * **Shared connection machinery**: one ``aiohttp.ClientSession`` over one
   ``TCPConnector`` (with a DNS cache, ``ttl_dns_cache``) serves every host's
   session, so DNS answers are shared across the run; a short keep-alive
-  releases the sockets of finished hosts.
+  releases the sockets of finished hosts. It keeps no cookies (no host's
+  cookie reaches another), and a connection is only reused by requests with
+  the credentials it carried (see :mod:`aiowsman._http`).
 * **Cancellation**: cancelling the consumer (or ``aclose()``, or leaving an
   ``async with run(...)`` block) cancels all in-flight work and closes every
   session and the shared connector.
@@ -67,6 +69,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import aiohttp
 
 from aiowsman._endpoint import parse_endpoint
+from aiowsman._http import new_client
 from aiowsman.errors import (
     ConfigurationError,
     QuotaExceededFault,
@@ -560,16 +563,14 @@ class FanOut(Generic[T]):
                 # keep-alive bounds the idle sockets to ~ throughput x this.
                 keepalive_timeout=self._keepalive_timeout,
             )
-            # No aiohttp timeouts (its default is total=300 s, sock_connect=30 s):
-            # every session bounds each operation with its own deadline, and
-            # the runner each host, so aiohttp's would only add two timers per
-            # request to the event loop's heap (a cost per request that grows
-            # with the hosts in flight). As the Transport's own client does.
-            http = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None),
-                auto_decompress=False,
-            )
+            # The library's client (aiowsman._http): no aiohttp timeouts (its
+            # default is total=300 s, sock_connect=30 s: every session bounds
+            # each operation with its own deadline, and the runner each host,
+            # so aiohttp's would only add two timers per request to the event
+            # loop's heap); no cookie jar (one host's Set-Cookie must not
+            # reach the next); connections keyed by the credentials they
+            # carried (one set of credentials shares the pool as before).
+            http = new_client(connector, connector_owner=True)
             options = dict(self._session_options)
             # per_host channels need the session's consent too: each
             # AsyncSession bounds its own requests in flight (max_channels).

@@ -51,6 +51,14 @@ CODE_FILE_NOT_FOUND: Final = 2147942402  # 0x80070002, HRESULT of ERROR_FILE_NOT
 CODE_QUOTA_MAX_COMMANDS_PER_SHELL: Final = 2150859241
 _SHELL_PLUGIN: Final = 'provider="Shell cmd plugin" path="%systemroot%\\system32\\winrscmd.dll"'
 
+# CIM statuses (DSP0004 CIM_ERR_*; OMI's MI_Result has the same numbers).
+CIM_ERR_ACCESS_DENIED: Final = 2
+CIM_ERR_INVALID_PARAMETER: Final = 4
+CIM_ERR_INVALID_CLASS: Final = 5
+CIM_ERR_NOT_FOUND: Final = 6
+CIM_ERR_ALREADY_EXISTS: Final = 11
+CIM_ERR_INVALID_QUERY: Final = 15
+
 
 class Fault(Exception):
     """A SOAP fault the server answers with.
@@ -69,6 +77,9 @@ class Fault(Exception):
         provider: the ``f:ProviderFault`` attributes that wrap the message,
             if any (``provider_fault`` wraps it in the WMI provider's).
         status: the HTTP status it is sent with.
+        cim_status: the CIM status (DSP0004 CIM_ERR_*) of a failure of the
+            CIM layer (a class, an instance, a value): a flavour that reports
+            CIM errors (OMI's OMI_Error) uses it; Windows' WSManFault does not.
     """
 
     def __init__(
@@ -86,6 +97,7 @@ class Fault(Exception):
         provider_fault: bool = False,
         provider: str | None = None,
         status: int = 500,
+        cim_status: int | None = None,
     ) -> None:
         super().__init__(reason)
         self.subcode = subcode
@@ -100,8 +112,14 @@ class Fault(Exception):
         self.provider_fault = provider_fault
         self.provider = provider
         self.status = status
+        self.cim_status = cim_status
 
     # -- the faults the server raises ------------------------------------
+
+    @classmethod
+    def cim_error(cls, status: int, message: str) -> Fault:
+        """A failure of the CIM layer known by its CIM status alone (OMI's faults)."""
+        return cls("w:InternalError", message, code="s:Receiver", cim_status=status)
 
     @classmethod
     def timed_out(cls) -> Fault:
@@ -120,6 +138,7 @@ class Fault(Exception):
             detail=detail,
             wsman_code=CODE_INVALID_SELECTORS,
             message=message,
+            cim_status=CIM_ERR_INVALID_PARAMETER,
         )
 
     @classmethod
@@ -128,7 +147,12 @@ class Fault(Exception):
             "The WS-Management service cannot process the request. The service cannot find "
             "the resource identified by the resource URI and selectors. "
         )
-        return cls("w:InvalidSelectors", msg, wsman_code=CODE_RESOURCE_NOT_FOUND)
+        return cls(
+            "w:InvalidSelectors",
+            msg,
+            wsman_code=CODE_RESOURCE_NOT_FOUND,
+            cim_status=CIM_ERR_NOT_FOUND,
+        )
 
     @classmethod
     def destination_unreachable(cls, uri: str) -> Fault:
@@ -138,6 +162,7 @@ class Fault(Exception):
             f"valid or the resource does not exist: {uri} ",
             detail="InvalidResourceURI",
             wsman_code=CODE_RESOURCE_NOT_FOUND,
+            cim_status=CIM_ERR_INVALID_CLASS,
         )
 
     @classmethod
@@ -170,6 +195,7 @@ class Fault(Exception):
             "definition. Change the XML and retry. ",
             wsman_code=CODE_SCHEMA_VALIDATION,
             message=message,
+            cim_status=CIM_ERR_INVALID_PARAMETER,
         )
 
     @classmethod
@@ -199,6 +225,7 @@ class Fault(Exception):
             wsman_code=CODE_CANNOT_PROCESS_FILTER,
             message=message,
             provider_fault=True,
+            cim_status=CIM_ERR_INVALID_QUERY,
         )
 
     @classmethod
@@ -229,11 +256,17 @@ class Fault(Exception):
             "w:AlreadyExists",
             "The WS-Management service cannot create the resource because it already exists. ",
             wsman_code=CODE_ALREADY_EXISTS,
+            cim_status=CIM_ERR_ALREADY_EXISTS,
         )
 
     @classmethod
     def access_denied(cls) -> Fault:
-        return cls("w:AccessDenied", "Access is denied. ", wsman_code=CODE_ACCESS_DENIED)
+        return cls(
+            "w:AccessDenied",
+            "Access is denied. ",
+            wsman_code=CODE_ACCESS_DENIED,
+            cim_status=CIM_ERR_ACCESS_DENIED,
+        )
 
     @classmethod
     def quota(cls, limit: int) -> Fault:

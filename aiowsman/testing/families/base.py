@@ -36,6 +36,7 @@ from aiowsman.testing._enumeration import (
     pull_batch,
 )
 from aiowsman.testing._faults import Fault
+from aiowsman.testing._flavour import Flavour
 from aiowsman.testing._request import ParsedRequest
 from aiowsman.testing._xml import ENVELOPE_ENUMERATION, ENVELOPE_TRANSFER
 
@@ -57,6 +58,7 @@ class Host(Protocol):
     behaviour: HostBehaviour
     stats: HostStats
     contexts: dict[str, EnumerationState]
+    flavour: Flavour
 
     def family(self, kind: type[F]) -> F:
         """The host's instance of another family (raises LookupError)."""
