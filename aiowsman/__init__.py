@@ -11,6 +11,7 @@ The WinRM Scripting API, async and Pythonic::
         async with s.subscribe(query="*", channel="System", heartbeat=30) as events:
             async for event in events:   # parsed Windows events, bookmarks, renewals
                 print(event.record_id, event.level_name, event.message)
+        r = await s.run_cmd("ipconfig", "/all")       # WinRS: aiowsman.shell
 
 Errors all derive from :class:`WSManError` and name host and operation.
 """
@@ -22,6 +23,7 @@ from aiowsman.collector import EventCollector, collect_events
 from aiowsman.enumerator import Enumerator
 from aiowsman.errors import (
     AuthenticationError,
+    CommandTimeoutError,
     ConfigurationError,
     ConnectError,
     DNSError,
@@ -33,11 +35,14 @@ from aiowsman.errors import (
     InsecureTransportError,
     InvalidEnumerationContextFault,
     NotWSManEndpointError,
+    OperationQuotaExceededFault,
     OperationTimedOutFault,
     ProtocolError,
     QuotaExceededFault,
     ResponseTooLargeError,
     ServiceUnavailableError,
+    ShellNotFoundFault,
+    ShellQuotaExceededFault,
     SubscriptionEndedError,
     TimeoutError,
     TLSError,
@@ -60,6 +65,7 @@ from aiowsman.protocol import (
     expand_resource_uri,
 )
 from aiowsman.session import AsyncSession
+from aiowsman.shell import CommandResult, PowerShellResult, Process, Shell
 from aiowsman.subscription import Subscription
 
 __version__ = "0.1.0"
@@ -71,6 +77,8 @@ __all__ = [
     "AuthenticationError",
     "BasicAuth",
     "Bookmark",
+    "CommandResult",
+    "CommandTimeoutError",
     "ConfigurationError",
     "ConnectError",
     "ConnectionOptions",
@@ -91,13 +99,19 @@ __all__ = [
     "Item",
     "NoAuth",
     "NotWSManEndpointError",
+    "OperationQuotaExceededFault",
     "OperationTimedOutFault",
     "Polymorphism",
+    "PowerShellResult",
+    "Process",
     "ProtocolError",
     "QuotaExceededFault",
     "ResourceLocator",
     "ResponseTooLargeError",
     "ServiceUnavailableError",
+    "Shell",
+    "ShellNotFoundFault",
+    "ShellQuotaExceededFault",
     "Subscription",
     "SubscriptionEndedError",
     "TLSError",

@@ -24,6 +24,9 @@ runner to classify failures (``dns``, ``connect``, ``tls``, ``auth``,
     |   +-- OperationTimedOutFault                     w:TimedOut (OperationTimeout expired)
     |   +-- InvalidEnumerationContextFault             context invalid or expired
     |   +-- QuotaExceededFault                         per-user quota (e.g. concurrent ops)
+    |   |   +-- ShellQuotaExceededFault                MaxShellsPerUser reached
+    |   |   +-- OperationQuotaExceededFault            MaxConcurrentOperationsPerUser reached
+    |   +-- ShellNotFoundFault                         the shell (or command) is gone
     +-- SubscriptionEndedError                fault    the event source ended a subscription
     +-- ProtocolError                         protocol malformed or unexpected response
     |   +-- UnsafeXMLError                             DOCTYPE / entities: refused unparsed
@@ -32,6 +35,7 @@ runner to classify failures (``dns``, ``connect``, ``tls``, ``auth``,
     |   +-- EnumerationTooLargeError                   more items than max_items
     |   +-- EncryptionError                            bad multipart/encrypted message
     +-- TimeoutError (also builtins.TimeoutError) timeout  the client's deadline passed
+        +-- CommandTimeoutError                        a remote command outlived its deadline
 
 Credentials never appear in any message built here: nothing in this module
 receives them.
@@ -45,6 +49,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationError",
+    "CommandTimeoutError",
     "ConfigurationError",
     "ConnectError",
     "DNSError",
@@ -56,11 +61,14 @@ __all__ = [
     "InsecureTransportError",
     "InvalidEnumerationContextFault",
     "NotWSManEndpointError",
+    "OperationQuotaExceededFault",
     "OperationTimedOutFault",
     "ProtocolError",
     "QuotaExceededFault",
     "ResponseTooLargeError",
     "ServiceUnavailableError",
+    "ShellNotFoundFault",
+    "ShellQuotaExceededFault",
     "SubscriptionEndedError",
     "TLSError",
     "TimeoutError",
@@ -326,6 +334,22 @@ class SubscriptionEndedError(WSManError):
         self.reason = reason
 
 
+class ShellQuotaExceededFault(QuotaExceededFault):
+    """The user has MaxShellsPerUser shells open (ERROR_WSMAN_QUOTA_MAX_SHELLS,
+    2150859173); close one, or wait for idle ones to expire."""
+
+
+class OperationQuotaExceededFault(QuotaExceededFault):
+    """The user has MaxConcurrentOperationsPerUser operations in flight
+    (ERROR_WSMAN_QUOTA_MAX_OPERATIONS, 2150859174); back off."""
+
+
+class ShellNotFoundFault(WSManFault):
+    """The service does not know the shell (or the command) a request names:
+    it was deleted, reaped when idle (IdleTimeout) or at MaxShellRunTime, or
+    never existed (WSManFault code 2150858843 on a shell operation)."""
+
+
 class ProtocolError(WSManError):
     """The response is malformed or not what the protocol allows."""
 
@@ -408,3 +432,27 @@ class TimeoutError(WSManError, builtins.TimeoutError):
     """The client's deadline (``session.timeout``) passed before the operation finished."""
 
     category = "timeout"
+
+
+class CommandTimeoutError(TimeoutError):
+    """A remote command was still running when its deadline passed.
+
+    The command was stopped (a Terminate signal) and its shell is left usable.
+    What it wrote before the deadline is kept: ``stdout`` and ``stderr``
+    (bytes); ``command_id`` names it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stdout: bytes = b"",
+        stderr: bytes = b"",
+        command_id: str | None = None,
+        host: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, host=host, operation=operation)
+        self.stdout = stdout
+        self.stderr = stderr
+        self.command_id = command_id

@@ -30,6 +30,12 @@ The runner is the layer above :class:`aiowsman.AsyncSession` (see
 * **Cancellation**: cancelling the consumer (or ``aclose()``, or leaving an
   ``async with run(...)`` block) cancels all in-flight work and closes every
   session and the shared connector.
+
+Remote commands have an operation of their own: :class:`Commands` (or
+:func:`run_commands`) runs command lines (or PowerShell scripts) on each host
+in one shell per host, deleted when the host is done -- also when its
+deadline cuts it off -- and gives one record per host (exit code, stdout,
+stderr), optionally streaming every output line as it arrives.
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import aiohttp
 
@@ -75,8 +81,13 @@ from aiowsman.errors import (
 from aiowsman.errors import TimeoutError as WSManTimeoutError
 from aiowsman.transport import GuardedConnector
 
+if TYPE_CHECKING:
+    from aiowsman.session import AsyncSession
+    from aiowsman.shell import CommandResult, OutputStream, Shell
+
 __all__ = [
     "ERROR_CLASSES",
+    "Commands",
     "FanOut",
     "HostResult",
     "SessionFactory",
@@ -86,6 +97,7 @@ __all__ = [
     "jsonable",
     "no_retry",
     "run",
+    "run_commands",
 ]
 
 T = TypeVar("T")
@@ -912,3 +924,126 @@ def run(
         progress,
         summary,
     )
+
+
+# ---------------------------------------------------------------------------
+# remote commands
+
+
+#: ``on_line(host, stream, line)``: an output line of a host as it arrives.
+LineCallback = Callable[[str, str, str], object]
+
+
+@dataclass(frozen=True)
+class Commands:
+    """A fan-out operation: run command lines on a host, in one shell.
+
+    ``run(hosts, Commands(("hostname", "ipconfig /all")))`` gives each host a
+    shell, runs the commands in order (each followed by its Terminate) and
+    deletes the shell -- on success, failure, or when the host's deadline
+    cancels it. The value is the :class:`~aiowsman.shell.CommandResult` of
+    the one command, or their list when there are several.
+
+    A host is retried by the runner only while nothing has run on it: a
+    quota fault after a command ran ends the host (its commands are not
+    repeated).
+
+    Attributes:
+        commands: command lines (or PowerShell scripts), run in order.
+        powershell: run them with ``powershell.exe`` (``run_ps``).
+        timeout: each command's deadline, seconds (None: none).
+        codepage: the shell's code page.
+        stop_on_failure: skip the rest after a non-zero exit code.
+        on_line: called with ``(host, stream, line)`` for every output line
+            as it arrives (``host`` as the input gave it); the records still
+            hold everything.
+    """
+
+    commands: tuple[str, ...]
+    powershell: bool = False
+    timeout: float | None = 3600.0
+    codepage: int | None = 65001
+    stop_on_failure: bool = False
+    on_line: LineCallback | None = None
+
+    async def __call__(self, session: AsyncSession) -> CommandResult | list[CommandResult]:
+        from aiowsman.errors import QuotaExceededFault
+
+        results: list[CommandResult] = []
+        async with session.shell(codepage=self.codepage, command_timeout=self.timeout) as shell:
+            for line in self.commands:
+                try:
+                    result = await self._one(shell, line)
+                except QuotaExceededFault as exc:
+                    if results:
+                        raise no_retry(exc) from None  # commands ran: never repeat them
+                    raise  # nothing ran: the runner may retry the host
+                results.append(result)
+                if self.stop_on_failure and result.exit_code != 0:
+                    break
+        return results[0] if len(self.commands) == 1 else results
+
+    async def _one(self, shell: Shell, line: str) -> CommandResult:
+        if self.on_line is None:
+            if self.powershell:
+                return await shell.run_ps(line)
+            return await shell.run(line)
+        return await self._streamed(shell, line)
+
+    async def _streamed(self, shell: Shell, line: str) -> CommandResult:
+        from aiowsman.shell import CommandResult, powershell_command, powershell_result
+
+        callback = self.on_line
+        assert callback is not None
+        host = current_host() or shell.session.host
+        command, stdin = powershell_command(line) if self.powershell else (line, None)
+        process = await shell.start(command, stdin=stdin is not None, input=stdin)
+        chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+
+        async def pump(stream: OutputStream) -> None:
+            async for text_line in stream.lines(keep=chunks[stream.name]):
+                callback(host, stream.name, text_line)
+
+        async with process:
+            await asyncio.gather(pump(process.stdout), pump(process.stderr))
+            await process.wait()
+        result = CommandResult(
+            process.command_line,
+            process.exit_code,
+            b"".join(chunks["stdout"]),
+            b"".join(chunks["stderr"]),
+            shell.codepage,
+        )
+        return powershell_result(result) if self.powershell else result
+
+
+def run_commands(
+    hosts: Iterable[str] | AsyncIterable[str],
+    *commands: str,
+    powershell: bool = False,
+    timeout: float | None = 3600.0,
+    codepage: int | None = 65001,
+    stop_on_failure: bool = False,
+    on_line: LineCallback | None = None,
+    **run_options: Any,
+) -> FanOut[Any]:
+    """Run ``commands`` on every host (one shell per host); see :class:`Commands`.
+
+    ``run_options`` go to :func:`run` (``concurrency``, ``deadline``,
+    credentials...). Each :class:`HostResult`'s value is a
+    :class:`~aiowsman.shell.CommandResult` (a list for several commands).
+
+    Raises:
+        aiowsman.errors.ConfigurationError: no command, or bad run options.
+    """
+    if not commands:
+        raise ConfigurationError("give at least one command", operation="fan-out")
+    operation = Commands(
+        tuple(commands),
+        powershell=powershell,
+        timeout=timeout,
+        codepage=codepage,
+        stop_on_failure=stop_on_failure,
+        on_line=on_line,
+    )
+    return run(hosts, operation, **run_options)

@@ -89,6 +89,18 @@ from aiowsman.protocol.envelope import (
 from aiowsman.protocol.items import Item
 from aiowsman.protocol.locator import EndpointReference, ResourceLocator
 from aiowsman.protocol.namespaces import DIALECT_EVENT_QUERY, URI_EVENTLOG
+from aiowsman.protocol.shell import ShellSpec
+from aiowsman.shell import (
+    DEFAULT_BUFFER,
+    DEFAULT_CODEPAGE,
+    DEFAULT_COMMAND_TIMEOUT,
+    RECEIVE_TIMEOUT,
+    SHELL_DEFAULT,
+    CommandResult,
+    PowerShellResult,
+    Shell,
+    Timeout,
+)
 from aiowsman.transport import (
     DEFAULT_MAX_CHANNELS,
     UNAUTHENTICATED_HINT,
@@ -402,6 +414,8 @@ class AsyncSession:
         self._orphaned_subscriptions: list[tuple[str, SubscriptionManager]] = []
         self._orphan_release: asyncio.Task[None] | None = None
         self._open_subscriptions: weakref.WeakSet[Subscription] | None = None
+        #: Shells created and not yet deleted (deleted by aclose()).
+        self._shells: set[Shell] = set()
 
     # -- properties -----------------------------------------------------------
 
@@ -503,12 +517,16 @@ class AsyncSession:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Release open enumerations (best effort) and close connections.
+        """Delete open shells and release open enumerations (best effort), then
+        close connections.
 
         A caller-supplied ``client_session`` or ``connector`` stays open.
         """
         if self._closed:
             return
+        shells = list(self._shells)
+        if shells:
+            await asyncio.gather(*(s.aclose() for s in shells), return_exceptions=True)
         closers = [e.aclose() for e in list(self._open_enumerators or ())]
         closers += [s.aclose() for s in list(self._open_subscriptions or ())]
         if closers:
@@ -1090,6 +1108,121 @@ class AsyncSession:
             resubscribe=resubscribe,
             host=host or self._host,
         )
+
+    # -- remote commands (WinRS; see aiowsman.shell) -------------------------------
+
+    def shell(
+        self,
+        *,
+        codepage: int | None = DEFAULT_CODEPAGE,
+        working_directory: str | None = None,
+        environment: Mapping[str, str] | None = None,
+        idle_timeout: float | None = None,
+        noprofile: bool | None = None,
+        lifetime: float | None = None,
+        name: str | None = None,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+        receive_timeout: float = RECEIVE_TIMEOUT,
+        keepalive: float | None = None,
+        buffer: int = DEFAULT_BUFFER,
+    ) -> Shell:
+        """A remote ``cmd.exe`` shell (WinRS, MS-WSMV 3.1.4.5.2): ``async with``
+        creates it and deletes it on the way out.
+
+        Args:
+            codepage: the console code page of its programs (``WINRS_CODEPAGE``;
+                65001 is UTF-8; 437, 850, 932... where 65001 misbehaves); the
+                ``*_text`` of results decode with it. None: the host's default.
+            working_directory: the programs' working directory.
+            environment: more environment variables.
+            idle_timeout: seconds without a request after which the service
+                deletes the shell (capped by its own IdleTimeout).
+            noprofile: do not load the user profile (``WINRS_NOPROFILE``).
+            lifetime: ``rsp:Lifetime`` in seconds.
+            name: ``rsp:Name``, shown by ``winrm enumerate windows/shell``.
+            command_timeout: default deadline of each command (seconds; None:
+                none), separate from the session's per-request ``timeout``.
+            receive_timeout: ``w:OperationTimeout`` of each Receive.
+            keepalive: while idle, keep the shell alive with a Receive this
+                often (seconds); None: never.
+            buffer: unread output a running command may hold (bytes).
+
+        Returns:
+            A :class:`~aiowsman.shell.Shell` (not yet created).
+
+        Raises:
+            aiowsman.errors.ConfigurationError: a code page Python cannot
+                decode, or a non-positive timeout.
+        """
+        spec = ShellSpec(
+            environment=tuple((str(k), str(v)) for k, v in (environment or {}).items()),
+            working_directory=working_directory,
+            idle_timeout=idle_timeout,
+            lifetime=lifetime,
+            name=name,
+            codepage=codepage,
+            noprofile=noprofile,
+        )
+        return Shell(
+            self,
+            spec,
+            command_timeout=command_timeout,
+            receive_timeout=receive_timeout,
+            keepalive=keepalive,
+            buffer=buffer,
+        )
+
+    async def run_cmd(
+        self,
+        command: str,
+        *args: str,
+        stdin: bytes | str | None = None,
+        timeout: Timeout = SHELL_DEFAULT,  # noqa: ASYNC109 - the command's deadline
+        codepage: int | None = DEFAULT_CODEPAGE,
+        **shell_options: Any,
+    ) -> CommandResult:
+        """Run one command in a shell of its own (created, then deleted).
+
+        Args:
+            command: the program or a whole command line (``"ipconfig /all"``).
+            *args: arguments, quoted for Windows where needed.
+            stdin: input for the command.
+            timeout: the command's deadline in seconds (default: the shell's
+                ``command_timeout``, 3600; None: no deadline).
+            codepage: the shell's code page.
+            **shell_options: more :meth:`shell` arguments.
+
+        Returns:
+            A :class:`~aiowsman.shell.CommandResult`.
+        """
+        async with self.shell(codepage=codepage, **shell_options) as sh:
+            return await sh.run(command, *args, stdin=stdin, timeout=timeout)
+
+    async def run_ps(
+        self,
+        script: str,
+        *,
+        timeout: Timeout = SHELL_DEFAULT,  # noqa: ASYNC109 - the command's deadline
+        **shell_options: Any,
+    ) -> PowerShellResult:
+        """Run a PowerShell script with powershell.exe in a shell of its own.
+
+        The script's exit code is kept, its stdout decoded as UTF-8, and the
+        CLIXML powershell.exe writes on stderr decoded into readable text
+        (``stderr_text``) and records (``errors``, ``warnings``...).
+
+        Args:
+            script: the PowerShell script (any length: a long one goes on stdin).
+            timeout: the script's deadline in seconds (default: the shell's
+                ``command_timeout``, 3600; None: no deadline).
+            **shell_options: :meth:`shell` arguments (``codepage``,
+                ``environment``...).
+
+        Returns:
+            A :class:`~aiowsman.shell.PowerShellResult`.
+        """
+        async with self.shell(**shell_options) as sh:
+            return await sh.run_ps(script, timeout=timeout)
 
     def _locator(
         self, locator: Locator, selectors: Mapping[str, str | EndpointReference] | None = None

@@ -103,8 +103,9 @@ CONTENT_TYPE = "application/soap+xml;charset=UTF-8"
 USER_AGENT = "aiowsman/0.1 (Python; WS-Management)"
 #: Concurrent channels per session. Each connection-bound channel costs a full
 #: handshake (two round trips for NTLM, a KDC exchange for Kerberos), and
-#: WinRM's defaults allow a user 25 shells and ~1500 concurrent operations
-#: per host, so 8 parallel requests per session is well inside every quota
+#: WinRM's defaults allow a user 30 shells (MaxShellsPerUser, MS-WSMV 2.2.4.42;
+#: 5 on 2008 R2-era hosts) and 1500 concurrent operations per host
+#: (MaxConcurrentOperationsPerUser), so 8 parallel requests per session is well inside every quota
 #: while letting a session overlap round trips. Fan-out gets its parallelism
 #: from many sessions, not from many channels per host.
 DEFAULT_MAX_CHANNELS = 8

@@ -13,7 +13,7 @@ from benchmarks._common import raise_fd_limit
 from benchmarks._config import CONTENDERS, FULL, SMOKE
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("single", "fanout", "enumerate", "encrypted", "events", "subscriptions")
+SCENARIOS = FULL.scenarios
 
 
 def _csv(text: str) -> list[str]:

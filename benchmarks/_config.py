@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CONTENDERS", "FULL", "SMOKE", "Plan"]
+__all__ = ["COMMAND_SCENARIOS", "CONTENDERS", "FULL", "ONLY", "SMOKE", "Plan", "takes_part"]
 
 #: contender name -> module under benchmarks.contenders
 CONTENDERS: dict[str, str] = {
     "aiowsman": "aiowsman_client",
     "raw": "raw",
     "pypsrp": "pypsrp_peer",
+    "pywinrm": "pywinrm_peer",
 }
+#: The remote-command (WinRS) scenarios.
+COMMAND_SCENARIOS: tuple[str, ...] = ("commands", "command_fanout", "command_stream")
+#: Contenders that take part in some scenarios only (pywinrm has no Get/Enumerate).
+ONLY: dict[str, tuple[str, ...]] = {"pywinrm": COMMAND_SCENARIOS}
+
+
+def takes_part(contender: str, scenario: str) -> bool:
+    """Whether ``contender`` is measured in ``scenario``."""
+    return scenario in ONLY.get(contender, (scenario,))
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,15 @@ class Plan:
     events_batch: tuple[int, ...] = (100, 1000)
     #: subscriptions: idle subscriptions held at once (memory per subscription)
     subscription_hosts: tuple[int, ...] = (1000,)
+    #: remote commands: sequential cycles (a shell per command) / commands in one shell
+    command_count: int = 300
+    command_modes: tuple[str, ...] = ("cycle", "reused")
+    #: "run hostname on N hosts": host counts, concurrency, latency per request (s)
+    command_fanout_hosts: tuple[int, ...] = (500,)
+    command_fanout_concurrency: tuple[int, ...] = (100,)
+    command_fanout_latency: float = 0.05
+    #: stream one command's output of these sizes (bytes): is memory flat?
+    command_stream_bytes: tuple[int, ...] = (10 * 2**20, 100 * 2**20)
     #: per-worker time limit, seconds
     worker_timeout: float = 900.0
     scenarios: tuple[str, ...] = (
@@ -51,6 +70,9 @@ class Plan:
         "encrypted",
         "events",
         "subscriptions",
+        "commands",
+        "command_fanout",
+        "command_stream",
     )
 
 
@@ -72,5 +94,9 @@ SMOKE = Plan(
     events_per_host=20,
     events_batch=(100,),
     subscription_hosts=(10,),
+    command_count=10,
+    command_fanout_hosts=(20,),
+    command_fanout_concurrency=(10,),
+    command_stream_bytes=(256 * 2**10, 2560 * 2**10),
     worker_timeout=60.0,
 )

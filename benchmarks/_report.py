@@ -21,10 +21,14 @@ UNITS = {
     "enumerate": "items",
     "events": "events",
     "subscriptions": "subscriptions",
+    "commands": "commands",
+    "command_fanout": "hosts",
+    "command_stream": "bytes",
 }
 GOAL_VS_RAW = 0.90  # aiowsman within 10% of the raw floor
 GOAL_VS_PYPSRP_FANOUT = 4.0  # and at least 4x pypsrp on fan-out
-ORDER = {"aiowsman": 0, "raw": 1, "pypsrp": 2}
+GOAL_VS_PYPSRP_COMMANDS = 3.0  # and at least 3x pypsrp on remote commands (issue 10)
+ORDER = {"aiowsman": 0, "raw": 1, "pypsrp": 2, "pywinrm": 3}
 
 
 LEGEND = f"""How to read the tables (see benchmarks/README.md):
@@ -56,6 +60,10 @@ def case_label(scenario: str, case: dict[str, Any]) -> str:
         return f"[events {case['events']} from {case['hosts']} host(s) batch={case['batch']}]"
     if scenario == "subscriptions":
         return f"[subscriptions {case['hosts']} idle]"
+    if scenario == "command_fanout":
+        return f"[command fanout N={case['hosts']} c={case['concurrency']}]"
+    if scenario == "command_stream":
+        return f"[command stream {case['bytes'] / MIB:g} MiB]"
     return f"[{scenario} {case.get('mode', '')}]"
 
 
@@ -79,7 +87,7 @@ def _metrics(scenario: str, r: dict[str, Any]) -> dict[str, float]:
         "rss_peak_mib": float(r["rss_peak"]) / MIB,
         "rss_growth_mib": max(0.0, float(r["rss_peak"]) - float(r["rss_before"])) / MIB,
     }
-    if scenario == "fanout":
+    if scenario in ("fanout", "command_fanout"):
         inflight = min(int(r["case"]["concurrency"]), int(r["case"]["hosts"]))
         m["kib_per_inflight"] = m["rss_growth_mib"] * 1024 / inflight
     if scenario == "subscriptions":
@@ -101,7 +109,8 @@ def _bound(client: float, server: float, machine: float) -> str:
 def _quiet_limit(scenario: str, case: dict[str, Any], row: dict[str, Any]) -> str:
     """Which side would cap the rate on an otherwise idle machine, and at what rate."""
     cc, sc = row["client_ceiling"], row["server_ceiling"]
-    if scenario != "fanout" and cc > 0 and sc > 0:
+    fanned = scenario in ("fanout", "command_fanout")
+    if not fanned and cc > 0 and sc > 0:
         # Sequential request/response: client and server take turns, so their
         # CPU times per unit add up; say which share of the round trip is whose.
         client_share = (1 / cc) / (1 / cc + 1 / sc)
@@ -111,10 +120,12 @@ def _quiet_limit(scenario: str, case: dict[str, Any], row: dict[str, Any]) -> st
             f"of CPU; {1 / (1 / cc + 1 / sc):,.0f}/s)"
         )
     caps = {"client": cc, "server": sc}
-    if scenario == "fanout" and case.get("latency"):
-        # Each host costs two sequential round trips of at least `latency`.
+    if fanned and case.get("latency"):
+        # Each host costs sequential round trips (Identify + Get: 2; a command
+        # cycle: 5) of at least `latency` each.
+        trips = 2 if scenario == "fanout" else 5
         inflight = min(int(case["concurrency"]), int(case["hosts"]))
-        caps["latency"] = inflight / (2 * float(case["latency"]))
+        caps["latency"] = inflight / (trips * float(case["latency"]))
     caps = {k: v for k, v in caps.items() if v > 0}
     if not caps:
         return ""
@@ -191,6 +202,11 @@ def _goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             goal["vs_pypsrp"] = aio / peer
             if scenario == "fanout":
                 goal["vs_pypsrp_met"] = aio / peer >= GOAL_VS_PYPSRP_FANOUT
+            if scenario in ("commands", "command_fanout"):
+                goal["vs_pypsrp_met"] = aio / peer >= GOAL_VS_PYPSRP_COMMANDS
+        winrm = entries.get("pywinrm", {}).get("rate_median")
+        if aio and winrm:
+            goal["vs_pywinrm"] = aio / winrm
         if raw and peer:
             goal["raw_vs_pypsrp"] = raw / peer
         # Client CPU per unit: the fair comparison when the server, not the
@@ -209,9 +225,14 @@ def _flatness(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Peak RSS growth at the largest vs the smallest item count, per contender and batch."""
     seen: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)
     for row in rows:
-        if row["scenario"] == "enumerate" and "rss_growth_mib" in row:
-            c = row["case"]
+        if "rss_growth_mib" not in row:
+            continue
+        c = row["case"]
+        if row["scenario"] == "enumerate":
             seen[(row["contender"], c["batch"])][c["items"]] = row["rss_growth_mib"]
+        elif row["scenario"] == "command_stream":
+            # batch 0: one command's output, streamed (items = bytes)
+            seen[(row["contender"], 0)][c["bytes"]] = row["rss_growth_mib"]
     out = []
     for (contender, batch), by_items in sorted(seen.items()):
         if len(by_items) < 2:
@@ -440,7 +461,8 @@ def markdown(doc: dict[str, Any]) -> str:
                 lines,
             )
         )
-        if s["flatness"]:
+        enum_flat = [f for f in s["flatness"] if f["batch"]]
+        if enum_flat:
             parts.append(
                 "Peak RSS growth as the item count grows (flat = memory does not "
                 "grow with the item count):\n"
@@ -579,15 +601,12 @@ def markdown(doc: dict[str, Any]) -> str:
             for r in failed
         ]
         parts.append(_table(["case", "contender", "rep", "error"], lines))
-    parts.append(
-        "## Remote command (WinRS)\n\nNot measured: WinRS (`run_cmd`) is not implemented "
-        "in aiowsman yet. The scenario (round trips/s vs pywinrm and pypsrp) will be added "
-        "when it lands.\n"
-    )
+    parts.extend(_command_sections(plan, s, pick))
     if s["goals"]:
         parts.append(
             "## Goals\n\naiowsman within 10% of the raw floor on every case "
-            "(ratio ≥ 0.90), and ≥ 4x pypsrp on fan-out. Ratios of median throughput; the last "
+            "(ratio ≥ 0.90), ≥ 4x pypsrp on fan-out and ≥ 3x pypsrp on remote commands. "
+            "Ratios of median throughput; the last "
             "column compares client CPU per unit (raw's over aiowsman's, so ≥ 0.90 is within "
             "10%), which is what to read where the server set the pace.\n"
         )
@@ -598,6 +617,7 @@ def markdown(doc: dict[str, Any]) -> str:
                     case_label(g["scenario"], g["case"]).strip("[]"),
                     _ratio_cell(g, "vs_raw", "vs_raw_met"),
                     _ratio_cell(g, "vs_pypsrp", "vs_pypsrp_met"),
+                    _ratio_cell(g, "vs_pywinrm", ""),
                     _ratio_cell(g, "raw_vs_pypsrp", ""),
                     _ratio_cell(g, "cpu_vs_raw", "cpu_vs_raw_met"),
                 ]
@@ -608,6 +628,7 @@ def markdown(doc: dict[str, Any]) -> str:
                     "case",
                     "aiowsman / raw",
                     "aiowsman / pypsrp",
+                    "aiowsman / pywinrm",
                     "raw / pypsrp",
                     "CPU: raw / aiowsman",
                 ],
@@ -617,9 +638,148 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _command_sections(plan: dict[str, Any], s: dict[str, Any], pick: Any) -> list[str]:
+    """The remote-command (WinRS) tables."""
+    parts: list[str] = []
+    common = [
+        "client CPU %",
+        "server CPU %",
+        "other CPU %",
+        "client ceiling /s",
+        "server ceiling /s",
+        "peak RSS MiB",
+        "bound",
+        "limit when quiet",
+    ]
+
+    def tail(r: dict[str, Any]) -> list[str]:
+        return [
+            _f(r.get("client_cpu_pct")),
+            _f(r.get("server_cpu_pct")),
+            _f(r.get("other_cpu_pct")),
+            _f(r.get("client_ceiling")),
+            _f(r.get("server_ceiling")),
+            _f(r.get("rss_peak_mib"), ".0f"),
+            r.get("bound", ""),
+            r.get("quiet_limit", ""),
+        ]
+
+    if pick("commands"):
+        parts.append(
+            f"## Remote commands (WinRS), one host ({plan['command_count']} `hostname` per "
+            "measurement)\n\n*cycle*: a shell per command (Create, Command, Receive, Signal, "
+            "Delete: aiowsman `run_cmd`, pypsrp `Client.execute_cmd`, pywinrm "
+            "`Session.run_cmd`); *reused*: all in one shell (Command, Receive, Signal each).\n"
+        )
+        lines = [
+            [
+                r["case"]["mode"],
+                r["contender"],
+                *_rate_cells(r),
+                _f(r.get("cpu_per_unit_us")),
+                *tail(r),
+            ]
+            for r in pick("commands")
+        ]
+        parts.append(
+            _table(
+                ["case", "contender", "commands/s", "range", "client CPU µs/cmd", *common], lines
+            )
+        )
+    if pick("command_fanout"):
+        parts.append(
+            "## Remote commands over many hosts: `hostname` on each (a shell per host), "
+            f"{plan['command_fanout_latency'] * 1000:.0f} ms simulated latency per request\n"
+        )
+        lines = [
+            [
+                str(r["case"]["hosts"]),
+                str(r["case"]["concurrency"]),
+                r["contender"],
+                *_rate_cells(r),
+                _f(r.get("cpu_per_unit_us")),
+                _f(r.get("kib_per_inflight"), ".1f"),
+                *tail(r),
+            ]
+            for r in pick("command_fanout")
+        ]
+        parts.append(
+            _table(
+                [
+                    "hosts",
+                    "concurrency",
+                    "contender",
+                    "hosts/s",
+                    "range",
+                    "client CPU µs/host",
+                    "KiB per in-flight host",
+                    *common,
+                ],
+                lines,
+            )
+        )
+    if pick("command_stream"):
+        parts.append(
+            "## One command's large output, read to the end (`aiowsman-bytes N`)\n\n"
+            "aiowsman streams it (`Process.stdout`, a bounded buffer); the peers return it "
+            "whole.\n"
+        )
+        lines = []
+        for r in pick("command_stream"):
+            mib_rate = _f(r["rate_median"] / MIB, ".1f") if r.get("reps_ok") else "failed"
+            lines.append(
+                [
+                    f"{r['case']['bytes'] / MIB:g}",
+                    r["contender"],
+                    mib_rate,
+                    _f(r.get("rss_peak_mib"), ".0f"),
+                    _f(r.get("rss_growth_mib"), ".1f"),
+                    _f(r.get("client_cpu_pct")),
+                    _f(r.get("server_cpu_pct")),
+                ]
+            )
+        parts.append(
+            _table(
+                [
+                    "MiB",
+                    "contender",
+                    "MiB/s",
+                    "peak RSS MiB",
+                    "RSS growth MiB",
+                    "client CPU %",
+                    "server CPU %",
+                ],
+                lines,
+            )
+        )
+        flat = [f for f in s["flatness"] if f["batch"] == 0]
+        if flat:
+            parts.append("Peak RSS growth as the output grows (flat = it does not):\n")
+            parts.append(
+                _table(
+                    ["contender", "small", "large", "flat"],
+                    [
+                        [
+                            f["contender"],
+                            f"{f['growth_small_mib']:.1f} MiB @ {f['items_small'] / MIB:g} MiB",
+                            f"{f['growth_large_mib']:.1f} MiB @ {f['items_large'] / MIB:g} MiB",
+                            "yes" if f["flat"] else "**no**",
+                        ]
+                        for f in flat
+                    ],
+                )
+            )
+    return parts
+
+
 # -- plot ----------------------------------------------------------------------
 
-COLOURS = {"aiowsman": "tab:blue", "raw": "tab:gray", "pypsrp": "tab:orange"}
+COLOURS = {
+    "aiowsman": "tab:blue",
+    "raw": "tab:gray",
+    "pypsrp": "tab:orange",
+    "pywinrm": "tab:green",
+}
 
 
 def plot(doc: dict[str, Any], path: Path) -> None:

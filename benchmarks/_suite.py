@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _machine, _report
-from benchmarks._config import CONTENDERS, Plan
+from benchmarks._config import CONTENDERS, Plan, takes_part
 from benchmarks._runner import ROOT, WorkerError, run_worker
 from benchmarks._server import FANOUT_GET_URI, ServerError, TestServer, server_options
 
@@ -71,6 +71,9 @@ class Suite:
             "encrypted": self.encrypted,
             "events": self.events,
             "subscriptions": self.subscriptions,
+            "commands": self.commands,
+            "command_fanout": self.command_fanout,
+            "command_stream": self.command_stream,
         }
         for scenario in scenarios:
             _log(f"== {scenario}")
@@ -95,6 +98,7 @@ class Suite:
         worker_scenario: str | None = None,
     ) -> None:
         """All repetitions of one case, rotating the contenders' order each time."""
+        contenders = [c for c in contenders if takes_part(c, scenario)]
         for rep in range(self.plan.reps):
             k = (rep + order_seed) % max(len(contenders), 1)
             for contender in contenders[k:] + contenders[:k]:
@@ -279,6 +283,62 @@ class Suite:
                 case = {"hosts": hosts}
                 self.measure(
                     "subscriptions", case, contenders, server, dict(case), target, order_seed=i
+                )
+
+    def commands(self) -> None:
+        """Remote commands on one host: a shell per command, or one shell for all."""
+        with self._server(hosts=1, latency=0.0) as server:
+            target = server.target().to_json()
+            for i, mode in enumerate(self.plan.command_modes):
+                params = {"mode": mode, "count": self.plan.command_count}
+                self.measure(
+                    "commands",
+                    {"mode": mode},
+                    self.contenders,
+                    server,
+                    params,
+                    target,
+                    order_seed=i,
+                )
+
+    def command_fanout(self) -> None:
+        """``hostname`` on each of N hosts (a shell per host), with simulated latency."""
+        top = max(self.plan.command_fanout_hosts)
+        with self._server(hosts=top, latency=self.plan.command_fanout_latency) as server:
+            target = server.target().to_json()
+            i = 0
+            for hosts in self.plan.command_fanout_hosts:
+                for conc in self.plan.command_fanout_concurrency:
+                    case = {
+                        "hosts": hosts,
+                        "concurrency": conc,
+                        "latency": self.plan.command_fanout_latency,
+                    }
+                    params = {"hosts": hosts, "concurrency": conc}
+                    self.measure(
+                        "command_fanout",
+                        case,
+                        self.contenders,
+                        server,
+                        params,
+                        target,
+                        order_seed=i,
+                    )
+                    i += 1
+
+    def command_stream(self) -> None:
+        """One command's large output read to the end: does memory stay flat?"""
+        with self._server(hosts=1, latency=0.0) as server:
+            target = server.target().to_json()
+            for i, size in enumerate(self.plan.command_stream_bytes):
+                self.measure(
+                    "command_stream",
+                    {"bytes": size},
+                    self.contenders,
+                    server,
+                    {"bytes": size},
+                    target,
+                    order_seed=i,
                 )
 
     # -- output -------------------------------------------------------------

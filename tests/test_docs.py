@@ -60,6 +60,7 @@ RUN = [
     "docs/scripting-api.md",
     "docs/testing.md",
     "docs/authentication.md",
+    "docs/commands.md",
     "docs/coming-from.md",
     "docs/troubleshooting.md",
     "docs/events.md",

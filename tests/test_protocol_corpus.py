@@ -20,7 +20,7 @@ import pytest
 from aiowsman.errors import (
     OperationTimedOutFault,
     ProtocolError,
-    QuotaExceededFault,
+    ShellQuotaExceededFault,
     WSManFault,
 )
 from aiowsman.protocol import (
@@ -528,8 +528,9 @@ FAULT_EXPECT: dict[str, tuple[type[WSManFault], dict[str, Any]]] = {
         ),
     ),
     # MSFT_WmiError instead of WSManFault, no RelatesTo
+    # ERROR_WSMAN_QUOTA_MAX_SHELLS: the MaxShellsPerUser quota (a QuotaExceededFault).
     "winrb-fault-quotalimit-msft-wmierror.xml": (
-        QuotaExceededFault,
+        ShellQuotaExceededFault,
         dict(subcode="QuotaLimit", wsman_code=2150859173, relates_to=None),
     ),
     # OMI: no Detail at all, padded values

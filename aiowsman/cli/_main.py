@@ -90,6 +90,9 @@ class _VerbParser(_Parser):
     """
 
     _intermixing = False
+    #: The destination of everything after ``--`` (``run -- ipconfig /all``),
+    #: set by a verb whose last argument is a command line.
+    rest_dest: str | None = None
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -97,11 +100,21 @@ class _VerbParser(_Parser):
         if self._intermixing:
             # parse_known_intermixed_args calls back here (Python < 3.13).
             return super().parse_known_args(args, namespace)
+        rest: list[str] | None = None
+        if self.rest_dest is not None and args is not None and "--" in args:
+            # Intermixed parsing does not stop at "--" (before Python 3.13):
+            # the command line after it is taken as it is, options and all.
+            cut = list(args).index("--")
+            args, rest = list(args)[:cut], list(args)[cut + 1 :]
         self._intermixing = True
         try:
-            return self.parse_known_intermixed_args(args, namespace)
+            parsed, unknown = self.parse_known_intermixed_args(args, namespace)
         finally:
             self._intermixing = False
+        if rest is not None:
+            assert self.rest_dest is not None
+            setattr(parsed, self.rest_dest, [*getattr(parsed, self.rest_dest, []), *rest])
+        return parsed, unknown
 
 
 def _auth_scheme(value: str) -> str:
@@ -469,6 +482,8 @@ def _default_format(args: argparse.Namespace) -> str:
     """text for one host named with -r, JSON lines for a fleet or a host file."""
     if args.format:
         return str(args.format)
+    if getattr(args, "stream", False):
+        return "text"  # a command's lines as they arrive, prefixed by their host
     return "text" if len(args.remote) == 1 and not args.hosts else "jsonl"
 
 

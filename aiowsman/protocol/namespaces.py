@@ -147,6 +147,27 @@ URI_ALL_CLASSES: Final = "http://schemas.dmtf.org/wbem/wscim/1/*"
 #: The event log as a WS-Eventing event source (MS-WSMV 3.1.4.6).
 URI_EVENTLOG: Final = "http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog"
 
+# -- Remote shells (WinRS; MS-WSMV 3.1.4.1.31, 3.1.4.5.2, 3.1.4.11-14) --------
+
+#: The cmd.exe shell (MS-WSMV 3.1.4.5.2; ``winrs.exe``, ``shell/cmd``).
+URI_SHELL_CMD: Final = f"{URI_SHELL}/cmd"
+#: PowerShell remoting shells: ``{URI_POWERSHELL}/<configuration>`` (MS-PSRP 3.1.4.1).
+URI_POWERSHELL: Final = "http://schemas.microsoft.com/powershell"
+ACTION_SHELL_COMMAND: Final = f"{URI_SHELL}/Command"
+ACTION_SHELL_SEND: Final = f"{URI_SHELL}/Send"
+ACTION_SHELL_RECEIVE: Final = f"{URI_SHELL}/Receive"
+ACTION_SHELL_SIGNAL: Final = f"{URI_SHELL}/Signal"
+#: Signal codes (MS-WSMV 2.2.5.6 SignalCodeEnumeration). The PowerShell one is
+#: spelled ``crtl_c`` in the specification and on the wire.
+SIGNAL_TERMINATE: Final = f"{URI_SHELL}/signal/terminate"
+SIGNAL_CTRL_C: Final = f"{URI_SHELL}/signal/ctrl_c"
+SIGNAL_CTRL_BREAK: Final = f"{URI_SHELL}/signal/ctrl_break"
+SIGNAL_PS_CTRL_C: Final = f"{URI_POWERSHELL}/signal/crtl_c"
+#: Command states (MS-WSMV 2.2.5.4 CommandStateEnumeration).
+COMMAND_STATE_DONE: Final = f"{URI_SHELL}/CommandState/Done"
+COMMAND_STATE_PENDING: Final = f"{URI_SHELL}/CommandState/Pending"
+COMMAND_STATE_RUNNING: Final = f"{URI_SHELL}/CommandState/Running"
+
 # -- WS-Man fault subcodes (DSP0226 Annex B; MS-WSMV 2.2.4.x) -----------------
 
 FAULT_TIMED_OUT: Final = "TimedOut"
@@ -205,3 +226,9 @@ CODE_SUBSCRIPTION_CLOSED: Final = 2150858760
 #: Event log errors a provider reports inside a fault (winerror.h).
 CODE_EVT_INVALID_QUERY: Final = 15001  # ERROR_EVT_INVALID_QUERY
 CODE_EVT_CHANNEL_NOT_FOUND: Final = 15007  # ERROR_EVT_CHANNEL_NOT_FOUND
+#: ERROR_WSMAN_QUOTA_MAX_SHELLS (0x803381A5): the user's MaxShellsPerUser is reached.
+CODE_QUOTA_MAX_SHELLS: Final = 2150859173
+#: ERROR_WSMAN_INVALID_SELECTORS (0x8033805B), the code WinRS answers for a
+#: ShellId or CommandId the service does not know (a shell that was deleted,
+#: expired or never existed; corpus pypsrp-fault-invalidselectors-bad-commandid.xml).
+CODE_INVALID_SELECTORS: Final = 2150858843

@@ -17,9 +17,11 @@ from ..errors import (
     HTTPStatusError,
     InvalidEnumerationContextFault,
     NotWSManEndpointError,
+    OperationQuotaExceededFault,
     OperationTimedOutFault,
     ProtocolError,
     QuotaExceededFault,
+    ShellQuotaExceededFault,
     WSManFault,
 )
 from . import namespaces as ns
@@ -366,7 +368,9 @@ def fault_exception(detail: FaultDetail, http_status: int | None = None) -> WSMa
 
     * ``w:TimedOut`` or ERROR_WSMAN_OPERATION_TIMEDOUT -> OperationTimedOutFault (DSP0226 6.1);
     * ``InvalidEnumerationContext`` -> InvalidEnumerationContextFault (DSP0226 8.5);
-    * ``w:QuotaLimit`` or an ERROR_WSMAN_QUOTA_* code -> QuotaExceededFault.
+    * ``w:QuotaLimit`` or an ERROR_WSMAN_QUOTA_* code -> QuotaExceededFault,
+      ShellQuotaExceededFault for MaxShellsPerUser (2150859173),
+      OperationQuotaExceededFault for MaxConcurrentOperationsPerUser (2150859174).
     """
     sub = detail.subcode
     cls: type[WSManFault] = WSManFault
@@ -374,6 +378,10 @@ def fault_exception(detail: FaultDetail, http_status: int | None = None) -> WSMa
         cls = OperationTimedOutFault
     elif sub == ns.FAULT_INVALID_ENUMERATION_CONTEXT:
         cls = InvalidEnumerationContextFault
+    elif detail.wsman_code == ns.CODE_QUOTA_MAX_SHELLS:
+        cls = ShellQuotaExceededFault
+    elif detail.wsman_code == ns.CODE_QUOTA_MAX_OPERATIONS:
+        cls = OperationQuotaExceededFault
     elif sub == ns.FAULT_QUOTA_LIMIT or detail.wsman_code in ns.CODES_QUOTA:
         cls = QuotaExceededFault
     return cls(detail, http_status=http_status)

@@ -26,6 +26,10 @@ from aiowsman.protocol.namespaces import (
     ACTION_RELEASE,
     ACTION_RELEASE_RESPONSE,
     ACTION_RENEW,
+    ACTION_SHELL_COMMAND,
+    ACTION_SHELL_RECEIVE,
+    ACTION_SHELL_SEND,
+    ACTION_SHELL_SIGNAL,
     ACTION_SUBSCRIBE,
     ACTION_UNSUBSCRIBE,
     ADDRESS_ANONYMOUS,
@@ -66,6 +70,11 @@ OPERATIONS: Final = {
     ACTION_SUBSCRIBE: "Subscribe",
     ACTION_RENEW: "Renew",
     ACTION_UNSUBSCRIBE: "Unsubscribe",
+    # The remote shell actions (MS-WSMV 3.1.4.11-3.1.4.14), named for injections.
+    ACTION_SHELL_COMMAND: "Command",
+    ACTION_SHELL_SEND: "Send",
+    ACTION_SHELL_RECEIVE: "Receive",
+    ACTION_SHELL_SIGNAL: "Signal",
 }
 
 F = TypeVar("F", bound=ResourceFamily)
@@ -154,6 +163,11 @@ class SimulatedHost:
     def contexts_open(self) -> int:
         """Enumeration contexts the host still holds (not finished, released or expired)."""
         return len(self.contexts)
+
+    async def close(self) -> None:
+        """Stop what the families run in the background (the server is closing)."""
+        for family in self.families:
+            await family.close()
 
     def latency(self) -> float:
         lat = self.behaviour.latency

@@ -17,6 +17,7 @@ from aiowsman.protocol.namespaces import (
     NS_EVENTING,
     NS_SOAP,
     NS_TRANSFER,
+    NS_WINRS,
     NS_WSMAN,
     NS_WSMAN_MSFT,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "ENVELOPE_ENUMERATION",
     "ENVELOPE_EVENTING",
     "ENVELOPE_FAULT",
+    "ENVELOPE_SHELL",
     "ENVELOPE_TRANSFER",
     "attr",
     "new_uuid",
@@ -98,5 +100,14 @@ ENVELOPE_FAULT: Final = _open(
     ("e", NS_EVENTING),
     ("n", NS_ENUMERATION),
     ("w", NS_WSMAN),
+    ("p", NS_WSMAN_MSFT),
+)
+#: Remote shell answers (corpus pypsrp-shell-*-response-*.xml) declare rsp too.
+ENVELOPE_SHELL: Final = _open(
+    ("s", NS_SOAP),
+    ("a", NS_ADDRESSING),
+    ("x", NS_TRANSFER),
+    ("w", NS_WSMAN),
+    ("rsp", NS_WINRS),
     ("p", NS_WSMAN_MSFT),
 )

@@ -50,7 +50,7 @@ from aiowsman.testing._flavour import FlavourName, flavour_named
 from aiowsman.testing._host import SimulatedHost, operation_of
 from aiowsman.testing._request import BadRequest, ParsedRequest, parse_request
 from aiowsman.testing._xml import new_uuid
-from aiowsman.testing.families import CimFamily, FamilyFactory, default_families
+from aiowsman.testing.families import CimFamily, FamilyFactory, ShellFamily, default_families
 from aiowsman.testing.server_auth import AuthOutcome, ConnectionState, ServerAuthHandler
 
 __all__ = ["BasicAuthHandler", "WSManTestServer"]
@@ -305,8 +305,8 @@ class WSManTestServer:
 
     def summary(self) -> dict[str, int]:
         """Totals over all hosts: requests, connections, faults, auth failures,
-        releases, open enumeration contexts and the largest per-host
-        concurrency seen."""
+        releases, open enumeration contexts, open shells and the largest
+        per-host concurrency seen."""
         hosts = self.hosts
         return {
             "hosts": len(hosts),
@@ -316,6 +316,7 @@ class WSManTestServer:
             "auth_failures": sum(h.stats.auth_failures for h in hosts),
             "releases": sum(len(h.stats.releases) for h in hosts),
             "contexts_open": sum(h.contexts_open for h in hosts),
+            "shells_open": sum(len(h.family(ShellFamily).open_shells()) for h in hosts),
             "max_in_flight": max((h.stats.max_in_flight for h in hosts), default=0),
         }
 
@@ -406,6 +407,8 @@ class WSManTestServer:
         self._closed = True
         if self._closing is not None:
             self._closing.set()
+        for host in self.hosts:
+            await host.close()
         for auth_handler in self._owned_handlers:
             close = getattr(auth_handler, "close", None)
             if close is not None:
@@ -706,7 +709,7 @@ class WSManTestServer:
                 # The flavour's dialect of the answer (_flavour: URIs, datetimes).
                 text = self.flavour.adapt(text, request.headers.get("User-Agent", ""))
         if fault is not None:
-            status = 500
+            status = fault.status
             stats.faults[fault.subcode or fault.code] += 1
             text = self.flavour.render_fault(
                 fault, relates_to=relates_to, machine=host.machine, activity_id=activity_id

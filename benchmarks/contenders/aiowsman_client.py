@@ -53,6 +53,8 @@ class _Aiowsman(AsyncWorkload):
         for _ in range(20 if self.scenario == "single" else 2):
             await self.session.identify()
             await self.session.get(self.locator)
+        if self.scenario.startswith("command"):
+            await self.session.run_cmd("hostname")
 
     async def arun(self) -> dict[str, Any]:
         if self.scenario == "single":
@@ -81,6 +83,12 @@ class _Aiowsman(AsyncWorkload):
             return await self._events()
         if self.scenario == "subscriptions":
             return await self._subscriptions()
+        if self.scenario == "commands":
+            return await self._commands()
+        if self.scenario == "command_fanout":
+            return await self._command_fanout()
+        if self.scenario == "command_stream":
+            return await self._command_stream()
         raise ValueError(f"aiowsman: unknown scenario {self.scenario}")
 
     async def _events(self) -> dict[str, Any]:
@@ -141,6 +149,52 @@ class _Aiowsman(AsyncWorkload):
             "error_sample": sample,
         }
 
+    async def _commands(self) -> dict[str, Any]:
+        count = int(self.params["count"])
+        session = self.session
+        if self.params["mode"] == "cycle":
+            for _ in range(count):
+                result = await session.run_cmd("hostname")
+                _check(result)
+            return {"commands": count, "ops": 5 * count, "errors": 0}
+        async with session.shell() as shell:
+            for _ in range(count):
+                _check(await shell.run("hostname"))
+        return {"commands": count, "ops": 3 * count, "errors": 0}
+
+    async def _command_fanout(self) -> dict[str, Any]:
+        hosts = self.target.endpoints[: int(self.params["hosts"])]
+        ok = errors = 0
+        sample = ""
+        async with fanout.run_commands(
+            hosts,
+            "hostname",
+            concurrency=int(self.params["concurrency"]),
+            retries=0,
+            deadline=120.0,
+            gc_threshold=10_000,
+            **self.options,
+        ) as results:
+            async for result in results:
+                if result.ok and result.value.exit_code == 0:
+                    ok += 1
+                else:
+                    errors += 1
+                    if not sample:
+                        sample = f"{result.host}: {result.error or result.value!r}"
+        return {"hosts": ok, "ops": 5 * ok, "errors": errors, "error_sample": sample}
+
+    async def _command_stream(self) -> dict[str, Any]:
+        total = int(self.params["bytes"])
+        received = 0
+        async with self.session.shell() as shell:
+            process = await shell.start("aiowsman-bytes", str(total))
+            async for chunk in process.stdout:
+                received += len(chunk)
+            await process.wait()
+        check_count("aiowsman stream", received, total)
+        return {"bytes": received, "ops": 1, "errors": 0}
+
     async def _fanout(self) -> dict[str, Any]:
         hosts = self.target.endpoints[: int(self.params["hosts"])]
         locator = self.locator
@@ -176,6 +230,11 @@ class _Aiowsman(AsyncWorkload):
     async def aclose(self) -> None:
         if self.session is not None:
             await self.session.__aexit__(None, None, None)
+
+
+def _check(result: Any) -> None:
+    if result.exit_code != 0 or not result.stdout.startswith(b"HOST"):
+        raise RuntimeError(f"hostname gave {result!r}")
 
 
 def create(scenario: str, target: Target, params: dict[str, Any]) -> _Aiowsman:

@@ -22,6 +22,8 @@ family          serves                                      state per host
 ``EventingFamily``  ``http://schemas.microsoft.com/wbem/...   the event log,
                 /wsman/1/windows/EventLog`` (WS-Eventing    subscriptions
                 pull mode)
+``ShellFamily``  ``http://schemas.microsoft.com/wbem/...     open shells and
+                /wsman/1/windows/shell`` (and ``/cmd``)       their commands
 ==============  ==========================================  ==================
 """
 
@@ -35,6 +37,7 @@ from aiowsman.testing.families.base import Host, Reply, ResourceFamily
 from aiowsman.testing.families.cim import CimFamily
 from aiowsman.testing.families.config import ConfigFamily
 from aiowsman.testing.families.eventing import EventingFamily
+from aiowsman.testing.families.shell import ShellFamily
 
 __all__ = [
     "CimFamily",
@@ -44,6 +47,7 @@ __all__ = [
     "Host",
     "Reply",
     "ResourceFamily",
+    "ShellFamily",
     "default_families",
 ]
 
@@ -63,5 +67,6 @@ def default_families(
     return (
         ConfigFamily,
         EventingFamily,
+        ShellFamily,
         functools.partial(CimFamily, cache=cache, bulk_instances=bulk_instances),
     )

@@ -10,7 +10,7 @@ shell Receive), and the host wraps it in the envelope.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import ClassVar, NamedTuple, Protocol
+from typing import ClassVar, NamedTuple, Protocol, TypeVar
 
 from lxml import etree
 
@@ -44,6 +44,8 @@ __all__ = ["Host", "Reply", "ResourceFamily"]
 
 _N = "{" + NS_ENUMERATION + "}"
 
+F = TypeVar("F", bound="ResourceFamily")
+
 
 class Host(Protocol):
     """What a family may use of the host it belongs to (``SimulatedHost``)."""
@@ -57,6 +59,10 @@ class Host(Protocol):
     stats: HostStats
     contexts: dict[str, EnumerationState]
     flavour: Flavour
+
+    def family(self, kind: type[F]) -> F:
+        """The host's instance of another family (raises LookupError)."""
+        ...
 
 
 class Reply(NamedTuple):
@@ -111,6 +117,10 @@ class ResourceFamily:
     def serves(self, uri: str) -> bool:
         """Whether this family serves resource URI ``uri``."""
         return any(uri == p or uri.startswith(p + "/") for p in self.resource_uris)
+
+    async def close(self) -> None:
+        """The server is closing: stop whatever runs in the background."""
+        return None
 
     # -- dispatch -----------------------------------------------------------------
 
