@@ -141,6 +141,7 @@ class TestServer:
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[str] | None = None
         self.info: dict[str, Any] = {}
+        self.last_words = ""
         self._tmp = tempfile.TemporaryDirectory(prefix="aiowsman-bench-")
         self._dir = Path(self._tmp.name)
         self._stderr = open(self._dir / "server.stderr", "w+")  # noqa: SIM115
@@ -278,6 +279,7 @@ class TestServer:
         return Target(**fields)
 
     def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 30 s); its stderr tail is kept."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -285,7 +287,10 @@ class TestServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._stderr.close()
+        if not self._stderr.closed:
+            #: what the server said last (the native one sums up its run when it stops)
+            self.last_words = self._tail()
+            self._stderr.close()
         self._tmp.cleanup()
 
     def __enter__(self) -> TestServer:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _machine, _report
-from benchmarks._config import CONTENDERS, Plan
+from benchmarks._config import CONTENDERS, SCENARIO_CONTENDERS, Plan
 from benchmarks._runner import ROOT, WorkerError, run_worker
 from benchmarks._server import FANOUT_GET_URI, ServerError, TestServer, server_options
 
@@ -47,8 +47,14 @@ class Suite:
 
     def preflight(self) -> None:
         """Import each contender in a throwaway process; skip those that cannot."""
+        checked: dict[str, str | None] = {}
         for name in list(self.contenders):
             module = f"benchmarks.contenders.{CONTENDERS[name]}"
+            if module in checked:
+                if checked[module] is not None:
+                    self.unavailable[name] = str(checked[module])
+                continue
+            checked[module] = None
             proc = subprocess.run(
                 [sys.executable, "-c", f"import {module}"],
                 cwd=ROOT,
@@ -59,6 +65,7 @@ class Suite:
             if proc.returncode != 0:
                 last = (proc.stderr.strip().splitlines() or ["?"])[-1]
                 self.unavailable[name] = last
+                checked[module] = last
                 _log(f"contender {name} unavailable: {last}")
         self.contenders = [c for c in self.contenders if c not in self.unavailable]
 
@@ -67,6 +74,7 @@ class Suite:
         steps: dict[str, Callable[[], None]] = {
             "single": self.single,
             "fanout": self.fanout,
+            "multicore": self.multicore,
             "enumerate": self.enumerate,
             "encrypted": self.encrypted,
         }
@@ -106,7 +114,7 @@ class Suite:
                     result = run_worker(
                         CONTENDERS[contender],
                         worker_scenario or scenario,
-                        params,
+                        {**params, "contender": contender},
                         target,
                         server_pid=server.pid,
                         timeout=self.plan.worker_timeout,
@@ -123,8 +131,12 @@ class Suite:
                     )
                 self.records.append(record)
 
-    def _server(self, **kwargs: Any) -> TestServer:
-        return TestServer(module=self.server_module, **kwargs)
+    def _server(self, *, kind: str | None = None, **kwargs: Any) -> TestServer:
+        return TestServer(kind=kind or self.plan.server, module=self.server_module, **kwargs)
+
+    def who(self, scenario: str) -> list[str]:
+        """The contenders taking part in ``scenario``, in the scenario's order."""
+        return [c for c in SCENARIO_CONTENDERS[scenario] if c in self.contenders]
 
     def single(self) -> None:
         with self._server(hosts=1, latency=0.0, prewarm=("Win32_Service",)) as server:
@@ -132,31 +144,55 @@ class Suite:
             for i, op in enumerate(self.plan.single_ops):
                 params = {"op": op, "count": self.plan.single_count}
                 self.measure(
-                    "single", {"op": op}, self.contenders, server, params, target, order_seed=i
+                    "single", {"op": op}, self.who("single"), server, params, target, order_seed=i
                 )
 
     def fanout(self) -> None:
-        top = max(self.plan.fanout_hosts)
+        cases = self.plan.fanout_cases()
         with self._server(
-            hosts=top, latency=self.plan.fanout_latency, prewarm=("Win32_OperatingSystem",)
+            hosts=max(h for h, _ in cases),
+            latency=self.plan.fanout_latency,
+            prewarm=("Win32_OperatingSystem",),
         ) as server:
             target = server.target(get_uri=FANOUT_GET_URI, get_selectors={}).to_json()
-            i = 0
-            for hosts in self.plan.fanout_hosts:
-                for conc in self.plan.fanout_concurrency:
-                    case = {
-                        "hosts": hosts,
-                        "concurrency": conc,
-                        "latency": self.plan.fanout_latency,
-                    }
-                    params = {"hosts": hosts, "concurrency": conc}
-                    self.measure(
-                        "fanout", case, self.contenders, server, params, target, order_seed=i
-                    )
-                    i += 1
+            for i, (hosts, conc) in enumerate(cases):
+                case = {"hosts": hosts, "concurrency": conc, "latency": self.plan.fanout_latency}
+                params = {"hosts": hosts, "concurrency": conc}
+                self.measure(
+                    "fanout", case, self.who("fanout"), server, params, target, order_seed=i
+                )
+
+    def multicore(self) -> None:
+        """A fan-out large enough to use every core: aiowsman-mp vs the single-process floor."""
+        cases = self.plan.multicore_cases
+        with self._server(
+            hosts=max(h for h, _ in cases),
+            latency=self.plan.fanout_latency,
+            prewarm=("Win32_OperatingSystem",),
+        ) as server:
+            target = server.target(get_uri=FANOUT_GET_URI, get_selectors={}).to_json()
+            for i, (hosts, conc) in enumerate(cases):
+                case = {"hosts": hosts, "concurrency": conc, "latency": self.plan.fanout_latency}
+                params = {
+                    "hosts": hosts,
+                    "concurrency": conc,
+                    "processes": self.plan.multicore_processes or "auto",
+                }
+                self.measure(
+                    "multicore",
+                    case,
+                    self.who("multicore"),
+                    server,
+                    params,
+                    target,
+                    order_seed=i,
+                    worker_scenario="fanout",
+                )
 
     def enumerate(self) -> None:
-        if "--bulk-class" not in server_options(self.server_module):
+        if self.plan.server == "python" and "--bulk-class" not in server_options(
+            self.server_module
+        ):
             self._enumerate_fallback()
             return
         i = 0
@@ -171,7 +207,7 @@ class Suite:
                     self.measure(
                         "enumerate",
                         case,
-                        self.contenders,
+                        self.who("enumerate"),
                         server,
                         {"batch": batch},
                         target,
@@ -196,7 +232,7 @@ class Suite:
                 case = {"items": per_run * repeat, "batch": batch, "class": "Win32_Service"}
                 params = {"batch": batch, "repeat": repeat}
                 self.measure(
-                    "enumerate", case, self.contenders, server, params, target, order_seed=i
+                    "enumerate", case, self.who("enumerate"), server, params, target, order_seed=i
                 )
 
     def encrypted(self) -> None:
@@ -207,9 +243,12 @@ class Suite:
             auth = ("ntlm",) if mode.startswith("ntlm") else ("basic",)
             # The raw contender has no auth layer: it takes part only where the
             # transport is plain Basic (HTTP or HTTPS).
-            contenders = [c for c in self.contenders if not (c == "raw" and auth != ("basic",))]
+            contenders = [
+                c for c in self.who("encrypted") if not (c == "raw" and auth != ("basic",))
+            ]
             try:
-                server = self._server(hosts=1, latency=0.0, tls=tls, auth=auth)
+                # TLS and NTLM: only the Python test server has them.
+                server = self._server(kind="python", hosts=1, latency=0.0, tls=tls, auth=auth)
                 server.start()
             except ServerError as exc:
                 self.notes.append(
