@@ -51,7 +51,7 @@ class Plan:
     fanout_latency: float = 0.05
     #: multi-core fan-out: (hosts, concurrency) cases; worker processes of the
     #: aiowsman-mp contender (0: "auto", one per usable CPU)
-    multicore_cases: tuple[tuple[int, int], ...] = ((20_000, 2000),)
+    multicore_cases: tuple[tuple[int, int], ...] = ((20_000, 2000), (20_000, 500))
     multicore_processes: int = 0
     #: enumerate: instance counts and BatchItems (MaxElements)
     enum_items: tuple[int, ...] = (20_000, 200_000)
