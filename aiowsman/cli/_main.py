@@ -36,6 +36,25 @@ EXIT_INTERRUPTED = 130
 
 PASSWORD_ENV = "AIOWSMAN_PASSWORD"
 
+#: Without --processes, a run of this many hosts (counted in a hosts file) uses
+#: every core: at about a millisecond of CPU per host it is CPU-bound, and the
+#: half second each worker process costs to start is repaid many times over.
+AUTO_PROCESSES_FROM = 2000
+
+
+def _processes(text: str) -> int | str:
+    """``--processes``: a positive integer or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"want a positive number or 'auto', not {text!r}")
+    return value
+
+
 EPILOG = f"""\
 examples:
   aiowsman demo                                     simulated fleet: inventory of 500 hosts
@@ -125,6 +144,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--batch-items", type=int, help="items per Pull when enumerating (50)")
     run.add_argument("--concurrency", type=int, default=100, help="hosts in flight (100)")
     run.add_argument("--per-host", type=int, default=1, help="connections per host (1)")
+    run.add_argument(
+        "--processes", metavar="N|auto", type=_processes,
+        help=f"worker processes on this machine: 'auto' = one per CPU, 1 = this process only "
+        f"(default: auto for {AUTO_PROCESSES_FROM:,}+ hosts read from a file, else 1)",
+    )  # fmt: skip
     run.add_argument("--dask", metavar="SCHEDULER", help="run on a Dask cluster (address)")
     run.add_argument("--shard-size", type=int, default=100, help="hosts per Dask task (100)")
     out = parser.add_argument_group("output")
@@ -369,12 +393,24 @@ def exit_status(summary: Summary) -> int:
     return EXIT_ALL_FAILED if summary.ok == 0 else EXIT_SOME_FAILED
 
 
+def _process_count(args: argparse.Namespace, total: int | None) -> int | str | None:
+    """Worker processes for this run: --processes, else auto for a long host list."""
+    if args.processes is not None:
+        if args.dask:
+            raise UsageError("--processes and --dask do not mix: Dask has its own workers")
+        return args.processes  # type: ignore[no-any-return]
+    if not args.dask and total is not None and total >= AUTO_PROCESSES_FROM:
+        return "auto"
+    return None
+
+
 async def _results(
     args: argparse.Namespace,
     hosts: Iterable[str],
     operation: Any,
     options: dict[str, Any],
     summary: Summary,
+    processes: int | str | None = None,
 ) -> AsyncGenerator[HostResult[Any], None]:
     runner_kwargs: dict[str, Any] = {
         "concurrency": args.concurrency,
@@ -398,7 +434,13 @@ async def _results(
     # first threshold for the run (benchmarks/results/profiles: the collector
     # took 10-20% of a fan-out's CPU at CPython's default of 700).
     async with run(
-        hosts, operation, summary=summary, gc_threshold=10_000, **runner_kwargs, **options
+        hosts,
+        operation,
+        summary=summary,
+        gc_threshold=10_000,
+        processes=processes,
+        **runner_kwargs,
+        **options,
     ) as fan:
         async for result in fan:
             yield result
@@ -408,17 +450,25 @@ async def _execute(args: argparse.Namespace) -> int:
     operation = _operation(args)
     source = _HostSource(args)
     options = _session_options(args)
+    total = source.total()
+    processes = _process_count(args, total)
+    if processes is not None and not args.quiet:
+        from aiowsman._multiproc import resolve_processes
+
+        count = resolve_processes(processes)
+        if count > 1:
+            print(f"aiowsman: running on {count} worker processes", file=sys.stderr)
     summary = Summary()
     failures_shown = 0
     with ExitStack() as stack:
         out = _open_output(args.output, stack)
         writer = make_writer(args.format, out)
-        progress = stack.enter_context(Progress(source.total(), enabled=not args.quiet))
+        progress = stack.enter_context(Progress(total, enabled=not args.quiet))
         try:
             # aclosing: if writing fails (a closed pipe, a full disk), the run
             # is torn down here, in this task -- its sessions and connector
             # closed -- not left to asyncio.run's shutdown of async generators.
-            results = _results(args, source, operation, options, summary)
+            results = _results(args, source, operation, options, summary, processes)
             async with aclosing(results):
                 async for result in results:
                     writer.write(result)
