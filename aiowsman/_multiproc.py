@@ -117,19 +117,27 @@ def resolve_processes(processes: int | str) -> int:
         At least 1; 1 means "run in this process".
 
     Raises:
-        ConfigurationError: anything else.
+        ConfigurationError: anything else; more than one process off POSIX.
     """
     if processes == "auto":
         try:
-            return max(1, len(os.sched_getaffinity(0)))
+            count = max(1, len(os.sched_getaffinity(0)))
         except AttributeError:  # not on Linux
-            return max(1, os.cpu_count() or 1)
-    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+            count = max(1, os.cpu_count() or 1)
+    elif isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ConfigurationError(
             f"processes must be a positive integer or 'auto', not {processes!r}",
             operation="fan-out",
         )
-    return processes
+    else:
+        count = processes
+    if count > 1 and os.name != "posix":
+        # Workers get their socket by descriptor inheritance (pass_fds) and
+        # stop on SIGTERM: POSIX only.
+        raise ConfigurationError(
+            "processes > 1 needs a POSIX system (Linux, macOS)", operation="fan-out"
+        )
+    return count
 
 
 def portable(result: HostResult[Any]) -> HostResult[Any]:
@@ -293,8 +301,7 @@ class ProcessFanOut(FanOut[T]):
                 asyncio.create_task(self._listen(w, events), name=f"aiowsman-fanout-w{w.number}")
                 for w in workers
             ]
-            for w in workers:
-                await self._feed(w, w.window, source, workers)
+            await self._deal(workers, source)
             running = len(workers)
             next_check = time.monotonic() + 1.0
             while running:
@@ -379,6 +386,29 @@ class ProcessFanOut(FanOut[T]):
                 operation="fan-out",
             )
         worker.last_heard = time.monotonic()
+
+    async def _deal(self, workers: list[_Worker], source: _HostSource) -> None:
+        """The first hosts, dealt one by one in turn until every window is full.
+
+        Dealt, not handed out a window at a time: a short input must not all
+        land on the first worker.
+        """
+        dealt: dict[_Worker, list[tuple[int, str]]] = {w: [] for w in workers}
+        open_ = list(workers)
+        while open_:
+            for w in list(open_):
+                job = await source.next()
+                if job is None:
+                    open_ = []
+                    break
+                dealt[w].append(job)
+                w.held[job[0]] = job[1]
+                if len(dealt[w]) >= w.window:
+                    open_.remove(w)
+        for w, batch in dealt.items():
+            if batch:
+                w.send(("hosts", batch))
+        await self._feed(None, 0, source, workers)
 
     async def _feed(
         self,

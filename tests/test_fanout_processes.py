@@ -34,8 +34,31 @@ CREDENTIALS: dict[str, Any] = {
 }
 
 
+_OTHERS: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _other_children() -> None:
+    """Processes other tests left running (a Dask cluster, a notebook kernel).
+
+    Only the processes a run in this test starts are the test's business.
+    """
+    _OTHERS.clear()
+    _OTHERS.update(p.pid for p in psutil.Process().children(recursive=True))
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _children() -> list[psutil.Process]:
-    return psutil.Process().children(recursive=True)
+    """Child processes started by this test's runs and still alive."""
+    return [
+        p for p in psutil.Process().children(recursive=True) if p.pid not in _OTHERS and _alive(p)
+    ]
 
 
 async def _collect(fan: fanout.FanOut[Any]) -> list[HostResult[Any]]:
@@ -61,6 +84,14 @@ async def test_hosts_are_shared_between_the_worker_processes() -> None:
     )
     pids = {r.value for r in results}
     assert len(pids) == 2 and os.getpid() not in pids
+
+
+async def test_a_short_input_is_dealt_to_every_worker() -> None:
+    hosts = [f"host{i}" for i in range(6)]
+    results = await _collect(
+        run(hosts, worker_pid, processes=2, concurrency=100, session_factory=no_session)
+    )
+    assert len({r.value for r in results}) == 2
 
 
 async def test_results_are_the_same_as_the_single_process_runner() -> None:
