@@ -256,6 +256,7 @@ typedef struct {
     span_t sel_name[MAX_SELECTORS], sel_value[MAX_SELECTORS];
     int nsel;
     long max_elements; /* -1: absent */
+    long max_envelope; /* w:MaxEnvelopeSize; -1: absent */
     int optimize;
     int identify;
 } soap_t;
@@ -306,6 +307,7 @@ static int scan_soap(const char *body, size_t len, soap_t *out) {
     const char *p = body, *end = body + len;
     memset(out, 0, sizeof *out);
     out->max_elements = -1;
+    out->max_envelope = -1;
     while ((p = memchr(p, '<', (size_t)(end - p))) != NULL) {
         if (end - p >= 4 && memcmp(p, "<!--", 4) == 0) {
             const char *c = memmem(p, (size_t)(end - p), "-->", 3);
@@ -358,6 +360,8 @@ static int scan_soap(const char *body, size_t len, soap_t *out) {
             out->context = text;
         } else if (span_is(local, "MaxElements")) {
             out->max_elements = strtol(text.p, NULL, 10);
+        } else if (span_is(local, "MaxEnvelopeSize")) {
+            out->max_envelope = strtol(text.p, NULL, 10);
         } else if (span_is(local, "OptimizeEnumeration")) {
             out->optimize = 1;
         } else if (span_is(local, "Identify")) {
@@ -601,12 +605,41 @@ static void context_text(buf_t *b, long id) {
     buf_fmt(b, "uuid:C0DE0000-0000-4000-8000-%012lX", (unsigned long)id);
 }
 
-/* Items [pos, pos + max) into b; returns the new position. */
-static unsigned long items(buf_t *b, unsigned host, unsigned long pos, long max) {
+/* Room left for what follows the items (closing tags, EndOfSequence). */
+#define ENVELOPE_TAIL 256
+/* When the request names no w:MaxEnvelopeSize: WinRM's default (512000 bytes). */
+#define DEFAULT_MAX_ENVELOPE 512000
+
+/* Items [pos, pos + max) into b, as many as fit in the envelope (b holds the
+ * whole envelope so far); returns the new position, or (unsigned long)-1 when
+ * not even one item fits (the caller answers w:EncodingLimit). DSP0226 8.2.3:
+ * a batch may hold fewer items than MaxElements; WinRM sends what fits in
+ * MaxEnvelopeSize. */
+static unsigned long items(buf_t *b, unsigned host, unsigned long pos, long max,
+                           long max_envelope) {
     unsigned long stop = pos + (unsigned long)(max > 0 ? max : 1);
+    size_t limit = (size_t)(max_envelope > 0 ? max_envelope : DEFAULT_MAX_ENVELOPE);
+    unsigned long first = pos;
     if (stop > cfg.items) stop = cfg.items;
-    for (; pos < stop; pos++) process(b, host, pos);
+    for (; pos < stop; pos++) {
+        size_t before = b->len;
+        process(b, host, pos);
+        if (b->len + ENVELOPE_TAIL > limit) {
+            b->len = before;
+            return pos == first ? (unsigned long)-1 : pos;
+        }
+    }
     return pos;
+}
+
+static void encoding_limit(buf_t *b, const soap_t *req) {
+    b->len = 0;
+    fault(b, req, A_FAULT_WSMAN, "s:Sender", "w:EncodingLimit",
+          "The WS-Management service cannot process the request because the response "
+          "would exceed the maximum envelope size. ",
+          "MaxEnvelopeSize", 2150858824ul,
+          "The response that the WS-Management service computed exceeds the maximum "
+          "envelope size in the request. ");
 }
 
 static int is_class(span_t uri, const char *cls) {
@@ -673,7 +706,12 @@ static int respond(buf_t *b, const soap_t *req, unsigned host) {
         if (req->optimize) {
             /* DSP0226 8.2.3: optimized enumeration; MaxElements defaults to 1. */
             buf_str(b, "<w:Items>");
-            unsigned long pos = items(b, host, 0, req->max_elements);
+            unsigned long pos = items(b, host, 0, req->max_elements, req->max_envelope);
+            if (pos == (unsigned long)-1) {
+                context_free(id);
+                encoding_limit(b, req);
+                return 500;
+            }
             buf_str(b, "</w:Items>");
             if (pos >= cfg.items) {
                 /* Done in one message: Windows sends an empty context and
@@ -707,7 +745,12 @@ static int respond(buf_t *b, const soap_t *req, unsigned host) {
         buf_str(b, "<n:EnumerationContext>");
         context_text(b, id);
         buf_str(b, "</n:EnumerationContext><n:Items>");
-        unsigned long pos = items(b, host, (unsigned long)contexts[id], req->max_elements);
+        unsigned long pos =
+            items(b, host, (unsigned long)contexts[id], req->max_elements, req->max_envelope);
+        if (pos == (unsigned long)-1) {
+            encoding_limit(b, req); /* the context stays: a bigger envelope may follow */
+            return 500;
+        }
         buf_str(b, "</n:Items>");
         if (pos >= cfg.items) {
             /* The last PullResponse carries no context (winrb-pull-response-*.xml). */
