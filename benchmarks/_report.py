@@ -105,9 +105,16 @@ def _bound(client: float, server: float, machine: float) -> str:
 def _quiet_limit(scenario: str, case: dict[str, Any], row: dict[str, Any], cores: int) -> str:
     """Which side would cap the rate on an otherwise idle machine, and at what rate."""
     cc, sc = row["client_ceiling"], row["server_ceiling"]
-    if row["contender"] == "aiowsman-mp":
-        # Worker processes: the client may use every core (the server's share aside).
-        cc *= cores
+    if row["contender"] == "aiowsman-mp" and cc > 0:
+        # Worker processes: client and server share every core, so the
+        # machine's CPU per host (client's + server's) sets the pace.
+        per_unit = 1 / cc + (1 / sc if sc > 0 else 0.0)
+        caps = {"machine": cores / per_unit}
+        if case.get("latency"):
+            inflight = min(int(case["concurrency"]), int(case["hosts"]))
+            caps["latency"] = inflight / (2 * float(case["latency"]))
+        side = min(caps, key=lambda k: caps[k])
+        return f"{side} ({caps[side]:,.0f}/s)"
     if scenario not in FANOUTS and cc > 0 and sc > 0:
         # Sequential request/response: client and server take turns, so their
         # CPU times per unit add up; say which share of the round trip is whose.
