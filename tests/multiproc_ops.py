@@ -70,3 +70,10 @@ class FailOn:
         if session.host == self.host:
             raise KeyError(self.host)
         return session.host
+
+
+async def returns_a_lock(session: _NoSession) -> Any:
+    """A value that cannot cross back to the parent."""
+    import threading
+
+    return threading.Lock()

@@ -24,7 +24,14 @@ from aiowsman.cli._ops import EnumerateOp, GetOp, IdentifyOp
 from aiowsman.errors import ConfigurationError
 from aiowsman.fanout import HostResult, Summary, run
 from aiowsman.testing import HostBehaviour, Injection, InjectionKind, WSManTestServer
-from tests.multiproc_ops import FailOn, SignalWorkerAt, host_name_length, no_session, worker_pid
+from tests.multiproc_ops import (
+    FailOn,
+    SignalWorkerAt,
+    host_name_length,
+    no_session,
+    returns_a_lock,
+    worker_pid,
+)
 
 CREDENTIALS: dict[str, Any] = {
     "username": "user",
@@ -125,6 +132,16 @@ async def test_a_failing_operation_is_recorded_like_the_single_process_runner() 
         expected.message,
     )
     assert isinstance(bad.error, KeyError)
+
+
+async def test_a_value_that_cannot_travel_back_is_a_failure_saying_so() -> None:
+    results = await _collect(
+        run(["a", "b"], returns_a_lock, processes=2, session_factory=no_session)
+    )
+    assert sorted(r.host for r in results) == ["a", "b"]
+    for r in results:
+        assert not r.ok and r.error_class == "other"
+        assert "result is not picklable" in (r.message or "")
 
 
 async def test_a_killed_worker_reports_its_unfinished_hosts_with_class_worker() -> None:
