@@ -231,7 +231,12 @@ class FaultDetail:
     provider: str | None = None  # ProviderFault/@provider
     provider_path: str | None = None  # ProviderFault/@path
     provider_message: str | None = None  # ProviderFault text or nested fault message
-    wmi_error: dict[str, Any] = field(default_factory=dict)  # MSFT_WmiError / __ExtendedStatus
+    #: The CIM_Error instance of the fault as a dict (DSP0227): Windows'
+    #: MSFT_WmiError or __ExtendedStatus, OMI's OMI_Error, a provider's own.
+    wmi_error: dict[str, Any] = field(default_factory=dict)
+    cim_error_class: str | None = None  # its class: "MSFT_WmiError", "OMI_Error"...
+    cim_status_code: int | None = None  # its CIMStatusCode (DSP0004 CIM_ERR_*: 6 = NOT_FOUND)
+    message_id: str | None = None  # its MessageID ("OMI:MI_Result:6", "HRESULT 0x803381a6")
     action: str | None = None  # the fault's wsa:Action
     relates_to: str | None = None
     raw_xml: bytes = b""

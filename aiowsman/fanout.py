@@ -24,7 +24,9 @@ The runner is the layer above :class:`aiowsman.AsyncSession` (see
 * **Shared connection machinery**: one ``aiohttp.ClientSession`` over one
   ``TCPConnector`` (with a DNS cache, ``ttl_dns_cache``) serves every host's
   session, so DNS answers are shared across the run; a short keep-alive
-  releases the sockets of finished hosts.
+  releases the sockets of finished hosts. It keeps no cookies (no host's
+  cookie reaches another), and a connection is only reused by requests with
+  the credentials it carried (see :mod:`aiowsman._http`).
 * **Cancellation**: cancelling the consumer (or ``aclose()``, or leaving an
   ``async with run(...)`` block) cancels all in-flight work and closes every
   session and the shared connector.
@@ -53,6 +55,7 @@ from collections.abc import (
     Mapping,
 )
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -60,6 +63,7 @@ from typing import Any, Generic, TypeVar
 import aiohttp
 
 from aiowsman._endpoint import parse_endpoint
+from aiowsman._http import new_client
 from aiowsman.errors import (
     ConfigurationError,
     QuotaExceededFault,
@@ -77,7 +81,9 @@ __all__ = [
     "SessionFactory",
     "Summary",
     "classify_error",
+    "current_host",
     "jsonable",
+    "no_retry",
     "run",
 ]
 
@@ -317,18 +323,30 @@ class Summary:
             "slowest": [{"host": h, "elapsed": round(e, 3)} for h, e in self.slowest],
         }
 
+    #: Below this many hosts, a rate and a slowest-hosts list say nothing.
+    FLEET = 10
+
     def __str__(self) -> str:
-        lines = [
-            f"{self.total} hosts: {self.ok} ok, {self.failed} failed "
-            f"in {self.wall_time:.1f}s ({self.throughput:.0f} hosts/s)"
-        ]
+        """The run in a few lines, fitted to its size.
+
+        One host: ``1 host: ok in 0.12s`` (or ``failed (auth)``). A fleet:
+        counts, failures by class, fault codes; from :attr:`FLEET` hosts on,
+        the rate and the slowest hosts too.
+        """
+        if self.total == 1:
+            state = "ok" if self.ok else f"failed ({next(iter(self.failed_by_class))})"
+            return f"1 host: {state} in {self.wall_time:.2f}s"
+        head = f"{self.total} hosts: {self.ok} ok, {self.failed} failed in {self.wall_time:.1f}s"
+        if self.total >= self.FLEET:
+            head += f" ({self.throughput:.0f} hosts/s)"
+        lines = [head]
         if self.failed_by_class:
             parts = ", ".join(f"{k} {v}" for k, v in self.failed_by_class.most_common())
             lines.append(f"failed by class: {parts}")
         if self.fault_codes:
             parts = ", ".join(f"{k} x{v}" for k, v in self.fault_codes.most_common(5))
             lines.append(f"fault codes: {parts}")
-        if self._slowest:
+        if self._slowest and self.total >= self.FLEET:
             parts = ", ".join(f"{h} {e:.2f}s" for h, e in self.slowest[:5])
             lines.append(f"slowest: {parts}")
         return "\n".join(lines)
@@ -399,9 +417,35 @@ def _gc_restore() -> None:
 
 _END = object()
 
+_HOST: ContextVar[str | None] = ContextVar("aiowsman_fanout_host", default=None)
+_NO_RETRY = "_aiowsman_no_retry"
+
+
+def current_host() -> str | None:
+    """The host, as given in the input, whose operation runs in this task.
+
+    An operation receives only a session; one that reports progress of its
+    own (the command line streams each enumerated item as it arrives, with
+    its host) reads the host here. None outside a run.
+    """
+    return _HOST.get()
+
+
+def no_retry(exc: BaseException) -> BaseException:
+    """Mark ``exc`` so the runner reports it without retrying; returns ``exc``.
+
+    For an operation whose partial effects were already observed -- items
+    streamed to an output, say: a retry would repeat them. The exception
+    itself (class, host, message) is unchanged.
+    """
+    setattr(exc, _NO_RETRY, True)
+    return exc
+
 
 def _retryable(exc: BaseException, idempotent: bool) -> tuple[bool, float | None]:
     """May this attempt's failure be retried, and after how long at least?"""
+    if getattr(exc, _NO_RETRY, False):
+        return False, None
     # Refused without running: the w:QuotaLimit fault (WinRM's
     # MaxConcurrentOperationsPerUser and similar quotas) or HTTP 503. The
     # operation did not happen, so even a non-idempotent one may be re-sent.
@@ -507,16 +551,14 @@ class FanOut(Generic[T]):
                 # keep-alive bounds the idle sockets to ~ throughput x this.
                 keepalive_timeout=self._keepalive_timeout,
             )
-            # No aiohttp timeouts (its default is total=300 s, sock_connect=30 s):
-            # every session bounds each operation with its own deadline, and
-            # the runner each host, so aiohttp's would only add two timers per
-            # request to the event loop's heap (a cost per request that grows
-            # with the hosts in flight). As the Transport's own client does.
-            http = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None),
-                auto_decompress=False,
-            )
+            # The library's client (aiowsman._http): no aiohttp timeouts (its
+            # default is total=300 s, sock_connect=30 s: every session bounds
+            # each operation with its own deadline, and the runner each host,
+            # so aiohttp's would only add two timers per request to the event
+            # loop's heap); no cookie jar (one host's Set-Cookie must not
+            # reach the next); connections keyed by the credentials they
+            # carried (one set of credentials shares the pool as before).
+            http = new_client(connector, connector_owner=True)
             options = dict(self._session_options)
             # per_host channels need the session's consent too: each
             # AsyncSession bounds its own requests in flight (max_channels).
@@ -626,6 +668,7 @@ class FanOut(Generic[T]):
         start = loop.time()
         attempts = 0
         last: BaseException | None = None
+        _HOST.set(host)  # this worker task's context: current_host()
         try:
             # Two bounds: the deadline proper, and a short grace beyond it in
             # which a session may close (send its Release, say). A session
@@ -780,8 +823,8 @@ def run(
 
     Raises:
         aiowsman.errors.ConfigurationError: bad settings (raised at once).
-        Any exception raised while *iterating the input hosts* is raised by
-        the iterator after the hosts already started have been reported.
+        Exception: whatever *iterating the input hosts* raised, raised by the
+            iterator after the hosts already started have been reported.
     """
     if concurrency < 1:
         raise ConfigurationError("concurrency must be at least 1", operation="fan-out")

@@ -32,7 +32,7 @@ Retries
 Errors
     Every :class:`~aiowsman.errors.WSManError` leaving a session names the
     host (``host:port``) and the operation. A SOAP fault is also kept in
-    :attr:`AsyncSession.error` (the seed's ``Session.Error``), raw XML included;
+    :attr:`AsyncSession.error` (the WinRM Scripting API's ``Session.Error``), raw XML included;
     a later successful call clears it.
 """
 
@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import random
 import time
 import warnings
@@ -75,6 +76,7 @@ from aiowsman.protocol.items import Item
 from aiowsman.protocol.locator import EndpointReference, ResourceLocator
 from aiowsman.transport import (
     DEFAULT_MAX_CHANNELS,
+    UNAUTHENTICATED_HINT,
     Transport,
     TransportSettings,
     response_size_cap,
@@ -167,9 +169,9 @@ class AsyncSession:
             ``"negotiate"``, ``"kerberos"``, ``"credssp"``, ``"certificate"``)
             or an :class:`~aiowsman.auth.Auth`. Default: ``"negotiate"`` when
             a user name is given (as WinRM does), else ``"none"``.
-        timeout: deadline of each operation, seconds (the seed's ``Timeout``,
+        timeout: deadline of each operation, seconds (the WinRM Scripting API's ``Timeout``,
             in seconds rather than milliseconds).
-        batch_items: items per Pull (the seed's ``BatchItems``); default 50.
+        batch_items: items per Pull (the WinRM Scripting API's ``BatchItems``); default 50.
         allow_unencrypted: allow clear-text credentials or SOAP over plain
             HTTP (WinRM's ``AllowUnencrypted``).
         verify: True (system CAs), False, or a CA bundle path.
@@ -181,9 +183,15 @@ class AsyncSession:
         data_locale: ``p:DataLocale`` (MS-WSMV 2.2.4.9), or None.
         max_envelope_size: ``w:MaxEnvelopeSize`` in bytes; also bounds the
             response size accepted (twice that plus 64 KiB).
-        client_session: an ``aiohttp.ClientSession`` to share across sessions
-            (not closed by this session).
-        connector: an aiohttp connector to share (not closed by this session).
+        client_session: an ``aiohttp.ClientSession`` whose connection pool
+            (its connector) is shared across sessions; not closed by this
+            session. Requests go through aiowsman's own client over that
+            pool: no cookies are kept or sent (its cookie jar included), a
+            pooled connection is only reused by requests carrying the
+            credentials it carried, its trace configs are kept and its
+            default headers, auth and timeouts are not applied.
+        connector: an aiohttp connector to share (not closed by this
+            session), with the same rules.
         max_channels: concurrent requests in flight on this session.
         use_tls: force HTTPS (True) or HTTP (False) for an endpoint without a scheme.
         encrypt: message encryption for connection-bound schemes (NTLM,
@@ -195,6 +203,14 @@ class AsyncSession:
             jittered exponential backoff (a 503's Retry-After is honoured
             when it fits in the deadline); all within ``timeout``. Put,
             Create, Delete, Invoke and Pull are never resent.
+        datetime_format: how datetime, date, time and timedelta values in a
+            Put, Create or Invoke mapping are written: ``"cim"`` (the DSP0230
+            ``cim:Datetime``/``cim:Interval`` wrapper Windows expects),
+            ``"bare"`` (the value as text, as OMI expects), or ``"auto"``
+            (default): the server's own -- bare for OMI, else cim -- learnt
+            from its Identify answer. An ``"auto"`` session that has not
+            identified the server yet sends one Identify (once, within its
+            own deadline) before the first body that holds such a value.
 
     Raises:
         aiowsman.errors.ConfigurationError: bad endpoint or option, unknown or
@@ -229,6 +245,7 @@ class AsyncSession:
         ssl_context: Any = None,
         auth_options: Mapping[str, Any] | None = None,
         retries: int = DEFAULT_RETRIES,
+        datetime_format: Literal["auto", "cim", "bare"] = "auto",
     ) -> None:
         self._transport: Transport | None = None
         self._closed = False
@@ -312,6 +329,18 @@ class AsyncSession:
                 operation="CreateSession",
             )
         self.retries = retries
+        if datetime_format not in ("auto", *env.DATETIME_FORMATS):
+            raise ConfigurationError(
+                f"datetime_format must be 'auto', 'cim' or 'bare', not {datetime_format!r}",
+                host=self._host,
+                operation="CreateSession",
+            )
+        self._datetime_format = datetime_format
+        #: The server's Identify answer, once known (explicit identify(), or
+        #: the one an "auto" datetime_format sends); None until then.
+        self._identity: resp.IdentifyResponse | None = None
+        self._identify_lock: asyncio.Lock | None = None
+        self._identify_faulted = False
         self._error: WSManFault | None = None
         # Made on first use (see _enumerators): a WeakSet is six objects for
         # the garbage collector, and most sessions -- a fan-out's thousands --
@@ -519,6 +548,7 @@ class AsyncSession:
         started = time.perf_counter()
         status: int | str = "-"
         size = 0
+        expired = False
         try:
             async with asyncio.timeout(deadline) as cm:
                 attempt = 0
@@ -551,13 +581,15 @@ class AsyncSession:
                     break
                 status = response.status
                 size = len(response.body)
-                envelope = resp.parse_envelope(response.body, response.content_type)
+                envelope = resp.parse_envelope(
+                    response.body, response.content_type, cim_namespace=request.cim_namespace
+                )
                 resp.check_response(envelope, request, response.status)
                 result = parse(envelope)
         except WSManFault as fault:
             fault.with_context(self._host, operation)
             if operation != "Release":
-                # session.error is about the caller's calls (the seed's
+                # session.error is about the caller's calls (the WinRM Scripting API's
                 # Session.Error): the best-effort Release sent when an
                 # enumeration ends early neither sets nor clears it.
                 self._error = fault
@@ -588,7 +620,7 @@ class AsyncSession:
                 # pickles errors, with tblib's traceback support).
                 exc.__context__ = None
             raise exc.with_context(self._host, operation) from exc.__cause__
-        except builtins.TimeoutError as exc:
+        except builtins.TimeoutError:
             if not cm.expired():
                 raise
             log_exchange(
@@ -600,11 +632,15 @@ class AsyncSession:
                 size,
                 time.perf_counter() - started,
             )
-            raise TimeoutError(
-                f"no answer within the {deadline:g}s deadline",
-                host=self._host,
-                operation=operation,
-            ) from exc
+            expired = True
+        if expired:
+            # Raised outside the handler: the asyncio TimeoutError and the
+            # CancelledError it came from say nothing more, and whatever the
+            # cancelled HTTP exchange was holding must not ride along.
+            message = f"no answer within the {deadline:g}s deadline"
+            if anonymous or not self._auth.sends_credentials:
+                message += UNAUTHENTICATED_HINT
+            raise TimeoutError(message, host=self._host, operation=operation)
         if operation != "Release":
             self._error = None
         log_exchange(
@@ -658,9 +694,48 @@ class AsyncSession:
         Raises:
             aiowsman.errors.WSManError: any failure (named host, ``Identify``).
         """
-        return await self._call(
+        identity = await self._call(
             env.identify_request(), resp.parse_identify, anonymous=unauthenticated
         )
+        self._identity = identity
+        return identity
+
+    @property
+    def datetime_format(self) -> str:
+        """The ``datetime_format`` policy (``"auto"``, ``"cim"`` or ``"bare"``)."""
+        return self._datetime_format
+
+    async def _body_options(self, body: Any) -> RequestOptions:
+        """The request options for a Put/Create/Invoke body: its datetime format resolved.
+
+        Raises:
+            aiowsman.errors.WSManError: the Identify that "auto" needed failed
+                (a fault instead means "not OMI": the cim form is used).
+        """
+        fmt = self._datetime_format
+        if fmt == "auto":
+            if not env.holds_temporal(body):
+                return self._options
+            identity = self._identity
+            if identity is None:
+                identity = await self._identify_once()
+            fmt = "bare" if identity is not None and identity.is_omi else "cim"
+        if fmt == self._options.datetime_format:
+            return self._options
+        return dataclasses.replace(self._options, datetime_format=fmt)
+
+    async def _identify_once(self) -> resp.IdentifyResponse | None:
+        """Identify the server once for all concurrent callers; None if it faults."""
+        if self._identify_lock is None:
+            self._identify_lock = asyncio.Lock()
+        async with self._identify_lock:
+            if self._identity is None and not self._identify_faulted:
+                try:
+                    await self.identify()
+                except WSManFault:
+                    # No Identify (some services): the DSP0230 form, and no retry.
+                    self._identify_faulted = True
+            return self._identity
 
     async def get(self, locator: Locator, **selectors: str | EndpointReference) -> Item:
         """Read a resource (WS-Transfer Get, DSP0226 7.3).
@@ -692,7 +767,7 @@ class AsyncSession:
             The updated instance if the service returned it, else None.
         """
         loc = self._locator(locator)
-        request = env.put_request(self._options, loc, resource)
+        request = env.put_request(await self._body_options(resource), loc, resource)
         return await self._call(request, resp.parse_put, resource=loc.resource_uri)
 
     async def create(self, locator: Locator, resource: Any) -> EndpointReference:
@@ -702,7 +777,7 @@ class AsyncSession:
             The new resource's endpoint reference (``x:ResourceCreated``).
         """
         loc = self._locator(locator)
-        request = env.create_request(self._options, loc, resource)
+        request = env.create_request(await self._body_options(resource), loc, resource)
         result = await self._call(request, resp.parse_create, resource=loc.resource_uri)
         return result.reference
 
@@ -724,7 +799,8 @@ class AsyncSession:
             The ``{Method}_OUTPUT`` instance (``ReturnValue`` and out parameters).
         """
         loc = self._locator(locator)
-        request = env.invoke_request(self._options, loc, method, parameters)
+        options = await self._body_options(parameters)
+        request = env.invoke_request(options, loc, method, parameters)
         return await self._call(request, resp.parse_invoke, resource=loc.resource_uri)
 
     def enumerate(

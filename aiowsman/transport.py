@@ -13,7 +13,10 @@ Channels
       no per-connection state: every request goes through one shared,
       keep-alive connection pool -- ours, or a caller-supplied
       ``aiohttp.ClientSession`` / connector shared across many sessions. This
-      is the hot path and does nothing beyond aiohttp's own work.
+      is the hot path and does nothing beyond aiohttp's own work, except
+      that pooled connections are keyed by the credentials they carried, so
+      sessions with other credentials (or none) sharing the pool never reuse
+      them, and no cookie is kept (:mod:`aiowsman._http`).
     * Connection-bound schemes (NTLM, Negotiate, Kerberos with encryption,
       CredSSP: MS-WSMV 2.2.9.1 ties the context to the TCP connection) get up
       to ``max_channels`` channels, each its own ``TCPConnector(limit=1)``, so
@@ -59,6 +62,7 @@ import aiohttp
 from aiohttp.connector import Connection
 
 from aiowsman._endpoint import Endpoint
+from aiowsman._http import is_library_client, new_client
 from aiowsman._log import transport_logger as log
 from aiowsman.auth._executor import run_offload
 from aiowsman.auth.base import Auth, AuthContext, HttpRequest, HttpResponse, Offload
@@ -81,6 +85,7 @@ from aiowsman.errors import (
 __all__ = [
     "CONTENT_TYPE",
     "DEFAULT_MAX_CHANNELS",
+    "UNAUTHENTICATED_HINT",
     "USER_AGENT",
     "Transport",
     "TransportSettings",
@@ -106,6 +111,15 @@ DEFAULT_MAX_CHANNELS = 8
 #: a resent Pull would silently skip a batch). Release of a released context
 #: merely faults.
 _IDEMPOTENT = frozenset({"Identify", "Get", "Enumerate", "Release"})
+#: Added to the error when a request without credentials got no answer (a
+#: timeout, or the connection closed without a response): servers that
+#: authenticate the TCP connection rather than each request (OMI with Basic)
+#: may never answer an unauthenticated request on a fresh connection.
+UNAUTHENTICATED_HINT = (
+    "; the request carried no credentials, and the server may require authentication "
+    "on the connection (a server that authenticates connections, as OMI does with Basic, "
+    "may never answer an unauthenticated request)"
+)
 _READ_CHUNK = 64 * 1024
 
 
@@ -268,7 +282,11 @@ def _is_soap(response: HttpResponse) -> bool:
 
 
 def _map_client_error(exc: BaseException, host: str) -> WSManError:
-    """An aiohttp / OS error as an aiowsman error (no credentials involved)."""
+    """An aiohttp / OS error as an aiowsman error.
+
+    The message carries what the aiohttp error said (never its request: the
+    caller raises the result without chaining ``exc``, see ``_send``).
+    """
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return DNSError(f"cannot resolve host name: {exc.os_error}")
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
@@ -453,6 +471,12 @@ class Transport:
         self._ssl: ssl.SSLContext | bool = (
             build_ssl_context(settings, configure) if endpoint.is_tls else True
         )
+        #: The TLS setting of unauthenticated requests: a scheme whose
+        #: credential is the client certificate must not present it (nor
+        #: reuse a connection that did), so they get the context without it.
+        self._anonymous_ssl: ssl.SSLContext | bool = (
+            build_ssl_context(settings) if endpoint.is_tls and configure is not None else self._ssl
+        )
         self._proxy = settings.proxy
         self._max_response = settings.max_response_size
         self._base_headers = {
@@ -510,21 +534,30 @@ class Transport:
         client = self._client
         if client is None:
             self._check_open()
-            if self._user_session is not None:
-                client = self._user_session
+            user = self._user_session
+            if user is not None and is_library_client(user):
+                client = user  # the fan-out runner's: already keyed, cookie-free
+            elif user is not None:
+                # Only the caller's pool is shared: requests go through a
+                # client of ours over its connector, so connections stay keyed
+                # by credentials and no cookie is kept (module docstring of
+                # aiowsman._http). Its tracing is kept; its default headers,
+                # cookies, auth and timeouts are not used.
+                connector = user.connector
+                if connector is None or user.closed:
+                    raise ConfigurationError("the session was closed", host=self.host)
+                client = new_client(
+                    connector, connector_owner=False, trace_configs=user.trace_configs
+                )
+                self._own_client = True
             else:
                 if self._user_connector is not None:
-                    connector: aiohttp.BaseConnector = self._user_connector
-                    owner = False
+                    client = new_client(self._user_connector, connector_owner=False)
                 else:
-                    connector = aiohttp.TCPConnector(limit=self.settings.max_channels)
-                    owner = True
-                client = aiohttp.ClientSession(
-                    connector=connector,
-                    connector_owner=owner,
-                    timeout=aiohttp.ClientTimeout(total=None),
-                    auto_decompress=False,
-                )
+                    client = new_client(
+                        aiohttp.TCPConnector(limit=self.settings.max_channels),
+                        connector_owner=True,
+                    )
                 self._own_client = True
             self._client = client
             self._opened = True
@@ -532,11 +565,9 @@ class Transport:
 
     def _new_channel(self) -> _Channel:
         connector = _ChannelConnector()
-        client = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=None),
-            auto_decompress=False,
-        )
+        # A channel owns its one-connection connector, so it needs no
+        # credential key (and must not have one: see aiowsman._http).
+        client = new_client(connector, connector_owner=True, keyed=False)
         channel = connector.channel = _Channel(client)
         self._opened = True
         return channel
@@ -579,7 +610,9 @@ class Transport:
         """POST ``body`` without authentication to ``path`` on the same host.
 
         For the unauthenticated Identify (MS-WSMV 3.1.4.16: ``/wsman-anon/identify``
-        with ``WSMANIDENTIFY: unauthenticated``). Uses the shared pool.
+        with ``WSMANIDENTIFY: unauthenticated``). Uses the shared pool, but
+        never a connection that carried credentials (see :mod:`aiowsman._http`;
+        a client certificate is not presented either).
 
         Raises:
             As :meth:`exchange`.
@@ -588,7 +621,7 @@ class Transport:
         client = self._shared_client()
         url = f"{self.endpoint.scheme}://{self.endpoint.authority}{path}"
         request = HttpRequest(url, body, {**self._base_headers, **headers})
-        response = await self._send(client, request, operation, None)
+        response = await self._send(client, request, operation, None, anonymous=True)
         return self._check_status(response, scheme="none")
 
     def _prepare_shared(
@@ -709,16 +742,18 @@ class Transport:
         request: HttpRequest,
         operation: str,
         channel: _Channel | None,
+        anonymous: bool = False,
     ) -> HttpResponse:
         attempts = 2 if operation in _IDEMPOTENT else 1
         for attempt in range(attempts):
             started = time.perf_counter()
+            failure: WSManError | None = None
             try:
                 async with client.post(
                     request.url,
                     data=request.body,
                     headers=request.headers,
-                    ssl=self._ssl,
+                    ssl=self._anonymous_ssl if anonymous else self._ssl,
                     proxy=self._proxy,
                     allow_redirects=False,
                 ) as resp:
@@ -728,8 +763,8 @@ class Transport:
                 if client.closed or self._closed:
                     # Closed under the request (session.aclose(), or the
                     # caller's shared ClientSession): not the peer's doing.
-                    raise ConfigurationError("the session was closed", host=self.host) from exc
-                if attempt + 1 < attempts and _connection_dropped(exc):
+                    failure = ConfigurationError("the session was closed", host=self.host)
+                elif attempt + 1 < attempts and _connection_dropped(exc):
                     # Typically a kept-alive connection the server had closed
                     # (idle timeout, recycled worker); the operation is
                     # idempotent, so send it once more on a new connection.
@@ -737,13 +772,25 @@ class Transport:
                         "[%s] %s: connection dropped by peer; retrying once", self.host, operation
                     )
                     continue
-                raise _map_client_error(exc, self.host) from exc
-            except RuntimeError as exc:
+                else:
+                    failure = _map_client_error(exc, self.host)
+                    if _connection_dropped(exc) and (
+                        anonymous or (channel is None and not self.auth.sends_credentials)
+                    ):
+                        failure = ConnectError(failure.message + UNAUTHENTICATED_HINT)
+            except RuntimeError:
                 # aiohttp refuses a request on a closed ClientSession with a
                 # bare RuntimeError: report it as the library's own error.
                 if not client.closed:
                     raise
-                raise ConfigurationError("the session was closed", host=self.host) from exc
+                failure = ConfigurationError("the session was closed", host=self.host)
+            if failure is not None:
+                # Raised here, outside the handler, so the aiohttp exception is
+                # neither the cause nor the context: it holds the request
+                # (RequestInfo with the Authorization header, a ConnectionKey
+                # with proxy credentials), and no credential may be reachable
+                # from an error a caller gets. The message keeps what it said.
+                raise failure
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "[%s] %s HTTP %d, %d bytes, %.3fs",

@@ -89,6 +89,13 @@ def mocked_http() -> Iterator[MockedHTTP]:
 USER = "user"
 #: A distinctive password, so tests can assert it never leaks into text.
 PASSWORD = "Pa55-w0rd-never-logged"
+#: Session options that log on to the test server with Basic over plain HTTP.
+BASIC_OVER_HTTP: dict[str, Any] = {
+    "auth": "basic",
+    "username": USER,
+    "password": PASSWORD,
+    "allow_unencrypted": True,
+}
 
 
 @pytest.fixture(scope="session")

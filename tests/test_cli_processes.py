@@ -38,6 +38,19 @@ async def test_processes_gives_the_same_records_as_one_process() -> None:
     assert "worker processes" not in err1
 
 
+async def test_enumerated_items_are_the_same_records_from_worker_processes() -> None:
+    # In one process the items are streamed to the output as they come; from
+    # worker processes each host's items come back whole. The output is the same.
+    async with WSManTestServer(hosts=4) as server:
+        remotes = [arg for url in server.endpoints for arg in ("-r", url)]
+        command = ["enumerate", "wmicimv2/Win32_Service", *remotes, *AUTH]
+        code1, one, _ = await aiowsman(*command)
+        code2, two, _ = await aiowsman(*command, "--processes", "2")
+    assert code1 == code2 == 0
+    assert sorted(one.splitlines()) == sorted(two.splitlines())
+    assert len(records(two)) == 4 * 200
+
+
 async def test_a_long_hosts_file_uses_every_core_unless_told_otherwise(tmp_path: Path) -> None:
     async with WSManTestServer(hosts=1) as server:
         hosts = tmp_path / "hosts.txt"

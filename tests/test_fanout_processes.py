@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from aiowsman import _multiproc, fanout
-from aiowsman.cli._ops import EnumerateOp, GetOp, IdentifyOp
+from aiowsman.cli._ops import EnumerateOp, GetOp, IdentifyOp, Target
 from aiowsman.errors import ConfigurationError
 from aiowsman.fanout import HostResult, Summary, run
 from aiowsman.testing import HostBehaviour, Injection, InjectionKind, WSManTestServer
@@ -102,7 +102,7 @@ async def test_a_short_input_is_dealt_to_every_worker() -> None:
 
 
 async def test_results_are_the_same_as_the_single_process_runner() -> None:
-    op = GetOp("wmicimv2/Win32_OperatingSystem")
+    op = GetOp(Target("wmicimv2/Win32_OperatingSystem"))
     async with WSManTestServer(hosts=40) as server:
         alone = await _collect(run(server.endpoints, op, concurrency=10, **CREDENTIALS))
         spread = await _collect(
@@ -117,6 +117,7 @@ async def test_results_are_the_same_as_the_single_process_runner() -> None:
 
     assert content(spread) == content(alone)
     assert len(content(spread)) == 40
+    assert all(r.ok and r.value["Caption"] for r in spread)
 
 
 async def test_a_failing_operation_is_recorded_like_the_single_process_runner() -> None:
@@ -220,7 +221,7 @@ async def test_the_per_host_deadline_holds_in_worker_processes() -> None:
 async def test_cancelling_leaves_no_worker_process_and_nothing_open_on_the_server() -> None:
     slow = {i: HostBehaviour(latency=0.3) for i in range(40)}
     async with WSManTestServer(hosts=40, behaviours=slow) as server:
-        op = EnumerateOp("wmicimv2/Win32_Service")  # 200 instances, one per Pull
+        op = EnumerateOp(Target("wmicimv2/Win32_Service"))  # 200 instances, one per Pull
 
         async def consume() -> None:
             async with run(

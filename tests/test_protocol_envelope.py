@@ -251,7 +251,7 @@ def test_put_mapping_renders_the_instance_in_the_resource_namespace() -> None:
     assert (
         inst.findtext(f"{q(SERVICE, 'When')}/{q(ns.NS_CIM_COMMON, 'Datetime')}") == when.isoformat()
     )
-    assert inst.findtext(f"{q(SERVICE, 'Every')}/{q(ns.NS_CIM_COMMON, 'Interval')}") == "PT300.000S"
+    assert inst.findtext(f"{q(SERVICE, 'Every')}/{q(ns.NS_CIM_COMMON, 'Interval')}") == "PT5M"
     assert inst.findtext(f"{q(SERVICE, 'Nested')}/{q(SERVICE, 'Inner')}") == "x"
 
 

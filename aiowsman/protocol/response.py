@@ -79,6 +79,10 @@ _F_MESSAGE = _q(ns.NS_WSMAN_FAULT, "Message")
 _F_PROVIDER_FAULT = _q(ns.NS_WSMAN_FAULT, "ProviderFault")
 _F_EXTENDED_ERROR = _q(ns.NS_WSMAN_FAULT, "ExtendedError")
 _ID_RESPONSE = _q(ns.NS_WSMAN_IDENTITY, "IdentifyResponse")
+#: OMI's IdentifyResponse element is in the SOAP envelope namespace (its
+#: wsman.c writes ``<soap:IdentifyResponse>`` around ``wsmid:`` children).
+_ID_RESPONSE_SOAP = _q(ns.NS_SOAP, "IdentifyResponse")
+_B_IS_CIM_ERROR = _q(ns.NS_WSMAN_CIMBINDING, "IsCIM_Error")
 
 
 def _text(element: etree._Element | None) -> str | None:
@@ -103,6 +107,9 @@ class Envelope:
         action, relates_to, message_id: stripped WS-Addressing header values.
         raw: the bytes it was parsed from.
         fault: the parsed :class:`FaultDetail` if the body is a SOAP fault.
+        cim_namespace: the CIM namespace the request addressed
+            (:attr:`Request.cim_namespace`): references in the answer that
+            name none are in it (see :mod:`aiowsman.protocol.locator`).
     """
 
     __slots__ = (
@@ -110,6 +117,7 @@ class Envelope:
         "_first",
         "action",
         "body",
+        "cim_namespace",
         "header",
         "message_id",
         "raw",
@@ -117,7 +125,9 @@ class Envelope:
         "root",
     )
 
-    def __init__(self, root: etree._Element, raw: bytes = b"") -> None:
+    def __init__(
+        self, root: etree._Element, raw: bytes = b"", cim_namespace: str | None = None
+    ) -> None:
         if root.tag != _S_ENVELOPE:
             raise ProtocolError(f"not a SOAP 1.2 envelope (root element {root.tag!r})")
         self.root = root
@@ -147,6 +157,7 @@ class Envelope:
                     self.message_id = (child.text or "").strip()
         self._fault: FaultDetail | bool | None = False
         self._first: etree._Element | bool | None = False
+        self.cim_namespace = cim_namespace
 
     @property
     def fault(self) -> FaultDetail | None:
@@ -175,16 +186,28 @@ class Envelope:
 
 
 def parse_envelope(
-    data: bytes, content_type: str | None = None, *, max_size: int | None = None
+    data: bytes,
+    content_type: str | None = None,
+    *,
+    max_size: int | None = None,
+    cim_namespace: str | None = None,
 ) -> Envelope:
     """Parse a response body safely (see :mod:`aiowsman.protocol.xml`) into an :class:`Envelope`.
+
+    Args:
+        data: the body.
+        content_type: its HTTP Content-Type (for the charset).
+        max_size: refuse larger bodies.
+        cim_namespace: the CIM namespace the request addressed
+            (``request.cim_namespace``), for references in the answer.
 
     Raises:
         UnsafeXMLError: DOCTYPE / ENTITY declarations.
         ResponseTooLargeError: over ``max_size``.
         ProtocolError: malformed XML, or not a SOAP envelope with a Body.
     """
-    return Envelope(parse_xml(data, content_type=content_type, max_size=max_size), data)
+    root = parse_xml(data, content_type=content_type, max_size=max_size)
+    return Envelope(root, data, cim_namespace)
 
 
 # -- faults -------------------------------------------------------------------
@@ -269,27 +292,69 @@ def parse_fault(fault: etree._Element, envelope: Envelope | None = None) -> Faul
                     )
                 else:
                     detail.provider_message = _squash(provider.text)
-    # Structured WMI error: MSFT_WmiError directly in the Detail, or
-    # __ExtendedStatus inside f:ExtendedError (anywhere below the Detail).
-    for el in d.iter():
-        if not isinstance(el.tag, str):
+    _read_cim_error(d, detail)
+    return detail
+
+
+#: Instance elements that are a CIM_Error (or WMI's older __ExtendedStatus)
+#: even without ``wsmb:IsCIM_Error="true"``.
+_CIM_ERROR_CLASSES = frozenset({"MSFT_WmiError", "__ExtendedStatus", "OMI_Error", "CIM_Error"})
+
+
+def _read_cim_error(fault_detail: etree._Element, detail: FaultDetail) -> None:
+    """Fill ``detail`` from the CIM_Error instance below ``s:Detail``, if any.
+
+    DSP0227 (CIM binding) lets a fault carry the CIM_Error instance of the
+    failure, marked ``wsmb:IsCIM_Error="true"``. Windows sends MSFT_WmiError
+    directly in the Detail (corpus winrb-fault-quotalimit-msft-wmierror.xml)
+    or __ExtendedStatus inside ``f:ExtendedError``; OMI sends OMI_Error (its
+    CIM_Error subclass: CIMStatusCode, Message, MessageID ``OMI:MI_Result:N``,
+    OMI_Code, OMI_ErrorMessage...), or a provider's own CIM_Error subclass.
+    Codes fill ``wsman_code`` (``error_Code``, or OMI's ``OMI_Code``) and
+    ``cim_status_code``; the message fills ``wsman_message`` when the fault
+    has no WSManFault message.
+    """
+    for el in fault_detail.iter():
+        tag = el.tag
+        if not isinstance(tag, str):
             continue
-        local = el.tag.rpartition("}")[2]
-        if local in ("MSFT_WmiError", "__ExtendedStatus"):
+        local = tag.rpartition("}")[2]
+        if local in _CIM_ERROR_CLASSES or (el.get(_B_IS_CIM_ERROR) or "").strip() == "true":
             value = element_to_value(el)
             if isinstance(value, dict):
                 detail.wmi_error = value
+                detail.cim_error_class = local
             break
-    if detail.wmi_error:
+    error = detail.wmi_error
+    if not error:
+        return
+    if detail.wsman_code is None:
+        detail.wsman_code = _int_value(error.get("error_Code"))
         if detail.wsman_code is None:
-            err_code = detail.wmi_error.get("error_Code")
-            if isinstance(err_code, str) and err_code.strip().isdigit():
-                detail.wsman_code = int(err_code.strip())
-        if detail.wsman_message is None:
-            msg = detail.wmi_error.get("Message")
-            if isinstance(msg, str):
+            detail.wsman_code = _int_value(error.get("OMI_Code"))
+    detail.cim_status_code = _int_value(error.get("CIMStatusCode"))
+    message_id = error.get("MessageID")
+    if isinstance(message_id, str) and message_id.strip():
+        detail.message_id = message_id.strip()
+    if detail.wsman_message is None:
+        for name in ("Message", "OMI_ErrorMessage", "error_WindowsErrorMessage"):
+            msg = error.get(name)
+            if isinstance(msg, str) and msg.strip():
                 detail.wsman_message = _squash(msg)
-    return detail
+                break
+
+
+def _int_value(value: object) -> int | None:
+    """A non-negative integer property value, or None (absent, nil, or not a number).
+
+    The value is an ``int`` when the element said ``xsi:type="cim:cimUnsignedInt"``
+    (as OMI_Error and MSFT_WmiError do), else its text.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
 
 
 def fault_exception(detail: FaultDetail, http_status: int | None = None) -> WSManFault:
@@ -357,7 +422,10 @@ class IdentifyResponse:
         protocol_version: ``wsmid:ProtocolVersion`` (a WS-Man namespace URI).
         product_vendor, product_version: as sent (e.g. ``OS: 0.0.0 SP: 0.0 Stack: 3.0``).
         security_profiles: ``wsmid:SecurityProfiles/SecurityProfileName`` values.
-        extra: any other child elements, by local name (e.g. ``InitiatedConnection``).
+        extra: any other child elements, by local name (e.g. ``InitiatedConnection``,
+            OMI's ``Capability_FaultIncludesCIMError``).
+        soap_namespaced: the element was ``IdentifyResponse`` in the SOAP
+            envelope namespace instead of ``wsmid`` -- OMI's shape.
     """
 
     protocol_version: str | None
@@ -365,15 +433,32 @@ class IdentifyResponse:
     product_version: str | None
     security_profiles: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
+    soap_namespaced: bool = False
+
+    @property
+    def is_omi(self) -> bool:
+        """True when the service is OMI (Microsoft's Open Management Infrastructure).
+
+        Told by OMI's own IdentifyResponse shape (:attr:`soap_namespaced`)
+        or a vendor naming it.
+        """
+        vendor = (self.product_vendor or "").lower()
+        return (
+            self.soap_namespaced
+            or "open management infrastructure" in vendor
+            or "omi" in vendor.replace("(", " ").replace(")", " ").split()
+        )
 
     @classmethod
     def from_element(cls, element: etree._Element) -> IdentifyResponse:
-        """Read a ``wsmid:IdentifyResponse`` element.
+        """Read an IdentifyResponse element: ``wsmid:IdentifyResponse`` (DSP0226
+        11), or OMI's ``soap:IdentifyResponse`` whose children are ``wsmid:``.
 
         Raises:
             ProtocolError: the element is not an IdentifyResponse.
         """
-        if element.tag != _ID_RESPONSE:
+        soap_namespaced = element.tag == _ID_RESPONSE_SOAP
+        if element.tag != _ID_RESPONSE and not soap_namespaced:
             raise ProtocolError(f"expected wsmid:IdentifyResponse, got {element.tag!r}")
         values: dict[str, str] = {}
         profiles: list[str] = []
@@ -392,6 +477,7 @@ class IdentifyResponse:
             values.pop("ProductVersion", None),
             tuple(profiles),
             values,
+            soap_namespaced,
         )
 
 
@@ -421,7 +507,7 @@ def parse_get(env: Envelope) -> Item:
         WSManFault: the envelope is a fault.
         ProtocolError: empty Body.
     """
-    return Item(_require_body(env, "Get"))
+    return Item(_require_body(env, "Get"), cim_namespace=env.cim_namespace)
 
 
 def parse_put(env: Envelope) -> Item | None:
@@ -429,7 +515,7 @@ def parse_put(env: Envelope) -> Item | None:
     if env.fault is not None:
         raise fault_exception(env.fault)
     first = env.first_body_element()
-    return Item(first) if first is not None else None
+    return Item(first, cim_namespace=env.cim_namespace) if first is not None else None
 
 
 @dataclass(frozen=True)
@@ -450,11 +536,11 @@ def parse_create(env: Envelope) -> CreateResult:
     first = _require_body(env, "Create")
     if first.tag != _X_RESOURCE_CREATED:
         raise ProtocolError(f"CreateResponse without x:ResourceCreated (got {first.tag!r})")
-    reference = epr_from_element(first)
+    reference = epr_from_element(first, env.cim_namespace)
     item = None
     for sibling in first.itersiblings():
         if isinstance(sibling.tag, str):
-            item = Item(sibling)
+            item = Item(sibling, cim_namespace=env.cim_namespace)
             break
     return CreateResult(reference, item)
 
@@ -479,7 +565,7 @@ def parse_invoke(env: Envelope) -> Item:
         WSManFault: the envelope is a fault.
         ProtocolError: empty Body.
     """
-    return Item(_require_body(env, "Invoke"))
+    return Item(_require_body(env, "Invoke"), cim_namespace=env.cim_namespace)
 
 
 @dataclass
@@ -518,6 +604,7 @@ def parse_enumeration(env: Envelope) -> EnumerationBatch:
     context: str | None = None
     items: list[Item | EndpointReference] = []
     eos = False
+    namespace = env.cim_namespace
     for child in first:
         tag = child.tag
         if tag == _N_CONTEXT:
@@ -528,17 +615,17 @@ def parse_enumeration(env: Envelope) -> EnumerationBatch:
                 if not isinstance(etag, str):
                     continue
                 if etag == _W_ITEM:
-                    items.append(_object_and_epr(el))
+                    items.append(_object_and_epr(el, namespace))
                 elif etag == _A_EPR:
-                    items.append(epr_from_element(el))
+                    items.append(epr_from_element(el, namespace))
                 else:
-                    items.append(Item(el))
+                    items.append(Item(el, cim_namespace=namespace))
         elif tag in (_W_EOS, _N_EOS):
             eos = True
     return EnumerationBatch(context, items, eos or context is None)
 
 
-def _object_and_epr(wrapper: etree._Element) -> Item | EndpointReference:
+def _object_and_epr(wrapper: etree._Element, namespace: str | None) -> Item | EndpointReference:
     # w:Item holds the instance followed by its wsa:EndpointReference (DSP0226 8.7).
     instance: etree._Element | None = None
     epr: EndpointReference | None = None
@@ -546,11 +633,11 @@ def _object_and_epr(wrapper: etree._Element) -> Item | EndpointReference:
         if not isinstance(el.tag, str):
             continue
         if el.tag == _A_EPR:
-            epr = epr_from_element(el)
+            epr = epr_from_element(el, namespace)
         elif instance is None:
             instance = el
     if instance is None:
         if epr is None:
             raise ProtocolError("w:Item with neither an instance nor an EPR")
         return epr
-    return Item(instance, epr=epr)
+    return Item(instance, epr=epr, cim_namespace=namespace)

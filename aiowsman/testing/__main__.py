@@ -54,6 +54,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--address-mode", choices=("ports", "addresses"), default="ports")
     parser.add_argument(
+        "--flavour",
+        choices=("windows", "omi"),
+        default="windows",
+        help="the server imitated: Windows WinRM (default) or OMI",
+    )
+    parser.add_argument(
         "--users",
         action="append",
         default=None,
@@ -166,6 +172,7 @@ async def _run(args: argparse.Namespace) -> int:
         port=args.port,
         cache_instances=args.cache_instances,
         bulk_instances=args.bulk_class,
+        flavour=args.flavour,
     )
     # Signal handlers first: a supervisor may send SIGTERM as soon as it
     # reads the endpoints.

@@ -100,6 +100,10 @@ class HostBehaviour:
         down: refuse to answer at all (the listener is not started).
         response_encoding: ``"utf-8"`` or ``"utf-16"`` for every answer;
             None answers in the request's charset, as WinRM does.
+        set_cookie: a ``Set-Cookie`` header value added to every answer, as
+            a load balancer in front of the listener sets its affinity cookie
+            (WinRM itself uses no cookies); the Cookie headers the host then
+            receives are counted in ``stats.cookies_received``.
     """
 
     latency: float | tuple[float, float] = 0.0
@@ -110,6 +114,7 @@ class HostBehaviour:
     enumeration_timeout: float = 240.0
     down: bool = False
     response_encoding: Literal["utf-8", "utf-16"] | None = None
+    set_cookie: str | None = None
 
 
 @dataclass
@@ -126,3 +131,7 @@ class HostStats:
     max_in_flight: int = 0
     auth_failures: int = 0
     injections: Counter[str] = field(default_factory=Counter)
+    #: Requests served, by the user they were served as ("" without authentication).
+    by_user: Counter[str] = field(default_factory=Counter)
+    #: Cookie header values received (WS-Man clients should send none).
+    cookies_received: Counter[str] = field(default_factory=Counter)

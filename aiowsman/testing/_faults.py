@@ -43,6 +43,14 @@ CODE_INVALID_SELECTORS: Final = 2150858843  # 0x8033805B
 CODE_SCHEMA_VALIDATION: Final = 2150858817  # 0x80338041
 CODE_ACCESS_DENIED: Final = 5
 
+# CIM statuses (DSP0004 CIM_ERR_*; OMI's MI_Result has the same numbers).
+CIM_ERR_ACCESS_DENIED: Final = 2
+CIM_ERR_INVALID_PARAMETER: Final = 4
+CIM_ERR_INVALID_CLASS: Final = 5
+CIM_ERR_NOT_FOUND: Final = 6
+CIM_ERR_ALREADY_EXISTS: Final = 11
+CIM_ERR_INVALID_QUERY: Final = 15
+
 
 class Fault(Exception):
     """A SOAP fault the server answers with.
@@ -58,6 +66,9 @@ class Fault(Exception):
         message: the ``f:Message`` text (defaults to ``reason``).
         raw_detail: replaces the whole ``s:Detail`` content.
         extra_headers: more SOAP headers (``s:NotUnderstood``).
+        cim_status: the CIM status (DSP0004 CIM_ERR_*) of a failure of the
+            CIM layer (a class, an instance, a value): a flavour that reports
+            CIM errors (OMI's OMI_Error) uses it; Windows' WSManFault does not.
     """
 
     def __init__(
@@ -73,6 +84,7 @@ class Fault(Exception):
         raw_detail: str | None = None,
         extra_headers: str = "",
         provider_fault: bool = False,
+        cim_status: int | None = None,
     ) -> None:
         super().__init__(reason)
         self.subcode = subcode
@@ -85,8 +97,14 @@ class Fault(Exception):
         self.raw_detail = raw_detail
         self.extra_headers = extra_headers
         self.provider_fault = provider_fault
+        self.cim_status = cim_status
 
     # -- the faults the server raises ------------------------------------
+
+    @classmethod
+    def cim_error(cls, status: int, message: str) -> Fault:
+        """A failure of the CIM layer known by its CIM status alone (OMI's faults)."""
+        return cls("w:InternalError", message, code="s:Receiver", cim_status=status)
 
     @classmethod
     def timed_out(cls) -> Fault:
@@ -105,6 +123,7 @@ class Fault(Exception):
             detail=detail,
             wsman_code=CODE_INVALID_SELECTORS,
             message=message,
+            cim_status=CIM_ERR_INVALID_PARAMETER,
         )
 
     @classmethod
@@ -113,7 +132,12 @@ class Fault(Exception):
             "The WS-Management service cannot process the request. The service cannot find "
             "the resource identified by the resource URI and selectors. "
         )
-        return cls("w:InvalidSelectors", msg, wsman_code=CODE_RESOURCE_NOT_FOUND)
+        return cls(
+            "w:InvalidSelectors",
+            msg,
+            wsman_code=CODE_RESOURCE_NOT_FOUND,
+            cim_status=CIM_ERR_NOT_FOUND,
+        )
 
     @classmethod
     def destination_unreachable(cls, uri: str) -> Fault:
@@ -123,6 +147,7 @@ class Fault(Exception):
             f"valid or the resource does not exist: {uri} ",
             detail="InvalidResourceURI",
             wsman_code=CODE_RESOURCE_NOT_FOUND,
+            cim_status=CIM_ERR_INVALID_CLASS,
         )
 
     @classmethod
@@ -155,6 +180,7 @@ class Fault(Exception):
             "definition. Change the XML and retry. ",
             wsman_code=CODE_SCHEMA_VALIDATION,
             message=message,
+            cim_status=CIM_ERR_INVALID_PARAMETER,
         )
 
     @classmethod
@@ -184,6 +210,7 @@ class Fault(Exception):
             wsman_code=CODE_CANNOT_PROCESS_FILTER,
             message=message,
             provider_fault=True,
+            cim_status=CIM_ERR_INVALID_QUERY,
         )
 
     @classmethod
@@ -214,11 +241,17 @@ class Fault(Exception):
             "w:AlreadyExists",
             "The WS-Management service cannot create the resource because it already exists. ",
             wsman_code=CODE_ALREADY_EXISTS,
+            cim_status=CIM_ERR_ALREADY_EXISTS,
         )
 
     @classmethod
     def access_denied(cls) -> Fault:
-        return cls("w:AccessDenied", "Access is denied. ", wsman_code=CODE_ACCESS_DENIED)
+        return cls(
+            "w:AccessDenied",
+            "Access is denied. ",
+            wsman_code=CODE_ACCESS_DENIED,
+            cim_status=CIM_ERR_ACCESS_DENIED,
+        )
 
     @classmethod
     def quota(cls, limit: int) -> Fault:

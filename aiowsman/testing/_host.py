@@ -34,6 +34,7 @@ from aiowsman.testing._cim import HostStore, TableCache
 from aiowsman.testing._data import os_facts
 from aiowsman.testing._enumeration import EnumerationState
 from aiowsman.testing._faults import Fault
+from aiowsman.testing._flavour import FLAVOURS, Flavour
 from aiowsman.testing._request import ParsedRequest
 from aiowsman.testing._xml import ENVELOPE_ENUMERATION, new_uuid, text
 from aiowsman.testing.families import (
@@ -82,6 +83,8 @@ class SimulatedHost:
         bulk_instances: instances of the virtual class ``AIOWSMAN_BulkItem``.
         families: the resource families it serves, in routing order
             (default: :func:`~aiowsman.testing.families.default_families`).
+        flavour: the server it imitates (:mod:`aiowsman.testing._flavour`;
+            default Windows).
 
     Attributes:
         index: the host number (0-based).
@@ -101,8 +104,10 @@ class SimulatedHost:
         cache: TableCache | None = None,
         bulk_instances: int = 0,
         families: Sequence[FamilyFactory] | None = None,
+        flavour: Flavour | None = None,
     ) -> None:
         self.index = index
+        self.flavour = flavour if flavour is not None else FLAVOURS["windows"]
         self.seed = seed
         self.behaviour = behaviour
         self.stats = HostStats()
@@ -189,29 +194,11 @@ class SimulatedHost:
         )
 
     def identify(self, *, authenticated: bool, profiles: list[str]) -> str:
-        """The IdentifyResponse (DSP0226 11, Identify).
-
-        Unauthenticated (``/wsman-anon/identify``) Windows hides the OS
-        version: ``OS: 0.0.0 SP: 0.0 Stack: 3.0`` (corpus knifewin-identify-
-        response-stack3.xml).
-        """
-        version = os_facts(self.seed, self.index)[1] if authenticated else "0.0.0"
-        prof = ""
-        if authenticated and profiles:
-            prof = (
-                "<wsmid:SecurityProfiles>"
-                + "".join(
-                    f"<wsmid:SecurityProfileName>{p}</wsmid:SecurityProfileName>" for p in profiles
-                )
-                + "</wsmid:SecurityProfiles>"
-            )
-        return (
-            '<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope">'
-            f'<s:Header/><s:Body><wsmid:IdentifyResponse xmlns:wsmid="{NS_WSMAN_IDENTITY}">'
-            "<wsmid:ProtocolVersion>http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
-            "</wsmid:ProtocolVersion><wsmid:ProductVendor>Microsoft Corporation"
-            f"</wsmid:ProductVendor><wsmid:ProductVersion>OS: {version} SP: 0.0 Stack: 3.0"
-            f"</wsmid:ProductVersion>{prof}</wsmid:IdentifyResponse></s:Body></s:Envelope>"
+        """The IdentifyResponse (DSP0226 11), in the host's flavour's shape."""
+        return self.flavour.identify(
+            os_version=os_facts(self.seed, self.index)[1],
+            authenticated=authenticated,
+            profiles=profiles,
         )
 
     # -- dispatch ---------------------------------------------------------------------

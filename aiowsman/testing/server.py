@@ -44,7 +44,8 @@ from aiowsman.testing._behaviour import (
 )
 from aiowsman.testing._bulk import BULK_URI
 from aiowsman.testing._cim import TableCache
-from aiowsman.testing._faults import Fault, render_fault
+from aiowsman.testing._faults import Fault
+from aiowsman.testing._flavour import FlavourName, flavour_named
 from aiowsman.testing._host import SimulatedHost, operation_of
 from aiowsman.testing._request import BadRequest, ParsedRequest, parse_request
 from aiowsman.testing._xml import new_uuid
@@ -59,6 +60,8 @@ SOAP_CONTENT_TYPE: Final = "application/soap+xml;charset=UTF-8"
 AddressMode = Literal["ports", "addresses"]
 
 _SECPROFILE: Final = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile"
+#: ConnectionState key of the user a connection authenticated as (OMI flavour).
+_CONNECTION_USER: Final = "connection-user"
 _TEXT_NODE: Final = re.compile(rb">([^<>]+)</")
 
 
@@ -166,6 +169,10 @@ class WSManTestServer:
             N = 200,000 costs no memory (see :mod:`aiowsman.testing._bulk`).
         families: more resource families every host serves, after the default
             ones (see :mod:`aiowsman.testing.families`; tests add their own).
+        flavour: the server the hosts imitate: ``"windows"`` (WinRM, the
+            default) or ``"omi"`` (Open Management Infrastructure: its
+            Identify, addressing, bare datetimes, OMI_Error faults and Basic
+            authenticating the connection; see :mod:`aiowsman.testing._flavour`).
 
     Attributes:
         endpoints: one URL per simulated host, ``http(s)://ip:port/wsman``.
@@ -192,7 +199,9 @@ class WSManTestServer:
         backlog: int = 1024,
         bulk_instances: int = 0,
         families: Sequence[FamilyFactory] = (),
+        flavour: FlavourName = "windows",
     ) -> None:
+        self.flavour = flavour_named(flavour)
         if hosts < 1:
             raise ValueError("hosts must be >= 1")
         if address_mode not in ("ports", "addresses"):
@@ -239,6 +248,7 @@ class WSManTestServer:
                 seed=seed,
                 behaviour=behaviours.get(i) or HostBehaviour(latency=latency),
                 families=host_families,
+                flavour=self.flavour,
             )
             for i in range(hosts)
         ]
@@ -464,7 +474,19 @@ class WSManTestServer:
         if entry is None:
             return web.Response(status=503)
         host, conn = entry
-        if request.path == "/wsman-anon/identify":
+        cookie = request.headers.get("Cookie")
+        if cookie is not None:
+            host.stats.cookies_received[cookie] += 1
+        if (
+            self.flavour.authenticates_connections
+            and "Authorization" not in request.headers
+            and _CONNECTION_USER not in conn.data
+            and "none" not in self.auth
+        ):
+            # OMI with Basic: an unauthenticated request on a connection that
+            # never authenticated gets no answer at all (_flavour, rule 7).
+            return await self._black_hole(request)
+        if request.path == "/wsman-anon/identify" and self.flavour.anonymous_identify:
             return await self._anonymous_identify(request, host)
         if request.path != "/wsman":
             return web.Response(status=404)
@@ -486,6 +508,7 @@ class WSManTestServer:
             return web.Response(status=200, headers=outcome.headers)
         stats = host.stats
         stats.requests += 1
+        stats.by_user[outcome.user or ""] += 1
         behaviour = host.behaviour
         if behaviour.unauthorized_after is not None and stats.requests > (
             behaviour.unauthorized_after
@@ -507,16 +530,24 @@ class WSManTestServer:
     async def _authenticate(
         self, request: web.BaseRequest, raw: bytes, conn: ConnectionState
     ) -> AuthOutcome:
-        if (
-            "Authorization" not in request.headers
-            and "none" in self.auth
-            and not (request.content_type.startswith("multipart/"))
-        ):
-            return AuthOutcome("ok", user=None, plaintext=raw)
+        if "Authorization" not in request.headers:
+            connection_user = conn.data.get(_CONNECTION_USER)
+            if connection_user is not None:
+                # A connection that authenticated (OMI with Basic) serves
+                # its later requests as that user (_flavour, rule 7).
+                return AuthOutcome("ok", user=connection_user, plaintext=raw)
+            if "none" in self.auth and not request.content_type.startswith("multipart/"):
+                return AuthOutcome("ok", user=None, plaintext=raw)
         for handler in self.auth_handlers:
             outcome = await handler.authenticate(request, raw, conn)  # type: ignore[arg-type]
             if outcome.kind == "skip":
                 continue
+            if (
+                outcome.kind == "ok"
+                and self.flavour.authenticates_connections
+                and isinstance(handler, BasicAuthHandler)
+            ):
+                conn.data[_CONNECTION_USER] = outcome.user
             if (
                 outcome.kind == "ok"
                 and self.tls is None
@@ -549,8 +580,20 @@ class WSManTestServer:
         if operation_of(req) != "Identify":
             return web.Response(status=403)
         host.stats.by_operation["Identify"] += 1
+        host.stats.by_user[""] += 1
         body = host.identify(authenticated=False, profiles=[]).encode()
-        return web.Response(body=body, headers={"Content-Type": SOAP_CONTENT_TYPE})
+        headers = {"Content-Type": SOAP_CONTENT_TYPE}
+        if host.behaviour.set_cookie is not None:
+            headers["Set-Cookie"] = host.behaviour.set_cookie
+        return web.Response(body=body, headers=headers)
+
+    async def _black_hole(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Never answer: hold the request until the server closes, then drop it."""
+        assert self._closing is not None
+        await self._closing.wait()
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=503)
 
     def _pick_injection(self, host: SimulatedHost, info: RequestInfo) -> Injection | None:
         behaviour = host.behaviour
@@ -607,11 +650,7 @@ class WSManTestServer:
 
         # -- injections that replace the answer before any work -------------
         if kind is InjectionKind.BLACK_HOLE:
-            assert self._closing is not None
-            await self._closing.wait()
-            if request.transport is not None:
-                request.transport.abort()
-            return web.Response(status=503)
+            return await self._black_hole(request)
         if kind is InjectionKind.RESET_BEFORE_RESPONSE:
             return _reset(request)
         if kind is InjectionKind.HTTP_500:
@@ -656,10 +695,13 @@ class WSManTestServer:
                     text = answer if isinstance(answer, str) else await answer
             except Fault as exc:
                 fault = exc
+            else:
+                # The flavour's dialect of the answer (_flavour: URIs, datetimes).
+                text = self.flavour.adapt(text, request.headers.get("User-Agent", ""))
         if fault is not None:
             status = 500
             stats.faults[fault.subcode or fault.code] += 1
-            text = render_fault(
+            text = self.flavour.render_fault(
                 fault, relates_to=relates_to, machine=host.machine, activity_id=activity_id
             )
         # WinRM answers in the request's character set (Windows clients send
@@ -680,6 +722,8 @@ class WSManTestServer:
             body, content_type = outcome.seal(body)
         headers = {"Content-Type": content_type}
         headers.update(outcome.headers)
+        if behaviour.set_cookie is not None:
+            headers["Set-Cookie"] = behaviour.set_cookie
         if kind in (
             InjectionKind.RESET_MID_RESPONSE,
             InjectionKind.TRUNCATED_BODY,

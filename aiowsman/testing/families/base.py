@@ -36,6 +36,7 @@ from aiowsman.testing._enumeration import (
     pull_batch,
 )
 from aiowsman.testing._faults import Fault
+from aiowsman.testing._flavour import Flavour
 from aiowsman.testing._request import ParsedRequest
 from aiowsman.testing._xml import ENVELOPE_ENUMERATION, ENVELOPE_TRANSFER
 
@@ -55,6 +56,7 @@ class Host(Protocol):
     behaviour: HostBehaviour
     stats: HostStats
     contexts: dict[str, EnumerationState]
+    flavour: Flavour
 
 
 class Reply(NamedTuple):
