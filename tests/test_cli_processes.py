@@ -25,13 +25,20 @@ def _content(out: str) -> list[tuple[Any, ...]]:
     return sorted((r["host"], r["ok"], r["attempts"], repr(r.get("value"))) for r in records(out))
 
 
-async def test_processes_gives_the_same_records_as_one_process() -> None:
-    async with WSManTestServer(hosts=30) as server:
+async def _one_then_two_processes(hosts: int, *command: str) -> tuple[str, str, str, str]:
+    """Run ``command`` against ``hosts`` hosts in one process, then in two: (out, err) twice."""
+    async with WSManTestServer(hosts=hosts) as server:
         remotes = [arg for url in server.endpoints for arg in ("-r", url)]
-        get = ["get", "wmicimv2/Win32_OperatingSystem", *remotes, *AUTH]
-        code1, one, err1 = await aiowsman(*get)
-        code2, two, err2 = await aiowsman(*get, "--processes", "2")
+        code1, one, err1 = await aiowsman(*command, *remotes, *AUTH)
+        code2, two, err2 = await aiowsman(*command, *remotes, *AUTH, "--processes", "2")
     assert code1 == code2 == 0
+    return one, err1, two, err2
+
+
+async def test_processes_gives_the_same_records_as_one_process() -> None:
+    one, err1, two, err2 = await _one_then_two_processes(
+        30, "get", "wmicimv2/Win32_OperatingSystem"
+    )
     assert _content(two) == _content(one)
     assert len(records(two)) == 30
     assert "running on 2 worker processes" in err2
@@ -41,12 +48,7 @@ async def test_processes_gives_the_same_records_as_one_process() -> None:
 async def test_enumerated_items_are_the_same_records_from_worker_processes() -> None:
     # In one process the items are streamed to the output as they come; from
     # worker processes each host's items come back whole. The output is the same.
-    async with WSManTestServer(hosts=4) as server:
-        remotes = [arg for url in server.endpoints for arg in ("-r", url)]
-        command = ["enumerate", "wmicimv2/Win32_Service", *remotes, *AUTH]
-        code1, one, _ = await aiowsman(*command)
-        code2, two, _ = await aiowsman(*command, "--processes", "2")
-    assert code1 == code2 == 0
+    one, _, two, _ = await _one_then_two_processes(4, "enumerate", "wmicimv2/Win32_Service")
     assert sorted(one.splitlines()) == sorted(two.splitlines())
     assert len(records(two)) == 4 * 200
 
