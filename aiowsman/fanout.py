@@ -824,6 +824,7 @@ def run(
     session_factory: SessionFactory[Any] | None = None,
     progress: Callable[[HostResult[T]], object] | None = None,
     summary: Summary | None = None,
+    processes: int | str | None = None,
     **session_options: Any,
 ) -> FanOut[T]:
     """Run ``operation`` against every host; yield a :class:`HostResult` per host as it finishes.
@@ -870,6 +871,11 @@ def run(
         progress: called with each result just before it is yielded.
         summary: a :class:`Summary` to feed (default: a new one, available
             as ``.summary`` on the returned iterator).
+        processes: run in this many worker processes (``"auto"``: one per
+            usable CPU), each running this runner on the hosts it is fed,
+            ``concurrency`` split between them; None or 1 runs in this
+            process. The operation (and ``session_factory``) must then be
+            picklable; see ``docs/fanout.md``, "Every core".
         **session_options: passed to every ``AsyncSession`` (``username``,
             ``password``, ``auth``, ``allow_unencrypted``, ``timeout``, TLS
             options...).
@@ -902,6 +908,23 @@ def run(
         isinstance(gc_threshold, bool) or not isinstance(gc_threshold, int) or gc_threshold < 1
     ):
         raise ConfigurationError("gc_threshold must be a positive integer", operation="fan-out")
+    if processes is not None:
+        # Every core: worker processes each running this runner (aiowsman/_multiproc.py).
+        from aiowsman import _multiproc
+
+        count = _multiproc.resolve_processes(processes)
+        if count > 1:
+            runner_kwargs = dict(
+                concurrency=concurrency, per_host=per_host, deadline=deadline,
+                retries=retries, idempotent=idempotent, backoff=backoff,
+                backoff_max=backoff_max, close_grace=close_grace, ttl_dns_cache=ttl_dns_cache,
+                keepalive_timeout=keepalive_timeout, gc_threshold=gc_threshold,
+                session_factory=session_factory, **session_options,
+            )  # fmt: skip
+            return _multiproc.ProcessFanOut(
+                hosts, operation, count, runner_kwargs=runner_kwargs,
+                progress=progress, summary=summary,
+            )  # fmt: skip
     settings = _Settings(
         concurrency=concurrency,
         deadline=deadline,

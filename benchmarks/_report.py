@@ -18,6 +18,7 @@ UNITS = {
     "single": "ops",
     "encrypted": "ops",
     "fanout": "hosts",
+    "multicore": "hosts",
     "enumerate": "items",
     "events": "events",
     "subscriptions": "subscriptions",
@@ -28,7 +29,18 @@ UNITS = {
 GOAL_VS_RAW = 0.90  # aiowsman within 10% of the raw floor
 GOAL_VS_PYPSRP_FANOUT = 4.0  # and at least 4x pypsrp on fan-out
 GOAL_VS_PYPSRP_COMMANDS = 3.0  # and at least 3x pypsrp on remote commands (issue 10)
-ORDER = {"aiowsman": 0, "raw": 1, "pypsrp": 2, "pywinrm": 3}
+GOAL_MULTICORE = 1.7  # every core: the runner on N processes vs the single-process floor
+GOAL_MEMORY = 1.2  # memory per in-flight host within the raw floor's + 20%
+ORDER = {
+    "aiowsman-mp": 0,
+    "aiowsman": 1,
+    "aiowsman-sessions": 2,
+    "raw": 3,
+    "pypsrp": 4,
+    "pywinrm": 5,
+}
+#: Scenarios with many hosts in flight (memory per in-flight host, latency caps).
+FANOUTS = ("fanout", "multicore", "command_fanout")
 
 
 LEGEND = f"""How to read the tables (see benchmarks/README.md):
@@ -48,11 +60,19 @@ LEGEND = f"""How to read the tables (see benchmarks/README.md):
 """
 
 
+SERVER_TEXT = {
+    "native": "the native responder (`benchmarks/native_server`, C with epoll; a few µs of "
+    "CPU per request, so the clients are what is measured)",
+    "python": "the project's test server (`python -m aiowsman.testing`, a full emulator in "
+    "Python; ~250 µs of CPU per Get)",
+}
+
+
 def case_label(scenario: str, case: dict[str, Any]) -> str:
     if scenario == "single":
         return f"[single {case['op']}]"
-    if scenario == "fanout":
-        return f"[fanout N={case['hosts']} c={case['concurrency']}]"
+    if scenario in FANOUTS:
+        return f"[{scenario} N={case['hosts']} c={case['concurrency']}]"
     if scenario == "enumerate":
         what = f" of {case['class']}" if "class" in case else ""
         return f"[enumerate {case['items']} items{what} batch={case['batch']}]"
@@ -87,7 +107,7 @@ def _metrics(scenario: str, r: dict[str, Any]) -> dict[str, float]:
         "rss_peak_mib": float(r["rss_peak"]) / MIB,
         "rss_growth_mib": max(0.0, float(r["rss_peak"]) - float(r["rss_before"])) / MIB,
     }
-    if scenario in ("fanout", "command_fanout"):
+    if scenario in FANOUTS:
         inflight = min(int(r["case"]["concurrency"]), int(r["case"]["hosts"]))
         m["kib_per_inflight"] = m["rss_growth_mib"] * 1024 / inflight
     if scenario == "subscriptions":
@@ -106,11 +126,20 @@ def _bound(client: float, server: float, machine: float) -> str:
     return " + ".join(reasons) if reasons else "latency / I-O"
 
 
-def _quiet_limit(scenario: str, case: dict[str, Any], row: dict[str, Any]) -> str:
+def _quiet_limit(scenario: str, case: dict[str, Any], row: dict[str, Any], cores: int) -> str:
     """Which side would cap the rate on an otherwise idle machine, and at what rate."""
     cc, sc = row["client_ceiling"], row["server_ceiling"]
-    fanned = scenario in ("fanout", "command_fanout")
-    if not fanned and cc > 0 and sc > 0:
+    if row["contender"] == "aiowsman-mp" and cc > 0:
+        # Worker processes: client and server share every core, so the
+        # machine's CPU per host (client's + server's) sets the pace.
+        per_unit = 1 / cc + (1 / sc if sc > 0 else 0.0)
+        caps = {"machine": cores / per_unit}
+        if case.get("latency"):
+            inflight = min(int(case["concurrency"]), int(case["hosts"]))
+            caps["latency"] = inflight / (2 * float(case["latency"]))
+        side = min(caps, key=lambda k: caps[k])
+        return f"{side} ({caps[side]:,.0f}/s)"
+    if scenario not in FANOUTS and cc > 0 and sc > 0:
         # Sequential request/response: client and server take turns, so their
         # CPU times per unit add up; say which share of the round trip is whose.
         client_share = (1 / cc) / (1 / cc + 1 / sc)
@@ -120,10 +149,10 @@ def _quiet_limit(scenario: str, case: dict[str, Any], row: dict[str, Any]) -> st
             f"of CPU; {1 / (1 / cc + 1 / sc):,.0f}/s)"
         )
     caps = {"client": cc, "server": sc}
-    if fanned and case.get("latency"):
+    if scenario in FANOUTS and case.get("latency"):
         # Each host costs sequential round trips (Identify + Get: 2; a command
         # cycle: 5) of at least `latency` each.
-        trips = 2 if scenario == "fanout" else 5
+        trips = 5 if scenario == "command_fanout" else 2
         inflight = min(int(case["concurrency"]), int(case["hosts"]))
         caps["latency"] = inflight / (trips * float(case["latency"]))
     caps = {k: v for k, v in caps.items() if v > 0}
@@ -138,6 +167,7 @@ def _key(case: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def summarize(doc: dict[str, Any]) -> dict[str, Any]:
+    cores = int(doc.get("machine", {}).get("cpus_usable") or 1)
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     failures: dict[tuple[Any, ...], list[str]] = defaultdict(list)
     cases: dict[tuple[Any, ...], tuple[str, dict[str, Any], str]] = {}
@@ -178,7 +208,7 @@ def summarize(doc: dict[str, Any]) -> dict[str, Any]:
                 row["bound"] = _bound(
                     row["client_cpu_pct"], row["server_cpu_pct"], row["machine_busy_pct"]
                 )
-            row["quiet_limit"] = _quiet_limit(scenario, case, row)
+            row["quiet_limit"] = _quiet_limit(scenario, case, row, cores)
         rows.append(row)
     rows.sort(key=lambda r: (r["scenario"], _key(r["case"]), ORDER.get(r["contender"], 9)))
     return {"rows": rows, "goals": _goals(rows), "flatness": _flatness(rows)}
@@ -193,8 +223,25 @@ def _goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         aio = entries.get("aiowsman", {}).get("rate_median")
         raw = entries.get("raw", {}).get("rate_median")
         peer = entries.get("pypsrp", {}).get("rate_median")
+        sessions = entries.get("aiowsman-sessions", {}).get("rate_median")
+        mp = entries.get("aiowsman-mp", {}).get("rate_median")
         case = next(iter(entries.values()))["case"]
         goal: dict[str, Any] = {"scenario": scenario, "case": case}
+        if sessions and raw:
+            goal["sessions_vs_raw"] = sessions / raw
+            goal["sessions_vs_raw_met"] = sessions / raw >= GOAL_VS_RAW
+        if mp and raw:
+            goal["mp_vs_raw"] = mp / raw
+            goal["mp_vs_raw_met"] = mp / raw >= GOAL_MULTICORE
+        if mp and aio:
+            goal["mp_vs_runner"] = mp / aio
+        # Memory per in-flight host: the raw floor's + 20% at most.
+        raw_kib = entries.get("raw", {}).get("kib_per_inflight")
+        for name, key in (("aiowsman", "mem"), ("aiowsman-sessions", "sessions_mem")):
+            kib = entries.get(name, {}).get("kib_per_inflight")
+            if kib is not None and raw_kib:
+                goal[f"{key}_vs_raw"] = kib / raw_kib
+                goal[f"{key}_vs_raw_met"] = kib <= GOAL_MEMORY * raw_kib
         if aio and raw:
             goal["vs_raw"] = aio / raw
             goal["vs_raw_met"] = aio / raw >= GOAL_VS_RAW
@@ -213,9 +260,13 @@ def _goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # client, set the rate (then throughput ratios hover near 1.0).
         aio_cpu = entries.get("aiowsman", {}).get("cpu_per_unit_us")
         raw_cpu = entries.get("raw", {}).get("cpu_per_unit_us")
+        sessions_cpu = entries.get("aiowsman-sessions", {}).get("cpu_per_unit_us")
         if aio_cpu and raw_cpu:
             goal["cpu_vs_raw"] = raw_cpu / aio_cpu
             goal["cpu_vs_raw_met"] = raw_cpu / aio_cpu >= GOAL_VS_RAW
+        if sessions_cpu and raw_cpu:
+            goal["sessions_cpu_vs_raw"] = raw_cpu / sessions_cpu
+            goal["sessions_cpu_vs_raw_met"] = raw_cpu / sessions_cpu >= GOAL_VS_RAW
         if len(goal) > 2:  # a case with one contender (events) has nothing to compare
             goals.append(goal)
     return goals
@@ -294,6 +345,51 @@ def _table(header: list[str], lines: list[list[str]]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _fanout_table(rows: list[dict[str, Any]]) -> str:
+    lines = []
+    for r in rows:
+        c = r["case"]
+        lines.append(
+            [
+                str(c["hosts"]),
+                str(c["concurrency"]),
+                r["contender"],
+                *_rate_cells(r),
+                _f(r.get("cpu_per_unit_us")),
+                _f(r.get("client_cpu_pct")),
+                _f(r.get("server_cpu_pct")),
+                _f(r.get("other_cpu_pct")),
+                _f(r.get("client_ceiling")),
+                _f(r.get("server_ceiling")),
+                _f(r.get("rss_peak_mib"), ".0f"),
+                _f(r.get("kib_per_inflight"), ".1f"),
+                r.get("bound", ""),
+                r.get("quiet_limit", ""),
+            ]
+        )
+    header = [
+        "hosts",
+        "concurrency",
+        "contender",
+        "hosts/s",
+        "range",
+        "client CPU µs/host",
+        "client CPU %",
+        "server CPU %",
+        "other CPU %",
+        "client ceiling /s",
+        "server ceiling /s",
+        "peak RSS MiB",
+        "KiB per in-flight host",
+        "bound",
+        "limit when quiet",
+    ]
+    return _table(header, lines) + (
+        "\n*KiB per in-flight host* = (peak RSS during the run - RSS before it) / "
+        "min(concurrency, hosts).\n"
+    )
+
+
 def markdown(doc: dict[str, Any]) -> str:
     s = doc["summary"]
     rows = s["rows"]
@@ -303,13 +399,16 @@ def markdown(doc: dict[str, Any]) -> str:
         f"# aiowsman benchmarks: {plan['name']} run\n",
         f"Started {doc['started']}, took {doc['duration_s']:.0f} s; git `{mach.get('git')}`. "
         f"{plan['reps']} repetitions per case, contenders alternating; each contender in "
-        "its own process, the test server in another. Medians, with the min..max range.\n",
+        "its own process, the WS-Man server in another. Medians, with the min..max range.\n",
+        f"Server: {SERVER_TEXT.get(plan.get('server', 'python'), plan.get('server'))}; "
+        "the *encrypted* transports always use the Python test server (TLS, NTLM).\n",
         f"Machine: {mach['cpu_model']}, {mach['cpus_logical']} logical CPUs "
         f"({mach['cpus_usable']} usable), {mach['memory_gib']} GiB; {mach['platform']}; "
         f"Python {mach['python']}, {mach['event_loop']}. Packages: "
         + ", ".join(f"{k} {v}" for k, v in mach["packages"].items() if v)
         + f". Calibration: {mach.get('calibration_cpu_ms', '?')} CPU-ms for a fixed workload "
-        "(lower is faster; compare runs by it).\n",
+        "(lower is faster; compare runs by it). Load average when the run started: "
+        f"{mach.get('load_average', '?')} (above zero: something else was running).\n",
         LEGEND,
     ]
     if doc.get("unavailable"):
@@ -364,58 +463,26 @@ def markdown(doc: dict[str, Any]) -> str:
                 lines,
             )
         )
+    latency_ms = plan["fanout_latency"] * 1000
     if pick("fanout"):
         parts.append(
-            "## Fan-out: Identify + Get per host, "
-            f"{plan['fanout_latency'] * 1000:.0f} ms simulated latency per request\n"
+            f"## Fan-out: Identify + Get per host, {latency_ms:.0f} ms simulated latency per "
+            "request\n\n*aiowsman* is the runner (`fanout.run`); *aiowsman-sessions* is one "
+            "`async with AsyncSession(host)` per host under an `asyncio.Semaphore` of "
+            "*concurrency*, all hosts gathered at once, the shape of *raw*'s loop.\n"
         )
-        lines = []
-        for r in pick("fanout"):
-            c = r["case"]
-            lines.append(
-                [
-                    str(c["hosts"]),
-                    str(c["concurrency"]),
-                    r["contender"],
-                    *_rate_cells(r),
-                    _f(r.get("cpu_per_unit_us")),
-                    _f(r.get("client_cpu_pct")),
-                    _f(r.get("server_cpu_pct")),
-                    _f(r.get("other_cpu_pct")),
-                    _f(r.get("client_ceiling")),
-                    _f(r.get("server_ceiling")),
-                    _f(r.get("rss_peak_mib"), ".0f"),
-                    _f(r.get("kib_per_inflight"), ".1f"),
-                    r.get("bound", ""),
-                    r.get("quiet_limit", ""),
-                ]
-            )
+        parts.append(_fanout_table(pick("fanout")))
+    if pick("multicore"):
         parts.append(
-            _table(
-                [
-                    "hosts",
-                    "concurrency",
-                    "contender",
-                    "hosts/s",
-                    "range",
-                    "client CPU µs/host",
-                    "client CPU %",
-                    "server CPU %",
-                    "other CPU %",
-                    "client ceiling /s",
-                    "server ceiling /s",
-                    "peak RSS MiB",
-                    "KiB per in-flight host",
-                    "bound",
-                    "limit when quiet",
-                ],
-                lines,
-            )
+            f"## Every core: Identify + Get per host, {latency_ms:.0f} ms simulated latency\n\n"
+            "*aiowsman-mp* is the runner on worker processes (`fanout.run(..., processes="
+            f"{plan.get('multicore_processes') or 'auto'!r})`, concurrency split between "
+            "them; their start-up is inside the timed part). Its CPU and RSS are summed over "
+            "the parent and its workers; client CPU % is of one core, so up to 100 x cores. "
+            "*aiowsman* and *raw* run in one process. Memory per in-flight host of "
+            "*aiowsman-mp* includes each worker process's own baseline.\n"
         )
-        parts.append(
-            "*KiB per in-flight host* = (peak RSS during the run - RSS before it) / "
-            "min(concurrency, hosts).\n"
-        )
+        parts.append(_fanout_table(pick("multicore")))
     if pick("enumerate"):
         parts.append("## Enumerate one big class\n")
         lines = []
@@ -605,36 +672,65 @@ def markdown(doc: dict[str, Any]) -> str:
     if s["goals"]:
         parts.append(
             "## Goals\n\naiowsman within 10% of the raw floor on every case "
-            "(ratio ≥ 0.90), ≥ 4x pypsrp on fan-out and ≥ 3x pypsrp on remote commands. "
-            "Ratios of median throughput; the last "
-            "column compares client CPU per unit (raw's over aiowsman's, so ≥ 0.90 is within "
-            "10%), which is what to read where the server set the pace.\n"
+            "(ratio ≥ 0.90), for the runner (*aiowsman*) and for one `AsyncSession` per host "
+            "(*sessions*); ≥ 4x pypsrp on fan-out and ≥ 3x pypsrp on remote commands; memory "
+            "per in-flight host within the raw floor's + 20% (*mem*: aiowsman's KiB over raw's, "
+            "≤ 1.20). Ratios of median throughput; the *CPU* columns compare client CPU per unit "
+            "(raw's over aiowsman's, so ≥ 0.90 is within 10%), which is what to read where the "
+            "server set the pace.\n"
         )
         lines = []
         for g in s["goals"]:
+            if g["scenario"] == "multicore":
+                continue
             lines.append(
                 [
                     case_label(g["scenario"], g["case"]).strip("[]"),
                     _ratio_cell(g, "vs_raw", "vs_raw_met"),
+                    _ratio_cell(g, "sessions_vs_raw", "sessions_vs_raw_met"),
                     _ratio_cell(g, "vs_pypsrp", "vs_pypsrp_met"),
                     _ratio_cell(g, "vs_pywinrm", ""),
                     _ratio_cell(g, "raw_vs_pypsrp", ""),
                     _ratio_cell(g, "cpu_vs_raw", "cpu_vs_raw_met"),
+                    _ratio_cell(g, "sessions_cpu_vs_raw", "sessions_cpu_vs_raw_met"),
+                    _ratio_cell(g, "mem_vs_raw", "mem_vs_raw_met"),
+                    _ratio_cell(g, "sessions_mem_vs_raw", "sessions_mem_vs_raw_met"),
                 ]
             )
-        parts.append(
-            _table(
-                [
-                    "case",
-                    "aiowsman / raw",
-                    "aiowsman / pypsrp",
-                    "aiowsman / pywinrm",
-                    "raw / pypsrp",
-                    "CPU: raw / aiowsman",
-                ],
-                lines,
+        header = [
+            "case",
+            "aiowsman / raw",
+            "sessions / raw",
+            "aiowsman / pypsrp",
+            "aiowsman / pywinrm",
+            "raw / pypsrp",
+            "CPU: raw / aiowsman",
+            "CPU: raw / sessions",
+            "mem: aiowsman / raw",
+            "mem: sessions / raw",
+        ]
+        parts.append(_table(header, lines))
+        multicore = [g for g in s["goals"] if g["scenario"] == "multicore"]
+        if multicore:
+            parts.append(
+                f"Every core: *aiowsman-mp* over the single-process raw floor (goal ≥ "
+                f"{GOAL_MULTICORE:.1f}) and over the single-process runner.\n"
             )
-        )
+            lines = [
+                [
+                    case_label(g["scenario"], g["case"]).strip("[]"),
+                    _ratio_cell(g, "mp_vs_raw", "mp_vs_raw_met"),
+                    _ratio_cell(g, "mp_vs_runner", ""),
+                    _ratio_cell(g, "vs_raw", ""),
+                ]
+                for g in multicore
+            ]
+            parts.append(
+                _table(
+                    ["case", "aiowsman-mp / raw", "aiowsman-mp / aiowsman", "aiowsman / raw"],
+                    lines,
+                )
+            )
     return "\n".join(parts)
 
 
@@ -776,6 +872,8 @@ def _command_sections(plan: dict[str, Any], s: dict[str, Any], pick: Any) -> lis
 
 COLOURS = {
     "aiowsman": "tab:blue",
+    "aiowsman-sessions": "tab:cyan",
+    "aiowsman-mp": "tab:olive",
     "raw": "tab:gray",
     "pypsrp": "tab:orange",
     "pywinrm": "tab:green",
@@ -792,7 +890,8 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     fan = [r for r in rows if r["scenario"] == "fanout"]
     host_counts = sorted({r["case"]["hosts"] for r in fan})
     fan_panels = len(host_counts) + (2 if fan else 0)
-    panels = fan_panels + 2
+    multicore = [r for r in rows if r["scenario"] == "multicore"]
+    panels = fan_panels + 2 + (1 if multicore else 0)
     cols = 2
     nrows = (panels + 1) // 2
     fig, axes = plt.subplots(nrows, cols, figsize=(12, 4.2 * nrows), squeeze=False)
@@ -855,6 +954,14 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         "items/s",
         "Enumerate (items/batch)",
     )
+    if multicore:
+        _bars(
+            flat[fan_panels + 2],
+            multicore,
+            lambda c: f"{_count(c['hosts'])} hosts, c={c['concurrency']}",
+            "hosts/s",
+            "Every core: aiowsman-mp vs one process",
+        )
     for ax in flat[panels:]:
         ax.axis("off")
     mach = doc["machine"]

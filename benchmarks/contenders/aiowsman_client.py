@@ -1,14 +1,24 @@
-"""aiowsman itself: ``AsyncSession`` for one host, ``aiowsman.fanout.run`` for many.
+"""aiowsman itself: ``AsyncSession`` for one host; for many, three ways a user writes it.
 
 Written against the public API only (``docs/api.md``, ``docs/internals.md``):
 what a user would write. Basic over plain HTTP needs the explicit opt-in
 ``allow_unencrypted=True`` (WinRM's own AllowUnencrypted), which the other
 contenders get for free.
+
+The fan-out comes in three contenders (``params["contender"]``):
+
+* ``aiowsman``: the runner, ``aiowsman.fanout.run``, as the CLI runs it.
+* ``aiowsman-sessions``: one ``async with AsyncSession(host)`` per host under
+  an ``asyncio.Semaphore``, all hosts gathered at once -- the shape of the raw
+  floor's loop, and the code an async service embedding the library writes.
+* ``aiowsman-mp``: the runner on every core, ``fanout.run(..., processes=N)``;
+  its worker processes start inside the timed part (a user pays for them too).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import aiowsman
@@ -37,12 +47,26 @@ def _session_options(target: Target) -> dict[str, Any]:
     return options
 
 
+@dataclass(frozen=True)
+class IdentifyAndGet:
+    """The fan-out operation: Identify, then Get one instance. Picklable, for worker processes."""
+
+    locator: Any
+
+    async def __call__(self, session: Any) -> None:
+        await session.identify()
+        await session.get(self.locator)
+
+
 class _Aiowsman(AsyncWorkload):
     def __init__(self, scenario: str, target: Target, params: dict[str, Any]) -> None:
         super().__init__()
         self.scenario = scenario
         self.target = target
         self.params = params
+        self.variant = str(params.get("contender", "aiowsman"))
+        #: read by the benchmark worker: sample the RSS of the whole process tree
+        self.spawns_processes = scenario == "fanout" and self.variant == "aiowsman-mp"
         self.options = _session_options(target)
         self.locator = ResourceLocator(target.get_uri, dict(target.get_selectors))
         self.session: Any = None
@@ -196,26 +220,24 @@ class _Aiowsman(AsyncWorkload):
         return {"bytes": received, "ops": 1, "errors": 0}
 
     async def _fanout(self) -> dict[str, Any]:
+        if self.variant == "aiowsman-sessions":
+            return await self._sessions()
         hosts = self.target.endpoints[: int(self.params["hosts"])]
-        locator = self.locator
-
-        async def identify_and_get(session: Any) -> None:
-            await session.identify()
-            await session.get(locator)
-
+        processes = self.params.get("processes", "auto") if self.variant == "aiowsman-mp" else None
         ok = 0
         errors = 0
         sample = ""
         # No retries: the other contenders do not retry either.
         async with fanout.run(
             hosts,
-            identify_and_get,
+            IdentifyAndGet(self.locator),
             concurrency=int(self.params["concurrency"]),
             retries=0,
             deadline=120.0,
             # As the aiowsman CLI runs it: the runner raises the collector's
             # first threshold for the run (fanout.run's gc_threshold).
             gc_threshold=10_000,
+            processes=processes,
             **self.options,
         ) as results:
             async for result in results:
@@ -226,6 +248,34 @@ class _Aiowsman(AsyncWorkload):
                     if not sample:
                         sample = f"{result.host}: {result.error!r}"
         return {"hosts": ok, "ops": 2 * ok, "errors": errors, "error_sample": sample}
+
+    async def _sessions(self) -> dict[str, Any]:
+        """One ``async with AsyncSession(host)`` per host under a semaphore, as raw's loop."""
+        hosts = self.target.endpoints[: int(self.params["hosts"])]
+        sem = asyncio.Semaphore(int(self.params["concurrency"]))
+        locator = self.locator
+        options = self.options
+        errors: list[str] = []
+        ok = 0
+
+        async def one(url: str) -> None:
+            nonlocal ok
+            async with sem:
+                try:
+                    async with aiowsman.AsyncSession(url, **options) as session:
+                        await session.identify()
+                        await session.get(locator)
+                    ok += 1
+                except Exception as exc:
+                    errors.append(f"{url}: {exc!r}")
+
+        await asyncio.gather(*(one(url) for url in hosts))
+        return {
+            "hosts": ok,
+            "ops": 2 * ok,
+            "errors": len(errors),
+            "error_sample": errors[0] if errors else "",
+        }
 
     async def aclose(self) -> None:
         if self.session is not None:
