@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from ..errors import (
+    CommandQuotaExceededFault,
     FaultDetail,
     HTTPStatusError,
     InvalidEnumerationContextFault,
@@ -370,7 +371,9 @@ def fault_exception(detail: FaultDetail, http_status: int | None = None) -> WSMa
     * ``InvalidEnumerationContext`` -> InvalidEnumerationContextFault (DSP0226 8.5);
     * ``w:QuotaLimit`` or an ERROR_WSMAN_QUOTA_* code -> QuotaExceededFault,
       ShellQuotaExceededFault for MaxShellsPerUser (2150859173),
-      OperationQuotaExceededFault for MaxConcurrentOperationsPerUser (2150859174).
+      OperationQuotaExceededFault for MaxConcurrentOperationsPerUser (2150859174),
+      CommandQuotaExceededFault for MaxConcurrentCommandsPerShell (2150859241,
+      which Windows sends with subcode w:InternalError, pypsrp#148).
     """
     sub = detail.subcode
     cls: type[WSManFault] = WSManFault
@@ -382,6 +385,8 @@ def fault_exception(detail: FaultDetail, http_status: int | None = None) -> WSMa
         cls = ShellQuotaExceededFault
     elif detail.wsman_code == ns.CODE_QUOTA_MAX_OPERATIONS:
         cls = OperationQuotaExceededFault
+    elif detail.wsman_code == ns.CODE_QUOTA_MAX_COMMANDS_PER_SHELL:
+        cls = CommandQuotaExceededFault
     elif sub == ns.FAULT_QUOTA_LIMIT or detail.wsman_code in ns.CODES_QUOTA:
         cls = QuotaExceededFault
     return cls(detail, http_status=http_status)

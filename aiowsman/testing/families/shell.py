@@ -459,7 +459,7 @@ class ShellFamily(ResourceFamily):
         shell = self._shell(req)
         body = self._body(req, "CommandLine")
         if len(shell.commands) >= self.max_commands_per_shell:
-            raise Fault.quota_commands_per_shell(self.max_commands_per_shell)
+            raise Fault.quota_commands_per_shell()
         limit = self._setting("Service", "MaxConcurrentOperationsPerUser")
         owned = sum(len(s.commands) for s in self.shells.values() if s.owner == shell.owner)
         if owned >= limit:
