@@ -671,6 +671,11 @@ class Process:
             return
         await self.shell._signal(self.command_id, code)
 
+    def add_done_callback(self, callback: Callable[[Process], object]) -> None:
+        """Call ``callback(process)`` when its Receive loop ends: the output
+        complete (and the Terminate sent), failed, or stopped."""
+        self._pump.add_done_callback(lambda _: callback(self))
+
     async def terminate(self) -> None:
         """Stop the command (Signal terminate) and stop reading its output.
 
@@ -680,6 +685,10 @@ class Process:
         for at most :data:`STOP_TIMEOUT` seconds, then the Terminate.
         """
         if self._finished:
+            return
+        if self._done:
+            # Its output is complete: the Receive loop is sending the Terminate.
+            await asyncio.wait([self._pump])
             return
         self._pump.cancel()
         await asyncio.gather(self._pump, return_exceptions=True)
