@@ -90,6 +90,7 @@ from psrpcore.types import (
     PSInvocationState,
     PSSecureString,
     PSVersion,
+    RemoteStreamOptions,
     RunspacePoolState,
 )
 from psrpcore.types import (
@@ -503,13 +504,15 @@ class RunspacePool:
     @property
     def state(self) -> str:
         """``BeforeOpen``, ``Opening``, ``Opened``, ``Broken``, ``Closed``..."""
-        if self._closed and self._core.state is not RunspacePoolState.Broken:
+        shell_gone = self.shell is not None and not self.shell.opened
+        if (self._closed or shell_gone) and self._core.state is not RunspacePoolState.Broken:
             return "Closed"
         return self._core.state.name
 
     @property
     def opened(self) -> bool:
-        return self._core.state is RunspacePoolState.Opened and not self._closed
+        """Open, and its shell too (closing the session closes it)."""
+        return self.state == "Opened"
 
     @property
     def application_private_data(self) -> dict[str, Any]:
@@ -658,15 +661,23 @@ class RunspacePool:
             return
         core = self._core
         core.receive_data(PSRPPayload(data, StreamType.default, None))
-        try:
-            while (event := core.next_event()) is not None:
-                run = self._runs.get(event.pipeline_id) if event.pipeline_id else None
-                if run is not None:
-                    run.on_event(event)
-                else:
-                    self._on_pool_event(event)
-        except PSRPCoreError as exc:
-            raise ProtocolError(f"unreadable PowerShell remoting data: {exc}") from None
+        while True:
+            try:
+                event = core.next_event()
+            except KeyError as exc:
+                # A message for a pipeline already forgotten (psrpcore has
+                # taken it off its queue): nobody waits for it.
+                log.debug("[%s] PSRP message for a closed pipeline: %s", self.session.host, exc)
+                continue
+            except PSRPCoreError as exc:
+                raise ProtocolError(f"unreadable PowerShell remoting data: {exc}") from None
+            if event is None:
+                return
+            run = self._runs.get(event.pipeline_id) if event.pipeline_id else None
+            if run is not None:
+                run.on_event(event)
+            else:
+                self._on_pool_event(event)
 
     def _on_pool_event(self, event: PSRPEvent[Any, Any]) -> None:
         if isinstance(event, RunspacePoolStateEvent):
@@ -768,7 +779,13 @@ class RunspacePool:
             await self.open()
         self._check_pool_state("start a pipeline")
         assert self.shell is not None
-        core = ClientPowerShell(self._core, no_input=input is None)
+        # Invoke-Command's and pypsrp's stream options: records carry where
+        # they happened (InvocationInfo), so errors have a script position.
+        core = ClientPowerShell(
+            self._core,
+            no_input=input is None,
+            remote_stream_options=RemoteStreamOptions.AddInvocationInfo,
+        )
         for command in ps._commands:
             core.add_command(command)
         run = _Run(self, ps, core)
@@ -847,6 +864,8 @@ class _Run:
         self.terminal = False
         self.reason: CoreErrorRecord | None = None
         self.stop_requested = False
+        #: Set when a stop asked for by the client (close()) is over.
+        self.stopped = asyncio.Event()
         self.pump_done = False
 
     def attach(self, process: Process) -> None:
@@ -855,7 +874,8 @@ class _Run:
 
     def _pump_ended(self, process: Process) -> None:
         self.pump_done = True
-        self.pool._forget(self.core.pipeline_id)
+        if process.finished:  # terminated: nothing more comes for it
+            self.pool._forget(self.core.pipeline_id)
         self.wake()
 
     def wake(self) -> None:
@@ -904,6 +924,17 @@ class _Run:
         """After the output: raise what ended the pipeline badly, if anything."""
         process = self.process
         assert process is not None
+        if self.stop_requested:
+            # Stopped from another task (PowerShell.stop()): its end is awaited there.
+            await self.stopped.wait()
+            if not self.terminal:
+                raise PipelineFailedError(
+                    "the pipeline was stopped",
+                    state="Stopped",
+                    streams=self.ps.streams,
+                    host=self.pool.session.host,
+                    operation="Signal",
+                )
         stopped = self.core.state is PSInvocationState.Stopped
         if not self.terminal or stopped:
             # The Receive loop's own end tells why: a deadline, a fault.
@@ -938,7 +969,11 @@ class _Run:
         if self.terminal and self.core.state is not PSInvocationState.Running:
             return  # over on the server: the Terminate is on its way
         self.stop_requested = True
-        await process.aclose()
+        try:
+            await process.aclose()
+        finally:
+            self.pool._forget(self.core.pipeline_id)
+            self.stopped.set()
 
 
 # -- the pipeline builder ------------------------------------------------------------------------

@@ -507,8 +507,11 @@ class Interpreter:
         """``Write-Host``: straight to the console."""
         await self.out(text + "\r\n" if newline else text)
 
-    async def information(self, message: str) -> None:
-        """An information record (``Write-Information``)."""
+    async def information(self, message: str, *, shown: bool = True) -> None:
+        """An information record (``Write-Information``); ``shown``: its
+        preference displays it (powershell.exe writes only those)."""
+        if not shown:
+            return
         text = clixml_string(message)
         self._info_ref += 1
         ref = self._info_ref
@@ -795,8 +798,16 @@ class Interpreter:
                 if i + 1 < len(tokens) and tokens[i + 1][0] != "param":
                     nxt = tokens[i + 1]
                     if name in _PARAMS_WITH_VALUES:
-                        named[name] = await self.value(*nxt)
+                        value = await self.value(*nxt)
                         i += 2
+                        # "-Property Name, Id": a comma makes the value a list.
+                        if i + 1 < len(tokens) and tokens[i][0] == "comma":
+                            items = [value]
+                            while i + 1 < len(tokens) and tokens[i][0] == "comma":
+                                items.append(await self.value(*tokens[i + 1]))
+                                i += 2
+                            value = items
+                        named[name] = value
                         continue
                 named[name] = True
             elif kind != "comma":
@@ -1023,9 +1034,12 @@ async def _write_information(
     ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
 ) -> list[Any]:
     action = str(named.get("informationaction", "")).lower()
-    if not (action == "continue" or _wants(ps, "informationpreference", False)):
+    if action == "ignore":
         return []
-    await ps.information(_text(named.get("messagedata", args[0] if args else "")))
+    # SilentlyContinue (the default) hides the record but keeps it in the
+    # information stream: a console does not show it, remoting sends it.
+    shown = action == "continue" or _wants(ps, "informationpreference", False)
+    await ps.information(_text(named.get("messagedata", args[0] if args else "")), shown=shown)
     return []
 
 

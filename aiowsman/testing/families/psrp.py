@@ -253,6 +253,8 @@ def to_ps(value: Any) -> Any:
         )
     if isinstance(value, CustomObject):
         return PSCustomObject(**{k: to_ps(v) for k, v in value.properties})
+    if isinstance(value, PSObject):
+        return value  # received from the client (a SecureString...): sent back as it is
     if isinstance(value, float):
         return PSDouble(value)
     if isinstance(value, list):
@@ -303,7 +305,8 @@ def _error_record(error: PSError) -> ErrorRecord:
 
 def _invocation(error: PSError) -> InvocationInfo:
     st = error.statement
-    line = st.text.splitlines()[0] if st is not None else ""
+    # The statement's line as written (its indentation made of spaces again).
+    line = " " * (st.column - 1) + st.text.splitlines()[0] if st is not None else ""
     return InvocationInfo(
         BoundParameters=PSDict(),
         CommandOrigin=CommandOrigin.Internal,
@@ -316,7 +319,7 @@ def _invocation(error: PSError) -> InvocationInfo:
         OffsetInLine=st.column if st is not None else 0,
         PipelineLength=1,
         PipelinePosition=1,
-        PositionMessage="\n".join(error.position()),
+        PositionMessage=f"At line:{st.line} char:{st.column}" if st is not None else "",
         PSCommandPath=None,
         PSScriptRoot="",
         ScriptLineNumber=st.line if st is not None else 0,
@@ -745,7 +748,7 @@ class RemotingInterpreter(Interpreter):
         )
         await self._written()
 
-    async def information(self, message: str) -> None:
+    async def information(self, message: str, *, shown: bool = True) -> None:
         self.pipeline.write_information(
             message, "Write-Information", user=self.ctx.user, computer=self.ctx.hostname
         )

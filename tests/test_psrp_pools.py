@@ -1,0 +1,211 @@
+"""Runspace pools end to end: opening, closing, configurations, quotas -- checked on the server.
+
+Every test that could leave a pool behind looks at the server's own list of
+shells (the test server's shell family holds runspace pools as shells).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from aiowsman import AsyncSession
+from aiowsman.errors import (
+    CommandQuotaExceededFault,
+    ConfigurationError,
+    QuotaExceededFault,
+    ShellQuotaExceededFault,
+    WSManFault,
+)
+from aiowsman.protocol import namespaces as ns
+from aiowsman.testing import ShellFamily, WSManTestServer
+from aiowsman.testing.families.psrp import PowerShellPlugin, RunspacePoolRuntime
+
+PS_URI = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell"
+
+
+def _shells(server: WSManTestServer) -> ShellFamily:
+    return server.host(0).family(ShellFamily)
+
+
+def _plugin(server: WSManTestServer) -> PowerShellPlugin:
+    plugin = _shells(server).powershell
+    assert isinstance(plugin, PowerShellPlugin)
+    return plugin
+
+
+async def test_a_pool_is_a_shell_on_the_powershell_uri_while_it_is_open(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    async with basic_session.runspace_pool() as pool:
+        (shell,) = _shells(basic_server).open_shells()
+        assert shell.resource_uri == PS_URI
+        assert shell.shell_id == str(pool.pool_id).upper()
+        assert (shell.input_streams, shell.output_streams) == (("stdin", "pr"), ("stdout",))
+        assert pool.state == "Opened"
+        runtime = shell.runtime
+        assert isinstance(runtime, RunspacePoolRuntime)
+        assert runtime.pool.state.name == "Opened"
+
+
+async def test_leaving_the_pool_deletes_its_shell(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    async with basic_session.runspace_pool() as pool:
+        await pool.powershell().add_script("1").invoke()
+    shells = _shells(basic_server)
+    assert shells.open_shells() == []
+    assert shells.deleted == [str(pool.pool_id).upper()]
+    assert pool.state == "Closed"
+
+
+async def test_an_error_inside_the_block_still_deletes_the_shell(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    with pytest.raises(KeyError):
+        async with basic_session.runspace_pool() as pool:
+            await pool.powershell().add_script("1").invoke()
+            raise KeyError("mine")
+    assert _shells(basic_server).open_shells() == []
+
+
+async def test_cancelling_inside_the_block_still_deletes_the_shell(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    entered = asyncio.Event()
+
+    async def work() -> None:
+        async with basic_session.runspace_pool():
+            entered.set()
+            await asyncio.sleep(60)
+
+    task = asyncio.ensure_future(work())
+    await asyncio.wait_for(entered.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _shells(basic_server).open_shells() == []
+
+
+async def test_closing_the_session_closes_a_pool_left_open(
+    basic_server: WSManTestServer,
+) -> None:
+    from tests.conftest import BASIC_OVER_HTTP
+
+    session = AsyncSession(basic_server.endpoints[0], **BASIC_OVER_HTTP)
+    pool = await session.runspace_pool().open()
+    assert len(_shells(basic_server).open_shells()) == 1
+    await session.aclose()
+    assert _shells(basic_server).open_shells() == []
+    assert pool.state == "Closed"
+
+
+async def test_a_closed_pool_cannot_be_opened_again(basic_session: AsyncSession) -> None:
+    pool = basic_session.runspace_pool()
+    async with pool:
+        pass
+    with pytest.raises(ConfigurationError, match="closed"):
+        await pool.open()
+
+
+async def test_the_pool_tells_what_the_server_said_about_itself(
+    basic_session: AsyncSession,
+) -> None:
+    async with basic_session.runspace_pool(min_runspaces=1, max_runspaces=3) as pool:
+        table = pool.application_private_data["PSVersionTable"]
+        assert str(table["PSRemotingProtocolVersion"]) == "2.3"
+        assert (pool.min_runspaces, pool.max_runspaces) == (1, 3)
+
+
+async def test_a_bad_pool_size_is_refused_before_anything_is_sent(
+    basic_session: AsyncSession,
+) -> None:
+    with pytest.raises(ConfigurationError, match="min_runspaces"):
+        basic_session.runspace_pool(min_runspaces=3, max_runspaces=2)
+
+
+# -- configurations ------------------------------------------------------------------------
+
+
+async def test_a_configuration_name_picks_the_endpoint(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    _plugin(basic_server).configurations["jea.maintenance"] = frozenset({"get-service"})
+    async with basic_session.runspace_pool(configuration_name="JEA.Maintenance") as pool:
+        (shell,) = _shells(basic_server).open_shells()
+        assert shell.resource_uri == "http://schemas.microsoft.com/powershell/JEA.Maintenance"
+        (svc,) = await pool.powershell().add_command("Get-Service").add_argument("WinRM").invoke()
+        assert svc.Name == "WinRM"
+
+
+async def test_a_restricted_configuration_refuses_scripts(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    from aiowsman.errors import PipelineFailedError
+
+    _plugin(basic_server).configurations["jea"] = frozenset({"get-service"})
+    async with basic_session.runspace_pool(configuration_name="JEA") as pool:
+        with pytest.raises(PipelineFailedError, match="no-language mode"):
+            await pool.powershell().add_script("Get-Service").invoke()
+        with pytest.raises(PipelineFailedError, match="not recognized"):
+            await pool.powershell().add_command("Get-Process").invoke()
+
+
+async def test_an_unknown_configuration_is_a_fault_and_leaves_nothing(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    with pytest.raises(WSManFault) as info:
+        async with basic_session.runspace_pool(configuration_name="Nope"):
+            pass
+    assert info.value.subcode == "DestinationUnreachable"
+    assert info.value.operation == "Create"
+    assert _shells(basic_server).open_shells() == []
+
+
+async def test_a_configuration_name_with_a_space_is_refused(basic_session: AsyncSession) -> None:
+    with pytest.raises(ConfigurationError, match="configuration_name"):
+        await basic_session.runspace_pool(configuration_name="two words").open()
+
+
+# -- quotas --------------------------------------------------------------------------------
+
+
+async def test_max_shells_per_user_of_the_plugin_is_a_typed_error(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    _plugin(basic_server).max_shells_per_user = 2
+    async with basic_session.runspace_pool(), basic_session.runspace_pool():
+        with pytest.raises(ShellQuotaExceededFault) as info:
+            await basic_session.runspace_pool().open()
+        assert isinstance(info.value, QuotaExceededFault)
+        assert info.value.wsman_code == ns.CODE_QUOTA_MAX_SHELLS
+        assert len(_shells(basic_server).open_shells()) == 2
+    assert _shells(basic_server).open_shells() == []
+
+
+async def test_max_concurrent_commands_per_shell_is_a_typed_error(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    _shells(basic_server).max_commands_per_shell = 1
+    async with basic_session.runspace_pool(max_runspaces=2) as pool:
+        stream = pool.powershell().add_script("'first'; Start-Sleep 30").stream()
+        assert await anext(stream) == "first"  # one pipeline runs (its command is live)
+        with pytest.raises(CommandQuotaExceededFault) as info:
+            await pool.powershell().add_script("2").invoke()
+        assert info.value.wsman_code == ns.CODE_QUOTA_MAX_COMMANDS_PER_SHELL
+        await stream.aclose()
+        # The first pipeline was stopped and terminated: room again.
+        assert await pool.powershell().add_script("3").invoke() == [3]
+
+
+async def test_finished_pipelines_are_terminated_so_a_pool_outlives_the_command_quota(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    shells = _shells(basic_server)
+    shells.max_commands_per_shell = 3
+    async with basic_session.runspace_pool() as pool:
+        for i in range(10):
+            assert await pool.powershell().add_script(f"{i}").invoke() == [i]
+    terminates = [c for _, _, c in shells.signals if c == ns.SIGNAL_TERMINATE]
+    assert len(terminates) == 10
