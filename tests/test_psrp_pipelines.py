@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -18,21 +17,7 @@ from aiowsman import AsyncSession
 from aiowsman.errors import ConfigurationError, PipelineFailedError
 from aiowsman.psrp import NON_INTERACTIVE_MESSAGE, PSHost, RunspacePool
 from aiowsman.testing import ShellFamily, WSManTestServer
-from aiowsman.testing.families.psrp import RunspacePoolRuntime
-
-
-@pytest.fixture
-async def pool(basic_session: AsyncSession) -> AsyncIterator[RunspacePool]:
-    async with basic_session.runspace_pool() as pool:
-        yield pool
-
-
-def _runtime(server: WSManTestServer) -> RunspacePoolRuntime:
-    (shell,) = server.host(0).family(ShellFamily).open_shells()
-    runtime = shell.runtime
-    assert isinstance(runtime, RunspacePoolRuntime)
-    return runtime
-
+from tests.psrp_support import runtime, until
 
 # -- objects ------------------------------------------------------------------------------
 
@@ -103,23 +88,17 @@ async def test_pipelines_run_side_by_side_up_to_max_runspaces(
             asyncio.ensure_future(pool.powershell().add_script(f"Start-Sleep 600; {i}").invoke())
             for i in range(3)
         ]
-        runtime = _runtime(basic_server)
-        await _until(lambda: [r.state for r in runtime.pipelines.values()].count("Running") == 2)
-        states = sorted(r.state for r in runtime.pipelines.values())
+        state = runtime(basic_server)
+        await until(lambda: [r.state for r in state.pipelines.values()].count("Running") == 2)
+        states = sorted(r.state for r in state.pipelines.values())
         # Two runspaces: two run at once, in different runspaces; the third waits.
         assert states == ["NotStarted", "Running", "Running"]
-        running = [r.runspace for r in runtime.pipelines.values() if r.state == "Running"]
+        running = [r.runspace for r in state.pipelines.values() if r.state == "Running"]
         assert sorted(running) == [0, 1]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     assert basic_server.host(0).family(ShellFamily).open_shells() == []
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(30):
-        while not condition():  # noqa: ASYNC110 - the server's state has no event to wait on
-            await asyncio.sleep(0.01)
 
 
 # -- streams --------------------------------------------------------------------------------
@@ -260,7 +239,7 @@ async def test_host_calls_are_answered_on_the_server(
 ) -> None:
     async with basic_session.runspace_pool() as pool:
         await pool.powershell().add_script("Read-Host -Prompt 'Who'").invoke()
-        assert [m for m, _ in _runtime(basic_server).host_calls] == ["Prompt"]
+        assert [m for m, _ in runtime(basic_server).host_calls] == ["Prompt"]
 
 
 # -- secure strings -----------------------------------------------------------------------------
@@ -274,7 +253,7 @@ async def test_a_secure_string_travels_after_one_key_exchange(
     secret = PSSecureString("s3cret")
     (back,) = await pool.powershell().add_command("Write-Output").add_argument(secret).invoke()
     assert isinstance(back, PSSecureString) and back.decrypt() == "s3cret"
-    assert _runtime(basic_server).key_exchanged
+    assert runtime(basic_server).key_exchanged
     # A second one needs no second exchange.
     (again,) = await pool.powershell().add_command("Write-Output").add_argument(secret).invoke()
     assert again.decrypt() == "s3cret"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -18,38 +17,17 @@ from aiowsman.errors import CommandTimeoutError
 from aiowsman.protocol import namespaces as ns
 from aiowsman.psrp import RunspacePool
 from aiowsman.testing import ShellFamily, WSManTestServer
-from aiowsman.testing.families.psrp import PipelineRecord, RunspacePoolRuntime
-
-#: A bound for waits that must end (a hang guard, not a speed check).
-BOUND = 30.0
-
-
-@pytest.fixture
-async def pool(basic_session: AsyncSession) -> AsyncIterator[RunspacePool]:
-    async with basic_session.runspace_pool() as pool:
-        yield pool
-
-
-def _runtime(server: WSManTestServer) -> RunspacePoolRuntime:
-    (shell,) = server.host(0).family(ShellFamily).open_shells()
-    runtime = shell.runtime
-    assert isinstance(runtime, RunspacePoolRuntime)
-    return runtime
+from aiowsman.testing.families.psrp import PipelineRecord
+from tests.psrp_support import BOUND, runtime, until
 
 
 def _only(server: WSManTestServer, text: str) -> PipelineRecord:
-    (record,) = [r for r in _runtime(server).pipelines.values() if r.commands == [text]]
+    (record,) = [r for r in runtime(server).pipelines.values() if r.commands == [text]]
     return record
 
 
-async def _until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(BOUND):
-        while not condition():  # noqa: ASYNC110 - the server's state has no event to wait on
-            await asyncio.sleep(0.01)
-
-
 def _running(server: WSManTestServer) -> bool:
-    return any(r.state == "Running" for r in _runtime(server).pipelines.values())
+    return any(r.state == "Running" for r in runtime(server).pipelines.values())
 
 
 def _signals(server: WSManTestServer, record: PipelineRecord) -> list[str]:
@@ -112,7 +90,7 @@ async def test_cancelling_invoke_stops_the_pipeline_on_the_server(
     pool: RunspacePool, basic_server: WSManTestServer
 ) -> None:
     task = asyncio.ensure_future(pool.powershell().add_script("Start-Sleep 600").invoke())
-    await _until(lambda: _running(basic_server))
+    await until(lambda: _running(basic_server))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, BOUND)
@@ -166,7 +144,7 @@ async def test_a_plain_break_also_stops_the_pipeline_soon(
         break
     # The generator is closed by asyncio's finaliser, a moment later.
     record = _only(basic_server, "'a'; Start-Sleep 600")
-    await _until(lambda: record.state == "Stopped" and not _runtime(basic_server).shell.commands)
+    await until(lambda: record.state == "Stopped" and not runtime(basic_server).shell.commands)
     _assert_stopped(basic_server, record)
 
 
@@ -175,7 +153,7 @@ async def test_stop_from_another_task_stops_the_pipeline(
 ) -> None:
     ps = pool.powershell().add_script("Start-Sleep 600")
     task = asyncio.ensure_future(ps.invoke())
-    await _until(lambda: _running(basic_server))
+    await until(lambda: _running(basic_server))
     await ps.stop()
     with pytest.raises(Exception) as info:
         await asyncio.wait_for(task, BOUND)
@@ -189,7 +167,7 @@ async def test_closing_the_pool_stops_a_running_pipeline_and_deletes_the_shell(
     shells = basic_server.host(0).family(ShellFamily)
     async with basic_session.runspace_pool() as pool:
         task = asyncio.ensure_future(pool.powershell().add_script("Start-Sleep 600").invoke())
-        await _until(lambda: _running(basic_server))
+        await until(lambda: _running(basic_server))
         record = _only(basic_server, "Start-Sleep 600")
     assert shells.open_shells() == []
     assert record.state == "Stopped"
@@ -206,7 +184,7 @@ async def test_closing_the_session_mid_pipeline_leaves_no_shell(
     session = AsyncSession(basic_server.endpoints[0], **BASIC_OVER_HTTP)
     pool = await session.runspace_pool().open()
     task = asyncio.ensure_future(pool.powershell().add_script("Start-Sleep 600").invoke())
-    await _until(lambda: _running(basic_server))
+    await until(lambda: _running(basic_server))
     await asyncio.wait_for(session.aclose(), BOUND)
     assert basic_server.host(0).family(ShellFamily).open_shells() == []
     with pytest.raises(BaseException):  # noqa: B017 - the session is closed: any failure
