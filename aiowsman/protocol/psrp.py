@@ -374,7 +374,8 @@ class InformationRecord:
 
     Attributes:
         message: the message data as text.
-        data: the message data as sent (an object for ``Write-Information $obj``).
+        data: the message data as plain data (:func:`to_python`; an object
+            for ``Write-Information $obj`` is a ``dict`` of its properties).
         source: what wrote it (``Write-Information``, a script path...).
         tags: its tags.
         time_generated: when it was written, if sent.
@@ -400,7 +401,7 @@ def information_record(record: CoreInformationRecord) -> InformationRecord:
     generated = getattr(record, "TimeGenerated", None)
     return InformationRecord(
         message="" if data is None else str(data),
-        data=data,
+        data=to_python(data),
         source=_text(getattr(record, "Source", None)),
         tags=[str(t) for t in tags],
         time_generated=to_python(generated) if generated is not None else None,
