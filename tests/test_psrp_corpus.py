@@ -33,6 +33,7 @@ from aiowsman.protocol.shell import parse_receive
 from aiowsman.psrp import PowerShell, RunspacePool, _Run
 from aiowsman.testing import WSManTestServer
 from tests.conftest import BASIC_OVER_HTTP
+from tests.soap_shapes import request_header
 
 CORPUS = Path(__file__).parent / "corpus"
 NS = {"s": ns.NS_SOAP, "a": ns.NS_ADDRESSING, "w": ns.NS_WSMAN, "rsp": ns.NS_WINRS}
@@ -74,18 +75,8 @@ def _corpus(name: str) -> etree._Element:
 
 
 def _header(root: etree._Element) -> dict[str, Any]:
-    h = root.find("s:Header", NS)
-    assert h is not None
-    return {
-        "action": h.findtext("a:Action", namespaces=NS),
-        "uri": h.findtext("w:ResourceURI", namespaces=NS),
-        "selectors": sorted(s.get("Name") for s in h.iterfind("w:SelectorSet/w:Selector", NS)),
-        # Booleans as values: compared without case (pypsrp writes "False").
-        "options": {
-            o.get("Name"): ((o.text or "").lower(), o.get("MustComply", "false").lower())
-            for o in h.iterfind("w:OptionSet/w:Option", NS)
-        },
-    }
+    # Selector values are ids (ShellId...), ours and theirs: only their names compare.
+    return request_header(root, selector_values=False)
 
 
 def _shape(el: etree._Element) -> tuple[Any, ...]:
@@ -172,14 +163,22 @@ def _value(el: ElementTree.Element, objects: dict[str | None, Any]) -> Any:
 # -- requests ----------------------------------------------------------------------------------
 
 
-async def test_the_create_of_a_pool_has_the_shape_of_a_real_one(
+@pytest.fixture
+async def created(
     captured: tuple[AsyncSession, Capture],
-) -> None:
+) -> tuple[RunspacePool, etree._Element, etree._Element]:
+    """A pool opened and closed: the pool, its Create, and pypsrp's real one."""
     session, capture = captured
     async with session.runspace_pool() as pool:
         pass
     (mine,) = capture.requests(ns.ACTION_CREATE)
-    theirs = _corpus("pypsrp-psrp-create-request-creationxml.xml")
+    return pool, mine, _corpus("pypsrp-psrp-create-request-creationxml.xml")
+
+
+async def test_the_create_of_a_pool_has_the_shape_of_a_real_one(
+    created: tuple[RunspacePool, etree._Element, etree._Element],
+) -> None:
+    pool, mine, theirs = created
     assert _header(mine) == _header(theirs)
     assert _shape(_body(mine)) == _shape(_body(theirs))
     shell = _body(mine)
@@ -191,13 +190,9 @@ async def test_the_create_of_a_pool_has_the_shape_of_a_real_one(
 
 
 async def test_the_creation_xml_holds_the_same_messages_as_a_real_one(
-    captured: tuple[AsyncSession, Capture],
+    created: tuple[RunspacePool, etree._Element, etree._Element],
 ) -> None:
-    session, capture = captured
-    async with session.runspace_pool() as pool:
-        pass
-    (mine,) = capture.requests(ns.ACTION_CREATE)
-    theirs = _corpus("pypsrp-psrp-create-request-creationxml.xml")
+    pool, mine, theirs = created
 
     def fragments(root: etree._Element) -> list[tuple[bytes, bytes]]:
         text = _body(root).findtext(f"{PSNS}creationXml") or ""
