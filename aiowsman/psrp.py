@@ -418,7 +418,8 @@ class RunspacePool:
         session: the session it lives on.
         configuration_name: the endpoint configuration
             (``Microsoft.PowerShell``; a JEA endpoint's name, or its URI).
-        min_runspaces, max_runspaces: the pool's size on the server.
+        min_runspaces: the fewest runspaces the pool keeps on the server.
+        max_runspaces: the most pipelines it runs at once on the server.
         host: the host scripts see (default: a non-interactive
             :class:`PSHost`).
         application_arguments: ``$PSSenderInfo.ApplicationArguments`` on the server.

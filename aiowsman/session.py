@@ -1254,8 +1254,9 @@ class AsyncSession:
         Args:
             configuration_name: the endpoint configuration:
                 ``Microsoft.PowerShell``, a JEA endpoint's name, or a URI.
-            min_runspaces, max_runspaces: the pool's size on the server
-                (pipelines beyond it wait there for a runspace).
+            min_runspaces: the fewest runspaces the pool keeps on the server.
+            max_runspaces: the most pipelines it runs at once (more wait
+                there for a runspace).
             host: what scripts see as ``$Host`` (default: a non-interactive
                 :class:`~aiowsman.psrp.PSHost`: prompts are refused at once).
             application_arguments: ``$PSSenderInfo.ApplicationArguments``.

@@ -324,9 +324,19 @@ def error_record(record: CoreErrorRecord) -> ErrorRecord:
         position = _text(getattr(invocation, "PositionMessage", None)) or None
         if position is None and line and offset:
             # psrpcore does not keep InvocationInfo_PositionMessage: rebuilt in
-            # PowerShell's form from the line, the column and the line's text.
+            # PowerShell's form from the line, the column, the line's text and
+            # the extent, when the server sent one (SerializeExtent).
+            width = None
+            extent = getattr(invocation, "DisplayScriptPosition", None)
+            start = _int_or_none(getattr(extent, "StartColumnNumber", None))
+            stop = _int_or_none(getattr(extent, "EndColumnNumber", None))
+            same_line = getattr(extent, "StartLineNumber", None) == getattr(
+                extent, "EndLineNumber", None
+            )
+            if start is not None and stop is not None and same_line and stop > start:
+                width = stop - start
             position = _position_message(
-                script_name, line, offset, _text(getattr(invocation, "Line", None)) or ""
+                script_name, line, offset, _text(getattr(invocation, "Line", None)) or "", width
             )
     fqid = _text(getattr(record, "FullyQualifiedErrorId", None))
     stack = _text(getattr(record, "ScriptStackTrace", None)) or None
@@ -355,15 +365,18 @@ def error_record(record: CoreErrorRecord) -> ErrorRecord:
     )
 
 
-def _position_message(script: str | None, line: int, column: int, text: str) -> str:
+def _position_message(
+    script: str | None, line: int, column: int, text: str, width: int | None = None
+) -> str:
     """``At line:3 char:1`` (``At C:\\x.ps1:3 char:1`` in a file), the line, and a
-    ``~`` underline from the column to the line's end: PowerShell's
-    ``InvocationInfo.PositionMessage``."""
+    ``~`` underline from the column, ``width`` long (to the line's end when
+    unknown): PowerShell's ``InvocationInfo.PositionMessage``."""
     where = f"At {script}:{line}" if script else f"At line:{line}"
     first = text.splitlines()[0] if text else ""
     lines = [f"{where} char:{column}"]
     if first:
-        lines += [f"+ {first}", "+ " + " " * (column - 1) + "~" * max(1, len(first) - column + 1)]
+        length = width if width is not None else len(first) - column + 1
+        lines += [f"+ {first}", "+ " + " " * (column - 1) + "~" * max(1, length)]
     return "\n".join(lines)
 
 

@@ -255,11 +255,14 @@ class _Statement:
     text: str
     line: int
     column: int
+    #: The whole line of the script the statement starts on.
+    source: str = ""
 
 
 def split_statements(script: str) -> list[_Statement]:
     """Statements at depth 0, ended by a newline or ``;``; comments dropped."""
     out: list[_Statement] = []
+    lines = script.splitlines() or [""]
     current: list[str] = []
     depth = 0
     quote: str | None = None
@@ -270,7 +273,7 @@ def split_statements(script: str) -> list[_Statement]:
     def flush() -> None:
         text = "".join(current).strip()
         if text:
-            out.append(_Statement(text, *start))
+            out.append(_Statement(text, *start, lines[min(start[0], len(lines)) - 1]))
         current.clear()
 
     while i < len(script):

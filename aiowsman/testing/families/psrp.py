@@ -131,6 +131,8 @@ from psrpcore.types import (
     PSList,
     PSObject,
     PSType,
+    ScriptExtent,
+    ScriptPosition,
     add_note_property,
 )
 
@@ -305,12 +307,20 @@ def _error_record(error: PSError) -> ErrorRecord:
 
 def _invocation(error: PSError) -> InvocationInfo:
     st = error.statement
-    # The statement's line as written (its indentation made of spaces again).
-    line = " " * (st.column - 1) + st.text.splitlines()[0] if st is not None else ""
+    extent = None
+    line = ""
+    if st is not None:
+        line = st.source or " " * (st.column - 1) + st.text.splitlines()[0]
+        # Where the statement is: PowerShell underlines this extent.
+        end = st.column + len(st.text.splitlines()[0])
+        extent = ScriptExtent(
+            StartPosition=ScriptPosition("", st.line, st.column, line),
+            EndPosition=ScriptPosition("", st.line, end, line),
+        )
     return InvocationInfo(
         BoundParameters=PSDict(),
         CommandOrigin=CommandOrigin.Internal,
-        DisplayScriptPosition=None,
+        DisplayScriptPosition=extent,
         ExpectingInput=False,
         HistoryId=1,
         InvocationName=error.activity,

@@ -1,7 +1,13 @@
 """Remote shells (WinRS): ``windows/shell/cmd`` shells and the ``windows/shell`` listing.
 
 The operations of MS-WSMV 3.1.4.1.31 and 3.1.4.5-3.1.4.14 on a simulated
-host, by these rules:
+host. As in WinRS, what runs in a shell is a plug-in chosen by the shell's
+resource URI (:class:`ShellPlugin`): :class:`CmdPlugin` for
+``windows/shell/cmd`` (the rules below), and PowerShell's runspace pools for
+``http://schemas.microsoft.com/powershell/<configuration>``
+(:mod:`aiowsman.testing.families.psrp`, which states its own rules). The
+family keeps the shells of both, their quotas, idle expiry and listing, and
+the WinRS messages; the rules, for cmd:
 
 * **Create** (``.../windows/shell/cmd``, body ``rsp:Shell``): a shell with
   the requested streams, environment, working directory (default
