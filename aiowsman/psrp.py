@@ -36,8 +36,9 @@ Stopping
     deadline (:class:`~aiowsman.errors.CommandTimeoutError`), when
     ``invoke()``/``stream()`` is cancelled or left early, and when the pool
     closes. A finished pipeline is terminated too (without it a pool stops
-    at MaxConcurrentCommandsPerShell, pypsrp#148), in the background: the
-    caller has its result as soon as the pipeline's final state arrives.
+    at MaxConcurrentCommandsPerShell, pypsrp#148): alongside the pool's next
+    Command, or not at all when the pool is closed first (the Delete ends
+    it); the caller has its result as soon as the final state arrives.
 Closing
     Leaving ``runspace_pool()`` deletes the shell (which closes the pool),
     on exit, error and cancellation, and so does closing the session.
@@ -577,6 +578,7 @@ class RunspacePool:
             recreate=False,
             stop_signal=ns.SIGNAL_PS_CTRL_C,
             on_shell_output=self._on_shell_output,
+            lazy_terminate=True,
             **self._shell_options,
         )
         self.shell = shell

@@ -65,6 +65,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from aiowsman.errors import (
+    CommandQuotaExceededFault,
     CommandTimeoutError,
     ConfigurationError,
     OperationTimedOutFault,
@@ -538,6 +539,13 @@ class Process:
             await self._wait_or_deadline(self._deliver(result))
             if result.done:
                 break
+        if shell.lazy_terminate:
+            # Told to the service with the shell's next Command, or never if
+            # the shell is deleted first (see Shell's lazy_terminate).
+            self._finished = True
+            shell._commands.discard(self)
+            shell._unterminated.append(self)
+            return
         await self._terminate_quietly()
 
     async def _receive_once(self, operation_timeout: float) -> proto.ReceiveResult:
@@ -792,6 +800,12 @@ class Shell:
             None: a command is only terminated.
         on_shell_output: called with every shell-level ReceiveResponse (the
             keep-alive's, or :meth:`receive_shell`'s); None ignores them.
+        lazy_terminate: a finished command's Terminate goes with the shell's
+            next Command (alongside it), and not at all when the shell is
+            deleted first -- a request saved per shell, where MS-WSMV does not
+            require the Terminate (a custom shell such as PowerShell's; cmd
+            shells must terminate each command, 3.1.4.14). A Command refused
+            by MaxConcurrentCommandsPerShell meanwhile is sent again once.
     """
 
     def __init__(
@@ -806,6 +820,7 @@ class Shell:
         recreate: bool = True,
         stop_signal: str | None = None,
         on_shell_output: Callable[[proto.ReceiveResult], None] | None = None,
+        lazy_terminate: bool = False,
     ) -> None:
         if spec.codepage is not None:
             try:
@@ -834,6 +849,9 @@ class Shell:
         self.recreate = recreate
         self.stop_signal = None if stop_signal is None else proto.signal_code(stop_signal)
         self.on_shell_output = on_shell_output
+        self.lazy_terminate = lazy_terminate
+        #: Finished commands whose Terminate waits for the next Command.
+        self._unterminated: list[Process] = []
         self.shell_id: str | None = None
         self.info: ShellInfo | None = None
         #: How many times the shell was created again after the service dropped it.
@@ -1132,13 +1150,31 @@ class Shell:
             aiowsman.errors.WSManError: the Command failed (a quota, say).
         """
         await self.open()
-        command_id = await self._command(
-            command,
-            arguments,
-            command_id=command_id,
-            console_mode_stdin=console_mode_stdin,
-            skip=skip_cmd_shell,
-        )
+
+        def send() -> Coroutine[Any, Any, str]:
+            return self._command(
+                command,
+                arguments,
+                command_id=command_id,
+                console_mode_stdin=console_mode_stdin,
+                skip=skip_cmd_shell,
+            )
+
+        pending, self._unterminated = self._unterminated, []
+        if not pending:
+            sent = await send()
+        else:
+            # The finished commands' Terminates go alongside this Command.
+            first, *_ = await asyncio.gather(
+                send(), *(p._terminate_quietly() for p in pending), return_exceptions=True
+            )
+            if isinstance(first, CommandQuotaExceededFault):
+                sent = await send()  # refused before the Terminates made room: once more
+            elif isinstance(first, BaseException):
+                raise first
+            else:
+                sent = first
+        command_id = sent
         deadline = self.command_timeout if isinstance(timeout, _Default) else timeout
         process = Process(
             self,

@@ -308,7 +308,7 @@ async def test_a_finished_pipeline_is_terminated_as_a_real_client_does(
     session, capture = captured
     async with session.runspace_pool() as pool:
         await pool.powershell().add_script("1").invoke()
-        await pool.aclose()
+        await pool.powershell().add_script("2").invoke()  # the first is terminated with it
     (mine,) = capture.requests(ns.ACTION_SHELL_SIGNAL)
     theirs = _corpus("pypsrp-psrp-signal-request-terminate.xml")
     assert _header(mine) == _header(theirs)

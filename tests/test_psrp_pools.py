@@ -203,9 +203,24 @@ async def test_finished_pipelines_are_terminated_so_a_pool_outlives_the_command_
     basic_session: AsyncSession, basic_server: WSManTestServer
 ) -> None:
     shells = _shells(basic_server)
-    shells.max_commands_per_shell = 3
+    shells.max_commands_per_shell = 1
     async with basic_session.runspace_pool() as pool:
         for i in range(10):
             assert await pool.powershell().add_script(f"{i}").invoke() == [i]
+            (shell,) = shells.open_shells()
+            assert len(shell.commands) <= 1  # the one just finished, at most
+    # Each one is terminated with the next Command; the last by the Delete.
     terminates = [c for _, _, c in shells.signals if c == ns.SIGNAL_TERMINATE]
-    assert len(terminates) == 10
+    assert len(terminates) == 9
+    assert shells.open_shells() == []
+
+
+async def test_invoke_command_on_a_host_is_five_requests(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    stats = basic_server.host(0).stats
+    before = stats.requests
+    await basic_session.invoke_command("1")
+    await basic_session.aclose()
+    # Create, Receive (the pool opened), Command, Receive (the output), Delete.
+    assert stats.requests - before == 5

@@ -556,9 +556,11 @@ class RunspacePoolRuntime:
         try:
             runspace = await self._acquire()
             record.runspace = runspace
-            pipeline.start()
+            # Running, without the PIPELINE_STATE message psrpcore's start()
+            # would send: Windows sends none (pypsrp-psrp-receive-response-
+            # pipeline-done.xml: the final state only).
+            pipeline._change_state(PSInvocationState.Running, emit=False)
             record.state = "Running"
-            self.flush()
             meta = _metadata(pipeline)
             values = None if meta.no_input else await self._input(pipeline_id)
             interpreter = RemotingInterpreter(
@@ -589,7 +591,7 @@ class RunspacePoolRuntime:
                 raise
             # A stop signal (MS-PSRP 3.1.5.3.9): PIPELINE_STATE Stopped.
             if pipeline.state is PSInvocationState.NotStarted:
-                pipeline.start()
+                pipeline._change_state(PSInvocationState.Running, emit=False)
             pipeline.stop()
             record.state = "Stopped"
             self.flush()
