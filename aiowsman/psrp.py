@@ -138,6 +138,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_CONFIGURATION",
     "NON_INTERACTIVE_MESSAGE",
+    "HostInteractionRefused",
     "InvokeResult",
     "PSDataStreams",
     "PSHost",

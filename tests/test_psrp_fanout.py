@@ -49,7 +49,11 @@ async def test_invoke_command_passes_arguments_parameters_and_input(
     basic_session: AsyncSession,
 ) -> None:
     result = await basic_session.invoke_command("$input", input=[1, 2])
-    assert result.output == [[1, 2]]
+    assert result.output == [1, 2]
+    result = await basic_session.invoke_command("$args", arguments=["a", 2])
+    assert result.output == ["a", 2]
+    result = await basic_session.invoke_command("$name * 2", parameters={"Name": 21})
+    assert result.output == [42]
 
 
 async def test_invoke_command_opens_a_new_pool_when_the_server_dropped_it(

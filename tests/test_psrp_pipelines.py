@@ -189,7 +189,7 @@ async def test_the_pool_still_works_after_a_failed_pipeline(pool: RunspacePool) 
 
 async def test_input_objects_reach_the_script_as_input(pool: RunspacePool) -> None:
     out = await pool.powershell().add_script("$input").invoke(input=[1, "two", 3.5])
-    assert out == [[1, "two", 3.5]]
+    assert out == [1, "two", 3.5]
 
 
 async def test_write_output_echoes_its_pipeline_input(pool: RunspacePool) -> None:
@@ -282,3 +282,26 @@ async def test_statements_run_one_after_the_other(pool: RunspacePool) -> None:
         .add_argument("b")
     )
     assert await ps.invoke() == ["a", "b"]
+
+
+# -- the host's own methods ---------------------------------------------------------------------
+
+
+def test_the_default_host_keeps_what_is_written_to_it() -> None:
+    host = PSHost()
+    host.call("Write1", ["partial "])
+    host.call("WriteLine2", ["line"])
+    host.call("WriteWarningLine", ["careful"])
+    assert host.lines == ["partial line", "WARNING: careful"]
+
+
+def test_the_default_host_reports_itself_and_refuses_prompts() -> None:
+    from aiowsman.psrp import HostInteractionRefused
+
+    host = PSHost()
+    assert (host.call("GetName", []), str(host.call("GetVersion", []))) == ("aiowsman", "1.0")
+    for method in ("ReadLine", "Prompt", "PromptForCredential1", "PromptForChoice"):
+        with pytest.raises(HostInteractionRefused, match="NonInteractive"):
+            host.call(method, ["caption", "message", [], 0])
+    with pytest.raises(HostInteractionRefused, match="does not implement"):
+        host.call("SetBufferContents1", [])

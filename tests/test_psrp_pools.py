@@ -224,3 +224,65 @@ async def test_invoke_command_on_a_host_is_five_requests(
     await basic_session.aclose()
     # Create, Receive (the pool opened), Command, Receive (the output), Delete.
     assert stats.requests - before == 5
+
+
+# -- envelopes, idle pools ---------------------------------------------------------------------
+
+
+async def test_a_script_larger_than_an_envelope_is_sent_in_fragments(
+    basic_server: WSManTestServer,
+) -> None:
+    from tests.conftest import BASIC_OVER_HTTP
+
+    # 40 KB of script in 8 KB envelopes.
+    async with (
+        AsyncSession(basic_server.endpoints[0], max_envelope_size=8192, **BASIC_OVER_HTTP) as s,
+        s.runspace_pool() as pool,
+    ):
+        out = await pool.powershell().add_script("'" + "x" * 40_000 + "'; 7").invoke()
+        assert out == ["x" * 40_000, 7]
+    assert basic_server.host(0).stats.requests > 8  # the Command and several Sends carried it
+
+
+async def test_an_object_larger_than_an_envelope_comes_back_whole(
+    basic_server: WSManTestServer,
+) -> None:
+    from tests.conftest import BASIC_OVER_HTTP
+
+    # The server's 32 KiB fragments do not fit 8 KiB envelopes: they come in
+    # pieces over several rsp:Stream elements and Receives.
+    async with (
+        AsyncSession(basic_server.endpoints[0], max_envelope_size=8192, **BASIC_OVER_HTTP) as s,
+        s.runspace_pool() as pool,
+    ):
+        out = await pool.powershell().add_command("Write-Output").invoke(input=["z" * 100_000])
+        assert out == ["z" * 100_000]
+
+
+async def test_keepalive_keeps_an_idle_pool_from_being_reaped(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    import asyncio
+
+    shells = _shells(basic_server)
+    async with basic_session.runspace_pool(idle_timeout=1.0, keepalive=0.2) as pool:
+        await pool.powershell().add_script("$kept = 'yes'").invoke()
+        await asyncio.sleep(1.6)  # idle for longer than the shell's IdleTimeOut
+        assert shells.expired == []
+        assert await pool.powershell().add_script("$kept").invoke() == ["yes"]
+
+
+async def test_a_pool_the_server_dropped_is_not_silently_replaced(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    from aiowsman.errors import ShellNotFoundFault
+
+    shells = _shells(basic_server)
+    async with basic_session.runspace_pool() as pool:
+        await pool.powershell().add_script("$x = 1").invoke()
+        for shell in shells.open_shells():  # reaped, as its idle timeout would
+            shell.idle_timeout = 0
+        shells.expire_idle()
+        with pytest.raises(ShellNotFoundFault):
+            await pool.powershell().add_script("$x").invoke()
+    assert len(shells.created) == 1  # its variables are gone: no new pool behind your back

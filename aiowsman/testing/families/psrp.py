@@ -64,7 +64,8 @@ script; the language and cmdlets are :mod:`aiowsman.testing._powershell`'s):
   preferences allow); ``Write-Host`` an information record tagged PSHOST;
 * ``Start-Sleep`` waits (a stop interrupts it);
 * a pipeline's input is ``$input`` in a script, and ``Write-Output``
-  without arguments echoes it;
+  without arguments echoes it; a script's positional arguments are
+  ``$args``, a named one its own variable (as a ``param()`` block binds it);
 * ``Read-Host`` asks the client's host (ReadLine, or Prompt with
   ``-Prompt``) when the pool declared a host with a UI, and waits for the
   answer; without one it fails with the HostException message;
@@ -629,6 +630,12 @@ class RunspacePoolRuntime:
                         )
                     interpreter.input = stage_input
                     interpreter.capture = None if last else []
+                    # A script's arguments: the positional ones are $args, a
+                    # named one becomes its variable (as a param() block binds it).
+                    interpreter.vars["args"] = [v for k, v in command.parameters if k is None]
+                    for key, value in command.parameters:
+                        if key is not None:
+                            interpreter.vars[str(key).lower()] = value
                     await interpreter.run_script(text)
                     stage_input = interpreter.capture
                     interpreter.capture = None
@@ -724,6 +731,9 @@ class RemotingInterpreter(Interpreter):
         await self.proc.room()
 
     async def emit(self, values: list[Any]) -> None:
+        # The output stream unrolls a collection into its items, one level
+        # (``$x = 1, 2; $x`` writes two objects).
+        values = [item for v in values for item in (v if isinstance(v, list) else [v])]
         if self.capture is not None:
             self.capture.extend(values)
             return
