@@ -4,8 +4,11 @@ fixture is in conftest.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
+from aiowsman import AsyncSession
+from aiowsman.psrp import RunspacePool
 from aiowsman.testing import ShellFamily, WSManTestServer
 from aiowsman.testing.families.psrp import RunspacePoolRuntime
 
@@ -26,3 +29,15 @@ async def until(condition: Callable[[], bool]) -> None:
     async with asyncio.timeout(BOUND):
         while not condition():  # noqa: ASYNC110 - the server's state has no event to wait on
             await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def pool_with_envelope(server: WSManTestServer, size: int) -> AsyncIterator[RunspacePool]:
+    """An open pool on ``server`` over a session whose MaxEnvelopeSize is ``size``."""
+    from tests.conftest import BASIC_OVER_HTTP
+
+    async with (
+        AsyncSession(server.endpoints[0], max_envelope_size=size, **BASIC_OVER_HTTP) as session,
+        session.runspace_pool() as pool,
+    ):
+        yield pool

@@ -17,7 +17,7 @@ from aiowsman import AsyncSession
 from aiowsman.errors import ConfigurationError, PipelineFailedError
 from aiowsman.psrp import NON_INTERACTIVE_MESSAGE, PSHost, RunspacePool
 from aiowsman.testing import ShellFamily, WSManTestServer
-from tests.psrp_support import runtime, until
+from tests.psrp_support import pool_with_envelope, runtime, until
 
 # -- objects ------------------------------------------------------------------------------
 
@@ -201,12 +201,7 @@ async def test_write_output_echoes_its_pipeline_input(pool: RunspacePool) -> Non
 async def test_input_larger_than_an_envelope_goes_in_several_sends(
     basic_server: WSManTestServer,
 ) -> None:
-    from tests.conftest import BASIC_OVER_HTTP
-
-    async with (
-        AsyncSession(basic_server.endpoints[0], max_envelope_size=16384, **BASIC_OVER_HTTP) as s,
-        s.runspace_pool() as pool,
-    ):
+    async with pool_with_envelope(basic_server, 16384) as pool:
         big = ["x" * 1000 for _ in range(60)]
         assert await pool.powershell().add_command("Write-Output").invoke(input=big) == big
 

@@ -21,6 +21,7 @@ from aiowsman.errors import (
 from aiowsman.protocol import namespaces as ns
 from aiowsman.testing import ShellFamily, WSManTestServer
 from aiowsman.testing.families.psrp import PowerShellPlugin, RunspacePoolRuntime
+from tests.psrp_support import pool_with_envelope
 
 PS_URI = "http://schemas.microsoft.com/powershell/Microsoft.PowerShell"
 
@@ -232,13 +233,8 @@ async def test_invoke_command_on_a_host_is_five_requests(
 async def test_a_script_larger_than_an_envelope_is_sent_in_fragments(
     basic_server: WSManTestServer,
 ) -> None:
-    from tests.conftest import BASIC_OVER_HTTP
-
     # 40 KB of script in 8 KB envelopes.
-    async with (
-        AsyncSession(basic_server.endpoints[0], max_envelope_size=8192, **BASIC_OVER_HTTP) as s,
-        s.runspace_pool() as pool,
-    ):
+    async with pool_with_envelope(basic_server, 8192) as pool:
         out = await pool.powershell().add_script("'" + "x" * 40_000 + "'; 7").invoke()
         assert out == ["x" * 40_000, 7]
     assert basic_server.host(0).stats.requests > 8  # the Command and several Sends carried it
@@ -247,14 +243,9 @@ async def test_a_script_larger_than_an_envelope_is_sent_in_fragments(
 async def test_an_object_larger_than_an_envelope_comes_back_whole(
     basic_server: WSManTestServer,
 ) -> None:
-    from tests.conftest import BASIC_OVER_HTTP
-
     # The server's 32 KiB fragments do not fit 8 KiB envelopes: they come in
     # pieces over several rsp:Stream elements and Receives.
-    async with (
-        AsyncSession(basic_server.endpoints[0], max_envelope_size=8192, **BASIC_OVER_HTTP) as s,
-        s.runspace_pool() as pool,
-    ):
+    async with pool_with_envelope(basic_server, 8192) as pool:
         out = await pool.powershell().add_command("Write-Output").invoke(input=["z" * 100_000])
         assert out == ["z" * 100_000]
 
