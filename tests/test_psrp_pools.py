@@ -277,3 +277,22 @@ async def test_a_pool_the_server_dropped_is_not_silently_replaced(
         with pytest.raises(ShellNotFoundFault):
             await pool.powershell().add_script("$x").invoke()
     assert len(shells.created) == 1  # its variables are gone: no new pool behind your back
+
+
+async def test_a_pool_that_never_opens_times_out_and_leaves_no_shell(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    from aiowsman.errors import TimeoutError as WSManTimeoutError
+    from aiowsman.testing import HostBehaviour, Injection, InjectionKind, RequestInfo
+
+    def no_answer(info: RequestInfo) -> Injection | None:
+        # Every Receive of the pool: "no output yet" (its opening never comes).
+        if info.operation == "Receive":
+            return Injection(InjectionKind.TIMED_OUT)
+        return None
+
+    basic_server.host(0).behaviour = HostBehaviour(inject=no_answer)
+    with pytest.raises(WSManTimeoutError, match="did not open within 1s"):
+        await basic_session.runspace_pool(open_timeout=1).open()
+    assert _shells(basic_server).open_shells() == []
+    assert len(_shells(basic_server).deleted) == 1
