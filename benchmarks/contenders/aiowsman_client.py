@@ -21,6 +21,7 @@ The fan-out comes in three contenders (``params["contender"]``):
 from __future__ import annotations
 
 import asyncio
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,9 @@ class _Aiowsman(AsyncWorkload):
             await self.session.get(self.locator)
         if self.scenario.startswith("command"):
             await self.session.run_cmd("hostname")
+        if self.scenario == "psrp_fanout":
+            # Imported outside the timed part, as the peer's modules are.
+            importlib.import_module("aiowsman.psrp")
         if self.scenario in ("psrp_commands", "psrp_objects"):
             # One pool per worker, opened and warmed outside the timed part.
             self.pool = await self.session.runspace_pool().open()
