@@ -82,6 +82,7 @@ from aiowsman.errors import (
     WSManFault,
 )
 from aiowsman.errors import TimeoutError as WSManTimeoutError
+from aiowsman.protocol.namespaces import PSRP_DEFAULT_CONFIGURATION
 from aiowsman.transport import GuardedConnector
 
 if TYPE_CHECKING:
@@ -1113,7 +1114,7 @@ class InvokeCommand:
     """
 
     scripts: tuple[str, ...]
-    configuration_name: str = "Microsoft.PowerShell"
+    configuration_name: str = PSRP_DEFAULT_CONFIGURATION
     timeout: float | None = 3600.0
 
     async def __call__(self, session: AsyncSession) -> InvokeResult | list[InvokeResult]:
@@ -1134,7 +1135,7 @@ class InvokeCommand:
 def invoke_command(
     hosts: Iterable[str] | AsyncIterable[str],
     *scripts: str,
-    configuration_name: str = "Microsoft.PowerShell",
+    configuration_name: str = PSRP_DEFAULT_CONFIGURATION,
     timeout: float | None = 3600.0,
     **run_options: Any,
 ) -> FanOut[Any]:

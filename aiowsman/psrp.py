@@ -43,9 +43,11 @@ Closing
     Leaving ``runspace_pool()`` deletes the shell (which closes the pool),
     on exit, error and cancellation, and so does closing the session.
 Keys
-    A SecureString needs the session key (MS-PSRP 3.2.5.4.?): the key
-    exchange (PUBLIC_KEY / ENCRYPTED_SESSION_KEY) is run the first time a
-    pipeline carries one, and only then.
+    A SecureString travels encrypted with the session key, which "MUST" be
+    exchanged before (MS-PSRP 2.2.5.1.24): psrpcore refuses to serialize one
+    without it, so the exchange (PUBLIC_KEY 2.2.2.3, ENCRYPTED_SESSION_KEY
+    2.2.2.4, on the pool's streams) is run the first time a pipeline carries
+    one, and only then (PowerShell 7 has deprecated it: PowerShell-Docs#12272).
 """
 
 from __future__ import annotations
@@ -748,8 +750,10 @@ class RunspacePool:
                 await self.shell._send(command_id, item.data, end=False, stream=stream)
 
     async def _ensure_session_key(self) -> None:
-        """The session key SecureStrings are encrypted with (MS-PSRP 3.1.4.4,
-        PUBLIC_KEY / ENCRYPTED_SESSION_KEY), exchanged once, on first need."""
+        """The session key SecureStrings are encrypted with (MS-PSRP
+        2.2.5.1.24; PUBLIC_KEY 2.2.2.3 sent on the pool's stdin, its
+        ENCRYPTED_SESSION_KEY 3.2.5.4.4 read from the pool's own output),
+        exchanged once, on first need, bounded by the session's timeout."""
         assert self.shell is not None
         if self._key_ready is None:
             self._key_ready = asyncio.Event()

@@ -88,7 +88,11 @@ from aiowsman.protocol.envelope import (
 )
 from aiowsman.protocol.items import Item
 from aiowsman.protocol.locator import EndpointReference, ResourceLocator
-from aiowsman.protocol.namespaces import DIALECT_EVENT_QUERY, URI_EVENTLOG
+from aiowsman.protocol.namespaces import (
+    DIALECT_EVENT_QUERY,
+    PSRP_DEFAULT_CONFIGURATION,
+    URI_EVENTLOG,
+)
 from aiowsman.protocol.shell import ShellSpec
 from aiowsman.shell import (
     DEFAULT_BUFFER,
@@ -1236,7 +1240,7 @@ class AsyncSession:
     def runspace_pool(
         self,
         *,
-        configuration_name: str = "Microsoft.PowerShell",
+        configuration_name: str = PSRP_DEFAULT_CONFIGURATION,
         min_runspaces: int = 1,
         max_runspaces: int = 1,
         host: PSHost | None = None,
@@ -1299,7 +1303,7 @@ class AsyncSession:
         arguments: tuple[Any, ...] | list[Any] = (),
         parameters: Mapping[str, Any] | None = None,
         input: list[Any] | tuple[Any, ...] | None = None,
-        configuration_name: str = "Microsoft.PowerShell",
+        configuration_name: str = PSRP_DEFAULT_CONFIGURATION,
         timeout: Timeout = SHELL_DEFAULT,  # noqa: ASYNC109 - the script's deadline
     ) -> InvokeResult:
         """Run a script over PowerShell remoting, as ``Invoke-Command``.

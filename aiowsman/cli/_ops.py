@@ -20,6 +20,7 @@ from typing import Any
 from aiowsman.enumerator import Enumerator
 from aiowsman.protocol.items import Item
 from aiowsman.protocol.locator import EndpointReference, ResourceLocator
+from aiowsman.protocol.namespaces import PSRP_DEFAULT_CONFIGURATION
 from aiowsman.session import AsyncSession
 
 __all__ = [
@@ -268,7 +269,7 @@ class PSRPOp:
     """
 
     script: str
-    configuration_name: str = "Microsoft.PowerShell"
+    configuration_name: str = PSRP_DEFAULT_CONFIGURATION
     timeout: float | None = 3600.0
     stream_objects: bool = False
     idempotent = False  # a script may change the host: never run twice

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiowsman.cli import _ops
 from aiowsman.cli._values import UsageError, parse_hash_literal, parse_pairs
-from aiowsman.protocol.namespaces import DIALECT_SELECTOR
+from aiowsman.protocol.namespaces import DIALECT_SELECTOR, PSRP_DEFAULT_CONFIGURATION
 
 __all__ = ["VERBS", "Verb", "verb_named"]
 
@@ -222,7 +222,7 @@ def _ps_arguments(parser: argparse.ArgumentParser) -> None:
         help="over PowerShell remoting (Invoke-Command): output objects, as JSON records",
     )  # fmt: skip
     parser.add_argument(
-        "--configuration", default="Microsoft.PowerShell", metavar="NAME",
+        "--configuration", default=PSRP_DEFAULT_CONFIGURATION, metavar="NAME",
         help="with --psrp: the endpoint configuration (a JEA endpoint's name)",
     )  # fmt: skip
 

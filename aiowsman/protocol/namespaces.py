@@ -153,6 +153,8 @@ URI_EVENTLOG: Final = "http://schemas.microsoft.com/wbem/wsman/1/windows/EventLo
 URI_SHELL_CMD: Final = f"{URI_SHELL}/cmd"
 #: PowerShell remoting shells: ``{URI_POWERSHELL}/<configuration>`` (MS-PSRP 3.1.4.1).
 URI_POWERSHELL: Final = "http://schemas.microsoft.com/powershell"
+#: The endpoint configuration of ``Enter-PSSession`` without -ConfigurationName.
+PSRP_DEFAULT_CONFIGURATION: Final = "Microsoft.PowerShell"
 ACTION_SHELL_COMMAND: Final = f"{URI_SHELL}/Command"
 ACTION_SHELL_SEND: Final = f"{URI_SHELL}/Send"
 ACTION_SHELL_RECEIVE: Final = f"{URI_SHELL}/Receive"

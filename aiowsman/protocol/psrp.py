@@ -74,7 +74,7 @@ __all__ = [
 #: The PSRP protocol version aiowsman speaks (psrpcore's: PowerShell 5.1's).
 PROTOCOL_VERSION: Final = "2.3"
 #: The endpoint configuration of ``Enter-PSSession`` without -ConfigurationName.
-DEFAULT_CONFIGURATION: Final = "Microsoft.PowerShell"
+DEFAULT_CONFIGURATION: Final = ns.PSRP_DEFAULT_CONFIGURATION
 #: ObjectId (8) + FragmentId (8) + flags (1) + BlobLength (4): MS-PSRP 2.2.4.
 FRAGMENT_HEADER: Final = 21
 #: The largest fragment accepted from a service (Windows sends 32 KiB ones);

@@ -137,7 +137,11 @@ from psrpcore.types import (
     add_note_property,
 )
 
-from aiowsman.protocol.namespaces import SIGNAL_CTRL_C, URI_POWERSHELL
+from aiowsman.protocol.namespaces import (
+    PSRP_DEFAULT_CONFIGURATION,
+    SIGNAL_CTRL_C,
+    URI_POWERSHELL,
+)
 from aiowsman.testing._cmd import NULL, ProgramIO, SimProcess
 from aiowsman.testing._faults import Fault
 from aiowsman.testing._powershell import (
@@ -837,7 +841,9 @@ class PowerShellPlugin(ShellPlugin):
 
     def __init__(self, family: ShellFamily) -> None:
         super().__init__(family)
-        self.configurations: dict[str, frozenset[str] | None] = {"microsoft.powershell": None}
+        self.configurations: dict[str, frozenset[str] | None] = {
+            PSRP_DEFAULT_CONFIGURATION.lower(): None
+        }
         self.max_shells_per_user = 25
 
     def check_quota(self, family: ShellFamily, owner: str) -> None:
