@@ -8,6 +8,7 @@ an envelope's structure and come back exactly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -624,3 +625,214 @@ def test_characters_xml_cannot_carry_are_refused(bad: str) -> None:
         get_request(OPTS, ResourceLocator(SERVICE, Name=bad))
     with pytest.raises(ConfigurationError):
         enumerate_request(OPTS, ResourceLocator("wmicimv2/*"), filter=bad)
+
+
+# == what each builder sends, value by value =====================================
+
+CONFIG = "http://schemas.microsoft.com/wbem/wsman/1/config"
+LOC = ResourceLocator(SERVICE, Name="WinRM")
+
+
+# -- operation and action of every builder -----------------------------------
+
+BUILDERS: list[tuple[Callable[[], Request], str, str]] = [
+    (identify_request, "Identify", ""),
+    (lambda: get_request(OPTS, LOC), "Get", ns.ACTION_GET),
+    (lambda: put_request(OPTS, LOC, {"A": "1"}), "Put", ns.ACTION_PUT),
+    (lambda: create_request(OPTS, LOC, {"A": "1"}), "Create", ns.ACTION_CREATE),
+    (lambda: delete_request(OPTS, LOC), "Delete", ns.ACTION_DELETE),
+    (lambda: invoke_request(OPTS, LOC, "StopService"), "Invoke", f"{SERVICE}/StopService"),
+    (lambda: enumerate_request(OPTS, LOC), "Enumerate", ns.ACTION_ENUMERATE),
+    (lambda: pull_request(OPTS, LOC, "ctx", max_elements=5), "Pull", ns.ACTION_PULL),
+    (lambda: release_request(OPTS, LOC, "ctx"), "Release", ns.ACTION_RELEASE),
+]
+
+
+@pytest.mark.parametrize(("build", "operation", "action"), BUILDERS, ids=[b[1] for b in BUILDERS])
+def test_every_builder_names_its_operation_and_action(
+    build: Callable[[], Request], operation: str, action: str
+) -> None:
+    # The session decides from Request.operation which requests are safe to
+    # resend (Get, Enumerate, Pull... but never Put, Create, Delete, Invoke).
+    request = build()
+    assert request.operation == operation
+    assert request.action == action
+    if action:
+        assert header(request, A, "Action").text == action
+        assert header(request, A, "MessageID").text == request.message_id
+
+
+# -- booleans, both ways ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "text"), [(True, "true"), (False, "false")])
+def test_boolean_property_in_a_put_body(value: bool, text: str) -> None:
+    inst = body_child(put_request(OPTS, LOC, {"DelayedAutoStart": value}))
+    assert inst.findtext(q(SERVICE, "DelayedAutoStart")) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [(True, "true"), (False, "false")])
+def test_boolean_invoke_parameter(value: bool, text: str) -> None:
+    inp = body_child(invoke_request(OPTS, LOC, "Change", {"DesktopInteract": value}))
+    assert inp.findtext(q(SERVICE, "DesktopInteract")) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [(True, "true"), (False, "false")])
+def test_boolean_selector_in_the_header_and_in_a_selector_filter(value: bool, text: str) -> None:
+    sel = header(get_request(OPTS, ResourceLocator(SERVICE, Started=value)), W, "SelectorSet")
+    assert [(s.get("Name"), s.text) for s in sel] == [("Started", text)]
+    enum = body_child(enumerate_request(OPTS, LOC, filter={"Started": value}))
+    flt = enum.find(f"{q(W, 'Filter')}/{q(W, 'SelectorSet')}/{q(W, 'Selector')}")
+    assert flt is not None and (flt.get("Name"), flt.text) == ("Started", text)
+
+
+@pytest.mark.parametrize(("value", "text"), [(True, "true"), (False, "false")])
+def test_boolean_option(value: bool, text: str) -> None:
+    loc = ResourceLocator(SERVICE)
+    loc.add_option("msftwinrm:UsePreciseArrays", value, type="xs:boolean")
+    (opt,) = header(get_request(OPTS, loc), W, "OptionSet")
+    assert opt.text == text
+
+
+def test_selector_filter_values_are_text_and_eprs_stay_references() -> None:
+    target = EndpointReference(None, SERVICE, {"Name": "WinRM"})
+    enum = body_child(enumerate_request(OPTS, LOC, filter={"Port": 5985, "Ref": target}))
+    port, ref = enum.iterfind(f"{q(W, 'Filter')}/{q(W, 'SelectorSet')}/{q(W, 'Selector')}")
+    assert (port.get("Name"), port.text) == ("Port", "5985")
+    epr = ref.find(q(A, "EndpointReference"))
+    assert epr is not None
+    assert epr.findtext(f"{q(A, 'ReferenceParameters')}/{q(W, 'ResourceURI')}") == SERVICE
+
+
+def test_none_option_is_sent_as_nil() -> None:
+    loc = ResourceLocator(SERVICE)
+    loc.add_option("Empty", None)
+    (opt,) = header(get_request(OPTS, loc), W, "OptionSet")
+    assert opt.get(q(ns.NS_XSI, "nil")) == "true" and opt.text is None
+
+
+# -- the FragmentTransfer header next to options ----------------------------------
+
+
+def test_locator_with_options_keeps_its_fragment_transfer_header() -> None:
+    loc = ResourceLocator(CONFIG, fragment="MaxEnvelopeSizekb", options={"o": "v"})
+    request = get_request(OPTS, loc)
+    assert header(request, W, "FragmentTransfer").text == "MaxEnvelopeSizekb"
+    assert header(request, W, "OptionSet") is not None
+    overridden = get_request(OPTS, loc, fragment="MaxTimeoutms")
+    assert header(overridden, W, "FragmentTransfer").text == "MaxTimeoutms"
+
+
+# -- fragment-level Put and Create: the w:XmlFragment body (DSP0226 7.7) ---------
+
+
+@pytest.mark.parametrize("build", [put_request, create_request])
+def test_fragment_level_mapping_is_wrapped_in_xml_fragment_without_namespace(
+    build: Callable[[RequestOptions, ResourceLocator, object], Request],
+) -> None:
+    loc = ResourceLocator(CONFIG, fragment="MaxEnvelopeSizekb")
+    fragment = body_child(build(OPTS, loc, {"MaxEnvelopeSizekb": 1024}))  # type: ignore[arg-type]
+    assert fragment.tag == q(W, "XmlFragment")
+    (prop,) = fragment
+    assert (prop.tag, prop.text) == ("MaxEnvelopeSizekb", "1024")
+
+
+def test_fragment_level_item_is_wrapped_unless_it_is_an_xml_fragment() -> None:
+    loc = ResourceLocator(CONFIG, fragment="MaxEnvelopeSizekb")
+    value = Item(parse_xml(b'<c:MaxEnvelopeSizekb xmlns:c="urn:c">1</c:MaxEnvelopeSizekb>'))
+    wrapped = body_child(put_request(OPTS, loc, value))
+    assert wrapped.tag == q(W, "XmlFragment") and [c.tag for c in wrapped] == [
+        "{urn:c}MaxEnvelopeSizekb"
+    ]
+    fragment = Item(parse_xml(f'<w:XmlFragment xmlns:w="{W}"><A>2</A></w:XmlFragment>'.encode()))
+    as_is = body_child(put_request(OPTS, loc, fragment))
+    assert as_is.tag == q(W, "XmlFragment") and [(c.tag, c.text) for c in as_is] == [("A", "2")]
+
+
+@pytest.mark.parametrize("raw", ["<A>3</A>", b"<A>3</A>"])
+def test_fragment_level_raw_xml_is_wrapped(raw: str | bytes) -> None:
+    loc = ResourceLocator(CONFIG, fragment="A")
+    fragment = body_child(put_request(OPTS, loc, raw))
+    assert fragment.tag == q(W, "XmlFragment") and [(c.tag, c.text) for c in fragment] == [
+        ("A", "3")
+    ]
+
+
+def test_fragment_level_raw_xml_already_wrapped_is_sent_as_is() -> None:
+    loc = ResourceLocator(CONFIG, fragment="A")
+    raw = f'  <w:XmlFragment xmlns:w="{W}"><A>4</A></w:XmlFragment>'
+    fragment = body_child(put_request(OPTS, loc, raw))
+    assert fragment.tag == q(W, "XmlFragment") and [(c.tag, c.text) for c in fragment] == [
+        ("A", "4")
+    ]
+
+
+def test_fragment_level_resource_of_another_type_is_refused() -> None:
+
+    with pytest.raises(ConfigurationError):
+        put_request(OPTS, ResourceLocator(CONFIG, fragment="A"), 42)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        put_request(OPTS, ResourceLocator(CONFIG), 42)  # type: ignore[arg-type]
+
+
+# -- Invoke's parameter forms ---------------------------------------------------------
+
+
+def test_invoke_with_an_item_sends_the_item_as_the_body() -> None:
+    params = Item(
+        parse_xml(f'<p:Change_INPUT xmlns:p="{SERVICE}"><p:X>1</p:X></p:Change_INPUT>'.encode())
+    )
+    inp = body_child(invoke_request(OPTS, LOC, "Change", params))
+    assert inp.tag == q(SERVICE, "Change_INPUT") and inp.findtext(q(SERVICE, "X")) == "1"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        f'<p:Change_INPUT xmlns:p="{SERVICE}"><p:X>2</p:X></p:Change_INPUT>',
+        f'<p:Change_INPUT xmlns:p="{SERVICE}"><p:X>2</p:X></p:Change_INPUT>'.encode(),
+    ],
+)
+def test_invoke_with_raw_xml_parameters(raw: str | bytes) -> None:
+    inp = body_child(invoke_request(OPTS, LOC, "Change", raw))
+    assert inp.tag == q(SERVICE, "Change_INPUT") and inp.findtext(q(SERVICE, "X")) == "2"
+
+
+def test_invoke_with_a_full_action_uri_names_the_input_after_its_last_segment() -> None:
+    action = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service/StopService/"
+    request = invoke_request(OPTS, LOC, action)
+    assert request.action == action and request.operation == "Invoke"
+    assert body_child(request).tag == q(SERVICE, "StopService_INPUT")
+
+
+def test_invoke_method_name_on_a_resource_uri_with_a_trailing_slash() -> None:
+    request = invoke_request(OPTS, ResourceLocator(SERVICE + "/"), "StopService")
+    assert request.action == f"{SERVICE}/StopService"
+
+
+# -- AssociationInstances ----------------------------------------------------------------
+
+
+def test_association_instances_filter_sends_result_class_and_role_only() -> None:
+    af = AssociationFilter(
+        ResourceLocator(SERVICE, Name="WinRM"),
+        instances=True,
+        association_class_name="Ignored_Association",
+        result_class_name="Win32_DependentService",
+        role="Antecedent",
+        result_role="IgnoredRole",
+        include_result_property=("Name",),
+    )
+    enum = body_child(enumerate_request(OPTS, ResourceLocator("wmicimv2/*"), association=af))
+    assoc = enum.find(f"{q(W, 'Filter')}/{q(B, 'AssociationInstances')}")
+    assert assoc is not None
+    assert enum.find(f"{q(W, 'Filter')}/{q(B, 'AssociatedInstances')}") is None
+    assert [(c.tag.rpartition("}")[2], c.text) for c in assoc][1:] == [
+        ("ResultClassName", "Win32_DependentService"),
+        ("Role", "Antecedent"),
+        ("IncludeResultProperty", "Name"),
+    ]
+    selector = assoc.find(
+        f"{q(B, 'Object')}/{q(A, 'ReferenceParameters')}/{q(W, 'SelectorSet')}/{q(W, 'Selector')}"
+    )
+    assert selector is not None and (selector.get("Name"), selector.text) == ("Name", "WinRM")

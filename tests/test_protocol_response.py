@@ -17,12 +17,14 @@ from aiowsman.protocol import (
     Item,
     Request,
     check_response,
+    fault_exception,
     parse_create,
     parse_enumeration,
     parse_envelope,
     parse_invoke,
     parse_put,
 )
+from aiowsman.protocol import namespaces as ns
 
 NS = (
     'xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
@@ -31,7 +33,8 @@ NS = (
     'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" '
     'xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"'
 )
-MID = "uuid:11111111-2222-3333-4444-555555555555"
+#: A MessageID with hex letters: only such an ID can show a case-sensitive comparison.
+MID = "uuid:A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D"
 REQUEST = Request("Pull", "x", MID, b"")
 
 
@@ -43,7 +46,8 @@ def envelope(body: str, relates_to: str | None = MID, action: str = "urn:act") -
     ).encode()
 
 
-def fault(subcode: str, code: int | None = None) -> str:
+def fault(subcode: str | None, code: int | str | None = None) -> str:
+    sub = f"<s:Subcode><s:Value>{subcode}</s:Value></s:Subcode>" if subcode else ""
     detail = (
         f'<s:Detail><f:WSManFault Code="{code}" Machine="m"><f:Message>msg</f:Message>'
         "</f:WSManFault></s:Detail>"
@@ -51,8 +55,7 @@ def fault(subcode: str, code: int | None = None) -> str:
         else ""
     )
     return (
-        "<s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode>"
-        f"<s:Value>{subcode}</s:Value></s:Subcode></s:Code>"
+        f"<s:Fault><s:Code><s:Value>s:Receiver</s:Value>{sub}</s:Code>"
         f'<s:Reason><s:Text xml:lang="en-US">reason</s:Text></s:Reason>{detail}</s:Fault>'
     )
 
@@ -73,11 +76,6 @@ def test_relates_to_mismatch_is_a_protocol_error() -> None:
     env = parse_envelope(envelope("<n:PullResponse/>", relates_to="uuid:other"))
     with pytest.raises(ProtocolError, match="RelatesTo"):
         check_response(env, REQUEST, 200)
-
-
-def test_relates_to_comparison_ignores_uuid_case() -> None:
-    env = parse_envelope(envelope("<n:PullResponse/>", relates_to=MID.lower()))
-    check_response(env, REQUEST, 200)
 
 
 def test_fault_without_relates_to_is_still_raised() -> None:
@@ -172,3 +170,95 @@ def test_put_with_empty_body_returns_none() -> None:
 def test_invoke_with_empty_body_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError):
         parse_invoke(parse_envelope(envelope("")))
+
+
+# -- RelatesTo, status and fault classes, rule by rule ----------------------------
+
+TIMED_OUT = ns.CODE_OPERATION_TIMEDOUT
+
+
+def raised(body: str, relates_to: str | None = MID) -> WSManFault:
+    env = parse_envelope(envelope(body, relates_to))
+    with pytest.raises(WSManFault) as info:
+        check_response(env, REQUEST, 500)
+    return info.value
+
+
+# -- RelatesTo ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "relates_to", [MID, MID.lower(), "uuid:a1b2c3d4-E5F6-4a7b-8C9D-0e1f2a3b4c5d"]
+)
+def test_relates_to_matches_the_message_id_in_any_letter_case(relates_to: str) -> None:
+    check_response(parse_envelope(envelope("<n:PullResponse/>", relates_to)), REQUEST, 200)
+
+
+def test_relates_to_naming_another_message_is_refused_whatever_the_case() -> None:
+    other = "uuid:A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5E"
+    with pytest.raises(ProtocolError, match="RelatesTo"):
+        check_response(parse_envelope(envelope("<n:PullResponse/>", other.lower())), REQUEST)
+
+
+def test_identify_request_has_no_message_id_so_any_relates_to_is_accepted() -> None:
+    env = parse_envelope(envelope("<n:PullResponse/>", "uuid:whatever"))
+    check_response(env, Request("Identify", "", "", b""), 200)
+
+
+def test_success_status_range_is_200_to_299() -> None:
+    env = parse_envelope(envelope("<n:PullResponse/>"))
+    check_response(env, REQUEST, 299)
+    for status in (199, 300):
+        with pytest.raises(HTTPStatusError):
+            check_response(env, REQUEST, status)
+
+
+# -- fault classes: each rule alone -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("subcode", "code", "cls"),
+    [
+        ("w:TimedOut", None, OperationTimedOutFault),
+        ("w:InternalError", str(TIMED_OUT), OperationTimedOutFault),
+        (None, str(TIMED_OUT), OperationTimedOutFault),
+        ("n:InvalidEnumerationContext", None, InvalidEnumerationContextFault),
+        ("w:QuotaLimit", None, QuotaExceededFault),
+        ("w:InternalError", "2150859174", QuotaExceededFault),
+        ("w:InternalError", None, WSManFault),
+        ("w:InternalError", "5", WSManFault),
+    ],
+)
+def test_fault_class_from_subcode_or_wsman_code_alone(
+    subcode: str | None, code: str | None, cls: type[WSManFault]
+) -> None:
+    exc = raised(fault(subcode, code))
+    assert type(exc) is cls
+    assert exc.http_status == 500
+    assert fault_exception(exc.fault).__class__ is cls
+
+
+@pytest.mark.parametrize("code", ["abc", "²", "١٢", "-5", "0x80338029", "1e3", ""])
+def test_non_numeric_wsman_code_is_no_code_not_a_value_error(code: str) -> None:
+    exc = raised(fault("w:InternalError", code))
+    assert type(exc) is WSManFault
+    assert exc.wsman_code is None and exc.machine == "m"
+
+
+def test_padded_numeric_wsman_code_is_read() -> None:
+    assert raised(fault("w:InternalError", f" {TIMED_OUT} ")).wsman_code == TIMED_OUT
+
+
+@pytest.mark.parametrize("code", ["²", "abc"])
+def test_non_numeric_wmi_error_code_is_no_code(code: str) -> None:
+    detail = (
+        '<s:Detail><p:MSFT_WmiError xmlns:p="urn:wmi">'
+        f"<p:error_Code>{code}</p:error_Code><p:Message>m</p:Message>"
+        "</p:MSFT_WmiError></s:Detail>"
+    )
+    body = (
+        "<s:Fault><s:Code><s:Value>s:Receiver</s:Value></s:Code>"
+        f"<s:Reason><s:Text>r</s:Text></s:Reason>{detail}</s:Fault>"
+    )
+    exc = raised(body)
+    assert exc.wsman_code is None and exc.fault.wsman_message == "m"

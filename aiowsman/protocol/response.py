@@ -217,6 +217,16 @@ def _message_text(message: etree._Element) -> str | None:
     return _squash(" ".join(parts))
 
 
+def _error_code(text: str | None) -> int | None:
+    # An error code is an xs:unsignedInt: ASCII digits only. str.isdigit()
+    # also accepts superscripts and other scripts' digits, which int() then
+    # refuses (or reads): anything else is no code, not a ValueError.
+    if text is None:
+        return None
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def parse_fault(fault: etree._Element, envelope: Envelope | None = None) -> FaultDetail:
     """Read every field a WS-Man fault can carry (any of the corpus' shapes).
 
@@ -249,9 +259,7 @@ def parse_fault(fault: etree._Element, envelope: Envelope | None = None) -> Faul
     detail.detail_text = _text(d.find(_W_FAULT_DETAIL))
     wsf = d.find(_F_WSMAN_FAULT)
     if wsf is not None:
-        code_attr = wsf.get("Code")
-        if code_attr and code_attr.strip().isdigit():
-            detail.wsman_code = int(code_attr.strip())
+        detail.wsman_code = _error_code(wsf.get("Code"))
         machine = wsf.get("Machine")
         detail.machine = machine.strip() if machine is not None else None
         message = wsf.find(_F_MESSAGE)
@@ -283,8 +291,7 @@ def parse_fault(fault: etree._Element, envelope: Envelope | None = None) -> Faul
     if detail.wmi_error:
         if detail.wsman_code is None:
             err_code = detail.wmi_error.get("error_Code")
-            if isinstance(err_code, str) and err_code.strip().isdigit():
-                detail.wsman_code = int(err_code.strip())
+            detail.wsman_code = _error_code(err_code if isinstance(err_code, str) else None)
         if detail.wsman_message is None:
             msg = detail.wmi_error.get("Message")
             if isinstance(msg, str):
