@@ -143,3 +143,93 @@ def test_repr_html_is_an_escaped_table() -> None:
     html = item("<p:Name>&lt;b&gt;bold&lt;/b&gt;</p:Name><p:N xsi:nil='true'/>")._repr_html_()
     assert html.startswith("<table>") and "&lt;b&gt;bold" in html and "<b>" not in html
     assert "(null)" in html
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [
+        ("20150226175957.000000-300", -300),  # every time zone of the Americas is negative
+        ("20150226175957.000000+330", 330),
+        ("20150226175957.000000+000", 0),
+    ],
+)
+def test_dmtf_datetime_offset_keeps_its_sign(text: str, minutes: int) -> None:
+    value = item(f"<p:D>{text}</p:D>")["D"]
+    assert value == datetime(2015, 2, 26, 17, 59, 57, tzinfo=timezone(timedelta(minutes=minutes)))
+    assert value.utcoffset() == timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize("text", ["20150230175957.000000+000", "2015022617595.7000000+000"])
+def test_impossible_or_misshapen_dmtf_datetime_stays_text(text: str) -> None:
+    assert item(f"<p:D>{text}</p:D>")["D"] == text
+
+
+def test_dmtf_interval_inside_a_cim_interval_wrapper() -> None:
+    it = item("<p:I><cim:Interval>00000002030405.000006:000</cim:Interval></p:I>")
+    assert it["I"] == timedelta(days=2, hours=3, minutes=4, seconds=5, microseconds=6)
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "text"),
+    [("Interval", "soon"), ("Date", "2024-13-01"), ("Date", "2024"), ("Time", "25:00")],
+)
+def test_unparseable_wrapped_values_stay_text(wrapper: str, text: str) -> None:
+    assert item(f"<p:V><cim:{wrapper}>{text}</cim:{wrapper}></p:V>")["V"] == text
+
+
+def test_date_wrapper_with_an_offset_keeps_the_date() -> None:
+    assert item("<p:V><cim:Date>2024-05-06Z</cim:Date></p:V>")["V"] == date(2024, 5, 6)
+
+
+@pytest.mark.parametrize(
+    ("nil", "expected"), [("true", None), ("1", None), ("false", "x"), ("0", "x")]
+)
+def test_xsi_nil_true_or_1_is_none_and_false_or_0_is_the_value(
+    nil: str, expected: str | None
+) -> None:
+    assert item(f'<p:A xsi:nil="{nil}">x</p:A>')["A"] == expected
+
+
+def test_a_property_wrapping_an_endpoint_reference_is_that_reference() -> None:
+    it = item(
+        "<p:Ref><a:EndpointReference><a:Address>urn:anon</a:Address><a:ReferenceParameters>"
+        "<w:ResourceURI>urn:r</w:ResourceURI></a:ReferenceParameters></a:EndpointReference></p:Ref>"
+    )
+    assert it["Ref"] == EndpointReference("urn:anon", "urn:r", {})
+
+
+def test_a_property_with_only_reference_parameters_is_a_reference() -> None:
+    it = item(
+        "<p:Ref><a:ReferenceParameters><w:ResourceURI>urn:r</w:ResourceURI>"
+        "</a:ReferenceParameters></p:Ref>"
+    )
+    assert it["Ref"] == EndpointReference(None, "urn:r", {})
+
+
+def test_items_are_equal_only_with_the_same_xml_and_the_same_epr() -> None:
+    data = f"{HEAD}<p:A>1</p:A></p:Win32_X>".encode()
+    epr_a = EndpointReference("urn:anon", P, {"K": "a"})
+    epr_b = EndpointReference("urn:anon", P, {"K": "b"})
+    assert Item(parse_xml(data), epr=epr_a) == Item(parse_xml(data), epr=epr_a)
+    assert Item(parse_xml(data), epr=epr_a) != Item(parse_xml(data), epr=epr_b)
+    assert Item(parse_xml(data), epr=epr_a) != Item(parse_xml(data))
+    assert Item(parse_xml(data)) != item("<p:A>2</p:A>")
+    assert Item(parse_xml(data)) == {"A": "1"}  # a read-only mapping compares as one
+    with pytest.raises(TypeError):
+        hash(Item(parse_xml(data)))
+
+
+def test_text_is_the_instance_element_own_text() -> None:
+    assert Item(parse_xml(b"<v>42</v>")).text == "42"
+    assert Item(parse_xml(b"<v/>")).text == ""
+    assert Item(parse_xml(b"<v/>")).namespace is None
+
+
+def test_repr_of_a_short_item_shows_every_property() -> None:
+    assert repr(item("<p:A>1</p:A><p:B>2</p:B>")) == "<Item Win32_X A='1' B='2'>"
+    assert repr(Item(parse_xml(b"<Empty/>"))) == "<Item Empty>"
+
+
+def test_repr_html_lists_arrays_and_names_the_class() -> None:
+    html = item("<p:L>1</p:L><p:L>2</p:L>")._repr_html_()
+    assert "<caption>Win32_X</caption>" in html and "1, 2" in html

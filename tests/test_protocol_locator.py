@@ -6,8 +6,15 @@ import pickle
 
 import pytest
 
-from aiowsman.protocol import EndpointReference, Option, ResourceLocator, expand_resource_uri
+from aiowsman.protocol import (
+    EndpointReference,
+    Option,
+    ResourceLocator,
+    expand_resource_uri,
+    parse_xml,
+)
 from aiowsman.protocol import namespaces as ns
+from aiowsman.protocol.locator import epr_from_element
 
 SERVICE = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service"
 
@@ -120,3 +127,74 @@ def test_endpoint_reference_repr() -> None:
     assert repr(EndpointReference(None, SERVICE, {"Name": "WinRM"})) == (
         f"EndpointReference({SERVICE!r}, {{Name='WinRM'}})"
     )
+
+
+def test_copy_keeps_every_field_and_shares_no_list() -> None:
+    loc = ResourceLocator(
+        SERVICE,
+        Name="WinRM",
+        options={"o": "v"},
+        fragment="Status",
+        fragment_dialect=ns.DIALECT_XPATH,
+        must_understand_options=True,
+    )
+    copied = loc.copy()
+    assert copied == loc
+    assert (copied.fragment_path, copied.fragment_dialect) == ("Status", ns.DIALECT_XPATH)
+    assert copied.must_understand_options and copied.options == [Option("o", "v")]
+    copied.add_option("p", "w")
+    assert loc.options == [Option("o", "v")]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("resource_uri", "urn:other"),
+        ("selectors", {"Name": "Spooler"}),
+        ("options", [Option("o", "v")]),
+        ("fragment_path", "Status"),
+        ("fragment_dialect", "urn:d"),
+        ("must_understand_options", True),
+    ],
+)
+def test_locators_differing_in_one_field_are_not_equal(field: str, value: object) -> None:
+    loc, other = ResourceLocator(SERVICE, Name="WinRM"), ResourceLocator(SERVICE, Name="WinRM")
+    setattr(other, field, value)
+    assert loc != other
+    assert loc != SERVICE
+
+
+def test_query_string_keys_are_stripped_and_empty_pairs_skipped() -> None:
+    loc = ResourceLocator("wmicimv2/Win32_Service?&Name=WinRM&& Port =5985&Flag")
+    assert loc.selectors == {"Name": "WinRM", "Port": "5985", "Flag": ""}
+
+
+@pytest.mark.parametrize("alias", ["wmicimv2", "wmicimv2/", " wmicimv2 "])
+def test_bare_alias_expands_to_its_base(alias: str) -> None:
+    assert expand_resource_uri(alias) == "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2"
+
+
+def test_epr_to_locator_without_resource_uri_is_empty() -> None:
+    assert EndpointReference(None, None).to_locator().resource_uri == ""
+
+
+def test_repr_shows_the_fragment_and_plain_options() -> None:
+    loc = ResourceLocator(SERVICE, fragment="Status", options={"o": "v"})
+    assert repr(loc) == f"ResourceLocator({SERVICE!r}, options={{'o': 'v'}}, fragment='Status')"
+
+
+def test_selectors_of_a_response_epr_may_themselves_be_eprs() -> None:
+    data = (
+        f'<a:EndpointReference xmlns:a="{ns.NS_ADDRESSING}" xmlns:w="{ns.NS_WSMAN}">'
+        "<a:Address> urn:anon </a:Address><a:ReferenceParameters>"
+        "<w:ResourceURI> urn:assoc </w:ResourceURI><w:SelectorSet>"
+        '<w:Selector Name="Antecedent"><a:EndpointReference><a:Address>urn:anon</a:Address>'
+        f"<a:ReferenceParameters><w:ResourceURI>{SERVICE}</w:ResourceURI><w:SelectorSet>"
+        '<w:Selector Name="Name">WinRM</w:Selector></w:SelectorSet></a:ReferenceParameters>'
+        '</a:EndpointReference></w:Selector><w:Selector Name="K"> v </w:Selector>'
+        "</w:SelectorSet></a:ReferenceParameters></a:EndpointReference>"
+    ).encode()
+    epr = epr_from_element(parse_xml(data))
+    inner = EndpointReference("urn:anon", SERVICE, {"Name": "WinRM"})
+    assert epr == EndpointReference("urn:anon", "urn:assoc", {"Antecedent": inner, "K": "v"})
+    assert isinstance(epr.selectors["Antecedent"], EndpointReference)

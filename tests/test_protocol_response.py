@@ -14,6 +14,7 @@ from aiowsman.errors import (
 )
 from aiowsman.protocol import (
     EndpointReference,
+    IdentifyResponse,
     Item,
     Request,
     check_response,
@@ -21,6 +22,7 @@ from aiowsman.protocol import (
     parse_create,
     parse_enumeration,
     parse_envelope,
+    parse_identify,
     parse_invoke,
     parse_put,
 )
@@ -262,3 +264,107 @@ def test_non_numeric_wmi_error_code_is_no_code(code: str) -> None:
     )
     exc = raised(body)
     assert exc.wsman_code is None and exc.fault.wsman_message == "m"
+
+
+# -- enumeration items in object-and-EPR mode (DSP0226 8.7) ------------------------
+
+EPR_XML = (
+    "<a:EndpointReference><a:Address>urn:anon</a:Address><a:ReferenceParameters>"
+    "<w:ResourceURI>urn:r</w:ResourceURI><w:SelectorSet><w:Selector Name='K'>v</w:Selector>"
+    "</w:SelectorSet></a:ReferenceParameters></a:EndpointReference>"
+)
+
+
+def items_of(wrapped: str) -> list[Item | EndpointReference]:
+    body = (
+        f"<n:EnumerateResponse><n:EnumerationContext/><w:Items>{wrapped}</w:Items>"
+        "<w:EndOfSequence/></n:EnumerateResponse>"
+    )
+    return parse_enumeration(parse_envelope(envelope(body))).items
+
+
+def test_object_and_epr_item_is_the_instance_with_its_epr() -> None:
+    (item,) = items_of(f"<w:Item><x:A xmlns:x='urn:x'><x:B>1</x:B></x:A>{EPR_XML}</w:Item>")
+    assert isinstance(item, Item) and item.name == "A" and item["B"] == "1"
+    assert item.epr == EndpointReference("urn:anon", "urn:r", {"K": "v"})
+
+
+def test_object_and_epr_item_with_only_an_epr_is_that_epr() -> None:
+    (item,) = items_of(f"<w:Item><!-- no instance -->{EPR_XML}</w:Item>")
+    assert item == EndpointReference("urn:anon", "urn:r", {"K": "v"})
+
+
+def test_object_and_epr_item_keeps_the_first_instance_element() -> None:
+    (item,) = items_of(f"<w:Item><x:A xmlns:x='urn:x'/><x:C xmlns:x='urn:x'/>{EPR_XML}</w:Item>")
+    assert isinstance(item, Item) and item.name == "A"
+
+
+def test_object_and_epr_item_with_neither_instance_nor_epr_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="neither"):
+        items_of("<w:Item></w:Item>")
+
+
+def test_empty_context_without_end_of_sequence_ends_the_enumeration() -> None:
+    body = (
+        "<n:EnumerateResponse><n:EnumerationContext> </n:EnumerationContext></n:EnumerateResponse>"
+    )
+    batch = parse_enumeration(parse_envelope(envelope(body)))
+    assert batch.context is None and batch.end_of_sequence
+
+
+def test_pull_response_with_wsen_end_of_sequence_and_a_context_ends() -> None:
+    body = (
+        "<n:PullResponse><n:EnumerationContext>ctx</n:EnumerationContext>"
+        "<n:Items/><n:EndOfSequence/></n:PullResponse>"
+    )
+    batch = parse_enumeration(parse_envelope(envelope(body)))
+    assert batch.context == "ctx" and batch.end_of_sequence
+
+
+# -- Identify (DSP0226 11) -----------------------------------------------------------
+
+ID = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
+
+
+def test_identify_response_fields_profiles_and_extras() -> None:
+    data = (
+        f'<s:Envelope {NS}><s:Header/><s:Body><i:IdentifyResponse xmlns:i="{ID}">'
+        "<i:ProtocolVersion> http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd </i:ProtocolVersion>"
+        "<i:ProductVendor>Microsoft Corporation</i:ProductVendor>"
+        "<i:ProductVersion>OS: 10.0.17763 SP: 0.0 Stack: 3.0</i:ProductVersion>"
+        "<i:SecurityProfiles><!-- c --><i:SecurityProfileName> "
+        "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/basic </i:SecurityProfileName>"
+        "<i:SecurityProfileName>"
+        "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/spnego-kerberos"
+        "</i:SecurityProfileName></i:SecurityProfiles>"
+        "<!-- comment --><i:InitiatedConnection> true </i:InitiatedConnection>"
+        "</i:IdentifyResponse></s:Body></s:Envelope>"
+    ).encode()
+    result = parse_identify(parse_envelope(data))
+    assert result == IdentifyResponse(
+        "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
+        "Microsoft Corporation",
+        "OS: 10.0.17763 SP: 0.0 Stack: 3.0",
+        (
+            "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/basic",
+            "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/spnego-kerberos",
+        ),
+        {"InitiatedConnection": "true"},
+    )
+
+
+def test_identify_response_without_optional_fields() -> None:
+    data = f'<s:Envelope {NS}><s:Body><i:IdentifyResponse xmlns:i="{ID}"/></s:Body></s:Envelope>'
+    assert parse_identify(parse_envelope(data.encode())) == IdentifyResponse(None, None, None)
+
+
+def test_identify_answered_by_something_else_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="IdentifyResponse"):
+        parse_identify(parse_envelope(envelope("<x:Other xmlns:x='urn:x'/>")))
+    with pytest.raises(ProtocolError, match="empty"):
+        parse_identify(parse_envelope(envelope("")))
+
+
+def test_identify_answered_by_a_fault_raises_the_fault() -> None:
+    with pytest.raises(WSManFault):
+        parse_identify(parse_envelope(envelope(fault("w:AccessDenied"), relates_to=None)))
