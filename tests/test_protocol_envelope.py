@@ -8,8 +8,9 @@ an envelope's structure and come back exactly.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,11 @@ from aiowsman.protocol import (
     create_request,
     delete_request,
     enumerate_request,
+    envelope,
     get_request,
     identify_request,
     invoke_request,
+    new_message_id,
     parse_xml,
     pull_request,
     put_request,
@@ -61,7 +64,18 @@ def q(namespace: str, name: str) -> str:
 
 
 def parse(request: Request) -> etree._Element:
-    return etree.fromstring(request.body)
+    """The request's envelope, checked to have no mixed content.
+
+    WS-Man elements hold either text or child elements, never both: a
+    stray character between tags (a template slip) is caught here, by every
+    test that reads a request.
+    """
+    root = etree.fromstring(request.body)
+    for el in root.iter():
+        if len(el):
+            assert not (el.text or "").strip(), f"text {el.text!r} before the children of {el.tag}"
+        assert not (el.tail or "").strip(), f"text {el.tail!r} after {el.tag}"
+    return root
 
 
 def header(request: Request, namespace: str, name: str) -> etree._Element:
@@ -382,6 +396,9 @@ def test_enumerate_unoptimized_has_neither_optimize_nor_max_elements() -> None:
         (None, ns.DIALECT_WQL),
         ("WQL", ns.DIALECT_WQL),
         ("cql", ns.DIALECT_CQL),
+        ("XPath", ns.DIALECT_XPATH),
+        ("association", ns.DIALECT_ASSOCIATION),
+        ("selector", ns.DIALECT_SELECTOR),
         (ns.DIALECT_XPATH, ns.DIALECT_XPATH),
     ],
 )
@@ -836,3 +853,113 @@ def test_association_instances_filter_sends_result_class_and_role_only() -> None
         f"{q(B, 'Object')}/{q(A, 'ReferenceParameters')}/{q(W, 'SelectorSet')}/{q(W, 'Selector')}"
     )
     assert selector is not None and (selector.get("Name"), selector.text) == ("Name", "WinRM")
+
+
+# -- session defaults, limits and message IDs ------------------------------------
+
+
+def test_default_options_are_512000_bytes_60_seconds_and_en_us() -> None:
+    req = get_request(RequestOptions(OPTS.to), LOC)
+    assert header(req, W, "MaxEnvelopeSize").text == "512000"
+    assert header(req, W, "OperationTimeout").text == "PT60.000S"
+    assert header(req, W, "Locale").get(q(ns.NS_XML, "lang")) == "en-US"
+
+
+@pytest.mark.parametrize("size", [0, -1])
+def test_max_envelope_size_must_be_positive(size: int) -> None:
+    with pytest.raises(ConfigurationError):
+        get_request(RequestOptions(OPTS.to, max_envelope_size=size), LOC)
+
+
+@pytest.mark.parametrize("bad", ["a\x01b", "\ud800", "\ufffe"])
+def test_characters_xml_cannot_carry_are_refused_in_attributes_too(bad: str) -> None:
+    with pytest.raises(ConfigurationError):
+        get_request(OPTS, ResourceLocator(SERVICE, {bad: "v"}))
+    with pytest.raises(ConfigurationError):
+        get_request(RequestOptions(OPTS.to, locale=bad), LOC)
+
+
+def test_requests_and_filters_are_immutable_values() -> None:
+    request = get_request(OPTS, LOC)
+    with pytest.raises(AttributeError):
+        request.operation = "Put"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        AssociationFilter(LOC).role = "x"  # type: ignore[misc]
+
+
+def test_message_ids_are_version_4_uuids_counting_up_in_the_node_field() -> None:
+    first, second = new_message_id(), new_message_id()
+    a, b = uuid.UUID(first.removeprefix("uuid:")), uuid.UUID(second.removeprefix("uuid:"))
+    assert first == first.upper().replace("UUID:", "uuid:")
+    assert a.version == 4 and a.variant == uuid.RFC_4122
+    assert a.int >> 48 == b.int >> 48 and b.node == (a.node + 1) % 2**48
+
+
+def test_message_id_state_forces_version_and_variant_and_wraps_at_48_bits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Restored after the test: the process keeps its own sequence.
+    monkeypatch.setattr(envelope, "_ID_PREFIX", envelope._ID_PREFIX)
+    monkeypatch.setattr(envelope, "_ID_COUNTER", envelope._ID_COUNTER)
+    for byte in (b"\xff", b"\x00"):
+        monkeypatch.setattr(envelope.os, "urandom", lambda n, byte=byte: byte * n)
+        envelope._reseed_message_ids()
+        ids = [uuid.UUID(envelope.new_message_id()[5:]) for _ in range(2)]
+        assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in ids)
+        assert [u.node for u in ids] == ([2**48 - 1, 0] if byte == b"\xff" else [0, 1])
+
+
+def test_template_caches_stay_bounded() -> None:
+    for i in range(envelope._TEMPLATE_CACHE_SIZE + 5):
+        get_request(RequestOptions(f"http://h{i}:5985/wsman"), ResourceLocator(f"urn:r{i}"))
+        assert len(envelope._head_cache) <= envelope._TEMPLATE_CACHE_SIZE
+        assert len(envelope._locator_cache) <= envelope._TEMPLATE_CACHE_SIZE
+
+
+# -- body values: intervals, nested values, raw XML prologs ------------------------------
+
+
+def test_zero_interval_is_sent_and_a_negative_one_refused() -> None:
+    inst = body_child(put_request(OPTS, LOC, {"Every": timedelta(0)}))
+    assert inst.findtext(f"{q(SERVICE, 'Every')}/{q(ns.NS_CIM_COMMON, 'Interval')}") == "PT0.000S"
+    with pytest.raises(ConfigurationError):
+        put_request(OPTS, LOC, {"Every": timedelta(seconds=-1)})
+
+
+def test_date_time_item_and_list_of_mappings_in_a_body() -> None:
+    embedded = Item(parse_xml(b'<e:Emb xmlns:e="urn:e"><e:V>1</e:V></e:Emb>'))
+    inst = body_child(
+        put_request(
+            OPTS,
+            LOC,
+            {
+                "Day": date(2024, 5, 6),
+                "At": time(7, 8, 9),
+                "Emb": embedded,
+                "Rows": [{"K": "a"}, {"K": "b"}],
+            },
+        )
+    )
+    cim = ns.NS_CIM_COMMON
+    assert inst.findtext(f"{q(SERVICE, 'Day')}/{q(cim, 'Date')}") == "2024-05-06"
+    assert inst.findtext(f"{q(SERVICE, 'At')}/{q(cim, 'Time')}") == "07:08:09"
+    assert inst.findtext(f"{q(SERVICE, 'Emb')}/{{urn:e}}Emb/{{urn:e}}V") == "1"
+    rows = inst.findall(q(SERVICE, "Rows"))
+    assert [r.findtext(q(SERVICE, "K")) for r in rows] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "raw", ['<?xml version="1.0" encoding="utf-8"?><A>1</A>', '  \n<?xml version="1.0"?>\n<A>1</A>']
+)
+def test_raw_xml_declaration_is_dropped(raw: str) -> None:
+    request = put_request(OPTS, ResourceLocator(CONFIG), raw)
+    assert b"<?xml" not in request.body
+    assert body_child(request).text == "1"
+
+
+@pytest.mark.parametrize(
+    "raw", ['<?xml version="1.0"?><?xml version="1.0"?><A/>', "<A>\ud800</A>", "<A>\x01</A>"]
+)
+def test_raw_xml_with_a_second_declaration_or_bad_characters_is_refused(raw: str) -> None:
+    with pytest.raises(ConfigurationError):
+        put_request(OPTS, ResourceLocator(CONFIG), raw)
