@@ -796,11 +796,10 @@ def test_fragment_level_resource_of_another_type_is_refused() -> None:
 
 
 def test_invoke_with_an_item_sends_the_item_as_the_body() -> None:
-    params = Item(
-        parse_xml(f'<p:Change_INPUT xmlns:p="{SERVICE}"><p:X>1</p:X></p:Change_INPUT>'.encode())
-    )
+    # Sent as it is, even though an Item is also a mapping of its properties.
+    params = Item(parse_xml(b'<i:Input xmlns:i="urn:i"><i:X>1</i:X></i:Input>'))
     inp = body_child(invoke_request(OPTS, LOC, "Change", params))
-    assert inp.tag == q(SERVICE, "Change_INPUT") and inp.findtext(q(SERVICE, "X")) == "1"
+    assert inp.tag == "{urn:i}Input" and inp.findtext("{urn:i}X") == "1"
 
 
 @pytest.mark.parametrize(
@@ -963,3 +962,8 @@ def test_raw_xml_declaration_is_dropped(raw: str) -> None:
 def test_raw_xml_with_a_second_declaration_or_bad_characters_is_refused(raw: str) -> None:
     with pytest.raises(ConfigurationError):
         put_request(OPTS, ResourceLocator(CONFIG), raw)
+
+
+def test_mapping_body_class_is_the_last_segment_of_a_resource_uri_with_a_trailing_slash() -> None:
+    inst = body_child(put_request(OPTS, ResourceLocator(SERVICE + "/"), {"A": "1"}))
+    assert inst.tag == q(SERVICE + "/", "Win32_Service")
