@@ -48,6 +48,7 @@ from aiowsman.testing._faults import Fault, render_fault
 from aiowsman.testing._host import SimulatedHost, operation_of
 from aiowsman.testing._request import BadRequest, ParsedRequest, parse_request
 from aiowsman.testing._xml import new_uuid
+from aiowsman.testing.families import CimFamily, FamilyFactory, default_families
 from aiowsman.testing.server_auth import AuthOutcome, ConnectionState, ServerAuthHandler
 
 __all__ = ["BasicAuthHandler", "WSManTestServer"]
@@ -163,6 +164,8 @@ class WSManTestServer:
             instances of about 2.2 KB each, for enumeration benchmarks. They
             are made on demand from ``(seed, host, Id)`` and never kept, so
             N = 200,000 costs no memory (see :mod:`aiowsman.testing._bulk`).
+        families: more resource families every host serves, after the default
+            ones (see :mod:`aiowsman.testing.families`; tests add their own).
 
     Attributes:
         endpoints: one URL per simulated host, ``http(s)://ip:port/wsman``.
@@ -188,6 +191,7 @@ class WSManTestServer:
         cache_instances: int = 400_000,
         backlog: int = 1024,
         bulk_instances: int = 0,
+        families: Sequence[FamilyFactory] = (),
     ) -> None:
         if hosts < 1:
             raise ValueError("hosts must be >= 1")
@@ -225,13 +229,16 @@ class WSManTestServer:
         self.auth_handlers: list[ServerAuthHandler] = handlers
         behaviours = dict(behaviours or {})
         self._cache = TableCache(cache_instances)
+        host_families = (
+            *default_families(cache=self._cache, bulk_instances=bulk_instances),
+            *families,
+        )
         self.hosts: list[SimulatedHost] = [
             SimulatedHost(
                 i,
                 seed=seed,
                 behaviour=behaviours.get(i) or HostBehaviour(latency=latency),
-                cache=self._cache,
-                bulk_instances=bulk_instances,
+                families=host_families,
             )
             for i in range(hosts)
         ]
@@ -274,7 +281,7 @@ class WSManTestServer:
         """
         names = list(class_names)
         for host in self.hosts:
-            store = host._get_store()
+            store = host.family(CimFamily).load_store()
             for name in names:
                 cls = store.cim_class(name)
                 if cls is None:
@@ -645,7 +652,8 @@ class WSManTestServer:
                 if operation == "Identify":
                     text = host.identify(authenticated=True, profiles=self._profiles())
                 else:
-                    text = host.execute(req, relates_to, activity_id)
+                    answer = host.execute(req, relates_to, activity_id, outcome.user)
+                    text = answer if isinstance(answer, str) else await answer
             except Fault as exc:
                 fault = exc
         if fault is not None:
