@@ -233,3 +233,47 @@ def test_repr_of_a_short_item_shows_every_property() -> None:
 def test_repr_html_lists_arrays_and_names_the_class() -> None:
     html = item("<p:L>1</p:L><p:L>2</p:L>")._repr_html_()
     assert "<caption>Win32_X</caption>" in html and "1, 2" in html
+
+
+def test_a_wrapper_named_like_a_cim_type_but_holding_elements_is_an_embedded_instance() -> None:
+    it = item("<p:V><cim:Datetime><p:Y>1</p:Y></cim:Datetime></p:V>")
+    assert it["V"] == {"Datetime": {"Y": "1"}}
+
+
+def test_wrapped_values_are_stripped_and_an_empty_wrapper_is_empty_text() -> None:
+    it = item(
+        "<p:D><cim:Datetime>\n 2020-01-01T00:00:00Z \n</cim:Datetime></p:D>"
+        "<p:E><cim:Datetime/></p:E>"
+    )
+    assert it["D"] == datetime(2020, 1, 1, tzinfo=UTC) and it["E"] == ""
+
+
+def test_xml_is_utf8_without_the_tail_of_a_pretty_printed_item() -> None:
+    body = (
+        "<n:PullResponse><n:Items>\n  <x:A xmlns:x='urn:x'><x:B>caf\u00e9</x:B></x:A>\n</n:Items>"
+        "<n:EndOfSequence/></n:PullResponse>"
+    )
+    data = (
+        "<s:Envelope xmlns:s='http://www.w3.org/2003/05/soap-envelope' "
+        "xmlns:n='http://schemas.xmlsoap.org/ws/2004/09/enumeration'>"
+        f"<s:Body>{body}</s:Body></s:Envelope>"
+    ).encode()
+    (it,) = parse_enumeration(parse_envelope(data)).items
+    assert isinstance(it, Item)
+    assert it.xml.startswith(b"<x:A ") and it.xml.endswith(b"</x:A>")
+    assert "<x:B>caf\u00e9</x:B>".encode() in it.xml
+
+
+def test_repr_shows_four_properties_then_an_ellipsis() -> None:
+    it = item("".join(f"<p:P{i}>{i}</p:P{i}>" for i in range(6)))
+    assert repr(it) == "<Item Win32_X P0='0' P1='1' P2='2' P3='3' ...>"
+    assert repr(item("<p:L>" + "x" * 50 + "</p:L>")) == f"<Item Win32_X L='{'x' * 36}...>"
+
+
+def test_repr_html_is_exactly_one_row_per_property() -> None:
+    assert item("<p:A>1</p:A><p:N xsi:nil='true'/>")._repr_html_() == (
+        "<table><caption>Win32_X</caption>"
+        "<tr><th style='text-align:left'>A</th><td style='text-align:left'>1</td></tr>"
+        "<tr><th style='text-align:left'>N</th><td style='text-align:left'>(null)</td></tr>"
+        "</table>"
+    )

@@ -1,8 +1,8 @@
 """The result files: ``NAME.json`` (every outcome) and ``NAME.md`` (tables, survivors, diffs).
 
 A survivor is either explained in ``benchmarks/mutation/equivalent.toml``
-(keyed by the mutant's stable key; the reason it cannot change behaviour) or
-listed as unexplained: the file says which.
+(by the mutant's stable id, a hash of its line's text and the change; with
+the reason it cannot change behaviour) or listed as unexplained.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ class Outcome:
 
 
 def load_equivalents() -> dict[str, str]:
-    """Mutant key -> why that mutant cannot change behaviour."""
+    """Mutant id -> why that mutant cannot change behaviour."""
     if not EQUIVALENTS.exists():
         return {}
     data = tomllib.loads(EQUIVALENTS.read_text())
-    return {entry["key"]: entry["why"] for entry in data.get("mutant", [])}
+    return {entry["id"]: entry["why"] for entry in data.get("mutant", [])}
 
 
 def _diff(mutant: Mutant) -> str:
@@ -95,7 +95,7 @@ def write_report(
         killed = sum(o.status in _KILLED for o in rows)
         survived = sum(o.status == "survived" for o in rows)
         uncovered = sum(o.status == "uncovered" for o in rows)
-        explained = sum(o.status not in _KILLED and o.mutant.key in equivalents for o in rows)
+        explained = sum(o.status not in _KILLED and o.mutant.ident in equivalents for o in rows)
         goal = f"{target.goal:.0%}" if target.goal else "-"
         md.append(
             f"| `{target.module}` | {len(rows)} | {killed} | {survived} | {uncovered} "
@@ -130,7 +130,7 @@ def write_report(
         md += [f"## Survivors: `{target.module}`", ""]
         for o in rows:
             m = o.mutant
-            why = equivalents.get(m.key)
+            why = equivalents.get(m.ident)
             status = {"uncovered": "reached by no test", "error": "RUN FAILED"}.get(
                 o.status, "survived"
             )
