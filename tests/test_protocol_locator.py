@@ -198,3 +198,39 @@ def test_selectors_of_a_response_epr_may_themselves_be_eprs() -> None:
     inner = EndpointReference("urn:anon", SERVICE, {"Name": "WinRM"})
     assert epr == EndpointReference("urn:anon", "urn:assoc", {"Antecedent": inner, "K": "v"})
     assert isinstance(epr.selectors["Antecedent"], EndpointReference)
+
+
+def test_a_resource_uri_holding_a_scheme_anywhere_is_not_an_alias() -> None:
+    assert expand_resource_uri("cimv2/x://y") == "cimv2/x://y"
+
+
+def test_a_locator_built_from_nothing_has_an_empty_uri() -> None:
+    assert ResourceLocator().resource_uri == ""
+
+
+def epr_of(inner: str) -> EndpointReference:
+    decls = f'xmlns:p="urn:p" xmlns:a="{ns.NS_ADDRESSING}" xmlns:w="{ns.NS_WSMAN}"'
+    data = f"<p:Ref {decls}>{inner}</p:Ref>"
+    return epr_from_element(parse_xml(data.encode()))
+
+
+def test_epr_of_an_element_wrapping_an_endpoint_reference() -> None:
+    assert epr_of(
+        "<a:EndpointReference><a:Address>urn:anon</a:Address><a:ReferenceParameters>"
+        "<w:ResourceURI>urn:r</w:ResourceURI></a:ReferenceParameters></a:EndpointReference>"
+    ) == EndpointReference("urn:anon", "urn:r")
+
+
+def test_epr_address_beside_a_wrapped_reference_is_read_from_the_element_itself() -> None:
+    assert epr_of(
+        "<a:Address>urn:outer</a:Address>"
+        "<a:EndpointReference><a:Address>urn:inner</a:Address></a:EndpointReference>"
+    ) == EndpointReference("urn:outer", None)
+
+
+def test_epr_with_old_reference_properties_empty_values_and_a_nameless_selector() -> None:
+    assert epr_of(
+        "<a:Address/><a:ReferenceProperties><w:ResourceURI> urn:r </w:ResourceURI>"
+        '<w:SelectorSet><w:Selector Name="K"/><w:Selector>v</w:Selector></w:SelectorSet>'
+        "</a:ReferenceProperties>"
+    ) == EndpointReference("", "urn:r", {"K": "", "": "v"})
