@@ -368,3 +368,21 @@ def test_identify_answered_by_something_else_is_a_protocol_error() -> None:
 def test_identify_answered_by_a_fault_raises_the_fault() -> None:
     with pytest.raises(WSManFault):
         parse_identify(parse_envelope(envelope(fault("w:AccessDenied"), relates_to=None)))
+
+
+def test_fault_detail_uri_is_stripped_and_an_empty_one_is_empty() -> None:
+    body = (
+        "<s:Fault><s:Code><s:Value>s:Sender</s:Value></s:Code><s:Detail><w:FaultDetail>\n"
+        "  http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidValue \n"
+        "</w:FaultDetail></s:Detail></s:Fault>"
+    )
+    exc = raised(body)
+    assert (
+        exc.fault.detail_text
+        == "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidValue"
+    )
+    assert exc.fault.reason is None and exc.fault.code == "Sender"
+    empty = body.replace(
+        body[body.index("<w:FaultDetail>") : body.index("</s:Detail>")], "<w:FaultDetail/>"
+    )
+    assert raised(empty).fault.detail_text == ""
