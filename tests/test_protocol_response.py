@@ -386,3 +386,31 @@ def test_fault_detail_uri_is_stripped_and_an_empty_one_is_empty() -> None:
         body[body.index("<w:FaultDetail>") : body.index("</s:Detail>")], "<w:FaultDetail/>"
     )
     assert raised(empty).fault.detail_text == ""
+
+
+def test_message_id_is_stripped_and_an_empty_one_is_empty() -> None:
+    head = "<a:MessageID>\n uuid:m \n</a:MessageID>"
+    data = f"<s:Envelope {NS}><s:Header>{head}</s:Header><s:Body/></s:Envelope>".encode()
+    assert parse_envelope(data).message_id == "uuid:m"
+    empty = data.replace(head.encode(), b"<a:MessageID/>")
+    assert parse_envelope(empty).message_id == ""
+
+
+def test_the_content_type_charset_is_honoured() -> None:
+    # A body that does not start with "<" is decoded by its declared charset.
+    data = b"\n" + envelope("<n:PullResponse/>")
+    assert parse_envelope(data, "application/soap+xml;charset=UTF-8").body is not None
+    with pytest.raises(ProtocolError, match="charset"):
+        parse_envelope(data, "application/soap+xml;charset=ISO-8859-1")
+
+
+def test_wsman_message_keeps_the_text_around_and_inside_nested_elements() -> None:
+    body = (
+        "<s:Fault><s:Code><s:Value>s:Receiver</s:Value></s:Code><s:Detail>"
+        '<f:WSManFault Code="1" Machine=" m "><f:Message>Before <f:Inner>inside</f:Inner> after'
+        "<f:ExtendedError>not this</f:ExtendedError> end</f:Message></f:WSManFault>"
+        "</s:Detail></s:Fault>"
+    )
+    exc = raised(body)
+    assert exc.fault.wsman_message == "Before inside after end"
+    assert exc.machine == "m"
