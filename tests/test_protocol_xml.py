@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import codecs
+import threading
 from pathlib import Path
 
 import pytest
 
 from aiowsman.errors import ProtocolError, ResponseTooLargeError, UnsafeXMLError
 from aiowsman.protocol import parse_envelope, parse_get, parse_xml
+from aiowsman.protocol.xml import detect_encoding
 
 CORPUS = Path(__file__).parent / "corpus"
 GET_RESPONSE = (CORPUS / "pypsrp-get-response-config.xml").read_bytes()
@@ -168,3 +170,108 @@ def test_unsupported_charset_is_a_protocol_error() -> None:
 def test_invalid_utf16_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError):
         parse_xml(codecs.BOM_UTF16_LE + b"<\x00r\x00\x00\xd8>\x00")
+
+
+# -- the prolog scan refuses a DOCTYPE before anything is parsed ----------------------
+
+#: Each prolog shape is followed by a DOCTYPE and a body the parser would reject as
+#: malformed: only a scan that refuses before parsing can answer UnsafeXMLError.
+HOSTILE_TAIL = b'<!DOCTYPE r [<!ENTITY e "x">]><r>&e;<?later?><!-- later --></broken>'
+
+
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        b"",
+        b"\n  ",
+        b'<?xml version="1.0"?>',
+        b"<?pi a>b?>",
+        b"<?a?><?b?>",
+        b"<??>",
+        b"<!-- <!DOCTYPE decoy> -->",
+        b"<!---->",
+        b'<?xml version="1.0"?>\n<!-- c --><?pi x?>\n',
+    ],
+    ids=[
+        "bare",
+        "space",
+        "decl",
+        "pi-with-gt",
+        "two-pis",
+        "empty-pi",
+        "comment",
+        "empty-comment",
+        "mixed",
+    ],
+)
+def test_doctype_after_any_prolog_is_refused_before_parsing(prolog: bytes) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_xml(prolog + HOSTILE_TAIL)
+    assert type(info.value) is UnsafeXMLError
+
+
+@pytest.mark.parametrize("bom", [codecs.BOM_UTF16_LE, b""])
+def test_doctype_in_utf16_is_refused_before_parsing(bom: bytes) -> None:
+    data = bom + (b'<?xml version="1.0"?>' + HOSTILE_TAIL).decode().encode("utf-16-le")
+    with pytest.raises(ProtocolError) as info:
+        parse_xml(data, content_type="application/soap+xml;charset=UTF-16")
+    assert type(info.value) is UnsafeXMLError
+
+
+def test_unterminated_prolog_is_malformed_not_unsafe() -> None:
+    for data in (b"<?xml version='1.0'", b"<!-- never closed <r/>"):
+        with pytest.raises(ProtocolError) as info:
+            parse_xml(data)
+        assert type(info.value) is ProtocolError
+
+
+def test_utf16_with_a_bom_and_its_own_declaration_decodes() -> None:
+    text = '<?xml version="1.0" encoding="utf-16"?><r>caf\u00e9</r>'
+    for codec, bom in (("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE)):
+        assert parse_xml(bom + text.encode(codec)).text == "caf\u00e9"
+
+
+def test_comments_inside_values_are_dropped_in_every_thread() -> None:
+    results: list[str | None] = []
+
+    def parse() -> None:
+        results.append(parse_xml(b"<v>4<!-- c -->2</v>").text)
+
+    parse()
+    worker = threading.Thread(target=parse)  # a thread that never parsed before
+    worker.start()
+    worker.join(10)
+    assert results == ["42", "42"]
+
+
+# -- detect_encoding ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "codec"),
+    [
+        (codecs.BOM_UTF16_LE + b"<\x00", None, "utf-16-le"),
+        (codecs.BOM_UTF16_BE + b"\x00<", None, "utf-16-be"),
+        (codecs.BOM_UTF32_LE + b"<\x00\x00\x00", None, "utf-8"),  # not UTF-16: left to fail
+        (codecs.BOM_UTF8 + b"<r/>", "text/xml; charset=utf-16", "utf-8"),  # a BOM wins
+        (b"<r/>", None, "utf-8"),
+        (b"<\x00r\x00", None, "utf-16-le"),
+        (b"\x00<\x00r", None, "utf-16-be"),
+        (b"<\x00r\x00", "text/xml; charset=us-ascii", "utf-16-le"),
+        (b"<r/>", "text/xml; charset=UTF8", "utf-8"),
+        (b"<r/>", "text/xml; charset=ascii", "utf-8"),
+        (b"<\x00r\x00", "text/xml; charset=UTF_16", "utf-16-le"),
+        (b"\x00<\x00r", "text/xml; charset=utf16", "utf-16-be"),
+        (b"<\x00r\x00", "text/xml; charset=utf-16BE", "utf-16-be"),
+        (b"\x00<\x00r", "text/xml; charset=UTF-16-LE", "utf-16-le"),
+        (b"<r/>", "text/xml", "utf-8"),
+    ],
+)
+def test_detect_encoding(data: bytes, content_type: str | None, codec: str) -> None:
+    assert detect_encoding(data, content_type) == codec
+
+
+@pytest.mark.parametrize("charset", ["latin-1", "utf-32", "utf-7"])
+def test_detect_encoding_refuses_other_charsets(charset: str) -> None:
+    with pytest.raises(ProtocolError, match="charset"):
+        detect_encoding(b"<r/>", f"text/xml; charset={charset}")
