@@ -73,9 +73,30 @@ async def test_a_pull_the_server_keeps_timing_out_fails_before_the_deadline(
                 await session.enumerate(SERVICE).to_list()
         assert not bound.expired()
         assert info.value.operation == "Pull"
+        # The first Pull and 16 retries, then the enumerator gives up.
+        assert server.host(0).stats.by_operation["Pull"] == 17
         # TimedOut leaves the context valid (DSP0226 8.4): it was released.
         assert len(server.host(0).stats.releases) == 1
         assert server.host(0).contexts_open == 0
+
+
+async def test_pull_retries_ask_for_less_time_and_stop_before_the_deadline(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    # The server would take 30 s, so it answers TimedOut after each Pull's
+    # OperationTimeout (DSP0226 6.1). Each retry must ask for less than what
+    # is left of the Pull's deadline, so the last answer is still a TimedOut
+    # fault (not a client time-out), and retrying stops once too little is left.
+    behaviour = on_pull(Injection(K.LATENCY, delay=30.0))
+    async with (
+        make_server(behaviours={0: behaviour}) as server,
+        make_session(server, batch_items=20, timeout=2.0) as session,
+    ):
+        async with asyncio.timeout(10.0):
+            with pytest.raises(OperationTimedOutFault) as info:
+                await session.enumerate(SERVICE).to_list()
+        assert info.value.operation == "Pull"
+        assert 2 <= server.host(0).stats.by_operation["Pull"] < 17
 
 
 async def test_a_pull_timed_out_once_is_pulled_again_and_loses_nothing(
@@ -168,3 +189,32 @@ async def test_a_fan_out_deadline_mid_enumeration_still_releases_the_context(
         assert isinstance(result.error, TimeoutError)
         assert len(server.host(0).stats.releases) == 1
         assert server.host(0).contexts_open == 0
+
+
+async def test_a_dropped_enumerator_whose_prefetch_failed_leaves_no_unretrieved_error(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        behaviour = on_pull(Injection(K.EXPIRE_CONTEXTS))
+        async with (
+            make_server(behaviours={0: behaviour}) as server,
+            make_session(server) as session,
+        ):
+            services = session.enumerate(SERVICE, batch_items=20)
+            await services.start()  # the first batch; the prefetched Pull then fails
+            for _ in range(200):  # bounded: 10 s
+                if server.host(0).stats.by_operation["Pull"]:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # let the failed Pull's task finish
+            del services
+        del session  # it keeps the last error, whose traceback reaches the task
+        gc.collect()  # the enumerator, its task and the task's error are garbage now
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert reported == []

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from aiowsman import (
     AssociationFilter,
     AsyncSession,
+    ConfigurationError,
     EndpointReference,
     Enumerator,
     InvalidEnumerationContextFault,
@@ -281,3 +282,73 @@ async def test_a_failed_enumerate_raises_again_instead_of_ending_quietly(
     with pytest.raises(WSManFault):
         async for _ in services:
             pass
+
+
+def server_order(server: WSManTestServer) -> list[str]:
+    return [str(i.values["Name"]) for i in server.host(0).store.instances("Win32_Service")]
+
+
+async def test_items_arrive_in_the_server_order_across_batches(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    services = basic_session.enumerate(SERVICE, batch_items=7)
+    names = [item["Name"] async for item in services]
+    assert names == server_order(basic_server)
+    assert services.pulls == basic_server.host(0).stats.by_operation["Pull"] == 28
+
+
+async def test_read_item_returns_items_in_the_server_order(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    async with basic_session.enumerate(SERVICE, batch_items=9) as services:
+        names = [(await services.read_item())["Name"] for _ in range(SERVICES)]
+        assert services.at_end_of_stream
+    assert names == server_order(basic_server)
+
+
+async def test_without_optimisation_the_enumerate_response_carries_no_item(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    # 199 per batch: the 200 items take exactly two Pulls only if the
+    # EnumerateResponse brought none of them.
+    items = await basic_session.enumerate(SERVICE, batch_items=199, optimize=False).to_list()
+    assert len(items) == SERVICES
+    assert basic_server.host(0).stats.by_operation["Pull"] == 2
+
+
+async def test_the_dialect_given_is_the_dialect_used(basic_session: AsyncSession) -> None:
+    # A mapping filter is a selector filter: naming another dialect is refused.
+    with pytest.raises(ConfigurationError, match="selector dialect"):
+        await basic_session.enumerate(SERVICE, filter={"Name": "WinRM"}, dialect="WQL")
+
+
+async def test_more_than_a_hundred_batches_with_items_are_not_empty_batches(
+    basic_session: AsyncSession,
+) -> None:
+    items = await basic_session.enumerate(SERVICE, batch_items=1).to_list()
+    assert len(items) == SERVICES
+
+
+async def test_a_failed_pull_fails_every_later_read_the_same_way(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    behaviour = HostBehaviour(
+        inject=lambda info: (
+            Injection(InjectionKind.EXPIRE_CONTEXTS) if info.operation == "Pull" else None
+        )
+    )
+    async with make_server(behaviours={0: behaviour}) as server, make_session(server) as session:
+        services = session.enumerate(SERVICE, batch_items=10)
+        names = [item["Name"] async for item in _until_fault(services)]
+        assert len(names) == 10
+        for _ in range(2):
+            with pytest.raises(InvalidEnumerationContextFault):
+                await services.read_item()
+        assert services.at_end_of_stream and services.context is None
+
+
+async def _until_fault(services: Enumerator) -> AsyncIterator[Item]:
+    with pytest.raises(InvalidEnumerationContextFault):
+        async for item in services:
+            assert isinstance(item, Item)
+            yield item
