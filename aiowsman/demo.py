@@ -7,7 +7,9 @@ with a fault, or refusing the first request with HTTP 503) -- and runs the
 same fan-out runner a real inventory would use: Identify, Get
 ``Win32_OperatingSystem``, Get ``Win32_ComputerSystem`` and an enumeration of
 ``Win32_Service`` per host. Each host's record goes to a JSONL file (and
-optionally CSV) as it finishes; the summary is printed at the end.
+optionally CSV) as it finishes. The report -- some records, some failures,
+and a summary that explains what broke and how -- goes to stdout
+(``aiowsman demo > report.txt``); the banner and progress to stderr.
 
 Everything is real: HTTP over loopback sockets, SOAP envelopes, Basic
 authentication, WS-Enumeration Pulls. Nothing leaves 127.0.0.1.
@@ -29,6 +31,7 @@ from aiowsman.fanout import Summary, run
 
 __all__ = [
     "FAILURE_KINDS",
+    "DemoReport",
     "InventoryOp",
     "add_demo_arguments",
     "demo",
@@ -156,7 +159,7 @@ async def demo(
     csv_output: TextIO | None = None,
     concurrency: int = 64,
     timeout: float = 4.0,  # noqa: ASYNC109 - the sessions' operation timeout
-    deadline: float = 10.0,
+    deadline: float = 8.0,
     latency: float | tuple[float, float] = (0.0, 0.05),
     failure_rate: float = 0.01,
     seed: int = 0,
@@ -164,6 +167,7 @@ async def demo(
     summary: Summary | None = None,
     sample: list[Any] | None = None,
     sample_size: int = 8,
+    report: DemoReport | None = None,
 ) -> Summary:
     """Run the demo: start the fleet, inventory it, write records.
 
@@ -182,6 +186,7 @@ async def demo(
         sample: a list to receive up to ``sample_size`` ok results and up to
             ``sample_size`` failures, in the order they finished (for display).
         sample_size: bound of each half of ``sample``.
+        report: a :class:`DemoReport` to fill (the summary's explanations).
 
     Returns:
         The run's :class:`Summary`.
@@ -212,6 +217,7 @@ async def demo(
                 timeout,
                 sample if sample is not None else [],
                 sample_size,
+                report if report is not None else DemoReport(),
             )
     for writer in writers:
         writer.close()
@@ -236,9 +242,13 @@ async def _inventory(
     timeout: float,  # noqa: ASYNC109 - the sessions' operation timeout
     sample: list[Any],
     sample_size: int,
+    report: DemoReport,
 ) -> None:
-    """Fan the inventory out over ``endpoints``, feeding writers, progress and sample."""
+    """Fan the inventory out over ``endpoints``, feeding writers, progress, sample, report."""
     kept = {True: 0, False: 0}
+    loop = asyncio.get_running_loop()
+    report.deadline = deadline
+    started = loop.time()
     fan = run(
         endpoints,
         InventoryOp(),
@@ -261,6 +271,7 @@ async def _inventory(
                 writer.write(result)
             if progress is not None:
                 progress.update(result)
+            report.add(result, loop.time() - started)
             if kept[result.ok] < sample_size:
                 kept[result.ok] += 1
                 sample.append(result)
@@ -270,17 +281,67 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``aiowsman demo`` options."""
     parser.add_argument("--hosts", type=int, default=500, help="simulated hosts (500)")
     parser.add_argument(
-        "-o", "--output", default="inventory.jsonl", help="JSONL inventory file (inventory.jsonl)"
-    )
+        "-o", "--output", default="inventory.jsonl",
+        help="JSONL inventory file (inventory.jsonl; '-' = stdout, the report then on stderr)",
+    )  # fmt: skip
     parser.add_argument("--csv", metavar="FILE", help="also write the inventory as CSV")
     parser.add_argument("--concurrency", type=int, default=64, help="hosts in flight (64)")
     parser.add_argument("--timeout", type=float, default=4.0, help="seconds per operation (4)")
-    parser.add_argument("--deadline", type=float, default=10.0, help="seconds per host (10)")
+    parser.add_argument("--deadline", type=float, default=8.0, help="seconds per host (8)")
     parser.add_argument(
         "--failure-rate", type=float, default=0.01, help="fraction of hosts broken each way (0.01)"
     )
     parser.add_argument("--seed", type=int, default=0, help="fleet seed (0)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no banner, progress or report")
+
+
+#: What each failure class means in the demo fleet, and which breakage causes it.
+CLASS_MEANINGS = {
+    "timeout": "no answer at all: black-holed (accepts the connection, never answers), "
+    "given up at the {deadline:g}s host deadline",
+    "connect": "connection refused: nothing listens (WinRM off)",
+    "auth": "the host rejected the credentials (HTTP 401)",
+    "fault": "the host answered, with a SOAP fault: here w:TimedOut, the *server* giving "
+    "up on one Get within its OperationTimeout (a client 'timeout' is no answer at all)",
+}
+
+
+@dataclass
+class DemoReport:
+    """What the demo's summary explains, gathered as results arrive (constant memory)."""
+
+    answered: int = 0  #: hosts that got their record
+    last_answer: float = 0.0  #: seconds from the start to the last host that answered
+    recovered: int = 0  #: hosts refused at first (busy) that answered on a retry
+    deadline: float = 0.0
+
+    def add(self, result: Any, at: float) -> None:
+        if result.ok:
+            self.answered += 1
+            self.last_answer = max(self.last_answer, at)
+            if result.attempts > 1:
+                self.recovered += 1
+
+    def lines(self, summary: Summary) -> list[str]:
+        """The summary, explained."""
+        out = [f"{summary.total} simulated hosts, inventoried in {summary.wall_time:.1f}s:"]
+        if self.answered:
+            rate = self.answered / self.last_answer if self.last_answer > 0 else 0.0
+            out.append(
+                f"  {self.answered} answered within {self.last_answer:.1f}s ({rate:.0f} hosts/s; "
+                "the black-holed hosts' deadline is not counted)"
+            )
+        if self.recovered:
+            out.append(
+                f"  {self.recovered} of them were busy at first (HTTP 503 with Retry-After) "
+                "and answered on a retry"
+            )
+        if summary.failed:
+            out.append(f"  {summary.failed} failed, each with its record saying why:")
+            for klass, count in summary.failed_by_class.most_common():
+                meaning = CLASS_MEANINGS.get(klass, klass).format(deadline=self.deadline)
+                out.append(f"    {klass:<8} {count:>3}  {meaning}")
+        return out
 
 
 def run_demo_cli(args: argparse.Namespace) -> int:
@@ -300,12 +361,15 @@ def run_demo_cli(args: argparse.Namespace) -> int:
         csv_out = open(args.csv, "w", encoding="utf-8", newline="") if args.csv else None  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"cannot write the inventory: {exc}") from None
+    # The report is the demo's result: stdout, unless the records are there.
+    report_to = sys.stderr if out is sys.stdout else sys.stdout
+    report = DemoReport()
     try:
         if not args.quiet:
             print(
-                f"aiowsman demo: simulating {args.hosts} hosts on 127.0.0.1 "
-                f"(some slow, ~{args.failure_rate:.0%} each black-holed, refusing, "
-                "rejecting credentials, faulting, busy)",
+                f"aiowsman demo: simulating {args.hosts} hosts on 127.0.0.1: about 10% slow; "
+                f"~{args.failure_rate:.0%} each black-holed, refusing connections, rejecting "
+                "the credentials, or faulting; and busy (HTTP 503 once, then fine)",
                 file=sys.stderr,
             )
         sample: list[Any] = []
@@ -322,6 +386,7 @@ def run_demo_cli(args: argparse.Namespace) -> int:
                     seed=args.seed,
                     progress=progress,
                     sample=sample,
+                    report=report,
                 )
             )
     finally:
@@ -330,11 +395,16 @@ def run_demo_cli(args: argparse.Namespace) -> int:
         if csv_out is not None:
             csv_out.close()
     if not args.quiet:
-        print(format_sample(sample), file=sys.stderr)
-        print(str(summary), file=sys.stderr)
         where = "stdout" if out_path == "-" else out_path
         extra = f" and {args.csv}" if args.csv else ""
-        print(f"inventory: {summary.total} records in {where}{extra}", file=sys.stderr)
+        text = [
+            format_sample(sample),
+            "",
+            *report.lines(summary),
+            "",
+            f"inventory: {summary.total} records, one per host, in {where}{extra}",
+        ]
+        print("\n".join(text), file=report_to)
     return 0 if summary.total == args.hosts else 1
 
 

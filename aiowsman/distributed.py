@@ -220,8 +220,9 @@ async def run_distributed(
         hosts: host names/URLs. A plain iterable is streamed into shards;
             an async iterable is drained into a list first.
         operation: picklable ``async def op(session) -> value``.
-        shard_size, max_pending_shards, shard_retries: see
-            :func:`iter_distributed`.
+        shard_size: hosts per Dask task (see :func:`iter_distributed`).
+        max_pending_shards: shards submitted at a time (see :func:`iter_distributed`).
+        shard_retries: resubmissions of a failed shard (see :func:`iter_distributed`).
         **runner_kwargs: passed to :func:`aiowsman.fanout.run` on the worker.
 
     Yields:

@@ -91,7 +91,7 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
     """The results of one enumeration (``IWSManEnumerator``), pulled in batches.
 
     Use as ``async for item in enumerator``, ``async with ... as e``,
-    ``await e.read_item()`` / ``e.at_end_of_stream`` (the seed's ``ReadItem`` /
+    ``await e.read_item()`` / ``e.at_end_of_stream`` (the WinRM Scripting API's ``ReadItem`` /
     ``AtEndOfStream``), or ``await e.to_list()``. Items are
     :class:`~aiowsman.protocol.items.Item` (with ``.epr`` in
     ``object_and_epr`` mode) or :class:`EndpointReference` (``epr`` mode).
@@ -151,7 +151,7 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
 
     @property
     def at_end_of_stream(self) -> bool:
-        """True when no item remains (the seed's ``AtEndOfStream``).
+        """True when no item remains (the WinRM Scripting API's ``AtEndOfStream``).
 
         Exact after ``await enumerator`` / ``read_item()``: these wait for the
         next batch when the current one is used up. False before the start.
@@ -324,7 +324,7 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
         raise StopAsyncIteration
 
     async def read_item(self) -> EnumeratedItem:
-        """The next item (the seed's ``ReadItem``).
+        """The next item (the WinRM Scripting API's ``ReadItem``).
 
         When this takes the last buffered item, it waits for the next batch
         (already prefetched), so ``at_end_of_stream`` is exact afterwards.

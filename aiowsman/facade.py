@@ -98,7 +98,7 @@ class ConnectionOptions:
 
     Attributes:
         username: ``UserName``.
-        password: ``Password`` (write-only in the seed; never shown in the repr).
+        password: ``Password`` (write-only in the WinRM Scripting API; never shown in the repr).
         certificate_thumbprint: ``CertificateThumbprint``; Windows looks it up
             in its certificate store, which does not exist here -- give
             ``cert=`` files to :class:`AsyncSession` instead.
@@ -209,7 +209,7 @@ def enumeration_arguments(
     elif flags & ENUM_FLAG_HIERARCHY_DEEP_BASE_PROPS_ONLY:
         kwargs["polymorphism"] = "deep_base_props_only"
     if association is not None:
-        # The seed's flag picks DSP0227 8.2's AssociationInstances (0x80) or
+        # The WinRM Scripting API's flag picks DSP0227 8.2's AssociationInstances (0x80) or
         # AssociatedInstances (0x0) for the filter's source object.
         kwargs["association"] = replace(
             association, instances=bool(flags & ENUM_FLAG_ASSOCIATION_INSTANCE)
@@ -225,7 +225,7 @@ def enumeration_arguments(
 class WSMan:
     """The scripting API's ``WSMan`` object: sessions, options, locators, flags.
 
-    The flag constants keep the seed's names (``WSMan.SessionFlagUseBasic``,
+    The flag constants keep the WinRM Scripting API's names (``WSMan.SessionFlagUseBasic``,
     ``WSMan.EnumerationFlagReturnEPR`` ...) as class attributes holding the
     documented values, rather than methods returning them.
     """

@@ -53,6 +53,7 @@ from collections.abc import (
     Mapping,
 )
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -77,7 +78,9 @@ __all__ = [
     "SessionFactory",
     "Summary",
     "classify_error",
+    "current_host",
     "jsonable",
+    "no_retry",
     "run",
 ]
 
@@ -317,18 +320,30 @@ class Summary:
             "slowest": [{"host": h, "elapsed": round(e, 3)} for h, e in self.slowest],
         }
 
+    #: Below this many hosts, a rate and a slowest-hosts list say nothing.
+    FLEET = 10
+
     def __str__(self) -> str:
-        lines = [
-            f"{self.total} hosts: {self.ok} ok, {self.failed} failed "
-            f"in {self.wall_time:.1f}s ({self.throughput:.0f} hosts/s)"
-        ]
+        """The run in a few lines, fitted to its size.
+
+        One host: ``1 host: ok in 0.12s`` (or ``failed (auth)``). A fleet:
+        counts, failures by class, fault codes; from :attr:`FLEET` hosts on,
+        the rate and the slowest hosts too.
+        """
+        if self.total == 1:
+            state = "ok" if self.ok else f"failed ({next(iter(self.failed_by_class))})"
+            return f"1 host: {state} in {self.wall_time:.2f}s"
+        head = f"{self.total} hosts: {self.ok} ok, {self.failed} failed in {self.wall_time:.1f}s"
+        if self.total >= self.FLEET:
+            head += f" ({self.throughput:.0f} hosts/s)"
+        lines = [head]
         if self.failed_by_class:
             parts = ", ".join(f"{k} {v}" for k, v in self.failed_by_class.most_common())
             lines.append(f"failed by class: {parts}")
         if self.fault_codes:
             parts = ", ".join(f"{k} x{v}" for k, v in self.fault_codes.most_common(5))
             lines.append(f"fault codes: {parts}")
-        if self._slowest:
+        if self._slowest and self.total >= self.FLEET:
             parts = ", ".join(f"{h} {e:.2f}s" for h, e in self.slowest[:5])
             lines.append(f"slowest: {parts}")
         return "\n".join(lines)
@@ -399,9 +414,35 @@ def _gc_restore() -> None:
 
 _END = object()
 
+_HOST: ContextVar[str | None] = ContextVar("aiowsman_fanout_host", default=None)
+_NO_RETRY = "_aiowsman_no_retry"
+
+
+def current_host() -> str | None:
+    """The host, as given in the input, whose operation runs in this task.
+
+    An operation receives only a session; one that reports progress of its
+    own (the command line streams each enumerated item as it arrives, with
+    its host) reads the host here. None outside a run.
+    """
+    return _HOST.get()
+
+
+def no_retry(exc: BaseException) -> BaseException:
+    """Mark ``exc`` so the runner reports it without retrying; returns ``exc``.
+
+    For an operation whose partial effects were already observed -- items
+    streamed to an output, say: a retry would repeat them. The exception
+    itself (class, host, message) is unchanged.
+    """
+    setattr(exc, _NO_RETRY, True)
+    return exc
+
 
 def _retryable(exc: BaseException, idempotent: bool) -> tuple[bool, float | None]:
     """May this attempt's failure be retried, and after how long at least?"""
+    if getattr(exc, _NO_RETRY, False):
+        return False, None
     # Refused without running: the w:QuotaLimit fault (WinRM's
     # MaxConcurrentOperationsPerUser and similar quotas) or HTTP 503. The
     # operation did not happen, so even a non-idempotent one may be re-sent.
@@ -626,6 +667,7 @@ class FanOut(Generic[T]):
         start = loop.time()
         attempts = 0
         last: BaseException | None = None
+        _HOST.set(host)  # this worker task's context: current_host()
         try:
             # Two bounds: the deadline proper, and a short grace beyond it in
             # which a session may close (send its Release, say). A session
@@ -774,8 +816,8 @@ def run(
 
     Raises:
         aiowsman.errors.ConfigurationError: bad settings (raised at once).
-        Any exception raised while *iterating the input hosts* is raised by
-        the iterator after the hosts already started have been reported.
+        Exception: whatever *iterating the input hosts* raised, raised by the
+            iterator after the hosts already started have been reported.
     """
     if concurrency < 1:
         raise ConfigurationError("concurrency must be at least 1", operation="fan-out")

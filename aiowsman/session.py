@@ -32,7 +32,7 @@ Retries
 Errors
     Every :class:`~aiowsman.errors.WSManError` leaving a session names the
     host (``host:port``) and the operation. A SOAP fault is also kept in
-    :attr:`AsyncSession.error` (the seed's ``Session.Error``), raw XML included;
+    :attr:`AsyncSession.error` (the WinRM Scripting API's ``Session.Error``), raw XML included;
     a later successful call clears it.
 """
 
@@ -167,9 +167,9 @@ class AsyncSession:
             ``"negotiate"``, ``"kerberos"``, ``"credssp"``, ``"certificate"``)
             or an :class:`~aiowsman.auth.Auth`. Default: ``"negotiate"`` when
             a user name is given (as WinRM does), else ``"none"``.
-        timeout: deadline of each operation, seconds (the seed's ``Timeout``,
+        timeout: deadline of each operation, seconds (the WinRM Scripting API's ``Timeout``,
             in seconds rather than milliseconds).
-        batch_items: items per Pull (the seed's ``BatchItems``); default 50.
+        batch_items: items per Pull (the WinRM Scripting API's ``BatchItems``); default 50.
         allow_unencrypted: allow clear-text credentials or SOAP over plain
             HTTP (WinRM's ``AllowUnencrypted``).
         verify: True (system CAs), False, or a CA bundle path.
@@ -557,7 +557,7 @@ class AsyncSession:
         except WSManFault as fault:
             fault.with_context(self._host, operation)
             if operation != "Release":
-                # session.error is about the caller's calls (the seed's
+                # session.error is about the caller's calls (the WinRM Scripting API's
                 # Session.Error): the best-effort Release sent when an
                 # enumeration ends early neither sets nor clears it.
                 self._error = fault

@@ -24,27 +24,12 @@ import pytest
 import pytest_asyncio
 
 from aiowsman.testing import HostBehaviour, Injection, InjectionKind, WSManTestServer
-
-REPO = Path(__file__).resolve().parents[1]
-AUTH = ["-u", "user", "--auth", "basic", "--insecure-allow-unencrypted"]
+from tests.cli_run import AUTH, REPO, aiowsman, records
 
 
-async def aiowsman(
-    *args: str, stdin: bytes | None = None, password: str | None = "pass"
-) -> tuple[int, str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    env.pop("AIOWSMAN_PASSWORD", None)
-    if password is not None:
-        env["AIOWSMAN_PASSWORD"] = password
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "aiowsman.cli", *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+async def jsonl(*args: str, **kwargs: Any) -> tuple[int, str, str]:
+    """The command line with JSON-lines output (one host defaults to text)."""
+    return await aiowsman(*args, "--format", "jsonl", **kwargs)
 
 
 @contextlib.contextmanager
@@ -56,10 +41,6 @@ def refusing_port() -> Iterator[int]:
         yield sock.getsockname()[1]
     finally:
         sock.close()
-
-
-def records(out: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 @pytest_asyncio.fixture
@@ -78,7 +59,7 @@ async def test_identify_prints_one_jsonl_record_per_host(server: WSManTestServer
 
 
 async def test_get_with_selector_in_the_resource(server: WSManTestServer) -> None:
-    code, out, _ = await aiowsman(
+    code, out, _ = await jsonl(
         "get", "wmicimv2/Win32_Service?Name=WinRM", "-r", server.endpoints[0], *AUTH
     )
     assert code == 0
@@ -87,7 +68,7 @@ async def test_get_with_selector_in_the_resource(server: WSManTestServer) -> Non
 
 
 async def test_get_with_selector_option(server: WSManTestServer) -> None:
-    code, out, _ = await aiowsman(
+    code, out, _ = await jsonl(
         "get", "wmicimv2/Win32_Service", "--selector", "Name=Spooler",
         "-r", server.endpoints[0], *AUTH,
     )  # fmt: skip
@@ -96,7 +77,7 @@ async def test_get_with_selector_option(server: WSManTestServer) -> None:
 
 
 async def test_winrm_cmd_style_switches_are_understood(server: WSManTestServer) -> None:
-    code, out, _ = await aiowsman(
+    code, out, _ = await jsonl(
         "get", "wmicimv2/Win32_Service?Name=WinRM", f"-r:{server.endpoints[0]}",
         "-u:user", "-a:basic", "-unencrypted",
     )  # fmt: skip
@@ -107,7 +88,7 @@ async def test_winrm_cmd_style_switches_are_understood(server: WSManTestServer) 
 async def test_enumerate_count_with_a_wql_filter(server: WSManTestServer) -> None:
     store = server.host(0).store
     running = sum(1 for s in store.instances("Win32_Service") if s.values["State"] == "Running")
-    code, out, _ = await aiowsman(
+    code, out, _ = await jsonl(
         "enumerate", "wmicimv2/*", "--filter",
         "SELECT Name FROM Win32_Service WHERE State = 'Running'", "--count",
         "-r", server.endpoints[0], *AUTH,
@@ -155,13 +136,15 @@ async def test_xml_format_carries_the_raw_instance(server: WSManTestServer) -> N
 
 
 async def test_table_format_names_each_host(server: WSManTestServer) -> None:
-    code, out, _ = await aiowsman("identify", "-r", server.endpoints[0], "--format", "table", *AUTH)
+    code, out, _ = await aiowsman(
+        "identify", "-r", server.endpoints[0], "-r", server.endpoints[1], "--format", "table", *AUTH
+    )
     assert code == 0
-    assert server.endpoints[0].split("//")[1].split("/")[0] in out
+    assert server.endpoints[0] in out and server.endpoints[1] in out
 
 
 async def test_invoke_stops_the_service_on_the_host(server: WSManTestServer) -> None:
-    code, out, _ = await aiowsman(
+    code, out, _ = await jsonl(
         "invoke", "StopService", "wmicimv2/Win32_Service?Name=Spooler", "@{}",
         "-r", server.endpoints[0], *AUTH,
     )  # fmt: skip
@@ -227,16 +210,17 @@ async def test_hosts_from_stdin(server: WSManTestServer) -> None:
 
 async def test_output_file_receives_the_records(server: WSManTestServer, tmp_path: Path) -> None:
     target = tmp_path / "out.jsonl"
-    code, out, _ = await aiowsman("identify", "-r", server.endpoints[0], "-o", str(target), *AUTH)
+    code, out, _ = await jsonl("identify", "-r", server.endpoints[0], "-o", str(target), *AUTH)
     assert code == 0 and out == ""
     assert records(target.read_text())[0]["ok"] is True
 
 
 async def test_no_progress_bar_when_stderr_is_not_a_terminal(server: WSManTestServer) -> None:
-    code, _, err = await aiowsman("identify", "-r", server.endpoints[0], *AUTH)
+    remotes = [arg for url in server.endpoints for arg in ("-r", url)]
+    code, _, err = await aiowsman("identify", *remotes, *AUTH)
     assert code == 0
     assert "\x1b[" not in err  # no terminal control sequences
-    assert "1 hosts: 1 ok, 0 failed" in err  # the end-of-run summary
+    assert "3 hosts: 3 ok, 0 failed" in err  # the end-of-run summary
 
 
 async def test_quiet_prints_nothing_on_stderr(server: WSManTestServer) -> None:
@@ -278,7 +262,7 @@ async def test_exit_1_when_some_hosts_failed(server: WSManTestServer) -> None:
 
 
 async def test_exit_3_when_every_host_failed(server: WSManTestServer) -> None:
-    code, out, _ = await aiowsman("identify", "-r", server.endpoints[0], *AUTH, password="wrong")
+    code, out, _ = await jsonl("identify", "-r", server.endpoints[0], *AUTH, password="wrong")
     assert code == 3
     assert records(out)[0]["error_class"] == "auth"
 

@@ -1,4 +1,4 @@
-"""Command-line parsing: winrm.cmd values and switches, host lists, usage errors."""
+"""Command-line parsing: winrm.cmd values, host lists, usage errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from aiowsman.cli import EXIT_USAGE, main
 from aiowsman.cli._hosts import iter_hosts
-from aiowsman.cli._values import UsageError, normalise_argv, parse_hash_literal, parse_pairs
+from aiowsman.cli._values import UsageError, parse_hash_literal, parse_pairs
 
 
 @pytest.mark.parametrize(
@@ -33,25 +33,6 @@ def test_malformed_hash_literal_is_a_usage_error(text: str) -> None:
 
 def test_pairs_keep_equals_signs_in_values() -> None:
     assert parse_pairs(["Filter=a=b", 'Q="x"']) == {"Filter": "a=b", "Q": "x"}
-
-
-def test_winrm_switches_become_long_options() -> None:
-    argv = ["get", "x", "-r:host1", "-u:admin", "-a:basic", "-unencrypted", "-filter:a b"]
-    assert normalise_argv(argv) == [
-        "get", "x", "--remote", "host1", "--username", "admin", "--auth", "basic",
-        "--insecure-allow-unencrypted", "--filter", "a b",
-    ]  # fmt: skip
-
-
-def test_gnu_options_pass_through_unchanged() -> None:
-    argv = ["get", "x", "-r", "h", "--selector", "Name=a", "-o", "f"]
-    assert normalise_argv(argv) == argv
-
-
-@pytest.mark.parametrize("arg", ["-p:secret", "-password:secret", "--password=secret"])
-def test_passwords_on_the_command_line_are_refused(arg: str) -> None:
-    with pytest.raises(UsageError, match="AIOWSMAN_PASSWORD"):
-        normalise_argv(["identify", arg])
 
 
 def test_plain_host_list_skips_blanks_and_comments() -> None:

@@ -32,7 +32,7 @@ import re
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ import pytest
 import trustme
 
 from aiowsman import AsyncSession
-from aiowsman.testing import WSManTestServer
+from aiowsman.testing import ServerThread, WSManTestServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -60,11 +60,14 @@ RUN = [
     "docs/scripting-api.md",
     "docs/testing.md",
     "docs/authentication.md",
+    "docs/coming-from.md",
+    "docs/troubleshooting.md",
 ]
 #: Pages written against hosts files or real fleets: their blocks must compile.
-SYNTAX_ONLY = ["docs/fanout.md", "docs/cli.md"]
-#: Interface sketches (signatures without bodies), not examples.
-NOT_CODE = ["docs/internals.md"]
+SYNTAX_ONLY = ["docs/fanout.md", "docs/cli.md", "docs/devices.md"]
+#: Interface sketches (signatures without bodies), the generated API
+#: reference, and a page of Windows-side (PowerShell) steps: no Python to run.
+NOT_CODE = ["docs/internals.md", "docs/reference.md", "docs/windows-host.md"]
 
 #: Pages that define ``test_*`` functions for the plugin's fixtures: how many.
 DEFINED_TESTS = {"docs/testing.md": 3}
@@ -200,27 +203,16 @@ HOSTS: dict[str, HostFactory] = {"docs/authentication.md": ntlm_http_host}
 # -- running a page --------------------------------------------------------------
 
 
-async def _plugin_fixtures(
-    stack: contextlib.AsyncExitStack,
-) -> dict[str, Callable[[], Awaitable[Any]]]:
-    """Builders of the pytest plugin's fixtures, for test functions a page defines."""
+def _plugin_fixtures(thread: ServerThread) -> dict[str, Callable[[], Any]]:
+    """The pytest plugin's fixtures, for the test functions a page defines."""
 
-    async def server() -> WSManTestServer:
-        return await stack.enter_async_context(WSManTestServer(users={USERNAME: PASSWORD}))
-
-    async def factory() -> Callable[..., Awaitable[WSManTestServer]]:
-        async def make(**kwargs: Any) -> WSManTestServer:
-            return await stack.enter_async_context(WSManTestServer(**kwargs))
-
-        return make
-
-    async def credentials() -> tuple[str, str]:
-        return (USERNAME, PASSWORD)
+    def factory() -> Callable[..., WSManTestServer]:
+        return lambda **kwargs: thread.start(WSManTestServer(**kwargs))
 
     return {
-        "wsman_server": server,
+        "wsman_server": lambda: thread.start(WSManTestServer(users={USERNAME: PASSWORD})),
         "wsman_server_factory": factory,
-        "wsman_credentials": credentials,
+        "wsman_credentials": lambda: (USERNAME, PASSWORD),
     }
 
 
@@ -230,15 +222,15 @@ async def _run_defined_tests(namespace: dict[str, Any], page: str) -> int:
     for name, func in list(namespace.items()):
         if not (name.startswith("test_") and inspect.iscoroutinefunction(func)):
             continue
-        async with contextlib.AsyncExitStack() as stack:
-            builders = await _plugin_fixtures(stack)
+        with ServerThread() as thread:
+            builders = _plugin_fixtures(thread)
             kwargs: dict[str, Any] = {}
             for param in inspect.signature(func).parameters:
                 if param == "wsman_endpoint":
-                    kwargs[param] = (await builders["wsman_server"]()).endpoints[0]
+                    kwargs[param] = builders["wsman_server"]().endpoints[0]
                 else:
                     assert param in builders, f"{page}: {name} uses unknown fixture {param}"
-                    kwargs[param] = await builders[param]()
+                    kwargs[param] = builders[param]()
             await asyncio.wait_for(func(**kwargs), BLOCK_DEADLINE)
         ran += 1
     return ran
@@ -356,6 +348,9 @@ def test_mkdocs_builds_the_site_strictly(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "index.html").is_file()
     assert (tmp_path / "sessions" / "index.html").is_file()
+    # The API reference is generated from the docstrings (mkdocstrings).
+    reference = (tmp_path / "reference" / "index.html").read_text(encoding="utf-8")
+    assert "get_typed" in reference and "current_host" in reference
 
 
 def test_mkdocs_nav_lists_every_page() -> None:

@@ -134,6 +134,7 @@ async def test_values_may_follow_the_host_options_as_with_winrm_cmd() -> None:
         code, out, err = await aiowsman(
             "set", "wmicimv2/Win32_Environment?Name=OS&UserName=<SYSTEM>",
             "-r", server.endpoints[0], *AUTH, "-q", '@{VariableValue="after-the-options"}',
+            "--format", "jsonl",
         )  # fmt: skip
     assert code == 0, err
     assert '"VariableValue": "after-the-options"' in out
@@ -142,6 +143,7 @@ async def test_values_may_follow_the_host_options_as_with_winrm_cmd() -> None:
 async def test_a_selector_filter_selects_like_the_same_wql_query() -> None:
     async with WSManTestServer(hosts=1) as server:
         common = ["enumerate", "wmicimv2/Win32_Service", "--count", "-r", server.endpoints[0]]
+        common += ["--format", "jsonl"]
         counts = []
         for filter_args in (
             [],

@@ -1,4 +1,5 @@
-"""The pytest plugin's fixtures, used from a throw-away test suite."""
+"""The pytest plugin's fixtures, used from a throw-away test suite (in-process; the
+installed wheel in a clean virtualenv is tests/test_packaging.py's)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ USER_TESTS = """
 import base64
 
 import aiohttp
+import pytest
 
 from aiowsman.testing import WSManTestServer
 
@@ -23,6 +25,7 @@ IDENTIFY = (
 )
 
 
+@pytest.mark.asyncio
 async def test_endpoint_answers_with_the_fixture_credentials(wsman_endpoint, wsman_credentials):
     token = base64.b64encode(":".join(wsman_credentials).encode()).decode()
     headers = {
@@ -34,22 +37,24 @@ async def test_endpoint_answers_with_the_fixture_credentials(wsman_endpoint, wsm
             assert resp.status == 200
 
 
-async def test_server_fixture_is_one_host(wsman_server):
+def test_server_fixture_is_one_host(wsman_server):
     assert isinstance(wsman_server, WSManTestServer)
     assert len(wsman_server.endpoints) == 1
 
 
-async def test_factory_starts_servers_with_arguments(wsman_server_factory):
-    server = await wsman_server_factory(hosts=3, seed=5)
+def test_factory_starts_servers_with_arguments(wsman_server_factory):
+    server = wsman_server_factory(hosts=3, seed=5)
     assert len(server.endpoints) == 3
     assert server.seed == 5
 """
 
 
-def test_plugin_fixtures_work_in_a_user_test_suite(pytester: pytest.Pytester) -> None:
+def test_plugin_fixtures_work_in_a_user_test_suite_in_strict_mode(
+    pytester: pytest.Pytester,
+) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
     pytester.makeini(
-        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+        "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n"
     )
     # Installed, the package registers the plugin itself (entry point
     # pytest11); from a source tree it has to be named.

@@ -28,6 +28,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import aiowsman._log  # noqa: F401 - keeps pyspnego's token logging off by default (see there)
 from aiowsman.auth.base import Auth, AuthContext, Flow, FlowStep, HttpRequest, HttpResponse, Offload
 from aiowsman.auth.encryption import (
     KERBEROS_PROTOCOL,

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import getpass
 import os
+import re
 import sys
-from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, aclosing
 from typing import Any, NoReturn, TextIO
 
 from aiowsman.cli._hosts import count_hosts, iter_hosts
-from aiowsman.cli._output import FORMATS, make_writer
+from aiowsman.cli._output import FORMATS, HUMAN_FORMATS, make_writer
 from aiowsman.cli._progress import Progress
-from aiowsman.cli._values import UsageError, normalise_argv, parse_hash_literal, parse_pairs
+from aiowsman.cli._values import UsageError
+from aiowsman.cli._verbs import VERBS, Verb
+from aiowsman.cli._winrm import normalise_argv
 from aiowsman.errors import ConfigurationError
 from aiowsman.fanout import HostResult, Summary
-from aiowsman.protocol.namespaces import DIALECT_SELECTOR
 
 __all__ = [
     "EXIT_ALL_FAILED",
@@ -36,17 +39,28 @@ EXIT_INTERRUPTED = 130
 
 PASSWORD_ENV = "AIOWSMAN_PASSWORD"
 
-EPILOG = f"""\
-examples:
-  aiowsman demo                                     simulated fleet: inventory of 500 hosts
-  aiowsman identify -r server1
-  aiowsman get wmicimv2/Win32_Service?Name=WinRM -r server1 -u admin --auth ntlm
-  aiowsman enumerate wmicimv2/Win32_Process --hosts hosts.txt -u admin --format jsonl -o out.jsonl
-  aiowsman enumerate wmicimv2/* --filter "select * from Win32_Service where State='Running'"
-  aiowsman invoke StopService wmicimv2/Win32_Service?Name=Spooler -r server1 -u admin
-  aiowsman set winrm/config/client @{{TrustedHosts="*"}} -r server1 -u admin
+#: Auth scheme names the command line accepts (``--auth``, winrm.cmd ``-a:``).
+AUTH_SCHEMES = ("basic", "ntlm", "negotiate", "kerberos", "credssp", "certificate", "none")
 
-winrm.cmd spellings work too: -r:HOST -u:USER -a:basic -filter:"..." -dialect:wql.
+#: Library spellings in messages, and what a command-line user writes instead.
+CLI_SPELLINGS = {
+    "pass allow_unencrypted=True": "add --insecure-allow-unencrypted",
+    "allow_unencrypted=True": "--insecure-allow-unencrypted",
+}
+
+
+def _epilog() -> str:
+    examples = "\n".join(f"  {line}" for verb in VERBS for line in verb.examples)
+    return f"""\
+examples:
+{examples}
+
+winrm.cmd spellings work too: verbs g/s/c/d/e/i/id, -r:HOST -u:USER -a:basic
+-timeout:MS -format:text|pretty|xml -filter:"..." -dialect:wql -options:{{K="V"}}
+-returnType:EPR -usessl -unencrypted -skipCAcheck -skipCNcheck.
+
+output: one host reads as text (winrm.cmd's Name = value); more hosts as JSON
+lines, one record per host (per instance for enumerate). --format chooses.
 
 password: from ${PASSWORD_ENV}, else prompted on a terminal; never on the command line.
 
@@ -90,6 +104,20 @@ class _VerbParser(_Parser):
             self._intermixing = False
 
 
+def _auth_scheme(value: str) -> str:
+    scheme = value.lower()
+    if scheme in AUTH_SCHEMES:
+        return scheme
+    if scheme == "digest":
+        raise argparse.ArgumentTypeError(
+            "Digest is not supported (WinRM's service does not accept it either); "
+            "use negotiate, kerberos, or basic over https"
+        )
+    raise argparse.ArgumentTypeError(
+        f"unknown auth scheme {value!r} (choose from {', '.join(AUTH_SCHEMES)})"
+    )
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     target = parser.add_argument_group("hosts")
     target.add_argument(
@@ -103,8 +131,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     auth = parser.add_argument_group("authentication and transport")
     auth.add_argument(
-        "-a", "--auth", help="basic, ntlm, negotiate, kerberos, credssp, certificate, none"
-    )
+        "-a", "--auth", type=_auth_scheme, metavar="SCHEME",
+        help=f"{', '.join(AUTH_SCHEMES)} (default: negotiate with -u, else none)",
+    )  # fmt: skip
     auth.add_argument("-u", "--username", help=f"user name (password: ${PASSWORD_ENV} or prompt)")
     auth.add_argument(
         "--tls", action="store_true", help="use HTTPS for hosts given without a scheme"
@@ -112,9 +141,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     auth.add_argument("--ca-file", help="CA bundle to verify server certificates")
     auth.add_argument("--skip-ca-check", action="store_true", help="do not verify the certificate")
     auth.add_argument("--skip-cn-check", action="store_true", help="do not match the host name")
+    auth.add_argument("--cert", metavar="PEM", help="client certificate (--auth certificate)")
+    auth.add_argument("--cert-key", metavar="PEM", help="its private key, if not in --cert")
     auth.add_argument(
         "--insecure-allow-unencrypted", action="store_true",
         help="allow clear-text credentials/SOAP over plain HTTP (WinRM AllowUnencrypted)",
+    )  # fmt: skip
+    auth.add_argument(
+        "--no-encryption", action="store_true",
+        help="no message encryption over HTTP (with --insecure-allow-unencrypted)",
     )  # fmt: skip
     run = parser.add_argument_group("run")
     run.add_argument("--timeout", type=float, default=30.0, help="seconds per operation (30)")
@@ -128,87 +163,58 @@ def _common(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--dask", metavar="SCHEDULER", help="run on a Dask cluster (address)")
     run.add_argument("--shard-size", type=int, default=100, help="hosts per Dask task (100)")
     out = parser.add_argument_group("output")
-    out.add_argument("--format", choices=FORMATS, default="jsonl", help="output format (jsonl)")
+    out.add_argument(
+        "--format", choices=FORMATS,
+        help="text (default for one host), table, jsonl (default for more), json, csv, "
+        "xml, pretty",
+    )  # fmt: skip
+    out.add_argument(
+        "--property", "--select", action="append", default=[], metavar="NAME",
+        help="only this property (repeatable, or comma-separated); case-insensitive",
+    )  # fmt: skip
     out.add_argument(
         "-o", "--output", metavar="FILE", help="write results to FILE (default stdout)"
     )
     out.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
 
 
-def _selectors(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--selector", action="append", default=[], metavar="K=V",
-        help="selector (repeatable); also RESOURCE?K=V&K2=V2",
-    )  # fmt: skip
-
-
-def _values(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    parser.add_argument(
-        "values", nargs="?", metavar='@{K="V";...}', help="property values, winrm.cmd style"
-    )
-    parser.add_argument(
-        "--param", action="append", default=[], metavar="K=V", help="a value (repeatable)"
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
-    """The ``aiowsman`` argument parser."""
+    """The ``aiowsman`` argument parser, built from :data:`~aiowsman.cli._verbs.VERBS`."""
     parser = _Parser(
         prog="aiowsman",
         description="WS-Management (WinRM) from the command line, for one host or thousands.",
-        epilog=EPILOG,
+        epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from aiowsman import __version__
 
     parser.add_argument("--version", action="version", version=f"aiowsman {__version__}")
-    verbs = parser.add_subparsers(
+    subparsers = parser.add_subparsers(
         dest="verb", metavar="VERB", required=True, parser_class=_VerbParser
     )
-
-    def verb(name: str, help: str, aliases: Sequence[str] = ()) -> argparse.ArgumentParser:
-        sub = verbs.add_parser(name, help=help, description=help, aliases=list(aliases))
-        return sub
-
-    p = verb("identify", "ask each host what WS-Man service it runs")
-    _common(p)
-    p = verb("get", "read one instance")
-    p.add_argument("resource", help="resource URI or alias, e.g. wmicimv2/Win32_Service?Name=WinRM")
-    _selectors(p)
-    _common(p)
-    p = verb("set", "update properties of an instance (WS-Transfer Put)", aliases=["put"])
-    p.add_argument("resource")
-    _values(p)
-    _selectors(p)
-    _common(p)
-    p = verb("create", "create an instance")
-    p.add_argument("resource")
-    _values(p)
-    _selectors(p)
-    _common(p)
-    p = verb("delete", "delete an instance")
-    p.add_argument("resource")
-    _selectors(p)
-    _common(p)
-    p = verb("enumerate", "list instances (WS-Enumeration)")
-    p.add_argument("resource", help="class URI or alias; wmicimv2/* with a WQL --filter")
-    p.add_argument("--filter", help="filter text, e.g. WQL")
-    p.add_argument("--dialect", help="WQL (default with --filter), CQL, selector, xpath or a URI")
-    p.add_argument("--count", action="store_true", help="only count the instances")
-    _selectors(p)
-    _common(p)
-    p = verb("invoke", "invoke a method")
-    p.add_argument("method", help="method name, e.g. StopService")
-    p.add_argument("resource")
-    _values(p)
-    _selectors(p)
-    _common(p)
-
-    from aiowsman.demo import add_demo_arguments
-
-    p = verb("demo", "start a simulated fleet in-process and run an inventory over it")
-    add_demo_arguments(p)
+    for verb in VERBS:
+        sub = subparsers.add_parser(
+            verb.name, help=verb.help, description=verb.help, aliases=list(verb.aliases)
+        )
+        verb.arguments(sub)
+        if verb.operation is not None:
+            _common(sub)
+        sub.set_defaults(verb_entry=verb)
     return parser
+
+
+def _value_options(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option string of ``parser`` and its verbs that takes a value."""
+    found: set[str] = set()
+    stack = [parser]
+    while stack:
+        current = stack.pop()
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+            elif action.option_strings and action.nargs != 0:
+                found.update(action.option_strings)
+    return found
 
 
 # ---------------------------------------------------------------------------
@@ -230,73 +236,27 @@ def _password(args: argparse.Namespace) -> str | None:
     return getpass.getpass(f"password for {args.username}: ")
 
 
-def _operation(args: argparse.Namespace) -> Any:
-    from aiowsman.cli import _ops
-
-    selectors = parse_pairs(getattr(args, "selector", []), "selector")
-    values: dict[str, str] = {}
-    if getattr(args, "values", None):
-        values.update(parse_hash_literal(args.values))
-    values.update(parse_pairs(getattr(args, "param", []), "parameter"))
-    verb = args.verb
-    if verb == "identify":
-        return _ops.IdentifyOp()
-    if verb == "get":
-        return _ops.GetOp(args.resource, selectors)
-    if verb in ("set", "put"):
-        if not values:
-            raise UsageError(f'{verb}: give the values to set, e.g. @{{Name="value"}}')
-        return _ops.PutOp(args.resource, values, selectors)
-    if verb == "create":
-        return _ops.CreateOp(args.resource, values, selectors)
-    if verb == "delete":
-        return _ops.DeleteOp(args.resource, selectors)
-    if verb == "enumerate":
-        dialect = args.dialect or ("WQL" if args.filter else None)
-        return _ops.EnumerateOp(
-            args.resource, selectors, _filter(args.filter, dialect), dialect, args.count
-        )
-    if verb == "invoke":
-        return _ops.InvokeOp(args.method, args.resource, values, selectors)
-    raise UsageError(f"unknown verb {verb!r}")  # pragma: no cover - argparse checks
-
-
-def _filter(text: str | None, dialect: str | None) -> str | dict[str, str] | None:
-    """The --filter text, or for the selector dialect the selectors it names.
-
-    A selector filter (DSP0226 8.3, dialect SelectorFilter) is a SelectorSet,
-    not text: ``{State="Running"}`` (winrm.cmd's form), ``State=Running`` or
-    several joined with ``&``/``;`` become a mapping the session renders as
-    one; sent as text it would match nothing or everything.
-    """
-    if text is None or dialect is None:
-        return text
-    if dialect.lower() not in ("selector", DIALECT_SELECTOR.lower()):
-        return text
-    body = text.strip()
-    if body.startswith(("@{", "{")):
-        selectors = parse_hash_literal(body)
-    else:
-        entries = [e for e in body.replace(";", "&").split("&") if e.strip()]
-        selectors = parse_pairs(entries, "selector filter")
-    if not selectors:
-        raise UsageError(f"--filter {text!r}: a selector filter needs name=value pairs")
-    return selectors
-
-
 def _session_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {"timeout": args.timeout}
     if args.username:
         options["username"] = args.username
         options["password"] = _password(args)
     if args.auth:
-        options["auth"] = args.auth.lower()
+        options["auth"] = args.auth
     if args.insecure_allow_unencrypted:
         options["allow_unencrypted"] = True
+    if args.no_encryption:
+        if not args.insecure_allow_unencrypted:
+            raise UsageError("--no-encryption needs --insecure-allow-unencrypted")
+        options["encrypt"] = False
+    for name in ("ca_file", "cert", "cert_key"):
+        path = getattr(args, name)
+        if path and not os.path.isfile(path):
+            raise UsageError(f"--{name.replace('_', '-')} {path!r}: no such file")
     if args.ca_file:
-        if not os.path.isfile(args.ca_file):
-            raise UsageError(f"--ca-file {args.ca_file!r}: no such file")
         options["verify"] = args.ca_file
+    if args.cert:
+        options["cert"] = (args.cert, args.cert_key) if args.cert_key else args.cert
     if args.skip_ca_check:
         options["skip_ca_check"] = True
     if args.skip_cn_check:
@@ -319,6 +279,13 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise UsageError("--retries must not be negative")
     if args.batch_items is not None and args.batch_items <= 0:
         raise UsageError("--batch-items must be positive")
+
+
+def _properties(args: argparse.Namespace) -> list[str]:
+    names = [n.strip() for arg in args.property for n in arg.split(",") if n.strip()]
+    if names and args.format in ("xml", "pretty"):
+        raise UsageError(f"--property does not apply to --format {args.format} (raw XML)")
+    return names
 
 
 class _HostSource:
@@ -404,16 +371,119 @@ async def _results(
             yield result
 
 
-async def _execute(args: argparse.Namespace) -> int:
-    operation = _operation(args)
+class _Streamed:
+    """Runs an operation's ``stream`` on a host, handing each item to ``emit`` as it comes.
+
+    The host's result is then ``{"items": N}``; the items themselves were
+    written already, so memory holds a batch or two, never a host's whole
+    result. Once an item is out, a failure is reported, not retried: a
+    retry would write the items again.
+    """
+
+    def __init__(self, operation: Any, emit: Callable[[str, Any], None]) -> None:
+        self.operation = operation
+        self.emit = emit
+        self.idempotent = operation.idempotent
+        self.items = 0
+        #: Writing failed (a closed pipe, a full disk): the run must stop,
+        #: and the host that was writing is not to blame.
+        self.output_error: BaseException | None = None
+
+    async def __call__(self, session: Any) -> dict[str, int]:
+        from aiowsman.fanout import current_host, no_retry
+
+        host = current_host() or "?"
+        count = 0
+        try:
+            async for item in self.operation.stream(session):
+                try:
+                    self.emit(host, item)
+                except Exception as exc:
+                    self.output_error = self.output_error or exc
+                    raise
+                count += 1
+                self.items += 1
+        except Exception as exc:
+            if count:
+                raise no_retry(exc) from None
+            raise
+        return {"items": count}
+
+
+def cli_message(message: str | None) -> str:
+    """A library message with the library's option names turned into the CLI's."""
+    text = message or ""
+    for library, cli in CLI_SPELLINGS.items():
+        text = text.replace(library, cli)
+    return text
+
+
+def _without_host(message: str) -> str:
+    """``[host:port] Op: text`` -> ``Op: text`` (to report one error of many hosts once)."""
+    return re.sub(r"^\[[^\]]*\]\s*", "", message)
+
+
+class _Diagnostics:
+    """What stderr says while a run goes: failures as they happen, bounded.
+
+    A setting every host refuses the same way (``config``: Basic over HTTP
+    without --insecure-allow-unencrypted...) is said once, not per host.
+    """
+
+    SHOWN = 20
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.shown = 0
+        self.hidden = 0
+        self.config: dict[str, int] = {}
+
+    def failure(self, result: HostResult[Any], bar_active: bool) -> None:
+        message = cli_message(result.message)
+        if result.error_class == "config":
+            key = _without_host(message)
+            if key not in self.config:
+                print(f"aiowsman: error: {key}", file=sys.stderr)
+            self.config[key] = self.config.get(key, 0) + 1
+            return
+        if self.quiet or bar_active:
+            return
+        if self.shown < self.SHOWN:
+            print(f"aiowsman: {message}", file=sys.stderr)
+            self.shown += 1
+        else:
+            self.hidden += 1
+
+    def close(self) -> None:
+        if self.hidden:
+            print(f"aiowsman: ... and {self.hidden} more failures", file=sys.stderr)
+
+
+def _default_format(args: argparse.Namespace) -> str:
+    """text for one host named with -r, JSON lines for a fleet or a host file."""
+    if args.format:
+        return str(args.format)
+    return "text" if len(args.remote) == 1 and not args.hosts else "jsonl"
+
+
+async def _execute(args: argparse.Namespace, verb: Verb) -> int:
+    assert verb.operation is not None
+    operation = verb.operation(args)
     source = _HostSource(args)
     options = _session_options(args)
+    fmt = _default_format(args)
+    properties = _properties(args)
     summary = Summary()
-    failures_shown = 0
+    diagnostics = _Diagnostics(args.quiet)
+    one_host = len(args.remote) == 1 and not args.hosts
+    streamed: _Streamed | None = None
     with ExitStack() as stack:
         out = _open_output(args.output, stack)
-        writer = make_writer(args.format, out)
+        writer = make_writer(fmt, out, properties=properties, show_host=not one_host)
         progress = stack.enter_context(Progress(source.total(), enabled=not args.quiet))
+        if getattr(operation, "streams", False) and not args.dask:
+            streamed = _Streamed(operation, writer.write_item)
+            operation = streamed
         try:
             # aclosing: if writing fails (a closed pipe, a full disk), the run
             # is torn down here, in this task -- its sessions and connector
@@ -421,19 +491,31 @@ async def _execute(args: argparse.Namespace) -> int:
             results = _results(args, source, operation, options, summary)
             async with aclosing(results):
                 async for result in results:
-                    writer.write(result)
+                    if streamed is not None and streamed.output_error is not None:
+                        raise streamed.output_error
+                    if not result.ok:
+                        result = dataclasses.replace(result, message=cli_message(result.message))
+                        diagnostics.failure(result, progress.active)
+                    if result.ok and streamed is not None:
+                        pass  # its items were the records
+                    elif result.ok or fmt not in HUMAN_FORMATS or not one_host:
+                        writer.write(result)
                     progress.update(result)
-                    if not result.ok and not args.quiet and not progress.active:
-                        # Without a bar, say which hosts failed as it happens.
-                        if failures_shown < 20:
-                            print(f"aiowsman: {result.message}", file=sys.stderr)
-                        failures_shown += 1
         finally:
             writer.close()
-    if failures_shown > 20:
-        print(f"aiowsman: ... and {failures_shown - 20} more failures", file=sys.stderr)
-    if not args.quiet:
-        print(str(summary), file=sys.stderr)
+    diagnostics.close()
+    hidden = getattr(writer, "hidden", 0)
+    if hidden and not args.quiet:
+        print(
+            f"aiowsman: {hidden} more properties not shown; pick them with --property NAME",
+            file=sys.stderr,
+        )
+    all_config = summary.ok == 0 and set(summary.failed_by_class) == {"config"}
+    if not args.quiet and summary.total > 1 and not all_config:
+        text = str(summary)
+        if streamed is not None:
+            text += f"\n{streamed.items} items"
+        print(text, file=sys.stderr)
     if summary.total == 0:
         print("aiowsman: the host list was empty", file=sys.stderr)
     return exit_status(summary)
@@ -452,17 +534,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()
-        args = parser.parse_args(normalise_argv(raw))
-        if args.verb == "demo":
-            from aiowsman.demo import run_demo_cli
-
-            return run_demo_cli(args)
+        names = {name for verb in VERBS for name in (verb.name, *verb.aliases)}
+        args = parser.parse_args(
+            normalise_argv(raw, takes_value=_value_options(parser), verbs=names)
+        )
+        verb: Verb = args.verb_entry
+        if verb.run is not None:
+            return verb.run(args)
         _check_numbers(args)
-        return asyncio.run(_execute(args))
+        return asyncio.run(_execute(args, verb))
     except (UsageError, ConfigurationError) as exc:
         # ConfigurationError: the session refused an option (Basic over
         # HTTP without --insecure-allow-unencrypted, an unknown scheme...).
-        print(f"aiowsman: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"aiowsman: error: {cli_message(_one_line(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("aiowsman: interrupted", file=sys.stderr)

@@ -4,15 +4,20 @@ Each verb is a small frozen dataclass with ``async __call__(session)``, so the
 same object runs in-process and, pickled, on Dask workers (``--dask``).
 Values returned are :class:`~aiowsman.protocol.items.Item` objects (picklable
 via their XML), lists of them, or plain data.
+
+An operation that yields many items also has ``stream(session)``, an async
+iterator of them: the command line writes each item as it arrives instead of
+collecting a host's whole result (``__call__`` collects, for Dask).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiowsman.protocol.locator import ResourceLocator
+from aiowsman.protocol.items import Item
+from aiowsman.protocol.locator import EndpointReference, ResourceLocator
 from aiowsman.session import AsyncSession
 
 __all__ = [
@@ -23,71 +28,88 @@ __all__ = [
     "IdentifyOp",
     "InvokeOp",
     "PutOp",
+    "Target",
 ]
 
 
-def _locator(resource: str, selectors: Mapping[str, str]) -> ResourceLocator:
-    return ResourceLocator(resource, selectors=dict(selectors))
+@dataclass(frozen=True)
+class Target:
+    """What a verb addresses: resource URI or alias, selectors, options, fragment."""
+
+    resource: str
+    selectors: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+    fragment: str | None = None
+
+    def locator(self) -> ResourceLocator:
+        return ResourceLocator(
+            self.resource,
+            selectors=dict(self.selectors),
+            options=dict(self.options) or None,
+            fragment=self.fragment,
+        )
 
 
 @dataclass(frozen=True)
 class IdentifyOp:
-    """``identify``: the service's protocol version, vendor and product version."""
+    """``identify``: the service's protocol version, vendor and product version.
 
+    Without credentials it is PowerShell ``Test-WSMan``'s default: the
+    unauthenticated Identify of MS-WSMV 3.1.4.16, which WinRM answers even
+    where every other request needs authentication.
+    """
+
+    unauthenticated: bool = False
     idempotent = True
 
     async def __call__(self, session: AsyncSession) -> Any:
-        return await session.identify()
+        return await session.identify(unauthenticated=self.unauthenticated)
 
 
 @dataclass(frozen=True)
 class GetOp:
     """``get RESOURCE``: one instance."""
 
-    resource: str
-    selectors: Mapping[str, str] = field(default_factory=dict)
+    target: Target
     idempotent = True
 
     async def __call__(self, session: AsyncSession) -> Any:
-        return await session.get(_locator(self.resource, self.selectors))
+        return await session.get(self.target.locator())
 
 
 @dataclass(frozen=True)
 class PutOp:
     """``set``/``put RESOURCE @{k=v}``: update the given properties."""
 
-    resource: str
+    target: Target
     values: Mapping[str, str]
-    selectors: Mapping[str, str] = field(default_factory=dict)
     idempotent = True  # a Put of the same values twice ends in the same state
 
     async def __call__(self, session: AsyncSession) -> Any:
-        return await session.put(_locator(self.resource, self.selectors), dict(self.values))
+        return await session.put(self.target.locator(), dict(self.values))
 
 
 @dataclass(frozen=True)
 class CreateOp:
     """``create RESOURCE @{k=v}``: a new instance; returns its reference."""
 
-    resource: str
+    target: Target
     values: Mapping[str, str]
-    selectors: Mapping[str, str] = field(default_factory=dict)
     idempotent = False
 
     async def __call__(self, session: AsyncSession) -> Any:
-        return await session.create(_locator(self.resource, self.selectors), dict(self.values))
+        return await session.create(self.target.locator(), dict(self.values))
 
 
 @dataclass(frozen=True)
 class DeleteOp:
     """``delete RESOURCE``."""
 
-    resource: str
-    selectors: Mapping[str, str] = field(default_factory=dict)
+    target: Target
     idempotent = False  # a second Delete faults (the instance is gone)
 
     async def __call__(self, session: AsyncSession) -> Any:
-        await session.delete(_locator(self.resource, self.selectors))
+        await session.delete(self.target.locator())
         return {"deleted": True}
 
 
@@ -96,35 +118,47 @@ class InvokeOp:
     """``invoke METHOD RESOURCE @{k=v}``: the method's output instance."""
 
     method: str
-    resource: str
+    target: Target
     values: Mapping[str, str] = field(default_factory=dict)
-    selectors: Mapping[str, str] = field(default_factory=dict)
     idempotent = False
 
     async def __call__(self, session: AsyncSession) -> Any:
-        return await session.invoke(
-            self.method, _locator(self.resource, self.selectors), dict(self.values)
-        )
+        return await session.invoke(self.method, self.target.locator(), dict(self.values))
 
 
 @dataclass(frozen=True)
 class EnumerateOp:
     """``enumerate RESOURCE [--filter F --dialect D]``: every instance (or their count)."""
 
-    resource: str
-    selectors: Mapping[str, str] = field(default_factory=dict)
+    target: Target
     filter: str | Mapping[str, str] | None = None
     dialect: str | None = None
     count_only: bool = False
+    mode: str = "objects"
+    polymorphism: str | None = None
     idempotent = True
 
+    @property
+    def streams(self) -> bool:
+        """Whether the items are worth streaming (``--count`` returns one number)."""
+        return not self.count_only
+
+    async def stream(self, session: AsyncSession) -> AsyncIterator[Item | EndpointReference]:
+        """The instances, as the server sends them (two batches in memory at most)."""
+        async with session.enumerate(
+            self.target.locator(),
+            filter=self.filter,
+            dialect=self.dialect,
+            mode=self.mode,  # type: ignore[arg-type]  # checked by the session
+            polymorphism=self.polymorphism,
+        ) as items:
+            async for item in items:
+                yield item
+
     async def __call__(self, session: AsyncSession) -> Any:
-        enumerator = session.enumerate(
-            _locator(self.resource, self.selectors), filter=self.filter, dialect=self.dialect
-        )
         if self.count_only:
             count = 0
-            async for _ in enumerator:
+            async for _ in self.stream(session):
                 count += 1
             return {"count": count}
-        return [item async for item in enumerator]
+        return [item async for item in self.stream(session)]

@@ -1,74 +1,20 @@
-"""Parsing of the winrm.cmd-style arguments: ``@{k="v";...}``, ``k=v``, ``-r:host``.
+"""Parsing of winrm.cmd-style values: ``@{k="v";...}`` and ``k=v``.
 
 ``winrm.cmd`` writes resource values as a PowerShell-ish hash literal,
-``@{TrustedHosts="a,b";MaxEnvelopeSizekb="500"}``, and options with a colon,
-``-r:host -u:user -filter:"select * from Win32_Service"``. Both are accepted
-here, next to the GNU forms ``--param k=v`` and ``-r host``.
+``@{TrustedHosts="a,b";MaxEnvelopeSizekb="500"}``; it is accepted here next
+to the GNU form ``--param k=v``. The switches (``-r:host``) are
+:mod:`aiowsman.cli._winrm`'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["UsageError", "normalise_argv", "parse_hash_literal", "parse_pairs"]
+__all__ = ["UsageError", "parse_hash_literal", "parse_pairs"]
 
 
 class UsageError(ValueError):
     """A bad command line; reported in one line, exit status 2."""
-
-
-# winrm.cmd switches (case-insensitive) -> our long options. A value after a
-# colon (``-r:host``) becomes the option's argument.
-_WINRM_SWITCHES = {
-    "r": "--remote",
-    "remote": "--remote",
-    "u": "--username",
-    "username": "--username",
-    "a": "--auth",
-    "auth": "--auth",
-    "filter": "--filter",
-    "dialect": "--dialect",
-    "format": "--format",
-    "timeout": "--timeout",
-    "unencrypted": "--insecure-allow-unencrypted",
-    "skipcacheck": "--skip-ca-check",
-    "skipcncheck": "--skip-cn-check",
-    "batchitems": "--batch-items",
-}
-
-
-def normalise_argv(argv: Sequence[str]) -> list[str]:
-    """Rewrite winrm.cmd-style switches (``-r:host``) to our options (``--remote host``).
-
-    Raises:
-        UsageError: a password on the command line (``-p:...``), which would
-            leak into shell history and process listings.
-    """
-    out: list[str] = []
-    for arg in argv:
-        if arg.startswith("-") and not arg.startswith("--") and len(arg) > 2:
-            name, colon, value = arg[1:].partition(":")
-            key = name.lower()
-            if key in ("p", "password"):
-                raise UsageError(
-                    "passwords are not accepted on the command line; "
-                    "set AIOWSMAN_PASSWORD or answer the prompt"
-                )
-            if key in _WINRM_SWITCHES and (colon or key in _FLAGS):
-                out.append(_WINRM_SWITCHES[key])
-                if colon:
-                    out.append(value)
-                continue
-        if arg.lower().startswith("--password"):
-            raise UsageError(
-                "passwords are not accepted on the command line; "
-                "set AIOWSMAN_PASSWORD or answer the prompt"
-            )
-        out.append(arg)
-    return out
-
-
-_FLAGS = {"unencrypted", "skipcacheck", "skipcncheck"}
 
 
 def _split_outside_quotes(text: str, sep: str) -> list[str]:

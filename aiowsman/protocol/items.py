@@ -19,27 +19,37 @@ Conversion rules (``to_dict``), all learned from real servers (corpus README):
 * a property holding ``wsa:Address``/``wsa:ReferenceParameters`` (or a
   ``wsa:EndpointReference``) is an :class:`EndpointReference`;
 * other properties with child elements (embedded instances) are dicts;
-* every other value is its text, unchanged (no guessing of numbers).
+* a property whose ``xsi:type`` names an XML Schema or CIM primitive type
+  (``xs:int``, ``xs:boolean``, ``cim:cimUInt32``, ``cim:cimReal64``...) is
+  that type: the server said so;
+* every other value is its text, unchanged (no guessing of numbers): ask for
+  a type where you know it, ``item.get_typed("ProcessId", int)`` or
+  ``item.typed({"ProcessId": int, "Started": bool})``.
+
+Property names are looked up case-insensitively, as WMI, CIM and PowerShell
+do: ``svc["state"]`` is ``svc["State"]``; iteration and ``to_dict()`` keep the
+server's spelling.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from lxml import etree
 
 from .durations import parse_timedelta
 from .locator import EndpointReference, epr_from_element
-from .namespaces import NS_ADDRESSING, NS_XSI
+from .namespaces import NS_ADDRESSING, NS_CIM_COMMON, NS_XS, NS_XSI
 from .xml import parse_xml
 
 __all__ = ["Item", "element_to_value"]
 
 _XSI_NIL = f"{{{NS_XSI}}}nil"
+_XSI_TYPE = f"{{{NS_XSI}}}type"
 _A_ADDRESS = f"{{{NS_ADDRESSING}}}Address"
 _A_EPR = f"{{{NS_ADDRESSING}}}EndpointReference"
 _A_REFPARAMS = f"{{{NS_ADDRESSING}}}ReferenceParameters"
@@ -101,6 +111,62 @@ def _wrapped_value(name: str, text: str) -> Any:
     return None
 
 
+def _xs_bool(text: str) -> bool:
+    # XML Schema 3.2.2: the lexical space of boolean is true, false, 1, 0.
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    raise ValueError(f"not an xs:boolean: {text!r}")
+
+
+def _xs_datetime(text: str) -> datetime:
+    parsed = _parse_iso(text) or _parse_dmtf(text)
+    if not isinstance(parsed, datetime):
+        raise ValueError(f"not a datetime: {text!r}")
+    return parsed
+
+
+_INTEGERS = (
+    "byte", "short", "int", "long", "integer", "unsignedByte", "unsignedShort", "unsignedInt",
+    "unsignedLong", "nonNegativeInteger", "positiveInteger",
+)  # fmt: skip
+_CIM_INTEGERS = tuple(f"cim{s}Int{n}" for s in ("S", "U") for n in (8, 16, 32, 64))
+
+#: Primitive types named by ``xsi:type`` (XML Schema part 2; DSP0230's CIM
+#: types), by namespace and local name, and their conversion from text.
+_XSI_TYPES: dict[tuple[str, str], Callable[[str], Any]] = {
+    **{(NS_XS, name): int for name in _INTEGERS},
+    **{(NS_CIM_COMMON, name): int for name in _CIM_INTEGERS},
+    (NS_XS, "boolean"): _xs_bool,
+    (NS_CIM_COMMON, "cimBoolean"): _xs_bool,
+    (NS_XS, "float"): float,
+    (NS_XS, "double"): float,
+    (NS_XS, "decimal"): float,
+    (NS_CIM_COMMON, "cimReal32"): float,
+    (NS_CIM_COMMON, "cimReal64"): float,
+    (NS_XS, "dateTime"): _xs_datetime,
+    (NS_XS, "string"): str,
+    (NS_CIM_COMMON, "cimString"): str,
+}
+
+
+def _typed_by_xsi(element: etree._Element, text: str) -> Any:
+    """``text`` converted as the element's ``xsi:type`` says, or None if it says nothing known."""
+    declared = element.get(_XSI_TYPE)
+    if not declared:
+        return None
+    prefix, _, local = declared.rpartition(":")
+    namespace = element.nsmap.get(prefix or None)
+    convert = _XSI_TYPES.get((namespace or "", local))
+    if convert is None:
+        return None
+    try:
+        return convert(text.strip())
+    except ValueError:
+        return None  # the server's type and text disagree: keep its text
+
+
 def element_to_value(element: etree._Element) -> Any:
     """Convert one property element to a Python value (rules in the module docstring)."""
     nil = element.get(_XSI_NIL)
@@ -109,6 +175,9 @@ def element_to_value(element: etree._Element) -> Any:
     children = [c for c in element if isinstance(c.tag, str)]
     if not children:
         text = element.text or ""
+        typed = _typed_by_xsi(element, text)
+        if typed is not None:
+            return typed
         if len(text) == 25 and text[14:15] == ".":
             parsed = _parse_dmtf(text)
             if parsed is not None:
@@ -151,6 +220,38 @@ class _Repeated(list[Any]):
     """Marks a list built from repeated siblings (vs. a value that is a list)."""
 
 
+_T = TypeVar("_T")
+_D = TypeVar("_D")
+_MISSING: Any = object()
+
+
+def _convert(name: str, value: Any, kind: Callable[[str], Any]) -> Any:
+    """``value`` (a property's text, or a value already converted) as ``kind``."""
+    if (
+        isinstance(kind, type)
+        and isinstance(value, kind)
+        and not (kind is int and isinstance(value, bool))
+    ):
+        return value
+    converter: Callable[[str], Any] = kind
+    if kind is bool:
+        converter = _xs_bool
+    elif kind is datetime:  # type: ignore[comparison-overlap]  # a type is a callable
+        converter = _xs_datetime
+    if not isinstance(value, str):
+        raise ValueError(f"property {name} is {type(value).__name__}, not text to convert")
+    try:
+        return converter(value.strip())
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"property {name} = {value!r} is not a {_kind_name(kind)}: {exc}"
+        ) from None
+
+
+def _kind_name(kind: Callable[[str], Any]) -> str:
+    return getattr(kind, "__name__", repr(kind))
+
+
 def _rebuild_item(xml: bytes, epr: EndpointReference | None) -> Item:
     return Item(parse_xml(xml), xml=xml, epr=epr)
 
@@ -167,7 +268,7 @@ class Item(Mapping[str, Any]):
     (``item["Name"]``, ``item.get("State")``, ``"Name" in item``, ``keys()``).
     """
 
-    __slots__ = ("_dict", "_element", "_xml", "epr")
+    __slots__ = ("_dict", "_element", "_lower", "_xml", "epr")
 
     def __init__(
         self,
@@ -179,6 +280,7 @@ class Item(Mapping[str, Any]):
         self._element = element
         self._xml = xml
         self._dict: dict[str, Any] | None = None
+        self._lower: dict[str, str] | None = None
         self.epr = epr
 
     @property
@@ -211,8 +313,23 @@ class Item(Mapping[str, Any]):
             self._dict = props
         return props
 
+    def _key(self, key: object) -> str | None:
+        """The server's spelling of property ``key``, matched case-insensitively."""
+        props = self._props()
+        if key in props:
+            return key  # the common case: exact
+        if not isinstance(key, str):
+            return None
+        lower = self._lower
+        if lower is None:
+            lower = self._lower = {k.lower(): k for k in props}
+        return lower.get(key.lower())
+
     def __getitem__(self, key: str) -> Any:
-        return self._props()[key]
+        found = self._key(key)
+        if found is None:
+            raise KeyError(key)
+        return self._props()[found]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._props())
@@ -221,7 +338,53 @@ class Item(Mapping[str, Any]):
         return len(self._props())
 
     def __contains__(self, key: object) -> bool:
-        return key in self._props()
+        return self._key(key) is not None
+
+    @overload
+    def get_typed(self, name: str, kind: Callable[[str], _T]) -> _T: ...
+
+    @overload
+    def get_typed(self, name: str, kind: Callable[[str], _T], default: _D) -> _T | _D: ...
+
+    def get_typed(self, name: str, kind: Callable[[str], Any], default: Any = _MISSING) -> Any:
+        """Property ``name`` converted to ``kind``: ``item.get_typed("ProcessId", int)``.
+
+        Args:
+            name: the property (case-insensitive).
+            kind: ``int``, ``float``, ``bool`` (``true``/``false``/``1``/``0``
+                as XML Schema spells booleans), ``str``, ``datetime`` (ISO
+                8601 or DMTF text), or any ``text -> value`` callable.
+            default: returned when the property is absent or null.
+
+        Returns:
+            The converted value (a value already of that type is returned as is).
+
+        Raises:
+            KeyError: the property is absent (or null) and no default was given.
+            ValueError: its text is not a ``kind`` (the message names the property).
+        """
+        value = self.get(name)
+        if value is None:
+            if default is _MISSING:
+                raise KeyError(name)
+            return default
+        return _convert(name, value, kind)
+
+    def typed(self, types: Mapping[str, Callable[[str], Any]]) -> dict[str, Any]:
+        """All properties, those named in ``types`` converted (as :meth:`get_typed`).
+
+        ``item.typed({"ProcessId": int, "Started": bool})``; names match
+        case-insensitively; a property absent from the item is left out.
+
+        Raises:
+            ValueError: a property's text is not of its type.
+        """
+        out = self.to_dict()
+        for name, kind in types.items():
+            key = self._key(name)
+            if key is not None and out[key] is not None:
+                out[key] = _convert(key, out[key], kind)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """All properties as a new dict (nested instances as dicts, arrays as lists)."""

@@ -36,6 +36,7 @@ from aiowsman.testing._behaviour import (
     RequestInfo,
 )
 from aiowsman.testing._host import SimulatedHost
+from aiowsman.testing._thread import ServerThread, serve_in_thread
 from aiowsman.testing.server import BasicAuthHandler, WSManTestServer
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
     "Injection",
     "InjectionKind",
     "RequestInfo",
+    "ServerThread",
     "SimulatedHost",
     "WSManTestServer",
+    "serve_in_thread",
 ]

@@ -1,29 +1,38 @@
 """pytest plugin: fixtures that start a real WS-Man test server on 127.0.0.1.
 
-Registered as the ``pytest11`` entry point ``aiowsman``; in a source tree
+Registered as the ``pytest11`` entry point ``aiowsman``, so the fixtures are
+there wherever aiowsman is installed. Loading it imports nothing but pytest:
+an installed library must never break a test suite that does not use it (no
+asyncio plugin, no extra is needed for the plugin to load). In a source tree
 without the package installed, load it with ``-p aiowsman.testing.pytest_plugin``
 or ``pytest_plugins = ["aiowsman.testing.pytest_plugin"]``.
 
-Fixtures (async; they need pytest-asyncio or another asyncio runner):
+The fixtures are synchronous: each server runs on an event loop of its own
+in a background thread (:class:`aiowsman.testing.ServerThread`). So they
+work in ``async def`` tests under pytest-asyncio's default strict mode
+(mark the test ``@pytest.mark.asyncio``), in auto mode, under anyio, and in
+plain ``def`` tests that call ``asyncio.run``.
+
+Fixtures:
 
 * ``wsman_server`` -- one simulated host, HTTP, Basic auth with user
   ``user`` / password ``pass`` (see ``wsman_credentials``).
 * ``wsman_endpoint`` -- that host's URL (``http://127.0.0.1:PORT/wsman``).
 * ``wsman_credentials`` -- the ``(user, password)`` pair it accepts.
-* ``wsman_server_factory`` -- ``await factory(**kwargs)`` starts a
-  :class:`~aiowsman.testing.WSManTestServer` with those arguments; every
-  server started is closed at the end of the test.
+* ``wsman_server_factory`` -- ``factory(**kwargs)`` starts a
+  :class:`~aiowsman.testing.WSManTestServer` with those arguments and returns
+  it listening; every server started is closed at the end of the test.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import pytest_asyncio
 
-from aiowsman.testing.server import WSManTestServer
+if TYPE_CHECKING:
+    from aiowsman.testing.server import WSManTestServer
 
 __all__ = [
     "wsman_credentials",
@@ -32,7 +41,7 @@ __all__ = [
     "wsman_server_factory",
 ]
 
-ServerFactory = Callable[..., Awaitable[WSManTestServer]]
+ServerFactory = Callable[..., "WSManTestServer"]
 
 _USER = "user"
 _PASSWORD = "pass"
@@ -44,32 +53,29 @@ def wsman_credentials() -> tuple[str, str]:
     return (_USER, _PASSWORD)
 
 
-@pytest_asyncio.fixture
-async def wsman_server_factory() -> AsyncIterator[ServerFactory]:
-    """A factory: ``server = await wsman_server_factory(hosts=10, latency=0.01)``."""
-    started: list[WSManTestServer] = []
+@pytest.fixture
+def wsman_server_factory() -> Iterator[ServerFactory]:
+    """A factory: ``server = wsman_server_factory(hosts=10, latency=0.01)``."""
+    # Imported here, not at plugin load: collecting an unrelated suite must
+    # not import the server (nor aiohttp).
+    from aiowsman.testing._thread import ServerThread
+    from aiowsman.testing.server import WSManTestServer
 
-    async def factory(**kwargs: Any) -> WSManTestServer:
-        server = WSManTestServer(**kwargs)
-        await server.start()
-        started.append(server)
-        return server
+    with ServerThread() as thread:
 
-    try:
+        def factory(**kwargs: Any) -> WSManTestServer:
+            return thread.start(WSManTestServer(**kwargs))
+
         yield factory
-    finally:
-        for server in reversed(started):
-            await server.close()
 
 
-@pytest_asyncio.fixture
-async def wsman_server(
-    wsman_credentials: tuple[str, str],
-) -> AsyncIterator[WSManTestServer]:
+@pytest.fixture
+def wsman_server(
+    wsman_server_factory: ServerFactory, wsman_credentials: tuple[str, str]
+) -> WSManTestServer:
     """One simulated host over HTTP with Basic authentication."""
     user, password = wsman_credentials
-    async with WSManTestServer(hosts=1, users={user: password}) as server:
-        yield server
+    return wsman_server_factory(hosts=1, users={user: password})
 
 
 @pytest.fixture
