@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,11 +19,15 @@ from aiowsman import (
     AsyncSession,
     InvalidEnumerationContextFault,
     OperationTimedOutFault,
+    ProtocolError,
     TimeoutError,
 )
 from aiowsman.fanout import run
 from aiowsman.testing import HostBehaviour, Injection, InjectionKind, RequestInfo, WSManTestServer
 from tests.test_hygiene_probe import ResourceProbe
+
+if TYPE_CHECKING:
+    from tests.conftest import MockedHTTP
 
 K = InjectionKind
 SERVICE = "wmicimv2/Win32_Service"  # 200 instances: 10 batches of 20
@@ -218,3 +222,55 @@ async def test_a_dropped_enumerator_whose_prefetch_failed_leaves_no_unretrieved_
     finally:
         loop.set_exception_handler(previous)
     assert reported == []
+
+
+# -- a service that answers Pulls with empty batches (DSP0226 8.4 allows a few) ----------
+
+URL = "http://127.0.0.1:5985/wsman"
+_ENVELOPE = (
+    '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+    'xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" '
+    'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><s:Body>{}</s:Body></s:Envelope>'
+)
+_OPENED = (
+    "<n:EnumerateResponse><n:EnumerationContext>ctx</n:EnumerationContext></n:EnumerateResponse>"
+)
+_EMPTY = (
+    "<n:PullResponse><n:EnumerationContext>ctx</n:EnumerationContext><n:Items/></n:PullResponse>"
+)
+_ONE = (
+    "<n:PullResponse><n:EnumerationContext>ctx</n:EnumerationContext>"
+    "<n:Items><x:I xmlns:x='urn:x'><x:N>{}</x:N></x:I></n:Items></n:PullResponse>"
+)
+_LAST = "<n:PullResponse><n:Items/><n:EndOfSequence/></n:PullResponse>"
+
+
+def _serve(mocked_http: MockedHTTP, *bodies: str) -> None:
+    for body in bodies:
+        mocked_http.post(URL, status=200, body=_ENVELOPE.format(body).encode())
+
+
+def _session() -> AsyncSession:
+    return AsyncSession(URL, auth="basic", username="u", password="p", allow_unencrypted=True)
+
+
+async def test_a_hundred_empty_batches_in_a_row_are_tolerated_between_items(
+    mocked_http: MockedHTTP,
+) -> None:
+    _serve(mocked_http, _OPENED, *[_EMPTY] * 100, _ONE.format(1), *[_EMPTY] * 100, _LAST)
+    async with _session() as session:
+        items = await session.enumerate("urn:x/I", optimize=False).to_list()
+    assert [item["N"] for item in items] == ["1"]  # type: ignore[index]
+
+
+async def test_a_service_answering_only_empty_batches_is_given_up_and_released(
+    mocked_http: MockedHTTP,
+) -> None:
+    _serve(mocked_http, _OPENED, *[_EMPTY] * 101, "<n:ReleaseResponse/>")
+    async with _session() as session:
+        with pytest.raises(ProtocolError, match="empty batches") as info:
+            await session.enumerate("urn:x/I", optimize=False).to_list()
+    assert (info.value.host, info.value.operation) == (session.host, "Pull")
+    sent = [call["data"] for call in mocked_http.sent(URL)]
+    assert len(sent) == 1 + 101 + 1
+    assert b"/enumeration/Release<" in sent[-1]

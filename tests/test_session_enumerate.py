@@ -352,3 +352,37 @@ async def _until_fault(services: Enumerator) -> AsyncIterator[Item]:
         async for item in services:
             assert isinstance(item, Item)
             yield item
+
+
+async def test_repr_names_the_class_state_buffer_and_host(basic_session: AsyncSession) -> None:
+    async with basic_session.enumerate(SERVICE, batch_items=10) as services:
+        uri = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service"
+        host = basic_session.host
+        assert repr(services) == f"<Enumerator {uri} open buffered=10 host={host}>"
+    assert repr(services) == f"<Enumerator {uri} closed buffered=0 host={host}>"
+
+
+async def test_an_enumerate_cancelled_in_flight_starts_over_on_the_next_use(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    slow_enumerate = HostBehaviour(
+        inject=lambda info: (
+            Injection(InjectionKind.LATENCY, delay=0.5) if info.operation == "Enumerate" else None
+        )
+    )
+    async with (
+        make_server(behaviours={0: slow_enumerate}) as server,
+        make_session(server) as session,
+    ):
+        services = session.enumerate(SERVICE, batch_items=50)
+        starting = asyncio.ensure_future(services.start())
+        for _ in range(100):  # bounded: until the server has the request
+            if server.host(0).stats.in_flight:
+                break
+            await asyncio.sleep(0.01)
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+        assert services.context is None and not services.at_end_of_stream
+        assert len(await services.to_list()) == SERVICES
+        assert server.host(0).stats.by_operation["Enumerate"] == 2
