@@ -275,3 +275,21 @@ def test_detect_encoding(data: bytes, content_type: str | None, codec: str) -> N
 def test_detect_encoding_refuses_other_charsets(charset: str) -> None:
     with pytest.raises(ProtocolError, match="charset"):
         detect_encoding(b"<r/>", f"text/xml; charset={charset}")
+
+
+def test_doctype_hidden_by_a_declared_utf7_encoding_is_refused() -> None:
+    # "+ADw-" is "<" in UTF-7: the byte scan sees no "<!", libxml2 decodes one.
+    data = (
+        b'<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE r +AFs-+ADw-!ENTITY e +ACI-x+ACI-'
+        b"+AD4-+AF0-+AD4-+ADw-r+AD4-+ACY-e+ADs-+ADw-/r+AD4-"
+    )
+    with pytest.raises(UnsafeXMLError):
+        parse_xml(data)
+
+
+def test_a_body_labelled_utf16_is_decoded_as_utf16() -> None:
+    # The label is honoured even when the bytes look like ASCII (they then
+    # decode to nonsense and are refused as malformed).
+    with pytest.raises(ProtocolError):
+        parse_xml(b"<r>x</r>", content_type="text/xml; charset=utf-16")
+    assert parse_xml(b"<r>x</r>", content_type="text/xml; charset=utf-8").text == "x"
