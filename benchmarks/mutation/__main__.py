@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -98,20 +99,36 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _source_hashes(targets: list[Target]) -> dict[str, str]:
+    return {
+        t.module: hashlib.sha256((ROOT / t.module).read_bytes()).hexdigest()[:16] for t in targets
+    }
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     targets = _select(args.modules)
-    files = {t.module: test_files_for(t) for t in targets}
-    baseline = _collect(targets, files)
+    hashes = _source_hashes(targets)
+    previous: dict[str, object] | None = None
     only = set(args.only or [])
     if args.survivors:
         previous = json.loads(Path(args.survivors).read_text())
-        only |= {o["ident"] for o in previous["outcomes"] if o["status"] in ("survived",)}
+        rerun = {o["ident"] for o in previous["outcomes"] if o["status"] == "survived"}  # type: ignore[index]
+        only |= rerun
+        if args.update:
+            stale = [m for m, h in previous["sources"].items() if hashes.get(m, h) != h]  # type: ignore[index]
+            if stale or not only:
+                raise SystemExit(f"cannot update: sources changed since the full run: {stale}")
+            targets = [t for t in targets if t.module in previous["sources"]]  # type: ignore[index]
+    files = {t.module: test_files_for(t) for t in targets}
+    baseline = _collect(targets, files)
     preload()
     outcomes: list[Outcome] = []
     all_jobs: list[Job] = []
+    generated: list[Mutant] = []
     for target in targets:
         mutants = list(generate(target.module, (ROOT / target.module).read_bytes()))
+        generated += mutants
         if only:
             mutants = [m for m in mutants if m.ident in only]
         if args.limit:
@@ -138,6 +155,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     run_jobs(all_jobs, args.jobs, report)
     elapsed = time.monotonic() - started
+    revision = _git_revision()
+    command = " ".join(["python -m benchmarks.mutation", *sys.argv[1:]])
+    if previous is not None and args.update:
+        # Same sources, so the same mutants: keep the full run's outcomes and
+        # replace those of the survivors just run again.
+        rerun_outcomes = {o.mutant.ident: o for o in outcomes}
+        by_ident = {m.ident: m for m in generated}
+        merged = [
+            rerun_outcomes.get(o["ident"])
+            or Outcome(by_ident[o["ident"]], o["status"], o["seconds"], o["tests"])
+            for o in previous["outcomes"]  # type: ignore[attr-defined]
+        ]
+        full = previous["runs"][0]  # type: ignore[index]
+        runs = [*previous["runs"], {"revision": revision, "command": command, "elapsed": elapsed}]  # type: ignore[index]
+        write_report(
+            Path(args.survivors).with_suffix(""),
+            targets=targets,
+            files=files,
+            outcomes=merged,
+            equivalents=load_equivalents(),
+            runs=runs,
+            sources=hashes,
+            jobs=args.jobs,
+        )
+        print(f"updated {args.survivors} (full run {full['revision'][:10]}, survivors re-run now)")
+        return 0
     if only or args.limit:
         print(f"partial run ({len(outcomes)} mutants, {elapsed:.0f} s): no result file written")
         return 0
@@ -147,10 +190,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         files=files,
         outcomes=outcomes,
         equivalents=load_equivalents(),
-        revision=_git_revision(),
-        elapsed=elapsed,
+        runs=[{"revision": revision, "command": command, "elapsed": elapsed}],
+        sources=hashes,
         jobs=args.jobs,
-        command=" ".join(["python -m benchmarks.mutation", *sys.argv[1:]]),
     )
     print(f"wrote {RESULTS / args.name}.md and .json ({elapsed / 60:.1f} min)")
     return 0
@@ -164,7 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--jobs", type=int, default=2, help="mutants run in parallel (default 2)")
     run.add_argument("--name", default="mutation", help="result file name (default mutation)")
     run.add_argument("--only", nargs="*", help="run only these mutant ids (writes nothing)")
-    run.add_argument("--survivors", help="re-run the survivors of a result JSON (writes nothing)")
+    run.add_argument("--survivors", help="re-run the survivors of a result JSON")
+    run.add_argument(
+        "--update",
+        action="store_true",
+        help="with --survivors: write their new outcomes into that result (same sources only)",
+    )
     run.add_argument("--limit", type=int, help="at most N mutants per module (writes nothing)")
     run.add_argument("-v", "--verbose", action="store_true", help="report every mutant")
     lst = sub.add_parser("list", help="count (or with -v list) the mutants of each target")

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks.mutation import ROOT, Target
 from benchmarks.mutation._operators import Mutant
@@ -62,10 +63,9 @@ def write_report(
     files: dict[str, list[str]],
     outcomes: Sequence[Outcome],
     equivalents: dict[str, str],
-    revision: str,
-    elapsed: float,
+    runs: list[dict[str, Any]],
+    sources: dict[str, str],
     jobs: int,
-    command: str,
 ) -> None:
     """Write ``base.json`` and ``base.md``."""
     by_module: dict[str, list[Outcome]] = {t.module: [] for t in targets}
@@ -74,12 +74,21 @@ def write_report(
     for module_outcomes in by_module.values():
         module_outcomes.sort(key=lambda o: (o.mutant.start, o.mutant.end, o.mutant.replacement))
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    runs = [{**run, "when": run.get("when", when)} for run in runs]
+    first = runs[0]
     md = [
         "# Mutation testing",
         "",
-        f"Measured {when} on commit `{revision}` with `{command}`",
+        f"Measured {first['when']} on commit `{first['revision']}` with `{first['command']}`",
         f"({jobs} mutants in parallel, Python {platform.python_version()}, "
-        f"{elapsed / 60:.0f} min wall time). How it works: `benchmarks/README.md`.",
+        f"{first['elapsed'] / 60:.0f} min wall time). How it works: `benchmarks/README.md`.",
+    ]
+    for run in runs[1:]:
+        md.append(
+            f"Survivors run again {run['when']} on commit `{run['revision']}` "
+            f"(same module sources, newer tests) with `{run['command']}`."
+        )
+    md += [
         "",
         "A mutant is *killed* when a test fails (or the run times out) with it in place.",
         "*Kill rate* = killed / mutants. *Explained* survivors are argued equivalent in",
@@ -149,11 +158,9 @@ def write_report(
     base.with_suffix(".json").write_text(
         json.dumps(
             {
-                "measured": when,
-                "revision": revision,
-                "command": command,
+                "runs": runs,
+                "sources": sources,
                 "jobs": jobs,
-                "elapsed_seconds": round(elapsed, 1),
                 "python": platform.python_version(),
                 "summary": summary,
                 "outcomes": [
