@@ -900,12 +900,16 @@ def test_message_id_state_forces_version_and_variant_and_wraps_at_48_bits(
     # Restored after the test: the process keeps its own sequence.
     monkeypatch.setattr(envelope, "_ID_PREFIX", envelope._ID_PREFIX)
     monkeypatch.setattr(envelope, "_ID_COUNTER", envelope._ID_COUNTER)
-    for byte in (b"\xff", b"\x00"):
-        monkeypatch.setattr(envelope.os, "urandom", lambda n, byte=byte: byte * n)
+    for seed in (b"\xff" * 16, b"\x00" * 16, bytes(range(0x5A, 0x6A))):
+        monkeypatch.setattr(envelope.os, "urandom", lambda n, seed=seed: seed[:n])
         envelope._reseed_message_ids()
-        ids = [uuid.UUID(envelope.new_message_id()[5:]) for _ in range(2)]
-        assert all(u.version == 4 and u.variant == uuid.RFC_4122 for u in ids)
-        assert [u.node for u in ids] == ([2**48 - 1, 0] if byte == b"\xff" else [0, 1])
+        first, second = (envelope.new_message_id() for _ in range(2))
+        # The 128 drawn bits, with RFC 4122's version 4 and variant forced.
+        expected = uuid.UUID(int=int.from_bytes(seed, "big"), version=4)
+        assert first == f"uuid:{str(expected).upper()}"
+        node = uuid.UUID(second[5:]).node
+        assert node == (expected.node + 1) % 2**48
+        assert second[:-12] == first[:-12]
 
 
 def test_template_caches_stay_bounded() -> None:
@@ -967,3 +971,26 @@ def test_raw_xml_with_a_second_declaration_or_bad_characters_is_refused(raw: str
 def test_mapping_body_class_is_the_last_segment_of_a_resource_uri_with_a_trailing_slash() -> None:
     inst = body_child(put_request(OPTS, ResourceLocator(SERVICE + "/"), {"A": "1"}))
     assert inst.tag == q(SERVICE + "/", "Win32_Service")
+
+
+def test_smallest_max_envelope_size_is_one_byte() -> None:
+    req = get_request(RequestOptions(OPTS.to, max_envelope_size=1), LOC)
+    assert header(req, W, "MaxEnvelopeSize").text == "1"
+
+
+def test_option_with_type_and_must_comply_keeps_every_attribute() -> None:
+    loc = ResourceLocator(SERVICE)
+    loc.add_option("o", "v", must_comply=True, type="xs:string")
+    (opt,) = header(get_request(OPTS, loc), W, "OptionSet")
+    assert dict(opt.attrib) == {"Name": "o", "Type": "xs:string", "MustComply": "true"}
+
+
+def test_the_same_resource_with_and_without_a_fragment_in_either_order() -> None:
+    uri = "urn:fragments/" + uuid.uuid4().hex  # a resource no other test rendered
+    plain, fragment = ResourceLocator(uri), ResourceLocator(uri, fragment="A")
+    for first, second in ((fragment, plain), (plain, fragment)):
+        assert header(get_request(OPTS, first), W, "ResourceURI").text == uri
+        got = parse(get_request(OPTS, second)).find(f"{q(S, 'Header')}/{q(W, 'FragmentTransfer')}")
+        assert (got is None) == (second is plain)
+        assert got is None or got.text == "A"
+    assert header(get_request(OPTS, plain, fragment="B"), W, "FragmentTransfer").text == "B"
