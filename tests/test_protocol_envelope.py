@@ -75,6 +75,8 @@ def parse(request: Request) -> etree._Element:
         if len(el):
             assert not (el.text or "").strip(), f"text {el.text!r} before the children of {el.tag}"
         assert not (el.tail or "").strip(), f"text {el.tail!r} after {el.tag}"
+    body = root.find(q(S, "Body"))
+    assert body is not None and not (body.text or "").strip(), "text in the Body"
     return root
 
 
@@ -994,3 +996,23 @@ def test_the_same_resource_with_and_without_a_fragment_in_either_order() -> None
         assert (got is None) == (second is plain)
         assert got is None or got.text == "A"
     assert header(get_request(OPTS, plain, fragment="B"), W, "FragmentTransfer").text == "B"
+
+
+def test_nested_mappings_with_several_keys_in_a_body_and_a_fragment() -> None:
+    value = {"Outer": {"A": "1", "B": "2"}}
+    inst = body_child(put_request(OPTS, LOC, value))
+    assert [(c.tag, c.text) for c in inst.find(q(SERVICE, "Outer"))] == [
+        (q(SERVICE, "A"), "1"),
+        (q(SERVICE, "B"), "2"),
+    ]
+    fragment = body_child(
+        put_request(OPTS, ResourceLocator(CONFIG, fragment="F"), {"A": "1", "B": "2"})
+    )
+    assert [(c.tag, c.text) for c in fragment] == [("A", "1"), ("B", "2")]
+
+
+def test_class_and_method_names_ending_in_x_are_kept_whole() -> None:
+    uri = "http://schemas.example/wbem/Win32_X"
+    assert body_child(put_request(OPTS, ResourceLocator(uri), {"A": "1"})).tag == q(uri, "Win32_X")
+    request = invoke_request(OPTS, ResourceLocator(uri), f"{uri}/ResetX")
+    assert body_child(request).tag == q(uri, "ResetX_INPUT")
