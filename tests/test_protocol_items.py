@@ -277,3 +277,53 @@ def test_repr_html_is_exactly_one_row_per_property() -> None:
         "<tr><th style='text-align:left'>N</th><td style='text-align:left'>(null)</td></tr>"
         "</table>"
     )
+
+
+# -- xsi:type: every primitive type the server may name ---------------------------------
+
+XS = "http://www.w3.org/2001/XMLSchema"
+TYPED = [
+    *[(f"xs:{t}", "42", 42) for t in (
+        "byte", "short", "int", "long", "integer", "unsignedByte", "unsignedShort",
+        "unsignedInt", "unsignedLong", "nonNegativeInteger", "positiveInteger",
+    )],
+    *[(f"cim:cim{s}Int{n}", " 42 ", 42) for s in ("S", "U") for n in (8, 16, 32, 64)],
+    ("xs:boolean", " true ", True),
+    ("xs:boolean", "0", False),
+    ("cim:cimBoolean", "1", True),
+    ("cim:cimBoolean", "false", False),
+    *[(t, "1.5", 1.5) for t in ("xs:float", "xs:double", "xs:decimal")],
+    *[(t, "1.5", 1.5) for t in ("cim:cimReal32", "cim:cimReal64")],
+    ("xs:dateTime", "2020-01-02T03:04:05Z", datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)),
+    ("xs:string", "007", "007"),
+    ("cim:cimString", "007", "007"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("xsi_type", "text", "value"), TYPED, ids=[t[0] for t in TYPED])
+def test_a_value_is_of_the_primitive_type_its_xsi_type_names(
+    xsi_type: str, text: str, value: object
+) -> None:
+    got = item(f'<p:V xmlns:xs="{XS}" xsi:type="{xsi_type}">{text}</p:V>')["V"]
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    ['xmlns:xs="urn:not-schema" xsi:type="xs:int"', 'xsi:type="int"', 'xsi:type="xs:nosuch"'],
+)
+def test_an_unknown_xsi_type_leaves_the_text(declaration: str) -> None:
+    decl = declaration if "xmlns:xs" in declaration else f'xmlns:xs="{XS}" {declaration}'
+    assert item(f"<p:V {decl}>42</p:V>")["V"] == "42"
+
+
+def test_get_typed_strips_text_and_reads_datetimes_and_refuses_booleans_as_ints() -> None:
+    it = item(
+        f'<p:B xmlns:xs="{XS}" xsi:type="xs:boolean">true</p:B><p:T> true </p:T>'
+        "<p:W>2020-01-02T03:04:05Z</p:W>"
+    )
+    assert it.get_typed("T", bool) is True
+    assert it.get_typed("W", datetime) == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert it.get_typed("B", bool) is True
+    with pytest.raises(ValueError):
+        it.get_typed("B", int)  # True is an int to Python, not to the server
