@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import FrozenInstanceError
 
 import pytest
 
@@ -234,3 +235,31 @@ def test_epr_with_old_reference_properties_empty_values_and_a_nameless_selector(
         '<w:SelectorSet><w:Selector Name="K"/><w:Selector>v</w:Selector></w:SelectorSet>'
         "</a:ReferenceProperties>"
     ) == EndpointReference("", "urn:r", {"K": "", "": "v"})
+
+
+def test_repr_lists_selectors_and_every_option() -> None:
+    loc = ResourceLocator(SERVICE, Name="WinRM")
+    loc.add_option("a", "1")
+    loc.add_option("b", "2", must_comply=True)
+    assert repr(loc) == (
+        f"ResourceLocator({SERVICE!r}, selectors={{'Name': 'WinRM'}}, "
+        "options={'a': '1', 'b': '2' (must comply)})"
+    )
+    epr = EndpointReference(None, SERVICE, {"A": "1", "B": "2"})
+    assert repr(epr) == f"EndpointReference({SERVICE!r}, {{A='1', B='2'}})"
+
+
+def test_a_locator_is_never_equal_to_something_else() -> None:
+    loc = ResourceLocator(SERVICE)
+    assert (loc == SERVICE) is False and (loc == 42) is False and (loc != 42) is True
+
+
+def test_options_are_immutable_values() -> None:
+    with pytest.raises(FrozenInstanceError):
+        Option("a", "1").value = "2"  # type: ignore[misc]
+
+
+def test_epr_with_an_empty_resource_uri() -> None:
+    assert epr_of(
+        "<a:ReferenceParameters><w:ResourceURI/></a:ReferenceParameters>"
+    ) == EndpointReference(None, "")

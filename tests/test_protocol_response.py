@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
+
 import pytest
 
 from aiowsman.errors import (
@@ -13,6 +15,7 @@ from aiowsman.errors import (
     WSManFault,
 )
 from aiowsman.protocol import (
+    CreateResult,
     EndpointReference,
     IdentifyResponse,
     Item,
@@ -414,3 +417,68 @@ def test_wsman_message_keeps_the_text_around_and_inside_nested_elements() -> Non
     exc = raised(body)
     assert exc.fault.wsman_message == "Before inside after end"
     assert exc.machine == "m"
+
+
+def test_empty_addressing_headers_are_empty_text() -> None:
+    head = "<a:Action/><a:RelatesTo/><a:MessageID/>"
+    data = f"<s:Envelope {NS}><s:Header>{head}</s:Header><s:Body/></s:Envelope>".encode()
+    env = parse_envelope(data)
+    assert (env.action, env.relates_to, env.message_id) == ("", "", "")
+
+
+@pytest.mark.parametrize(("attribute", "provider"), [("", None), (' provider=" WMI "', "WMI")])
+def test_provider_name_is_stripped_and_a_missing_one_is_none(
+    attribute: str, provider: str | None
+) -> None:
+    body = (
+        "<s:Fault><s:Code><s:Value>s:Receiver</s:Value></s:Code><s:Detail>"
+        f'<f:WSManFault Code="1"><f:Message><f:ProviderFault{attribute}>p</f:ProviderFault>'
+        "</f:Message></f:WSManFault></s:Detail></s:Fault>"
+    )
+    fault = raised(body).fault
+    assert fault.provider == provider and fault.provider_message == "p"
+
+
+def test_the_first_structured_wmi_error_is_the_one_read() -> None:
+    body = (
+        "<s:Fault><s:Code><s:Value>s:Receiver</s:Value></s:Code><s:Detail>"
+        '<p:MSFT_WmiError xmlns:p="urn:a"><p:Message>first</p:Message></p:MSFT_WmiError>'
+        '<q:__ExtendedStatus xmlns:q="urn:b"><q:Message>second</q:Message></q:__ExtendedStatus>'
+        "</s:Detail></s:Fault>"
+    )
+    fault = raised(body).fault
+    assert fault.wmi_error == {"Message": "first"} and fault.wsman_message == "first"
+
+
+def test_results_are_immutable_values() -> None:
+    with pytest.raises(FrozenInstanceError):
+        IdentifyResponse(None, None, None).product_vendor = "x"  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        CreateResult(EndpointReference(None, None)).item = None  # type: ignore[misc]
+
+
+def test_identify_reads_every_security_profiles_block_and_empty_values() -> None:
+    data = (
+        f'<s:Envelope {NS}><s:Body><i:IdentifyResponse xmlns:i="{ID}">'
+        "<i:SecurityProfiles><i:SecurityProfileName>a</i:SecurityProfileName></i:SecurityProfiles>"
+        "<i:SecurityProfiles><i:SecurityProfileName/></i:SecurityProfiles>"
+        "<i:Extra/></i:IdentifyResponse></s:Body></s:Envelope>"
+    ).encode()
+    result = parse_identify(parse_envelope(data))
+    assert result.security_profiles == ("a", "") and result.extra == {"Extra": ""}
+
+
+def test_create_response_item_is_the_first_element_after_resource_created() -> None:
+    body = (
+        "<x:ResourceCreated xmlns:x='http://schemas.xmlsoap.org/ws/2004/09/transfer'>"
+        "<a:Address>urn:anon</a:Address></x:ResourceCreated>"
+        "<y:First xmlns:y='urn:y'/><y:Second xmlns:y='urn:y'/>"
+    )
+    result = parse_create(parse_envelope(envelope(body)))
+    assert result.reference == EndpointReference("urn:anon", None)
+    assert result.item is not None and result.item.name == "First"
+
+
+def test_enumeration_context_is_stripped() -> None:
+    body = "<n:PullResponse><n:EnumerationContext>\n ctx \n</n:EnumerationContext></n:PullResponse>"
+    assert parse_enumeration(parse_envelope(envelope(body))).context == "ctx"

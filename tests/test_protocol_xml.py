@@ -259,10 +259,14 @@ def test_comments_inside_values_are_dropped_in_every_thread() -> None:
         (b"\x00<\x00r", None, "utf-16-be"),
         (b"<\x00r\x00", "text/xml; charset=us-ascii", "utf-16-le"),
         (b"<r/>", "text/xml; charset=UTF8", "utf-8"),
+        (b"<\x00r\x00", "text/xml; charset=utf-8", "utf-16-le"),
+        (b"<r/>", "text/xml; charset=utf-8", "utf-8"),
         (b"<r/>", "text/xml; charset=ascii", "utf-8"),
         (b"<\x00r\x00", "text/xml; charset=UTF_16", "utf-16-le"),
         (b"\x00<\x00r", "text/xml; charset=utf16", "utf-16-be"),
         (b"<\x00r\x00", "text/xml; charset=utf-16BE", "utf-16-be"),
+        (b"<\x00r\x00", "text/xml; charset=utf-16-be", "utf-16-be"),
+        (b"\x00<\x00r", "text/xml; charset=utf-16le", "utf-16-le"),
         (b"\x00<\x00r", "text/xml; charset=UTF-16-LE", "utf-16-le"),
         (b"<r/>", "text/xml", "utf-8"),
     ],
@@ -293,3 +297,15 @@ def test_a_body_labelled_utf16_is_decoded_as_utf16() -> None:
     with pytest.raises(ProtocolError):
         parse_xml(b"<r>x</r>", content_type="text/xml; charset=utf-16")
     assert parse_xml(b"<r>x</r>", content_type="text/xml; charset=utf-8").text == "x"
+
+
+def test_processing_instructions_inside_values_are_dropped() -> None:
+    assert parse_xml(b"<v>4<?pi x?>2</v>").text == "42"
+
+
+def test_nesting_deeper_than_libxml2_default_limit_is_refused() -> None:
+    # huge_tree stays off: libxml2 then refuses documents nested over 256 deep.
+    deep = b"<a>" * 300 + b"</a>" * 300
+    with pytest.raises(ProtocolError):
+        parse_xml(deep)
+    assert parse_xml(b"<a>" * 200 + b"</a>" * 200).tag == "a"
