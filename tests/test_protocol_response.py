@@ -482,3 +482,10 @@ def test_create_response_item_is_the_first_element_after_resource_created() -> N
 def test_enumeration_context_is_stripped() -> None:
     body = "<n:PullResponse><n:EnumerationContext>\n ctx \n</n:EnumerationContext></n:PullResponse>"
     assert parse_enumeration(parse_envelope(envelope(body))).context == "ctx"
+
+
+def test_check_response_assumes_200_when_no_status_is_given() -> None:
+    env = parse_envelope(envelope(fault("w:InternalError")))
+    with pytest.raises(WSManFault) as info:
+        check_response(env, REQUEST)
+    assert info.value.http_status == 200

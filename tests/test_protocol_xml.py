@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import codecs
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -309,3 +312,50 @@ def test_nesting_deeper_than_libxml2_default_limit_is_refused() -> None:
     with pytest.raises(ProtocolError):
         parse_xml(deep)
     assert parse_xml(b"<a>" * 200 + b"</a>" * 200).tag == "a"
+
+
+def _utf7(text: str) -> bytes:
+    # UTF-7 with every "<", ">", "!", '"', "[", "]", "&", ";" and "%" encoded:
+    # invisible to the prolog scan, decoded by libxml2.
+    out = []
+    for ch in text:
+        encoded = base64.b64encode(ch.encode("utf-16-be")).decode().rstrip("=")
+        out.append(f"+{encoded}-" if ch in '<>!"[]&;%' else ch)
+    return b'<?xml version="1.0" encoding="UTF-7"?>' + "".join(out).encode("ascii")
+
+
+@pytest.mark.parametrize(
+    "doctype",
+    ['<!DOCTYPE r [<!ENTITY e SYSTEM "{path}">]><r>&e;</r>', '<!DOCTYPE r SYSTEM "{path}"><r/>'],
+    ids=["external-entity", "external-dtd"],
+)
+def test_a_hidden_doctype_never_makes_the_parser_open_a_file(tmp_path: Path, doctype: str) -> None:
+    # The file is a FIFO: if the parser opened it (to expand an entity or
+    # load a DTD), a writer could open it too. The DOCTYPE is still refused
+    # after parsing; what is checked is that parsing read nothing.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    opened = threading.Event()
+    done = threading.Event()
+
+    def writer() -> None:
+        while not done.is_set():
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: nobody is reading
+                time.sleep(0.005)
+                continue
+            opened.set()
+            os.write(fd, b"x")
+            os.close(fd)
+            return
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(UnsafeXMLError):
+            parse_xml(_utf7(doctype.format(path=fifo.as_uri())))
+    finally:
+        done.set()
+        thread.join(5)
+    assert not opened.is_set()

@@ -49,7 +49,11 @@ def _parser() -> etree.XMLParser:
             huge_tree=False,
             remove_comments=True,
             remove_pis=True,
-            collect_ids=False,
+            # collect_ids stays at its default: with collect_ids=False, lxml
+            # (6.2, libxml2 2.14) loads a DOCTYPE's external subset despite
+            # load_dtd=False, so a DOCTYPE hidden from the prolog scan by a
+            # declared encoding (UTF-7) made the parser open a local file
+            # before the DOCTYPE check refused the document.
         )
         _local.parser = parser
     return parser
