@@ -110,15 +110,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     targets = _select(args.modules)
     hashes = _source_hashes(targets)
     previous: dict[str, object] | None = None
+    stale: set[str] = set()
     only = set(args.only or [])
     if args.survivors:
         previous = json.loads(Path(args.survivors).read_text())
         rerun = {o["ident"] for o in previous["outcomes"] if o["status"] == "survived"}  # type: ignore[index]
         only |= rerun
         if args.update:
-            stale = [m for m, h in previous["sources"].items() if hashes.get(m, h) != h]  # type: ignore[index]
-            if stale or not only:
-                raise SystemExit(f"cannot update: sources changed since the full run: {stale}")
+            # A module whose source changed has other mutants: measure it in full.
+            stale = {m for m, h in previous["sources"].items() if hashes.get(m, h) != h}  # type: ignore[index]
             targets = [t for t in targets if t.module in previous["sources"]]  # type: ignore[index]
     files = {t.module: test_files_for(t) for t in targets}
     baseline = _collect(targets, files)
@@ -129,7 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for target in targets:
         mutants = list(generate(target.module, (ROOT / target.module).read_bytes()))
         generated += mutants
-        if only:
+        if only and target.module not in stale:
             mutants = [m for m in mutants if m.ident in only]
         if args.limit:
             mutants = mutants[: args.limit]
@@ -166,9 +166,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             rerun_outcomes.get(o["ident"])
             or Outcome(by_ident[o["ident"]], o["status"], o["seconds"], o["tests"])
             for o in previous["outcomes"]  # type: ignore[attr-defined]
+            if o["module"] not in stale
         ]
+        merged += [o for o in outcomes if o.mutant.module in stale]
         full = previous["runs"][0]  # type: ignore[index]
-        runs = [*previous["runs"], {"revision": revision, "command": command, "elapsed": elapsed}]  # type: ignore[index]
+        this_run = {
+            "revision": revision,
+            "command": command,
+            "elapsed": elapsed,
+            "remeasured": sorted(stale),
+        }
+        runs = [*previous["runs"], this_run]  # type: ignore[index]
         write_report(
             Path(args.survivors).with_suffix(""),
             targets=targets,

@@ -84,9 +84,11 @@ def write_report(
         f"{first['elapsed'] / 60:.0f} min wall time). How it works: `benchmarks/README.md`.",
     ]
     for run in runs[1:]:
+        again = ", ".join(f"`{m}`" for m in run.get("remeasured", []))
         md.append(
-            f"Survivors run again {run['when']} on commit `{run['revision']}` "
-            f"(same module sources, newer tests) with `{run['command']}`."
+            f"Survivors run again {run['when']} on commit `{run['revision']}` with newer tests "
+            f"(`{run['command']}`)"
+            + (f"; {again} measured again in full, its source having changed." if again else ".")
         )
     md += [
         "",
