@@ -274,3 +274,20 @@ async def test_a_service_answering_only_empty_batches_is_given_up_and_released(
     sent = [call["data"] for call in mocked_http.sent(URL)]
     assert len(sent) == 1 + 101 + 1
     assert b"/enumeration/Release<" in sent[-1]
+
+
+async def test_an_enumerate_response_ending_the_sequence_with_a_context_needs_no_pull(
+    mocked_http: MockedHTTP,
+) -> None:
+    # iDRAC-like: a context is sent along with EndOfSequence. The sequence has
+    # ended (DSP0226 8.2.3): nothing is pulled and nothing released.
+    ended = (
+        "<n:EnumerateResponse><n:EnumerationContext>ctx</n:EnumerationContext>"
+        "<w:Items><x:I xmlns:x='urn:x'><x:N>1</x:N></x:I></w:Items><w:EndOfSequence/>"
+        "</n:EnumerateResponse>"
+    )
+    _serve(mocked_http, ended)
+    async with _session() as session:
+        items = await session.enumerate("urn:x/I").to_list()
+    assert [item["N"] for item in items] == ["1"]  # type: ignore[index]
+    assert len(mocked_http.sent(URL)) == 1

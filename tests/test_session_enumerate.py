@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 from collections.abc import AsyncIterator, Callable
 
@@ -355,11 +356,31 @@ async def _until_fault(services: Enumerator) -> AsyncIterator[Item]:
 
 
 async def test_repr_names_the_class_state_buffer_and_host(basic_session: AsyncSession) -> None:
-    async with basic_session.enumerate(SERVICE, batch_items=10) as services:
-        uri = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service"
-        host = basic_session.host
+    uri = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service"
+    host = basic_session.host
+    services = basic_session.enumerate(SERVICE, batch_items=10)
+    assert repr(services) == f"<Enumerator {uri} new buffered=0 host={host}>"
+    async with services:
         assert repr(services) == f"<Enumerator {uri} open buffered=10 host={host}>"
     assert repr(services) == f"<Enumerator {uri} closed buffered=0 host={host}>"
+    everything = basic_session.enumerate(SERVICE, batch_items=500)
+    await everything
+    assert repr(everything) == f"<Enumerator {uri} ended buffered={SERVICES} host={host}>"
+    failing = basic_session.enumerate("wmicimv2/No_Such_Class")
+    with pytest.raises(WSManFault):
+        await failing
+    assert repr(failing).startswith("<Enumerator ") and " failed buffered=0 " in repr(failing)
+
+
+async def test_a_finished_enumerator_dropped_without_closing_sends_no_release(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    services = basic_session.enumerate(SERVICE, batch_items=30)
+    assert len([item async for item in services]) == SERVICES
+    del services
+    gc.collect()
+    await basic_session.aclose()
+    assert basic_server.host(0).stats.releases == []
 
 
 async def test_an_enumerate_cancelled_in_flight_starts_over_on_the_next_use(
