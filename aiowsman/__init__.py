@@ -8,6 +8,10 @@ The WinRM Scripting API, async and Pythonic::
         async with s.enumerate("wmicimv2/Win32_Process") as processes:
             async for p in processes:
                 print(p["Name"])
+        async with s.subscribe(query="*", channel="System", heartbeat=30) as events:
+            async for event in events:   # parsed Windows events, bookmarks, renewals
+                print(event.record_id, event.level_name, event.message)
+        r = await s.run_cmd("ipconfig", "/all")       # WinRS: aiowsman.shell
 
 Errors all derive from :class:`WSManError` and name host and operation.
 """
@@ -15,23 +19,31 @@ Errors all derive from :class:`WSManError` and name host and operation.
 from __future__ import annotations
 
 from aiowsman.auth import Auth, BasicAuth, NoAuth, register_auth
+from aiowsman.collector import EventCollector, collect_events
 from aiowsman.enumerator import Enumerator
 from aiowsman.errors import (
     AuthenticationError,
+    CommandTimeoutError,
     ConfigurationError,
     ConnectError,
     DNSError,
     EncryptionError,
+    EnumerationTooLargeError,
     EnvelopeTooLargeError,
     FaultDetail,
     HTTPStatusError,
     InsecureTransportError,
     InvalidEnumerationContextFault,
+    NotWSManEndpointError,
+    OperationQuotaExceededFault,
     OperationTimedOutFault,
     ProtocolError,
     QuotaExceededFault,
     ResponseTooLargeError,
     ServiceUnavailableError,
+    ShellNotFoundFault,
+    ShellQuotaExceededFault,
+    SubscriptionEndedError,
     TimeoutError,
     TLSError,
     TransportError,
@@ -42,8 +54,10 @@ from aiowsman.errors import (
 from aiowsman.facade import ConnectionOptions, WSMan
 from aiowsman.protocol import (
     AssociationFilter,
+    Bookmark,
     EndpointReference,
     EnumerationMode,
+    Event,
     IdentifyResponse,
     Item,
     Polymorphism,
@@ -51,6 +65,8 @@ from aiowsman.protocol import (
     expand_resource_uri,
 )
 from aiowsman.session import AsyncSession
+from aiowsman.shell import CommandResult, PowerShellResult, Process, Shell
+from aiowsman.subscription import Subscription
 
 __version__ = "0.1.0"
 
@@ -60,6 +76,9 @@ __all__ = [
     "Auth",
     "AuthenticationError",
     "BasicAuth",
+    "Bookmark",
+    "CommandResult",
+    "CommandTimeoutError",
     "ConfigurationError",
     "ConnectError",
     "ConnectionOptions",
@@ -67,8 +86,11 @@ __all__ = [
     "EncryptionError",
     "EndpointReference",
     "EnumerationMode",
+    "EnumerationTooLargeError",
     "Enumerator",
     "EnvelopeTooLargeError",
+    "Event",
+    "EventCollector",
     "FaultDetail",
     "HTTPStatusError",
     "IdentifyResponse",
@@ -76,13 +98,22 @@ __all__ = [
     "InvalidEnumerationContextFault",
     "Item",
     "NoAuth",
+    "NotWSManEndpointError",
+    "OperationQuotaExceededFault",
     "OperationTimedOutFault",
     "Polymorphism",
+    "PowerShellResult",
+    "Process",
     "ProtocolError",
     "QuotaExceededFault",
     "ResourceLocator",
     "ResponseTooLargeError",
     "ServiceUnavailableError",
+    "Shell",
+    "ShellNotFoundFault",
+    "ShellQuotaExceededFault",
+    "Subscription",
+    "SubscriptionEndedError",
     "TLSError",
     "TimeoutError",
     "TransportError",
@@ -91,6 +122,7 @@ __all__ = [
     "WSManError",
     "WSManFault",
     "__version__",
+    "collect_events",
     "expand_resource_uri",
     "register_auth",
 ]

@@ -31,6 +31,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from aiowsman._multiproc import portable
 from aiowsman.errors import ConfigurationError, WSManError
 from aiowsman.fanout import HostResult, run
 
@@ -52,27 +53,6 @@ class _Shard:
     hosts: list[str]
 
 
-def _portable(result: HostResult[Any]) -> HostResult[Any]:
-    """The result, made safe to pickle back to the client."""
-    try:
-        pickle.dumps(result.value)
-    except Exception as exc:  # the operation returned something that cannot travel
-        return HostResult.failure(
-            result.host,
-            TypeError(f"[{result.host}] result is not picklable: {exc}"),
-            elapsed=result.elapsed,
-            attempts=result.attempts,
-            index=result.index,
-        )
-    if result.error is not None:
-        try:
-            pickle.dumps(result.error)
-        except Exception:
-            # Keep class, code and message; drop the exception object itself.
-            return dataclasses.replace(result, error=None)
-    return result
-
-
 def _run_shard(
     hosts: list[str], operation: Callable[[Any], Awaitable[Any]], runner_kwargs: dict[str, Any]
 ) -> list[HostResult[Any]]:
@@ -81,7 +61,7 @@ def _run_shard(
     async def shard() -> list[HostResult[Any]]:
         return [r async for r in run(hosts, operation, **runner_kwargs)]
 
-    return [_portable(r) for r in asyncio.run(shard())]
+    return [portable(r) for r in asyncio.run(shard())]
 
 
 def _shards(hosts: Iterable[str], size: int) -> Iterator[_Shard]:

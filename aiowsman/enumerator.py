@@ -21,6 +21,20 @@ Deadlines
     time. ``InvalidEnumerationContext`` (expired or unknown context) is raised
     as :class:`~aiowsman.errors.InvalidEnumerationContextFault`.
 
+Bounds
+    DSP0226 lets a service return fewer items than ``MaxElements`` but never
+    more (8.2.3 for an optimized Enumerate, 8.4 for Pull): a batch with more
+    items is a :class:`~aiowsman.errors.ProtocolError`, and no work is spent
+    on the rest of it. A service that never says ``EndOfSequence`` is bounded
+    by what the caller chooses: ``max_items`` (an
+    :class:`~aiowsman.errors.EnumerationTooLargeError` when more arrive) and
+    ``deadline`` (seconds for the whole enumeration, an
+    :class:`aiowsman.errors.TimeoutError` when it passes), both arguments of
+    :meth:`AsyncSession.enumerate`. ``to_list()``, which keeps every item,
+    is bounded by default (:data:`DEFAULT_LIST_MAX_ITEMS`). Batches without
+    items and without an end are tolerated :data:`MAX_EMPTY_BATCHES` times in
+    a row. Whatever ends an enumeration early releases its context first.
+
 Release
     An enumeration abandoned before its end holds a context on the server
     until it expires. The enumerator sends Release (8.6; best effort, within
@@ -40,15 +54,20 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
+import sys
 from collections.abc import AsyncIterator, Generator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from aiowsman.errors import (
+    ConfigurationError,
+    EnumerationTooLargeError,
     InvalidEnumerationContextFault,
     OperationTimedOutFault,
     ProtocolError,
+    TimeoutError,
     WSManError,
 )
 from aiowsman.protocol import envelope as env
@@ -60,7 +79,7 @@ from aiowsman.protocol.locator import EndpointReference, ResourceLocator
 if TYPE_CHECKING:
     from aiowsman.session import AsyncSession
 
-__all__ = ["RELEASE_TIMEOUT", "Enumerator"]
+__all__ = ["DEFAULT_LIST_MAX_ITEMS", "MAX_EMPTY_BATCHES", "RELEASE_TIMEOUT", "Enumerator"]
 
 log = logging.getLogger("aiowsman.enumerator")
 
@@ -72,12 +91,33 @@ _MIN_RETRY_WINDOW = 0.25
 #: instantly would otherwise spin until the deadline).
 _MAX_PULL_RETRIES = 16
 
-#: Consecutive empty, non-final batches tolerated before giving up.
-_MAX_EMPTY_BATCHES = 100
+#: Consecutive empty, non-final batches tolerated before giving up (each one
+#: a Pull round trip, so a service that answers nothing forever costs at most
+#: this many round trips, each within ``session.timeout``).
+MAX_EMPTY_BATCHES = 100
+#: The default bound of :meth:`Enumerator.to_list`, which keeps every item in
+#: memory: enough for every service, process or disk of a host (hundreds),
+#: while a service that never ends (or a class of millions) is stopped with a
+#: clear error instead of growing a list without limit. Stream large
+#: enumerations with ``async for`` (one or two batches in memory), or pass
+#: ``to_list(max_items=...)``.
+DEFAULT_LIST_MAX_ITEMS = 10_000
 
 _NEW, _OPEN, _ENDED, _FAILED, _CLOSED = "new", "open", "ended", "failed", "closed"
 
 EnumeratedItem = Item | EndpointReference
+
+
+def _check_bound(name: str, value: float, host: str) -> None:
+    """``max_items`` must be a positive integer, ``deadline`` a positive number."""
+    kinds: type | tuple[type, ...] = int if name == "max_items" else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
+        what = "integer" if name == "max_items" else "number"
+        raise ConfigurationError(
+            f"{name} must be a positive {what} or None, not {value!r}",
+            host=host,
+            operation="Enumerate",
+        )
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
@@ -111,6 +151,8 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
         association: AssociationFilter | None,
         batch_items: int,
         optimize: bool,
+        max_items: int | None = None,
+        deadline: float | None = None,
     ) -> None:
         self._session = session
         self._locator = locator
@@ -129,6 +171,14 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
         self._lock = asyncio.Lock()
         self._pulls = 0
         self._empty_batches = 0
+        #: The caller's bounds (None: unbounded) and the items handed out.
+        self.max_items = max_items
+        self.deadline = deadline
+        self._limit = max_items if max_items is not None else sys.maxsize
+        self._delivered = 0
+        self._deadline_at: float | None = None
+        self._deadline_hit: TimeoutError | None = None
+        self._parse = functools.partial(resp.parse_enumeration, max_elements=batch_items)
 
     def __del__(self) -> None:
         # Dropped while its context is open (no aclose(), no ``async with``):
@@ -192,8 +242,12 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
 
     async def _open(self) -> None:
         s = self._session
+        budget = s.timeout
+        if self.deadline is not None:
+            self._deadline_at = asyncio.get_running_loop().time() + self.deadline
+            budget = min(budget, self.deadline)
         request = env.enumerate_request(
-            s.options,
+            s.options if budget == s.timeout else s._options_for(budget),
             self._locator,
             filter=self._filter,
             dialect=self._dialect,
@@ -206,18 +260,34 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
         self._state = _OPEN
         try:
             batch = await s._call(
-                request, resp.parse_enumeration, resource=self._locator.resource_uri
+                request, self._parse, resource=self._locator.resource_uri, deadline=budget
             )
         except asyncio.CancelledError:
             self._state = _NEW  # nothing known was opened: the next use starts over
             raise
+        except TimeoutError as exc:
+            self._state = _FAILED
+            self._failure = self._deadline_error("Enumerate") if budget < s.timeout else exc
+            raise self._failure from None
         except BaseException as exc:
             self._state = _FAILED
             self._failure = exc
             raise
-        self._absorb(batch)
+        await self._absorb(batch, "Enumerate")
 
-    def _absorb(self, batch: resp.EnumerationBatch) -> None:
+    async def _absorb(self, batch: resp.EnumerationBatch, operation: str) -> None:
+        if batch.excess:
+            if batch.context and not batch.end_of_sequence:
+                self._context = batch.context  # released by _abandon
+            await self._abandon(
+                ProtocolError(
+                    f"the service returned more than the {self.batch_items} items asked for "
+                    "(MaxElements; DSP0226 8.2.3, 8.4: it must not); the enumeration was "
+                    "released",
+                    host=self._session.host,
+                    operation=operation,
+                )
+            )
         self._buffer.extend(batch.items)
         if batch.end_of_sequence or not batch.context:
             # DSP0226 8.4: after EndOfSequence the context is gone; nothing
@@ -242,11 +312,17 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
         s = self._session
         loop = asyncio.get_running_loop()
         deadline = loop.time() + s.timeout
+        whole = self._deadline_at
+        capped = whole is not None and whole < deadline
+        if whole is not None and capped:
+            deadline = whole
         retries = 0
         while True:
             remaining = deadline - loop.time()
+            if remaining <= 0 and capped:
+                raise self._deadline_error("Pull")
             request = env.pull_request(
-                s._options_for(remaining) if retries else s.options,
+                s._options_for(remaining) if retries or capped else s.options,
                 self._locator,
                 context,
                 max_elements=self.batch_items,
@@ -255,13 +331,21 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
             try:
                 return await s._call(
                     request,
-                    resp.parse_enumeration,
+                    self._parse,
                     resource=self._locator.resource_uri,
                     deadline=remaining,
                 )
+            except TimeoutError:
+                if capped:
+                    raise self._deadline_error("Pull") from None
+                raise
             except OperationTimedOutFault:
                 retries += 1
                 if deadline - loop.time() < _MIN_RETRY_WINDOW or retries > _MAX_PULL_RETRIES:
+                    if capped:
+                        # The server ran out of the OperationTimeout the whole
+                        # enumeration's deadline left it.
+                        raise self._deadline_error("Pull") from None
                     raise
                 log.debug("[%s] Pull timed out on the server; pulling again", s.host)
 
@@ -284,6 +368,8 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
                 raise
             except BaseException as exc:
                 self._pending = None
+                if exc is self._deadline_hit:
+                    await self._abandon(exc)
                 self._state = _FAILED
                 self._failure = exc
                 if isinstance(exc, InvalidEnumerationContextFault):
@@ -295,17 +381,20 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
                 self._empty_batches = 0
             else:
                 self._empty_batches += 1
-                if self._empty_batches > _MAX_EMPTY_BATCHES:
+                if self._empty_batches > MAX_EMPTY_BATCHES:
                     # A service may answer a Pull with no items (DSP0226 8.4),
                     # but not forever: do not spin on a broken or hostile one.
-                    self._state = _FAILED
-                    self._failure = ProtocolError(
-                        f"{_MAX_EMPTY_BATCHES} empty batches in a row; giving up",
-                        host=self._session.host,
-                        operation="Pull",
+                    if batch.context:
+                        self._context = batch.context
+                    await self._abandon(
+                        ProtocolError(
+                            f"{MAX_EMPTY_BATCHES} empty batches in a row without an end; "
+                            "the enumeration was released",
+                            host=self._session.host,
+                            operation="Pull",
+                        )
                     )
-                    raise self._failure
-            self._absorb(batch)
+            await self._absorb(batch, "Pull")
         if self._state == _FAILED and not self._buffer and self._failure is not None:
             raise self._failure
 
@@ -315,11 +404,15 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
         return self
 
     async def __anext__(self) -> EnumeratedItem:
-        if self._buffer:
+        if self._buffer and self._delivered < self._limit:
+            self._delivered += 1
             return self._buffer.popleft()
         async with self._lock:
             await self._fill()
             if self._buffer:
+                if self._delivered >= self._limit:
+                    await self._abandon(self._too_many(self._limit, "enumerate"))
+                self._delivered += 1
                 return self._buffer.popleft()
         raise StopAsyncIteration
 
@@ -337,24 +430,79 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
             await self._fill()
             if not self._buffer:
                 raise EOFError("the enumeration has no more items")
+            if self._delivered >= self._limit:
+                await self._abandon(self._too_many(self._limit, "enumerate"))
+            self._delivered += 1
             item = self._buffer.popleft()
             if not self._buffer and self._state == _OPEN:
                 try:
                     await self._fill()
                 except asyncio.CancelledError:
                     self._buffer.appendleft(item)  # not delivered: keep it
+                    self._delivered -= 1
                     raise
                 except WSManError:
                     pass  # kept in _failure; raised by the next read
             return item
 
-    async def to_list(self) -> list[EnumeratedItem]:
-        """Every remaining item; releases the context if anything fails."""
+    async def to_list(
+        self, *, max_items: int | None = DEFAULT_LIST_MAX_ITEMS
+    ) -> list[EnumeratedItem]:
+        """Every remaining item; releases the context if anything fails.
+
+        Args:
+            max_items: the most items to keep (default
+                :data:`DEFAULT_LIST_MAX_ITEMS`); None for no bound. An
+                enumeration with more is stopped, not truncated.
+
+        Raises:
+            aiowsman.errors.EnumerationTooLargeError: more than ``max_items``
+                items (the context is released first).
+            aiowsman.errors.WSManError: the Enumerate or a Pull failed.
+        """
+        if max_items is not None:
+            _check_bound("max_items", max_items, self._session.host)
+        limit = max_items if max_items is not None else sys.maxsize
         items: list[EnumeratedItem] = []
         async with self:
             async for item in self:
+                if len(items) >= limit:
+                    await self._abandon(self._too_many(limit, "to_list"))
                 items.append(item)
         return items
+
+    # -- bounds ---------------------------------------------------------------
+
+    def _too_many(self, limit: int, where: str) -> EnumerationTooLargeError:
+        if where == "to_list":
+            how = (
+                "to_list() keeps every item in memory: pass to_list(max_items=N), or None "
+                "for no bound, or iterate with 'async for' to stream"
+            )
+        else:
+            how = "pass a larger session.enumerate(max_items=...), or None for no bound"
+        return EnumerationTooLargeError(
+            f"the enumeration returned more than {limit} items ({how}); it was released",
+            max_items=limit,
+            host=self._session.host,
+            operation="Pull" if self._pulls else "Enumerate",
+        )
+
+    def _deadline_error(self, operation: str) -> TimeoutError:
+        exc = self._deadline_hit = TimeoutError(
+            f"the enumeration did not end within its {self.deadline:g}s deadline "
+            "(session.enumerate(deadline=...)); it was released",
+            host=self._session.host,
+            operation=operation,
+        )
+        return exc
+
+    async def _abandon(self, exc: WSManError) -> NoReturn:
+        """Release the context (best effort, bounded), then fail with ``exc`` for good."""
+        await self.aclose()
+        self._state = _FAILED
+        self._failure = exc
+        raise exc
 
     # -- releasing ------------------------------------------------------------
 

@@ -24,11 +24,18 @@ runner to classify failures (``dns``, ``connect``, ``tls``, ``auth``,
     |   +-- OperationTimedOutFault                     w:TimedOut (OperationTimeout expired)
     |   +-- InvalidEnumerationContextFault             context invalid or expired
     |   +-- QuotaExceededFault                         per-user quota (e.g. concurrent ops)
+    |   |   +-- ShellQuotaExceededFault                MaxShellsPerUser reached
+    |   |   +-- OperationQuotaExceededFault            MaxConcurrentOperationsPerUser reached
+    |   +-- ShellNotFoundFault                         the shell (or command) is gone
+    +-- SubscriptionEndedError                fault    the event source ended a subscription
     +-- ProtocolError                         protocol malformed or unexpected response
     |   +-- UnsafeXMLError                             DOCTYPE / entities: refused unparsed
+    |   +-- NotWSManEndpointError                      not WS-Man at all (e.g. a web page)
     |   +-- ResponseTooLargeError                      response over the size cap
+    |   +-- EnumerationTooLargeError                   more items than max_items
     |   +-- EncryptionError                            bad multipart/encrypted message
     +-- TimeoutError (also builtins.TimeoutError) timeout  the client's deadline passed
+        +-- CommandTimeoutError                        a remote command outlived its deadline
 
 Credentials never appear in any message built here: nothing in this module
 receives them.
@@ -42,20 +49,27 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationError",
+    "CommandTimeoutError",
     "ConfigurationError",
     "ConnectError",
     "DNSError",
     "EncryptionError",
+    "EnumerationTooLargeError",
     "EnvelopeTooLargeError",
     "FaultDetail",
     "HTTPStatusError",
     "InsecureTransportError",
     "InvalidEnumerationContextFault",
+    "NotWSManEndpointError",
+    "OperationQuotaExceededFault",
     "OperationTimedOutFault",
     "ProtocolError",
     "QuotaExceededFault",
     "ResponseTooLargeError",
     "ServiceUnavailableError",
+    "ShellNotFoundFault",
+    "ShellQuotaExceededFault",
+    "SubscriptionEndedError",
     "TLSError",
     "TimeoutError",
     "TransportError",
@@ -231,7 +245,12 @@ class FaultDetail:
     provider: str | None = None  # ProviderFault/@provider
     provider_path: str | None = None  # ProviderFault/@path
     provider_message: str | None = None  # ProviderFault text or nested fault message
-    wmi_error: dict[str, Any] = field(default_factory=dict)  # MSFT_WmiError / __ExtendedStatus
+    #: The CIM_Error instance of the fault as a dict (DSP0227): Windows'
+    #: MSFT_WmiError or __ExtendedStatus, OMI's OMI_Error, a provider's own.
+    wmi_error: dict[str, Any] = field(default_factory=dict)
+    cim_error_class: str | None = None  # its class: "MSFT_WmiError", "OMI_Error"...
+    cim_status_code: int | None = None  # its CIMStatusCode (DSP0004 CIM_ERR_*: 6 = NOT_FOUND)
+    message_id: str | None = None  # its MessageID ("OMI:MI_Result:6", "HRESULT 0x803381a6")
     action: str | None = None  # the fault's wsa:Action
     relates_to: str | None = None
     raw_xml: bytes = b""
@@ -291,6 +310,46 @@ class QuotaExceededFault(WSManFault):
     """A per-user quota was exceeded (MaxConcurrentOperationsPerUser...); back off."""
 
 
+class SubscriptionEndedError(WSManError):
+    """The event source ended a subscription (``wse:SubscriptionEnd``), or it is
+    gone and cannot be resumed (no bookmark to resume from).
+
+    ``status`` and ``reason`` are the source's ``wse:Status`` / ``wse:Reason``
+    when it sent them.
+    """
+
+    category = "fault"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: str | None = None,
+        reason: str | None = None,
+        host: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, host=host, operation=operation)
+        self.status = status
+        self.reason = reason
+
+
+class ShellQuotaExceededFault(QuotaExceededFault):
+    """The user has MaxShellsPerUser shells open (ERROR_WSMAN_QUOTA_MAX_SHELLS,
+    2150859173); close one, or wait for idle ones to expire."""
+
+
+class OperationQuotaExceededFault(QuotaExceededFault):
+    """The user has MaxConcurrentOperationsPerUser operations in flight
+    (ERROR_WSMAN_QUOTA_MAX_OPERATIONS, 2150859174); back off."""
+
+
+class ShellNotFoundFault(WSManFault):
+    """The service does not know the shell (or the command) a request names:
+    it was deleted, reaped when idle (IdleTimeout) or at MaxShellRunTime, or
+    never existed (WSManFault code 2150858843 on a shell operation)."""
+
+
 class ProtocolError(WSManError):
     """The response is malformed or not what the protocol allows."""
 
@@ -301,8 +360,68 @@ class UnsafeXMLError(ProtocolError):
     """The response contains a DOCTYPE or entity declarations; it was refused unparsed."""
 
 
+class NotWSManEndpointError(ProtocolError):
+    """The endpoint answered, but not in WS-Management: e.g. a web server's default page.
+
+    Attributes:
+        status: the HTTP status of the answer, if known.
+        content_type: its Content-Type, if any.
+        snippet: its first bytes, decoded, control characters replaced and
+            bounded (never more than :data:`SNIPPET_LENGTH` characters).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        content_type: str | None = None,
+        snippet: str = "",
+        host: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, host=host, operation=operation)
+        self.status = status
+        self.content_type = content_type
+        self.snippet = snippet
+
+
+#: The most characters of a body an error message quotes.
+SNIPPET_LENGTH = 120
+
+
+def body_snippet(body: bytes, limit: int = SNIPPET_LENGTH) -> str:
+    """The start of a body, fit for one line of an error message.
+
+    Decoded as UTF-8 (undecodable bytes replaced), every run of whitespace or
+    control characters turned into one space, cut to ``limit`` characters.
+    """
+    text = body[: limit * 4].decode("utf-8", "replace")
+    text = "".join(c if c.isprintable() else " " for c in text)
+    text = " ".join(text.split())
+    return text[: limit - 3] + "..." if len(text) > limit else text
+
+
 class ResponseTooLargeError(ProtocolError):
     """The response body exceeded the size cap derived from MaxEnvelopeSize."""
+
+
+class EnumerationTooLargeError(ProtocolError):
+    """An enumeration returned more items than the caller's ``max_items`` bound.
+
+    The enumeration context was released. ``max_items`` holds the bound.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        max_items: int,
+        host: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, host=host, operation=operation)
+        self.max_items = max_items
 
 
 class EncryptionError(ProtocolError):
@@ -313,3 +432,27 @@ class TimeoutError(WSManError, builtins.TimeoutError):
     """The client's deadline (``session.timeout``) passed before the operation finished."""
 
     category = "timeout"
+
+
+class CommandTimeoutError(TimeoutError):
+    """A remote command was still running when its deadline passed.
+
+    The command was stopped (a Terminate signal) and its shell is left usable.
+    What it wrote before the deadline is kept: ``stdout`` and ``stderr``
+    (bytes); ``command_id`` names it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stdout: bytes = b"",
+        stderr: bytes = b"",
+        command_id: str | None = None,
+        host: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, host=host, operation=operation)
+        self.stdout = stdout
+        self.stderr = stderr
+        self.command_id = command_id

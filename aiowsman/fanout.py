@@ -24,10 +24,18 @@ The runner is the layer above :class:`aiowsman.AsyncSession` (see
 * **Shared connection machinery**: one ``aiohttp.ClientSession`` over one
   ``TCPConnector`` (with a DNS cache, ``ttl_dns_cache``) serves every host's
   session, so DNS answers are shared across the run; a short keep-alive
-  releases the sockets of finished hosts.
+  releases the sockets of finished hosts. It keeps no cookies (no host's
+  cookie reaches another), and a connection is only reused by requests with
+  the credentials it carried (see :mod:`aiowsman._http`).
 * **Cancellation**: cancelling the consumer (or ``aclose()``, or leaving an
   ``async with run(...)`` block) cancels all in-flight work and closes every
   session and the shared connector.
+
+Remote commands have an operation of their own: :class:`Commands` (or
+:func:`run_commands`) runs command lines (or PowerShell scripts) on each host
+in one shell per host, deleted when the host is done -- also when its
+deadline cuts it off -- and gives one record per host (exit code, stdout,
+stderr), optionally streaming every output line as it arrives.
 """
 
 from __future__ import annotations
@@ -56,11 +64,12 @@ from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import aiohttp
 
 from aiowsman._endpoint import parse_endpoint
+from aiowsman._http import new_client
 from aiowsman.errors import (
     ConfigurationError,
     QuotaExceededFault,
@@ -70,9 +79,15 @@ from aiowsman.errors import (
     WSManFault,
 )
 from aiowsman.errors import TimeoutError as WSManTimeoutError
+from aiowsman.transport import GuardedConnector
+
+if TYPE_CHECKING:
+    from aiowsman.session import AsyncSession
+    from aiowsman.shell import CommandResult, OutputStream, Shell
 
 __all__ = [
     "ERROR_CLASSES",
+    "Commands",
     "FanOut",
     "HostResult",
     "SessionFactory",
@@ -82,6 +97,7 @@ __all__ = [
     "jsonable",
     "no_retry",
     "run",
+    "run_commands",
 ]
 
 T = TypeVar("T")
@@ -175,7 +191,9 @@ class HostResult(Generic[T]):
         error: the exception of the last attempt (None on success).
         error_class: one of :data:`ERROR_CLASSES` (None on success).
         fault_code: WSManFault code or SOAP subcode, for ``fault`` errors.
-        message: ``str(error)`` -- names host and operation, never a credential.
+        message: ``str(error)`` on one line (every run of whitespace, line
+            breaks included, made one space) -- names host and operation,
+            never a credential.
         elapsed: seconds from the host's first attempt to its result.
         attempts: how many attempts were made (1 when there was no retry).
         index: the host's position in the input (0-based).
@@ -191,6 +209,13 @@ class HostResult(Generic[T]):
     elapsed: float = 0.0
     attempts: int = 0
     index: int = -1
+
+    def __post_init__(self) -> None:
+        message = self.message
+        if message is not None:
+            # One line, as documented: fault reasons and parser messages may
+            # span lines, and one record per line (jsonl, csv, logs) must hold.
+            object.__setattr__(self, "message", " ".join(message.split()))
 
     @classmethod
     def failure(
@@ -535,38 +560,13 @@ class FanOut(Generic[T]):
         http: aiohttp.ClientSession | None = None
         factory = self._factory
         if factory is None:
-            # One connector for the whole run: the DNS cache and the keep-alive
-            # pool are shared by every host's session. limit_per_host bounds
-            # the channels one host may hold (per_host).
-            connector = aiohttp.TCPConnector(
+            http = shared_client_session(
                 limit=cfg.concurrency * self._per_host,
-                limit_per_host=self._per_host,
+                per_host=self._per_host,
                 ttl_dns_cache=self._ttl_dns_cache,
-                use_dns_cache=self._ttl_dns_cache is not None,
-                # Idle connections do not count against aiohttp's limits, and
-                # a fan-out rarely returns to a host it finished with: a short
-                # keep-alive bounds the idle sockets to ~ throughput x this.
                 keepalive_timeout=self._keepalive_timeout,
             )
-            # No aiohttp timeouts (its default is total=300 s, sock_connect=30 s):
-            # every session bounds each operation with its own deadline, and
-            # the runner each host, so aiohttp's would only add two timers per
-            # request to the event loop's heap (a cost per request that grows
-            # with the hosts in flight). As the Transport's own client does.
-            http = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(total=None),
-                auto_decompress=False,
-            )
-            options = dict(self._session_options)
-            # per_host channels need the session's consent too: each
-            # AsyncSession bounds its own requests in flight (max_channels).
-            options.setdefault("max_channels", self._per_host)
-            # The runner owns the retry policy (its host deadline, backoff and
-            # ``idempotent`` flag); sessions retrying underneath would
-            # multiply the attempts a failing host costs.
-            options.setdefault("retries", 0)
-            factory = _default_factory(http, options)
+            factory = default_session_factory(http, self._session_options, self._per_host)
 
         pending: asyncio.Queue[tuple[int, str] | object] = asyncio.Queue(cfg.concurrency)
         done: asyncio.Queue[HostResult[T] | object] = asyncio.Queue(cfg.concurrency)
@@ -667,6 +667,7 @@ class FanOut(Generic[T]):
         start = loop.time()
         attempts = 0
         last: BaseException | None = None
+        late = False
         _HOST.set(host)  # this worker task's context: current_host()
         try:
             # Two bounds: the deadline proper, and a short grace beyond it in
@@ -679,18 +680,14 @@ class FanOut(Generic[T]):
                         try:
                             async with factory(host) as session:
                                 value = await self._operation(session)
-                            return HostResult(
-                                host=host,
-                                ok=True,
-                                value=value,
-                                elapsed=loop.time() - start,
-                                attempts=attempts,
-                                index=index,
-                            )
+                                finished = loop.time()
                         except asyncio.CancelledError:
                             raise
                         except Exception as exc:
                             last = exc
+                            if loop.time() - start > cfg.deadline:
+                                late = True  # see below
+                                break
                             retry, at_least = _retryable(exc, cfg.idempotent)
                             if not retry or attempts > cfg.retries:
                                 break
@@ -702,17 +699,36 @@ class FanOut(Generic[T]):
                             if at_least is not None:
                                 delay = max(delay, min(at_least, cfg.backoff_max))
                             await asyncio.sleep(delay)
+                            continue
+                        if finished - start > cfg.deadline:
+                            # The operation returned after the deadline: the
+                            # loop was too busy to fire it in time (a timer
+                            # cannot interrupt running code). The deadline is
+                            # the contract, so this is a timeout, not a late ok.
+                            late = True
+                            break
+                        return HostResult(
+                            host=host,
+                            ok=True,
+                            value=value,
+                            elapsed=loop.time() - start,
+                            attempts=attempts,
+                            index=index,
+                        )
         except asyncio.CancelledError:
             raise
         except TimeoutError:
             # Only the host deadline gets here: an attempt's own errors are
-            # caught inside the loop. Report it naming the host.
+            # caught inside the loop.
+            late = True
+        except Exception as exc:  # session close failed, etc.
+            last = exc
+        if late:
+            # Report it naming the host, with what the last attempt saw.
             err = _deadline_error(host, cfg.deadline, last)
             return HostResult.failure(
                 host, err, elapsed=loop.time() - start, attempts=attempts, index=index
             )
-        except Exception as exc:  # session close failed, etc.
-            last = exc
         assert last is not None
         return HostResult.failure(
             host, last, elapsed=loop.time() - start, attempts=attempts, index=index
@@ -738,10 +754,51 @@ async def _closed() -> AsyncGenerator[Any, None]:
     yield  # pragma: no cover - makes this an async generator
 
 
-def _default_factory(
-    http: aiohttp.ClientSession, options: Mapping[str, Any]
+def shared_client_session(
+    *, limit: int, per_host: int, ttl_dns_cache: int | None, keepalive_timeout: float
+) -> aiohttp.ClientSession:
+    """The one ``aiohttp.ClientSession`` the sessions of a many-host run share.
+
+    One connector for the whole run: the DNS cache and the keep-alive pool
+    are shared by every host's session; ``limit_per_host`` bounds the
+    channels one host may hold (``per_host``).
+    """
+    # Guarded: a host pushing an unsolicited response on an idle kept-alive
+    # connection never has it taken as an answer.
+    connector = GuardedConnector(
+        limit=limit,
+        limit_per_host=per_host,
+        ttl_dns_cache=ttl_dns_cache,
+        use_dns_cache=ttl_dns_cache is not None,
+        # Idle connections do not count against aiohttp's limits, and a
+        # fan-out rarely returns to a host it finished with: a short
+        # keep-alive bounds the idle sockets to ~ throughput x this.
+        keepalive_timeout=keepalive_timeout,
+    )
+    # The library's client (aiowsman._http): no aiohttp timeouts (its default
+    # is total=300 s, sock_connect=30 s: every session bounds each operation
+    # with its own deadline, and the runner each host, so aiohttp's would
+    # only add two timers per request to the event loop's heap); no cookie
+    # jar (one host's Set-Cookie must not reach the next); connections keyed
+    # by the credentials they carried (one set of credentials shares the pool
+    # as before).
+    return new_client(connector, connector_owner=True)
+
+
+def default_session_factory(
+    http: aiohttp.ClientSession, session_options: Mapping[str, Any], per_host: int
 ) -> SessionFactory[Any]:
+    """``host -> AsyncSession`` on the shared ``http`` client with ``session_options``."""
     from aiowsman.session import AsyncSession
+
+    options = dict(session_options)
+    # per_host channels need the session's consent too: each AsyncSession
+    # bounds its own requests in flight (max_channels).
+    options.setdefault("max_channels", per_host)
+    # The runner owns the retry policy (its host deadline, backoff and
+    # ``idempotent`` flag); sessions retrying underneath would multiply the
+    # attempts a failing host costs.
+    options.setdefault("retries", 0)
 
     def factory(host: str) -> AbstractAsyncContextManager[Any]:
         return AsyncSession(host, client_session=http, **options)
@@ -767,6 +824,7 @@ def run(
     session_factory: SessionFactory[Any] | None = None,
     progress: Callable[[HostResult[T]], object] | None = None,
     summary: Summary | None = None,
+    processes: int | str | None = None,
     **session_options: Any,
 ) -> FanOut[T]:
     """Run ``operation`` against every host; yield a :class:`HostResult` per host as it finishes.
@@ -784,6 +842,12 @@ def run(
             per-user shell/operation quotas are small.
         deadline: hard limit in seconds for one host, over all its attempts
             and backoff sleeps; the host is then reported as ``timeout``.
+            So is a host whose operation returned or failed only after its
+            deadline (an event loop too busy to fire the deadline in time):
+            no host is reported ``ok`` after its deadline, and no record
+            comes later than ``deadline + close_grace`` while the loop is
+            responsive (responses are parsed off the loop, see
+            :data:`aiowsman.session.PARSE_OFFLOAD_BYTES`).
         retries: extra attempts after the first, for retryable failures.
         idempotent: the operation may be repeated safely (Get, Enumerate,
             Identify): connect failures and timeouts are retried too.
@@ -807,6 +871,11 @@ def run(
         progress: called with each result just before it is yielded.
         summary: a :class:`Summary` to feed (default: a new one, available
             as ``.summary`` on the returned iterator).
+        processes: run in this many worker processes (``"auto"``: one per
+            usable CPU), each running this runner on the hosts it is fed,
+            ``concurrency`` split between them; None or 1 runs in this
+            process. The operation (and ``session_factory``) must then be
+            picklable; see ``docs/fanout.md``, "Every core".
         **session_options: passed to every ``AsyncSession`` (``username``,
             ``password``, ``auth``, ``allow_unencrypted``, ``timeout``, TLS
             options...).
@@ -839,6 +908,23 @@ def run(
         isinstance(gc_threshold, bool) or not isinstance(gc_threshold, int) or gc_threshold < 1
     ):
         raise ConfigurationError("gc_threshold must be a positive integer", operation="fan-out")
+    if processes is not None:
+        # Every core: worker processes each running this runner (aiowsman/_multiproc.py).
+        from aiowsman import _multiproc
+
+        count = _multiproc.resolve_processes(processes)
+        if count > 1:
+            runner_kwargs = dict(
+                concurrency=concurrency, per_host=per_host, deadline=deadline,
+                retries=retries, idempotent=idempotent, backoff=backoff,
+                backoff_max=backoff_max, close_grace=close_grace, ttl_dns_cache=ttl_dns_cache,
+                keepalive_timeout=keepalive_timeout, gc_threshold=gc_threshold,
+                session_factory=session_factory, **session_options,
+            )  # fmt: skip
+            return _multiproc.ProcessFanOut(
+                hosts, operation, count, runner_kwargs=runner_kwargs,
+                progress=progress, summary=summary,
+            )  # fmt: skip
     settings = _Settings(
         concurrency=concurrency,
         deadline=deadline,
@@ -861,3 +947,126 @@ def run(
         progress,
         summary,
     )
+
+
+# ---------------------------------------------------------------------------
+# remote commands
+
+
+#: ``on_line(host, stream, line)``: an output line of a host as it arrives.
+LineCallback = Callable[[str, str, str], object]
+
+
+@dataclass(frozen=True)
+class Commands:
+    """A fan-out operation: run command lines on a host, in one shell.
+
+    ``run(hosts, Commands(("hostname", "ipconfig /all")))`` gives each host a
+    shell, runs the commands in order (each followed by its Terminate) and
+    deletes the shell -- on success, failure, or when the host's deadline
+    cancels it. The value is the :class:`~aiowsman.shell.CommandResult` of
+    the one command, or their list when there are several.
+
+    A host is retried by the runner only while nothing has run on it: a
+    quota fault after a command ran ends the host (its commands are not
+    repeated).
+
+    Attributes:
+        commands: command lines (or PowerShell scripts), run in order.
+        powershell: run them with ``powershell.exe`` (``run_ps``).
+        timeout: each command's deadline, seconds (None: none).
+        codepage: the shell's code page.
+        stop_on_failure: skip the rest after a non-zero exit code.
+        on_line: called with ``(host, stream, line)`` for every output line
+            as it arrives (``host`` as the input gave it); the records still
+            hold everything.
+    """
+
+    commands: tuple[str, ...]
+    powershell: bool = False
+    timeout: float | None = 3600.0
+    codepage: int | None = 65001
+    stop_on_failure: bool = False
+    on_line: LineCallback | None = None
+
+    async def __call__(self, session: AsyncSession) -> CommandResult | list[CommandResult]:
+        from aiowsman.errors import QuotaExceededFault
+
+        results: list[CommandResult] = []
+        async with session.shell(codepage=self.codepage, command_timeout=self.timeout) as shell:
+            for line in self.commands:
+                try:
+                    result = await self._one(shell, line)
+                except QuotaExceededFault as exc:
+                    if results:
+                        raise no_retry(exc) from None  # commands ran: never repeat them
+                    raise  # nothing ran: the runner may retry the host
+                results.append(result)
+                if self.stop_on_failure and result.exit_code != 0:
+                    break
+        return results[0] if len(self.commands) == 1 else results
+
+    async def _one(self, shell: Shell, line: str) -> CommandResult:
+        if self.on_line is None:
+            if self.powershell:
+                return await shell.run_ps(line)
+            return await shell.run(line)
+        return await self._streamed(shell, line)
+
+    async def _streamed(self, shell: Shell, line: str) -> CommandResult:
+        from aiowsman.shell import CommandResult, powershell_command, powershell_result
+
+        callback = self.on_line
+        assert callback is not None
+        host = current_host() or shell.session.host
+        command, stdin = powershell_command(line) if self.powershell else (line, None)
+        process = await shell.start(command, stdin=stdin is not None, input=stdin)
+        chunks: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+
+        async def pump(stream: OutputStream) -> None:
+            async for text_line in stream.lines(keep=chunks[stream.name]):
+                callback(host, stream.name, text_line)
+
+        async with process:
+            await asyncio.gather(pump(process.stdout), pump(process.stderr))
+            await process.wait()
+        result = CommandResult(
+            process.command_line,
+            process.exit_code,
+            b"".join(chunks["stdout"]),
+            b"".join(chunks["stderr"]),
+            shell.codepage,
+        )
+        return powershell_result(result) if self.powershell else result
+
+
+def run_commands(
+    hosts: Iterable[str] | AsyncIterable[str],
+    *commands: str,
+    powershell: bool = False,
+    timeout: float | None = 3600.0,
+    codepage: int | None = 65001,
+    stop_on_failure: bool = False,
+    on_line: LineCallback | None = None,
+    **run_options: Any,
+) -> FanOut[Any]:
+    """Run ``commands`` on every host (one shell per host); see :class:`Commands`.
+
+    ``run_options`` go to :func:`run` (``concurrency``, ``deadline``,
+    credentials...). Each :class:`HostResult`'s value is a
+    :class:`~aiowsman.shell.CommandResult` (a list for several commands).
+
+    Raises:
+        aiowsman.errors.ConfigurationError: no command, or bad run options.
+    """
+    if not commands:
+        raise ConfigurationError("give at least one command", operation="fan-out")
+    operation = Commands(
+        tuple(commands),
+        powershell=powershell,
+        timeout=timeout,
+        codepage=codepage,
+        stop_on_failure=stop_on_failure,
+        on_line=on_line,
+    )
+    return run(hosts, operation, **run_options)

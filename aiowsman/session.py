@@ -29,6 +29,16 @@ Retries
     A quota fault (:class:`~aiowsman.errors.QuotaExceededFault`) is raised
     at once for the caller (or the fan-out runner) to back off.
 
+Parsing off the loop
+    Parsing is CPU work that blocks everything else on the event loop -- in a
+    fan-out, every other host's deadline. A response body larger than
+    :data:`PARSE_OFFLOAD_BYTES` is parsed (XML, fault, items) in a small
+    process-wide thread pool (:data:`PARSE_POOL`; libxml2 releases the GIL
+    while it parses), so the loop's work per response stays bounded: at
+    most the parse of one such body, about 1 ms for ordinary WS-Man and
+    3 ms for the costliest legal XML (tiny elements), measured. The wait for
+    the pool counts against the operation's deadline.
+
 Errors
     Every :class:`~aiowsman.errors.WSManError` leaving a session names the
     host (``host:port``) and the operation. A SOAP fault is also kept in
@@ -40,6 +50,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
+import functools
+import os
 import random
 import time
 import warnings
@@ -52,7 +65,9 @@ import aiohttp
 
 from aiowsman._endpoint import Endpoint, parse_endpoint
 from aiowsman._log import log_exchange, logger
+from aiowsman._threads import WorkerPool
 from aiowsman.auth import Auth, resolve_auth
+from aiowsman.auth.base import HttpResponse
 from aiowsman.errors import (
     ConfigurationError,
     ConnectError,
@@ -73,8 +88,22 @@ from aiowsman.protocol.envelope import (
 )
 from aiowsman.protocol.items import Item
 from aiowsman.protocol.locator import EndpointReference, ResourceLocator
+from aiowsman.protocol.namespaces import DIALECT_EVENT_QUERY, URI_EVENTLOG
+from aiowsman.protocol.shell import ShellSpec
+from aiowsman.shell import (
+    DEFAULT_BUFFER,
+    DEFAULT_CODEPAGE,
+    DEFAULT_COMMAND_TIMEOUT,
+    RECEIVE_TIMEOUT,
+    SHELL_DEFAULT,
+    CommandResult,
+    PowerShellResult,
+    Shell,
+    Timeout,
+)
 from aiowsman.transport import (
     DEFAULT_MAX_CHANNELS,
+    UNAUTHENTICATED_HINT,
     Transport,
     TransportSettings,
     response_size_cap,
@@ -82,10 +111,14 @@ from aiowsman.transport import (
 
 if TYPE_CHECKING:
     from aiowsman.enumerator import Enumerator
+    from aiowsman.protocol.eventing import Bookmark, SubscriptionManager
+    from aiowsman.subscription import Subscription
 
 __all__ = [
     "DEFAULT_BATCH_ITEMS",
     "DEFAULT_RETRIES",
+    "PARSE_OFFLOAD_BYTES",
+    "PARSE_POOL",
     "SAFE_OPERATIONS",
     "AsyncSession",
     "Locator",
@@ -134,6 +167,25 @@ DEFAULT_RETRIES = 2
 _BACKOFF_BASE = 0.1
 _BACKOFF_CAP = 2.0
 
+#: Response bodies larger than this are parsed in :data:`PARSE_POOL`, off the
+#: event loop. Measured (``python -m timeit`` over parse + items, loopback
+#: test-server batches on the shared CI-class machine): ordinary WS-Man
+#: parses at 130-180 MB/s, the costliest legal XML (a header of tiny elements)
+#: at ~40 MB/s, and a hand-off to a thread and back costs ~70 us. At 128 KiB
+#: a body parsed on the loop stalls it for at most ~1 ms (ordinary) or ~3 ms
+#: (worst case), while a body sent to the pool spends under a tenth of its
+#: parse time on the hand-off. Single Gets and small batches never leave the
+#: loop. (The size cap of a response is ~1.1 MB: up to ~30 ms of parsing.)
+PARSE_OFFLOAD_BYTES = 128 * 1024
+#: The threads that parse large responses. Parsing is CPU-bound, so more
+#: threads than cores buy nothing, and one core is left to the event loop
+#: (TLS, HTTP, the loop's own share of every response): at most 4, at least 1.
+PARSE_POOL = WorkerPool("aiowsman-parse", max(1, min(4, (os.cpu_count() or 2) - 1)))
+#: Best-effort cleanups sent when an enumeration or subscription ends early:
+#: they neither set nor clear ``session.error`` (the Scripting API's Session.Error is
+#: about the caller's own calls).
+_CLEANUP_OPERATIONS = frozenset({"Release", "Unsubscribe"})
+
 #: MS-WSMV 3.1.4.16: where the unauthenticated Identify is served.
 _ANONYMOUS_IDENTIFY_PATH = "/wsman-anon/identify"
 
@@ -142,6 +194,17 @@ def operation_timeout_for(timeout: float) -> float:
     """The ``w:OperationTimeout`` (seconds) sent for a client deadline of ``timeout``."""
     margin = min(max(timeout * 0.1, 0.5), 5.0)
     return max(timeout - margin, timeout / 2)
+
+
+def _read_response(
+    response: HttpResponse, request: Request, parse: Callable[[resp.Envelope], T]
+) -> T:
+    """Parse, correlate and read one response (CPU only: may run in PARSE_POOL)."""
+    envelope = resp.parse_envelope(
+        response.body, response.content_type, cim_namespace=request.cim_namespace
+    )
+    resp.check_response(envelope, request, response.status)
+    return parse(envelope)
 
 
 def _coerce_locator(locator: Locator) -> ResourceLocator:
@@ -181,9 +244,15 @@ class AsyncSession:
         data_locale: ``p:DataLocale`` (MS-WSMV 2.2.4.9), or None.
         max_envelope_size: ``w:MaxEnvelopeSize`` in bytes; also bounds the
             response size accepted (twice that plus 64 KiB).
-        client_session: an ``aiohttp.ClientSession`` to share across sessions
-            (not closed by this session).
-        connector: an aiohttp connector to share (not closed by this session).
+        client_session: an ``aiohttp.ClientSession`` whose connection pool
+            (its connector) is shared across sessions; not closed by this
+            session. Requests go through aiowsman's own client over that
+            pool: no cookies are kept or sent (its cookie jar included), a
+            pooled connection is only reused by requests carrying the
+            credentials it carried, its trace configs are kept and its
+            default headers, auth and timeouts are not applied.
+        connector: an aiohttp connector to share (not closed by this
+            session), with the same rules.
         max_channels: concurrent requests in flight on this session.
         use_tls: force HTTPS (True) or HTTP (False) for an endpoint without a scheme.
         encrypt: message encryption for connection-bound schemes (NTLM,
@@ -195,6 +264,14 @@ class AsyncSession:
             jittered exponential backoff (a 503's Retry-After is honoured
             when it fits in the deadline); all within ``timeout``. Put,
             Create, Delete, Invoke and Pull are never resent.
+        datetime_format: how datetime, date, time and timedelta values in a
+            Put, Create or Invoke mapping are written: ``"cim"`` (the DSP0230
+            ``cim:Datetime``/``cim:Interval`` wrapper Windows expects),
+            ``"bare"`` (the value as text, as OMI expects), or ``"auto"``
+            (default): the server's own -- bare for OMI, else cim -- learnt
+            from its Identify answer. An ``"auto"`` session that has not
+            identified the server yet sends one Identify (once, within its
+            own deadline) before the first body that holds such a value.
 
     Raises:
         aiowsman.errors.ConfigurationError: bad endpoint or option, unknown or
@@ -229,6 +306,7 @@ class AsyncSession:
         ssl_context: Any = None,
         auth_options: Mapping[str, Any] | None = None,
         retries: int = DEFAULT_RETRIES,
+        datetime_format: Literal["auto", "cim", "bare"] = "auto",
     ) -> None:
         self._transport: Transport | None = None
         self._closed = False
@@ -312,6 +390,18 @@ class AsyncSession:
                 operation="CreateSession",
             )
         self.retries = retries
+        if datetime_format not in ("auto", *env.DATETIME_FORMATS):
+            raise ConfigurationError(
+                f"datetime_format must be 'auto', 'cim' or 'bare', not {datetime_format!r}",
+                host=self._host,
+                operation="CreateSession",
+            )
+        self._datetime_format = datetime_format
+        #: The server's Identify answer, once known (explicit identify(), or
+        #: the one an "auto" datetime_format sends); None until then.
+        self._identity: resp.IdentifyResponse | None = None
+        self._identify_lock: asyncio.Lock | None = None
+        self._identify_faulted = False
         self._error: WSManFault | None = None
         # Made on first use (see _enumerators): a WeakSet is six objects for
         # the garbage collector, and most sessions -- a fan-out's thousands --
@@ -320,7 +410,12 @@ class AsyncSession:
         #: (locator, context) of enumerators collected while open; released
         #: soon after from the loop (_release_orphans_soon), else by aclose().
         self._orphaned_contexts: list[tuple[ResourceLocator, str]] = []
+        #: (resource URI, manager) of subscriptions collected while open.
+        self._orphaned_subscriptions: list[tuple[str, SubscriptionManager]] = []
         self._orphan_release: asyncio.Task[None] | None = None
+        self._open_subscriptions: weakref.WeakSet[Subscription] | None = None
+        #: Shells created and not yet deleted (deleted by aclose()).
+        self._shells: set[Shell] = set()
 
     # -- properties -----------------------------------------------------------
 
@@ -331,6 +426,14 @@ class AsyncSession:
         if enumerators is None:
             enumerators = self._open_enumerators = weakref.WeakSet()
         return enumerators
+
+    @property
+    def _subscriptions(self) -> weakref.WeakSet[Subscription]:
+        """The event subscriptions still subscribed (unsubscribed by :meth:`aclose`)."""
+        subscriptions = self._open_subscriptions
+        if subscriptions is None:
+            subscriptions = self._open_subscriptions = weakref.WeakSet()
+        return subscriptions
 
     @property
     def endpoint(self) -> Endpoint:
@@ -414,19 +517,26 @@ class AsyncSession:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Release open enumerations (best effort) and close connections.
+        """Delete open shells and release open enumerations (best effort), then
+        close connections.
 
         A caller-supplied ``client_session`` or ``connector`` stays open.
         """
         if self._closed:
             return
-        enumerators = list(self._open_enumerators or ())
-        if enumerators:
-            await asyncio.gather(*(e.aclose() for e in enumerators), return_exceptions=True)
+        shells = list(self._shells)
+        if shells:
+            await asyncio.gather(*(s.aclose() for s in shells), return_exceptions=True)
+        closers = [e.aclose() for e in list(self._open_enumerators or ())]
+        closers += [s.aclose() for s in list(self._open_subscriptions or ())]
+        if closers:
+            await asyncio.gather(*closers, return_exceptions=True)
         orphans, self._orphaned_contexts = self._orphaned_contexts, []
-        if orphans:
+        abandoned, self._orphaned_subscriptions = self._orphaned_subscriptions, []
+        if orphans or abandoned:
             await asyncio.gather(
                 *(self._release_context(loc, ctx) for loc, ctx in orphans),
+                *(self._unsubscribe(uri, manager) for uri, manager in abandoned),
                 return_exceptions=True,
             )
         if self._orphan_release is not None:
@@ -455,16 +565,20 @@ class AsyncSession:
         loop.call_soon(self._start_orphan_release)
 
     def _start_orphan_release(self) -> None:
-        if self._closed or self._orphan_release is not None or not self._orphaned_contexts:
+        if self._closed or self._orphan_release is not None:
+            return
+        if not self._orphaned_contexts and not self._orphaned_subscriptions:
             return
         self._orphan_release = asyncio.get_running_loop().create_task(self._release_orphans())
 
     async def _release_orphans(self) -> None:
         try:
-            while self._orphaned_contexts and not self._closed:
+            while (self._orphaned_contexts or self._orphaned_subscriptions) and not self._closed:
                 orphans, self._orphaned_contexts = self._orphaned_contexts, []
+                abandoned, self._orphaned_subscriptions = self._orphaned_subscriptions, []
                 await asyncio.gather(
                     *(self._release_context(loc, ctx) for loc, ctx in orphans),
+                    *(self._unsubscribe(uri, manager) for uri, manager in abandoned),
                     return_exceptions=True,
                 )
         finally:
@@ -484,6 +598,24 @@ class AsyncSession:
             )
         except WSManError as exc:
             logger.debug("[%s] Release failed (ignored): %s", self._host, exc)
+
+    async def _unsubscribe(self, resource_uri: str, manager: SubscriptionManager) -> None:
+        """Unsubscribe an event subscription (DSP0226 10.4); best effort, never raises."""
+        from aiowsman.protocol import eventing
+        from aiowsman.subscription import UNSUBSCRIBE_TIMEOUT
+
+        if self._closed:
+            return
+        request = eventing.unsubscribe_request(self._options, manager, resource_uri)
+        try:
+            await self._call(
+                request,
+                eventing.parse_unsubscribe,
+                resource=resource_uri,
+                deadline=min(self._timeout, UNSUBSCRIBE_TIMEOUT),
+            )
+        except WSManError as exc:
+            logger.debug("[%s] Unsubscribe failed (ignored): %s", self._host, exc)
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         transport = getattr(self, "_transport", None)
@@ -519,6 +651,7 @@ class AsyncSession:
         started = time.perf_counter()
         status: int | str = "-"
         size = 0
+        expired = False
         try:
             async with asyncio.timeout(deadline) as cm:
                 attempt = 0
@@ -551,15 +684,19 @@ class AsyncSession:
                     break
                 status = response.status
                 size = len(response.body)
-                envelope = resp.parse_envelope(response.body, response.content_type)
-                resp.check_response(envelope, request, response.status)
-                result = parse(envelope)
+                if size > PARSE_OFFLOAD_BYTES:
+                    result = await PARSE_POOL.run(
+                        functools.partial(_read_response, response, request, parse)
+                    )
+                else:
+                    result = _read_response(response, request, parse)
         except WSManFault as fault:
             fault.with_context(self._host, operation)
-            if operation != "Release":
-                # session.error is about the caller's calls (the WinRM Scripting API's
-                # Session.Error): the best-effort Release sent when an
-                # enumeration ends early neither sets nor clears it.
+            if operation not in _CLEANUP_OPERATIONS:
+                # session.error is about the caller's calls (the WinRM
+                # Scripting API's Session.Error): the best-effort Release or
+                # Unsubscribe sent when an enumeration or subscription ends
+                # neither sets nor clears it.
                 self._error = fault
             log_exchange(
                 self._host,
@@ -588,7 +725,7 @@ class AsyncSession:
                 # pickles errors, with tblib's traceback support).
                 exc.__context__ = None
             raise exc.with_context(self._host, operation) from exc.__cause__
-        except builtins.TimeoutError as exc:
+        except builtins.TimeoutError:
             if not cm.expired():
                 raise
             log_exchange(
@@ -600,12 +737,16 @@ class AsyncSession:
                 size,
                 time.perf_counter() - started,
             )
-            raise TimeoutError(
-                f"no answer within the {deadline:g}s deadline",
-                host=self._host,
-                operation=operation,
-            ) from exc
-        if operation != "Release":
+            expired = True
+        if expired:
+            # Raised outside the handler: the asyncio TimeoutError and the
+            # CancelledError it came from say nothing more, and whatever the
+            # cancelled HTTP exchange was holding must not ride along.
+            message = f"no answer within the {deadline:g}s deadline"
+            if anonymous or not self._auth.sends_credentials:
+                message += UNAUTHENTICATED_HINT
+            raise TimeoutError(message, host=self._host, operation=operation)
+        if operation not in _CLEANUP_OPERATIONS:
             self._error = None
         log_exchange(
             self._host,
@@ -658,9 +799,48 @@ class AsyncSession:
         Raises:
             aiowsman.errors.WSManError: any failure (named host, ``Identify``).
         """
-        return await self._call(
+        identity = await self._call(
             env.identify_request(), resp.parse_identify, anonymous=unauthenticated
         )
+        self._identity = identity
+        return identity
+
+    @property
+    def datetime_format(self) -> str:
+        """The ``datetime_format`` policy (``"auto"``, ``"cim"`` or ``"bare"``)."""
+        return self._datetime_format
+
+    async def _body_options(self, body: Any) -> RequestOptions:
+        """The request options for a Put/Create/Invoke body: its datetime format resolved.
+
+        Raises:
+            aiowsman.errors.WSManError: the Identify that "auto" needed failed
+                (a fault instead means "not OMI": the cim form is used).
+        """
+        fmt = self._datetime_format
+        if fmt == "auto":
+            if not env.holds_temporal(body):
+                return self._options
+            identity = self._identity
+            if identity is None:
+                identity = await self._identify_once()
+            fmt = "bare" if identity is not None and identity.is_omi else "cim"
+        if fmt == self._options.datetime_format:
+            return self._options
+        return dataclasses.replace(self._options, datetime_format=fmt)
+
+    async def _identify_once(self) -> resp.IdentifyResponse | None:
+        """Identify the server once for all concurrent callers; None if it faults."""
+        if self._identify_lock is None:
+            self._identify_lock = asyncio.Lock()
+        async with self._identify_lock:
+            if self._identity is None and not self._identify_faulted:
+                try:
+                    await self.identify()
+                except WSManFault:
+                    # No Identify (some services): the DSP0230 form, and no retry.
+                    self._identify_faulted = True
+            return self._identity
 
     async def get(self, locator: Locator, **selectors: str | EndpointReference) -> Item:
         """Read a resource (WS-Transfer Get, DSP0226 7.3).
@@ -692,7 +872,7 @@ class AsyncSession:
             The updated instance if the service returned it, else None.
         """
         loc = self._locator(locator)
-        request = env.put_request(self._options, loc, resource)
+        request = env.put_request(await self._body_options(resource), loc, resource)
         return await self._call(request, resp.parse_put, resource=loc.resource_uri)
 
     async def create(self, locator: Locator, resource: Any) -> EndpointReference:
@@ -702,7 +882,7 @@ class AsyncSession:
             The new resource's endpoint reference (``x:ResourceCreated``).
         """
         loc = self._locator(locator)
-        request = env.create_request(self._options, loc, resource)
+        request = env.create_request(await self._body_options(resource), loc, resource)
         result = await self._call(request, resp.parse_create, resource=loc.resource_uri)
         return result.reference
 
@@ -724,7 +904,8 @@ class AsyncSession:
             The ``{Method}_OUTPUT`` instance (``ReturnValue`` and out parameters).
         """
         loc = self._locator(locator)
-        request = env.invoke_request(self._options, loc, method, parameters)
+        options = await self._body_options(parameters)
+        request = env.invoke_request(options, loc, method, parameters)
         return await self._call(request, resp.parse_invoke, resource=loc.resource_uri)
 
     def enumerate(
@@ -738,6 +919,8 @@ class AsyncSession:
         association: AssociationFilter | None = None,
         batch_items: int | None = None,
         optimize: bool = True,
+        max_items: int | None = None,
+        deadline: float | None = None,
     ) -> Enumerator:
         """Enumerate instances (WS-Enumeration, DSP0226 8).
 
@@ -755,15 +938,27 @@ class AsyncSession:
             association: a CIM association filter.
             batch_items: items per Pull (default: ``session.batch_items``).
             optimize: receive the first batch in the EnumerateResponse.
+            max_items: the most items this enumeration may yield; one more
+                stops it with :class:`~aiowsman.errors.EnumerationTooLargeError`
+                (the context released). None (default): no bound -- memory
+                stays one or two batches when iterated; ``to_list()`` has
+                its own bound.
+            deadline: seconds the whole enumeration may take, from the
+                Enumerate to its end; then :class:`aiowsman.errors.TimeoutError`
+                (the context released). None (default): only each request's
+                ``timeout``.
 
         Returns:
             An :class:`~aiowsman.enumerator.Enumerator`.
 
         Raises:
-            aiowsman.errors.ConfigurationError: bad mode/polymorphism/batch.
+            aiowsman.errors.ConfigurationError: bad mode/polymorphism/batch/bound.
         """
-        from aiowsman.enumerator import Enumerator
+        from aiowsman.enumerator import Enumerator, _check_bound
 
+        for name, bound in (("max_items", max_items), ("deadline", deadline)):
+            if bound is not None:
+                _check_bound(name, bound, self._host)
         if isinstance(mode, str):
             try:
                 mode = _MODES[mode.lower()]
@@ -799,7 +994,235 @@ class AsyncSession:
             association=association,
             batch_items=batch,
             optimize=optimize,
+            max_items=max_items,
+            deadline=deadline,
         )
+
+    def subscribe(
+        self,
+        resource_uri: Locator = URI_EVENTLOG,
+        *,
+        query: str,
+        channel: str | None = None,
+        dialect: str | None = None,
+        read_existing: bool = False,
+        heartbeat: float | None = None,
+        bookmark: str | Bookmark | None = None,
+        batch_items: int | None = None,
+        expires: float | None = None,
+        content_format: str | None = None,
+        max_time: float | None = None,
+        send_bookmarks: bool = True,
+        subscription_name: str | None = None,
+        ignore_channel_error: bool = False,
+        connection_retry: tuple[int, float] | None = None,
+        resubscribe: bool = True,
+        host: str | None = None,
+    ) -> Subscription:
+        """Subscribe to events in pull mode (WS-Eventing; DSP0226 10.2, MS-WSMV 3.1.4.1.30).
+
+        Nothing is sent until the subscription is used: ``async with``,
+        ``async for`` or ``await``. See :mod:`aiowsman.subscription` for how
+        it waits, renews, resumes and unsubscribes.
+
+        Args:
+            resource_uri: the event source (default: Windows' event log,
+                ``http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog``).
+            query: a ``<QueryList>`` document (the eventquery dialect,
+                MS-WSMV 2.2.4.24), or an event XPath such as
+                ``*[System[(Level<=3)]]`` together with ``channel``.
+            channel: the log an XPath ``query`` selects from (``System``...).
+            dialect: the filter dialect URI (default: the eventquery dialect).
+            read_existing: also deliver the events already in the log
+                (``ReadExistingEvents``); ignored when ``bookmark`` is given.
+            heartbeat: seconds between heartbeats the source sends when it
+                has no events (``wsman:Heartbeats``), or None.
+            bookmark: resume right after this bookmark (a saved
+                ``str(sub.bookmark)`` or a :class:`Bookmark`).
+            batch_items: events per Pull at most (default: ``batch_items``).
+            expires: requested lifetime in seconds, renewed before it ends;
+                None (default): a subscription that does not expire.
+            content_format: ``"Raw"`` (the default on Windows) or
+                ``"RenderedText"`` (events carry their message text).
+            max_time: seconds a Pull may wait for events (``wsen:MaxTime``,
+                default 20); its client deadline is that plus 5 s.
+            send_bookmarks: ask for a bookmark with each batch (default; needed
+                to resume).
+            subscription_name: the ``SubscriptionName`` option.
+            ignore_channel_error: ``IgnoreChannelError``: a channel of the
+                query that cannot be read is skipped instead of failing.
+            connection_retry: ``(count, interval seconds)`` for
+                ``wsman:ConnectionRetry`` (both zero or both positive).
+            resubscribe: subscribe again from the bookmark when the source
+                forgets the subscription or will not renew it (default).
+            host: the name events are tagged with (default: ``session.host``).
+
+        Returns:
+            A :class:`~aiowsman.subscription.Subscription`.
+
+        Raises:
+            aiowsman.errors.ConfigurationError: bad arguments (at once).
+        """
+        from aiowsman.protocol.eventing import Bookmark as _Bookmark
+        from aiowsman.subscription import (
+            DEFAULT_MAX_TIME,
+            Subscription,
+            content_format_name,
+            query_list,
+        )
+
+        def bad(message: str) -> ConfigurationError:
+            return ConfigurationError(message, host=self._host, operation="Subscribe")
+
+        batch = self._batch_items if batch_items is None else batch_items
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise bad(f"batch_items must be a positive integer, not {batch!r}")
+        wait = DEFAULT_MAX_TIME if max_time is None else float(max_time)
+        if not wait > 0:
+            raise bad(f"max_time must be positive, not {max_time!r}")
+        for name, value in (("heartbeat", heartbeat), ("expires", expires)):
+            if value is not None and not float(value) > 0:
+                raise bad(f"{name} must be positive, not {value!r}")
+        try:
+            text = query_list(query, channel)
+            mark = _Bookmark(bookmark) if isinstance(bookmark, str) else bookmark
+            fmt = content_format_name(content_format)
+        except ConfigurationError as exc:
+            raise exc.with_context(self._host, "Subscribe") from None
+        return Subscription(
+            self,
+            self._locator(resource_uri),
+            query=text,
+            dialect=dialect or DIALECT_EVENT_QUERY,
+            read_existing=read_existing,
+            heartbeat=None if heartbeat is None else float(heartbeat),
+            bookmark=mark,
+            batch_items=batch,
+            expires=None if expires is None else float(expires),
+            content_format=fmt,
+            max_time=wait,
+            send_bookmarks=send_bookmarks,
+            subscription_name=subscription_name,
+            ignore_channel_error=ignore_channel_error,
+            connection_retry=connection_retry,
+            resubscribe=resubscribe,
+            host=host or self._host,
+        )
+
+    # -- remote commands (WinRS; see aiowsman.shell) -------------------------------
+
+    def shell(
+        self,
+        *,
+        codepage: int | None = DEFAULT_CODEPAGE,
+        working_directory: str | None = None,
+        environment: Mapping[str, str] | None = None,
+        idle_timeout: float | None = None,
+        noprofile: bool | None = None,
+        lifetime: float | None = None,
+        name: str | None = None,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+        receive_timeout: float = RECEIVE_TIMEOUT,
+        keepalive: float | None = None,
+        buffer: int = DEFAULT_BUFFER,
+    ) -> Shell:
+        """A remote ``cmd.exe`` shell (WinRS, MS-WSMV 3.1.4.5.2): ``async with``
+        creates it and deletes it on the way out.
+
+        Args:
+            codepage: the console code page of its programs (``WINRS_CODEPAGE``;
+                65001 is UTF-8; 437, 850, 932... where 65001 misbehaves); the
+                ``*_text`` of results decode with it. None: the host's default.
+            working_directory: the programs' working directory.
+            environment: more environment variables.
+            idle_timeout: seconds without a request after which the service
+                deletes the shell (capped by its own IdleTimeout).
+            noprofile: do not load the user profile (``WINRS_NOPROFILE``).
+            lifetime: ``rsp:Lifetime`` in seconds.
+            name: ``rsp:Name``, shown by ``winrm enumerate windows/shell``.
+            command_timeout: default deadline of each command (seconds; None:
+                none), separate from the session's per-request ``timeout``.
+            receive_timeout: ``w:OperationTimeout`` of each Receive.
+            keepalive: while idle, keep the shell alive with a Receive this
+                often (seconds); None: never.
+            buffer: unread output a running command may hold (bytes).
+
+        Returns:
+            A :class:`~aiowsman.shell.Shell` (not yet created).
+
+        Raises:
+            aiowsman.errors.ConfigurationError: a code page Python cannot
+                decode, or a non-positive timeout.
+        """
+        spec = ShellSpec(
+            environment=tuple((str(k), str(v)) for k, v in (environment or {}).items()),
+            working_directory=working_directory,
+            idle_timeout=idle_timeout,
+            lifetime=lifetime,
+            name=name,
+            codepage=codepage,
+            noprofile=noprofile,
+        )
+        return Shell(
+            self,
+            spec,
+            command_timeout=command_timeout,
+            receive_timeout=receive_timeout,
+            keepalive=keepalive,
+            buffer=buffer,
+        )
+
+    async def run_cmd(
+        self,
+        command: str,
+        *args: str,
+        stdin: bytes | str | None = None,
+        timeout: Timeout = SHELL_DEFAULT,  # noqa: ASYNC109 - the command's deadline
+        codepage: int | None = DEFAULT_CODEPAGE,
+        **shell_options: Any,
+    ) -> CommandResult:
+        """Run one command in a shell of its own (created, then deleted).
+
+        Args:
+            command: the program or a whole command line (``"ipconfig /all"``).
+            *args: arguments, quoted for Windows where needed.
+            stdin: input for the command.
+            timeout: the command's deadline in seconds (default: the shell's
+                ``command_timeout``, 3600; None: no deadline).
+            codepage: the shell's code page.
+            **shell_options: more :meth:`shell` arguments.
+
+        Returns:
+            A :class:`~aiowsman.shell.CommandResult`.
+        """
+        async with self.shell(codepage=codepage, **shell_options) as sh:
+            return await sh.run(command, *args, stdin=stdin, timeout=timeout)
+
+    async def run_ps(
+        self,
+        script: str,
+        *,
+        timeout: Timeout = SHELL_DEFAULT,  # noqa: ASYNC109 - the command's deadline
+        **shell_options: Any,
+    ) -> PowerShellResult:
+        """Run a PowerShell script with powershell.exe in a shell of its own.
+
+        The script's exit code is kept, its stdout decoded as UTF-8, and the
+        CLIXML powershell.exe writes on stderr decoded into readable text
+        (``stderr_text``) and records (``errors``, ``warnings``...).
+
+        Args:
+            script: the PowerShell script (any length: a long one goes on stdin).
+            timeout: the script's deadline in seconds (default: the shell's
+                ``command_timeout``, 3600; None: no deadline).
+            **shell_options: :meth:`shell` arguments (``codepage``,
+                ``environment``...).
+
+        Returns:
+            A :class:`~aiowsman.shell.PowerShellResult`.
+        """
+        async with self.shell(**shell_options) as sh:
+            return await sh.run_ps(script, timeout=timeout)
 
     def _locator(
         self, locator: Locator, selectors: Mapping[str, str | EndpointReference] | None = None

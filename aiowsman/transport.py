@@ -13,7 +13,10 @@ Channels
       no per-connection state: every request goes through one shared,
       keep-alive connection pool -- ours, or a caller-supplied
       ``aiohttp.ClientSession`` / connector shared across many sessions. This
-      is the hot path and does nothing beyond aiohttp's own work.
+      is the hot path and does nothing beyond aiohttp's own work, except
+      that pooled connections are keyed by the credentials they carried, so
+      sessions with other credentials (or none) sharing the pool never reuse
+      them, and no cookie is kept (:mod:`aiowsman._http`).
     * Connection-bound schemes (NTLM, Negotiate, Kerberos with encryption,
       CredSSP: MS-WSMV 2.2.9.1 ties the context to the TCP connection) get up
       to ``max_channels`` channels, each its own ``TCPConnector(limit=1)``, so
@@ -35,6 +38,8 @@ Response size
 Errors
     * a SOAP body (any status, typically 500 or 400) is returned for the
       session to parse into a :class:`~aiowsman.errors.WSManFault`;
+    * a 200 that is not SOAP (a web page) -> NotWSManEndpointError, naming
+      status, Content-Type and the body's first bytes;
     * 401 -> AuthenticationError, 413 -> EnvelopeTooLargeError,
       503 -> ServiceUnavailableError (``retry_after``), other -> HTTPStatusError;
     * name resolution -> DNSError, TLS -> TLSError, refused / reset / closed
@@ -59,6 +64,7 @@ import aiohttp
 from aiohttp.connector import Connection
 
 from aiowsman._endpoint import Endpoint
+from aiowsman._http import is_library_client, new_client
 from aiowsman._log import transport_logger as log
 from aiowsman.auth._executor import run_offload
 from aiowsman.auth.base import Auth, AuthContext, HttpRequest, HttpResponse, Offload
@@ -70,18 +76,22 @@ from aiowsman.errors import (
     EnvelopeTooLargeError,
     HTTPStatusError,
     InsecureTransportError,
+    NotWSManEndpointError,
     ProtocolError,
     ResponseTooLargeError,
     ServiceUnavailableError,
     TLSError,
     TransportError,
     WSManError,
+    body_snippet,
 )
 
 __all__ = [
     "CONTENT_TYPE",
     "DEFAULT_MAX_CHANNELS",
+    "UNAUTHENTICATED_HINT",
     "USER_AGENT",
+    "GuardedConnector",
     "Transport",
     "TransportSettings",
     "build_ssl_context",
@@ -93,8 +103,9 @@ CONTENT_TYPE = "application/soap+xml;charset=UTF-8"
 USER_AGENT = "aiowsman/0.1 (Python; WS-Management)"
 #: Concurrent channels per session. Each connection-bound channel costs a full
 #: handshake (two round trips for NTLM, a KDC exchange for Kerberos), and
-#: WinRM's defaults allow a user 25 shells and ~1500 concurrent operations
-#: per host, so 8 parallel requests per session is well inside every quota
+#: WinRM's defaults allow a user 30 shells (MaxShellsPerUser, MS-WSMV 2.2.4.42;
+#: 5 on 2008 R2-era hosts) and 1500 concurrent operations per host
+#: (MaxConcurrentOperationsPerUser), so 8 parallel requests per session is well inside every quota
 #: while letting a session overlap round trips. Fan-out gets its parallelism
 #: from many sessions, not from many channels per host.
 DEFAULT_MAX_CHANNELS = 8
@@ -106,6 +117,15 @@ DEFAULT_MAX_CHANNELS = 8
 #: a resent Pull would silently skip a batch). Release of a released context
 #: merely faults.
 _IDEMPOTENT = frozenset({"Identify", "Get", "Enumerate", "Release"})
+#: Added to the error when a request without credentials got no answer (a
+#: timeout, or the connection closed without a response): servers that
+#: authenticate the TCP connection rather than each request (OMI with Basic)
+#: may never answer an unauthenticated request on a fresh connection.
+UNAUTHENTICATED_HINT = (
+    "; the request carried no credentials, and the server may require authentication "
+    "on the connection (a server that authenticates connections, as OMI does with Basic, "
+    "may never answer an unauthenticated request)"
+)
 _READ_CHUNK = 64 * 1024
 
 
@@ -257,18 +277,44 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+_ENVELOPE_MARKS = (b"Envelope", "Envelope".encode("utf-16-le"), "Envelope".encode("utf-16-be"))
+
+
 def _is_soap(response: HttpResponse) -> bool:
-    ctype = response.content_type.lower()
-    if "soap+xml" in ctype or ctype.startswith(("text/xml", "application/xml")):
+    """Whether a response is (meant as) a SOAP message, so the parser should judge it.
+
+    ``application/soap+xml`` says so. Some servers (old OMI, AMT) send SOAP
+    with a missing or generic Content-Type (``text/xml``...); an envelope is
+    then recognised by its first bytes (``<s:Envelope``, in UTF-8 or UTF-16,
+    or a DOCTYPE naming it). Anything else -- a web server's default page
+    above all -- is not WS-Management, whatever it contains.
+    """
+    if "soap+xml" in response.content_type.lower():
         return True
-    # Some servers (old OMI, AMT) send faults with a missing or odd
-    # Content-Type; an envelope is recognisable by its first bytes.
-    head = response.body[:200].lstrip()
-    return head.startswith(b"<") and b"Envelope" in response.body[:1024]
+    head = response.body[:4096]
+    return any(mark in head for mark in _ENVELOPE_MARKS)
+
+
+def _not_wsman(response: HttpResponse, host: str) -> NotWSManEndpointError:
+    ctype = response.content_type or None
+    snippet = body_snippet(response.body)
+    shown = f"body begins {snippet!r}" if snippet else "empty body"
+    return NotWSManEndpointError(
+        f"not a WS-Management endpoint: HTTP {response.status}, "
+        f"Content-Type {ctype or '(none)'}, {shown}",
+        status=response.status,
+        content_type=ctype,
+        snippet=snippet,
+        host=host,
+    )
 
 
 def _map_client_error(exc: BaseException, host: str) -> WSManError:
-    """An aiohttp / OS error as an aiowsman error (no credentials involved)."""
+    """An aiohttp / OS error as an aiowsman error.
+
+    The message carries what the aiohttp error said (never its request: the
+    caller raises the result without chaining ``exc``, see ``_send``).
+    """
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return DNSError(f"cannot resolve host name: {exc.os_error}")
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
@@ -311,6 +357,51 @@ def _connection_dropped(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE)
 
 
+#: Kept-alive connections found holding unsolicited data that one request may
+#: discard before it is refused (each discard closes one pooled connection,
+#: so this is only reached by a server pushing on many connections at once).
+_MAX_DISCARDS = 32
+
+
+class GuardedConnector(aiohttp.TCPConnector):
+    """A ``TCPConnector`` that never reuses a connection holding data nobody asked for.
+
+    HTTP/1.1 has no request identifiers: the next response read from a
+    connection is taken as the answer to the next request sent on it. A
+    server (or anything on the path) that writes an extra response on an
+    idle kept-alive connection would have it read as the answer to whatever
+    request is sent there next -- possibly another session's. aiohttp parses
+    such bytes as they arrive and keeps them; this connector checks, every
+    time it hands out a pooled connection, that nothing arrived while it was
+    idle (``ResponseHandler.should_close``: a buffered message, unparsed
+    bytes or a parse error), and closes it if something did.
+
+    Every pool aiowsman creates uses it (a session's own, each
+    connection-bound channel, the fan-out runner's). A caller-supplied
+    ``connector`` or ``client_session`` is the caller's; pass one of these
+    for the same guarantee. SOAP-level correlation (``RelatesTo``, checked by
+    the session) covers a push that arrives after the request was sent.
+    """
+
+    async def connect(self, *args: Any, **kwargs: Any) -> Connection:
+        for _ in range(_MAX_DISCARDS):
+            conn = await super().connect(*args, **kwargs)
+            protocol = conn.protocol
+            if protocol is None or not protocol.should_close:
+                return conn
+            transport = protocol.transport
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            log.warning(
+                "discarding a kept-alive connection to %s that received data nobody asked for",
+                peer,
+            )
+            conn.close()
+        raise ProtocolError(
+            f"the server kept sending responses nobody asked for on {_MAX_DISCARDS} "
+            "kept-alive connections"
+        )
+
+
 class _Channel:
     """One connection-bound channel: a one-connection connector and its context."""
 
@@ -327,8 +418,8 @@ class _Channel:
         self.peer_cert: bytes | None = None
 
 
-class _ChannelConnector(aiohttp.TCPConnector):
-    """``TCPConnector(limit=1)`` that reports each new TCP connection to its channel.
+class _ChannelConnector(GuardedConnector):
+    """``GuardedConnector(limit=1)`` that reports each new TCP connection to its channel.
 
     ``connect()`` is the connector's documented entry point, called for every
     request with the connection it will use, so it sees both a new connection
@@ -453,6 +544,12 @@ class Transport:
         self._ssl: ssl.SSLContext | bool = (
             build_ssl_context(settings, configure) if endpoint.is_tls else True
         )
+        #: The TLS setting of unauthenticated requests: a scheme whose
+        #: credential is the client certificate must not present it (nor
+        #: reuse a connection that did), so they get the context without it.
+        self._anonymous_ssl: ssl.SSLContext | bool = (
+            build_ssl_context(settings) if endpoint.is_tls and configure is not None else self._ssl
+        )
         self._proxy = settings.proxy
         self._max_response = settings.max_response_size
         self._base_headers = {
@@ -510,21 +607,30 @@ class Transport:
         client = self._client
         if client is None:
             self._check_open()
-            if self._user_session is not None:
-                client = self._user_session
+            user = self._user_session
+            if user is not None and is_library_client(user):
+                client = user  # the fan-out runner's: already keyed, cookie-free
+            elif user is not None:
+                # Only the caller's pool is shared: requests go through a
+                # client of ours over its connector, so connections stay keyed
+                # by credentials and no cookie is kept (module docstring of
+                # aiowsman._http). Its tracing is kept; its default headers,
+                # cookies, auth and timeouts are not used.
+                connector = user.connector
+                if connector is None or user.closed:
+                    raise ConfigurationError("the session was closed", host=self.host)
+                client = new_client(
+                    connector, connector_owner=False, trace_configs=user.trace_configs
+                )
+                self._own_client = True
             else:
                 if self._user_connector is not None:
-                    connector: aiohttp.BaseConnector = self._user_connector
-                    owner = False
+                    client = new_client(self._user_connector, connector_owner=False)
                 else:
-                    connector = aiohttp.TCPConnector(limit=self.settings.max_channels)
-                    owner = True
-                client = aiohttp.ClientSession(
-                    connector=connector,
-                    connector_owner=owner,
-                    timeout=aiohttp.ClientTimeout(total=None),
-                    auto_decompress=False,
-                )
+                    client = new_client(
+                        GuardedConnector(limit=self.settings.max_channels),
+                        connector_owner=True,
+                    )
                 self._own_client = True
             self._client = client
             self._opened = True
@@ -532,11 +638,9 @@ class Transport:
 
     def _new_channel(self) -> _Channel:
         connector = _ChannelConnector()
-        client = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=None),
-            auto_decompress=False,
-        )
+        # A channel owns its one-connection connector, so it needs no
+        # credential key (and must not have one: see aiowsman._http).
+        client = new_client(connector, connector_owner=True, keyed=False)
         channel = connector.channel = _Channel(client)
         self._opened = True
         return channel
@@ -579,7 +683,9 @@ class Transport:
         """POST ``body`` without authentication to ``path`` on the same host.
 
         For the unauthenticated Identify (MS-WSMV 3.1.4.16: ``/wsman-anon/identify``
-        with ``WSMANIDENTIFY: unauthenticated``). Uses the shared pool.
+        with ``WSMANIDENTIFY: unauthenticated``). Uses the shared pool, but
+        never a connection that carried credentials (see :mod:`aiowsman._http`;
+        a client certificate is not presented either).
 
         Raises:
             As :meth:`exchange`.
@@ -588,7 +694,7 @@ class Transport:
         client = self._shared_client()
         url = f"{self.endpoint.scheme}://{self.endpoint.authority}{path}"
         request = HttpRequest(url, body, {**self._base_headers, **headers})
-        response = await self._send(client, request, operation, None)
+        response = await self._send(client, request, operation, None, anonymous=True)
         return self._check_status(response, scheme="none")
 
     def _prepare_shared(
@@ -709,16 +815,18 @@ class Transport:
         request: HttpRequest,
         operation: str,
         channel: _Channel | None,
+        anonymous: bool = False,
     ) -> HttpResponse:
         attempts = 2 if operation in _IDEMPOTENT else 1
         for attempt in range(attempts):
             started = time.perf_counter()
+            failure: WSManError | None = None
             try:
                 async with client.post(
                     request.url,
                     data=request.body,
                     headers=request.headers,
-                    ssl=self._ssl,
+                    ssl=self._anonymous_ssl if anonymous else self._ssl,
                     proxy=self._proxy,
                     allow_redirects=False,
                 ) as resp:
@@ -728,8 +836,8 @@ class Transport:
                 if client.closed or self._closed:
                     # Closed under the request (session.aclose(), or the
                     # caller's shared ClientSession): not the peer's doing.
-                    raise ConfigurationError("the session was closed", host=self.host) from exc
-                if attempt + 1 < attempts and _connection_dropped(exc):
+                    failure = ConfigurationError("the session was closed", host=self.host)
+                elif attempt + 1 < attempts and _connection_dropped(exc):
                     # Typically a kept-alive connection the server had closed
                     # (idle timeout, recycled worker); the operation is
                     # idempotent, so send it once more on a new connection.
@@ -737,13 +845,25 @@ class Transport:
                         "[%s] %s: connection dropped by peer; retrying once", self.host, operation
                     )
                     continue
-                raise _map_client_error(exc, self.host) from exc
-            except RuntimeError as exc:
+                else:
+                    failure = _map_client_error(exc, self.host)
+                    if _connection_dropped(exc) and (
+                        anonymous or (channel is None and not self.auth.sends_credentials)
+                    ):
+                        failure = ConnectError(failure.message + UNAUTHENTICATED_HINT)
+            except RuntimeError:
                 # aiohttp refuses a request on a closed ClientSession with a
                 # bare RuntimeError: report it as the library's own error.
                 if not client.closed:
                     raise
-                raise ConfigurationError("the session was closed", host=self.host) from exc
+                failure = ConfigurationError("the session was closed", host=self.host)
+            if failure is not None:
+                # Raised here, outside the handler, so the aiohttp exception is
+                # neither the cause nor the context: it holds the request
+                # (RequestInfo with the Authorization header, a ConnectionKey
+                # with proxy credentials), and no credential may be reachable
+                # from an error a caller gets. The message keeps what it said.
+                raise failure
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "[%s] %s HTTP %d, %d bytes, %.3fs",
@@ -782,7 +902,12 @@ class Transport:
     def _check_status(self, response: HttpResponse, scheme: str | None = None) -> HttpResponse:
         status = response.status
         if status == 200:
-            return response
+            if _is_soap(response):
+                return response
+            # A web page (say a web server's default one, DOCTYPE and all)
+            # is not an attack and not a malformed answer: it is the wrong
+            # endpoint, and the error says what came back.
+            raise _not_wsman(response, self.host)
         if status == 401:
             offered = response.headers.get("www-authenticate", "")
             names = sorted({p.strip().split(" ", 1)[0] for p in offered.split(",") if p.strip()})

@@ -96,4 +96,6 @@ def describe() -> dict[str, Any]:
         "packages": versions,
         "git": _git_revision(),
         "calibration_cpu_ms": calibrate(),
+        # 1, 5 and 15 minute load averages: other work on the machine when the run began.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }

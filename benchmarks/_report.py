@@ -14,10 +14,33 @@ MIB = 2**20
 SATURATED = 90.0
 #: CPU accounting ticks are 10 ms: shorter runs cannot say what limited them.
 MIN_WALL_FOR_BOUND = 0.5
-UNITS = {"single": "ops", "encrypted": "ops", "fanout": "hosts", "enumerate": "items"}
+UNITS = {
+    "single": "ops",
+    "encrypted": "ops",
+    "fanout": "hosts",
+    "multicore": "hosts",
+    "enumerate": "items",
+    "events": "events",
+    "subscriptions": "subscriptions",
+    "commands": "commands",
+    "command_fanout": "hosts",
+    "command_stream": "bytes",
+}
 GOAL_VS_RAW = 0.90  # aiowsman within 10% of the raw floor
 GOAL_VS_PYPSRP_FANOUT = 4.0  # and at least 4x pypsrp on fan-out
-ORDER = {"aiowsman": 0, "raw": 1, "pypsrp": 2}
+GOAL_VS_PYPSRP_COMMANDS = 3.0  # and at least 3x pypsrp on remote commands (issue 10)
+GOAL_MULTICORE = 1.7  # every core: the runner on N processes vs the single-process floor
+GOAL_MEMORY = 1.2  # memory per in-flight host within the raw floor's + 20%
+ORDER = {
+    "aiowsman-mp": 0,
+    "aiowsman": 1,
+    "aiowsman-sessions": 2,
+    "raw": 3,
+    "pypsrp": 4,
+    "pywinrm": 5,
+}
+#: Scenarios with many hosts in flight (memory per in-flight host, latency caps).
+FANOUTS = ("fanout", "multicore", "command_fanout")
 
 
 LEGEND = f"""How to read the tables (see benchmarks/README.md):
@@ -37,14 +60,30 @@ LEGEND = f"""How to read the tables (see benchmarks/README.md):
 """
 
 
+SERVER_TEXT = {
+    "native": "the native responder (`benchmarks/native_server`, C with epoll; a few µs of "
+    "CPU per request, so the clients are what is measured)",
+    "python": "the project's test server (`python -m aiowsman.testing`, a full emulator in "
+    "Python; ~250 µs of CPU per Get)",
+}
+
+
 def case_label(scenario: str, case: dict[str, Any]) -> str:
     if scenario == "single":
         return f"[single {case['op']}]"
-    if scenario == "fanout":
-        return f"[fanout N={case['hosts']} c={case['concurrency']}]"
+    if scenario in FANOUTS:
+        return f"[{scenario} N={case['hosts']} c={case['concurrency']}]"
     if scenario == "enumerate":
         what = f" of {case['class']}" if "class" in case else ""
         return f"[enumerate {case['items']} items{what} batch={case['batch']}]"
+    if scenario == "events":
+        return f"[events {case['events']} from {case['hosts']} host(s) batch={case['batch']}]"
+    if scenario == "subscriptions":
+        return f"[subscriptions {case['hosts']} idle]"
+    if scenario == "command_fanout":
+        return f"[command fanout N={case['hosts']} c={case['concurrency']}]"
+    if scenario == "command_stream":
+        return f"[command stream {case['bytes'] / MIB:g} MiB]"
     return f"[{scenario} {case.get('mode', '')}]"
 
 
@@ -68,9 +107,11 @@ def _metrics(scenario: str, r: dict[str, Any]) -> dict[str, float]:
         "rss_peak_mib": float(r["rss_peak"]) / MIB,
         "rss_growth_mib": max(0.0, float(r["rss_peak"]) - float(r["rss_before"])) / MIB,
     }
-    if scenario == "fanout":
+    if scenario in FANOUTS:
         inflight = min(int(r["case"]["concurrency"]), int(r["case"]["hosts"]))
         m["kib_per_inflight"] = m["rss_growth_mib"] * 1024 / inflight
+    if scenario == "subscriptions":
+        m["kib_per_subscription"] = m["rss_growth_mib"] * 1024 / max(1, int(r["case"]["hosts"]))
     return m
 
 
@@ -85,10 +126,20 @@ def _bound(client: float, server: float, machine: float) -> str:
     return " + ".join(reasons) if reasons else "latency / I-O"
 
 
-def _quiet_limit(scenario: str, case: dict[str, Any], row: dict[str, Any]) -> str:
+def _quiet_limit(scenario: str, case: dict[str, Any], row: dict[str, Any], cores: int) -> str:
     """Which side would cap the rate on an otherwise idle machine, and at what rate."""
     cc, sc = row["client_ceiling"], row["server_ceiling"]
-    if scenario != "fanout" and cc > 0 and sc > 0:
+    if row["contender"] == "aiowsman-mp" and cc > 0:
+        # Worker processes: client and server share every core, so the
+        # machine's CPU per host (client's + server's) sets the pace.
+        per_unit = 1 / cc + (1 / sc if sc > 0 else 0.0)
+        caps = {"machine": cores / per_unit}
+        if case.get("latency"):
+            inflight = min(int(case["concurrency"]), int(case["hosts"]))
+            caps["latency"] = inflight / (2 * float(case["latency"]))
+        side = min(caps, key=lambda k: caps[k])
+        return f"{side} ({caps[side]:,.0f}/s)"
+    if scenario not in FANOUTS and cc > 0 and sc > 0:
         # Sequential request/response: client and server take turns, so their
         # CPU times per unit add up; say which share of the round trip is whose.
         client_share = (1 / cc) / (1 / cc + 1 / sc)
@@ -98,10 +149,12 @@ def _quiet_limit(scenario: str, case: dict[str, Any], row: dict[str, Any]) -> st
             f"of CPU; {1 / (1 / cc + 1 / sc):,.0f}/s)"
         )
     caps = {"client": cc, "server": sc}
-    if scenario == "fanout" and case.get("latency"):
-        # Each host costs two sequential round trips of at least `latency`.
+    if scenario in FANOUTS and case.get("latency"):
+        # Each host costs sequential round trips (Identify + Get: 2; a command
+        # cycle: 5) of at least `latency` each.
+        trips = 5 if scenario == "command_fanout" else 2
         inflight = min(int(case["concurrency"]), int(case["hosts"]))
-        caps["latency"] = inflight / (2 * float(case["latency"]))
+        caps["latency"] = inflight / (trips * float(case["latency"]))
     caps = {k: v for k, v in caps.items() if v > 0}
     if not caps:
         return ""
@@ -114,6 +167,7 @@ def _key(case: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def summarize(doc: dict[str, Any]) -> dict[str, Any]:
+    cores = int(doc.get("machine", {}).get("cpus_usable") or 1)
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     failures: dict[tuple[Any, ...], list[str]] = defaultdict(list)
     cases: dict[tuple[Any, ...], tuple[str, dict[str, Any], str]] = {}
@@ -154,7 +208,7 @@ def summarize(doc: dict[str, Any]) -> dict[str, Any]:
                 row["bound"] = _bound(
                     row["client_cpu_pct"], row["server_cpu_pct"], row["machine_busy_pct"]
                 )
-            row["quiet_limit"] = _quiet_limit(scenario, case, row)
+            row["quiet_limit"] = _quiet_limit(scenario, case, row, cores)
         rows.append(row)
     rows.sort(key=lambda r: (r["scenario"], _key(r["case"]), ORDER.get(r["contender"], 9)))
     return {"rows": rows, "goals": _goals(rows), "flatness": _flatness(rows)}
@@ -169,8 +223,25 @@ def _goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         aio = entries.get("aiowsman", {}).get("rate_median")
         raw = entries.get("raw", {}).get("rate_median")
         peer = entries.get("pypsrp", {}).get("rate_median")
+        sessions = entries.get("aiowsman-sessions", {}).get("rate_median")
+        mp = entries.get("aiowsman-mp", {}).get("rate_median")
         case = next(iter(entries.values()))["case"]
         goal: dict[str, Any] = {"scenario": scenario, "case": case}
+        if sessions and raw:
+            goal["sessions_vs_raw"] = sessions / raw
+            goal["sessions_vs_raw_met"] = sessions / raw >= GOAL_VS_RAW
+        if mp and raw:
+            goal["mp_vs_raw"] = mp / raw
+            goal["mp_vs_raw_met"] = mp / raw >= GOAL_MULTICORE
+        if mp and aio:
+            goal["mp_vs_runner"] = mp / aio
+        # Memory per in-flight host: the raw floor's + 20% at most.
+        raw_kib = entries.get("raw", {}).get("kib_per_inflight")
+        for name, key in (("aiowsman", "mem"), ("aiowsman-sessions", "sessions_mem")):
+            kib = entries.get(name, {}).get("kib_per_inflight")
+            if kib is not None and raw_kib:
+                goal[f"{key}_vs_raw"] = kib / raw_kib
+                goal[f"{key}_vs_raw_met"] = kib <= GOAL_MEMORY * raw_kib
         if aio and raw:
             goal["vs_raw"] = aio / raw
             goal["vs_raw_met"] = aio / raw >= GOAL_VS_RAW
@@ -178,16 +249,26 @@ def _goals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             goal["vs_pypsrp"] = aio / peer
             if scenario == "fanout":
                 goal["vs_pypsrp_met"] = aio / peer >= GOAL_VS_PYPSRP_FANOUT
+            if scenario in ("commands", "command_fanout"):
+                goal["vs_pypsrp_met"] = aio / peer >= GOAL_VS_PYPSRP_COMMANDS
+        winrm = entries.get("pywinrm", {}).get("rate_median")
+        if aio and winrm:
+            goal["vs_pywinrm"] = aio / winrm
         if raw and peer:
             goal["raw_vs_pypsrp"] = raw / peer
         # Client CPU per unit: the fair comparison when the server, not the
         # client, set the rate (then throughput ratios hover near 1.0).
         aio_cpu = entries.get("aiowsman", {}).get("cpu_per_unit_us")
         raw_cpu = entries.get("raw", {}).get("cpu_per_unit_us")
+        sessions_cpu = entries.get("aiowsman-sessions", {}).get("cpu_per_unit_us")
         if aio_cpu and raw_cpu:
             goal["cpu_vs_raw"] = raw_cpu / aio_cpu
             goal["cpu_vs_raw_met"] = raw_cpu / aio_cpu >= GOAL_VS_RAW
-        goals.append(goal)
+        if sessions_cpu and raw_cpu:
+            goal["sessions_cpu_vs_raw"] = raw_cpu / sessions_cpu
+            goal["sessions_cpu_vs_raw_met"] = raw_cpu / sessions_cpu >= GOAL_VS_RAW
+        if len(goal) > 2:  # a case with one contender (events) has nothing to compare
+            goals.append(goal)
     return goals
 
 
@@ -195,9 +276,14 @@ def _flatness(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Peak RSS growth at the largest vs the smallest item count, per contender and batch."""
     seen: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)
     for row in rows:
-        if row["scenario"] == "enumerate" and "rss_growth_mib" in row:
-            c = row["case"]
+        if "rss_growth_mib" not in row:
+            continue
+        c = row["case"]
+        if row["scenario"] == "enumerate":
             seen[(row["contender"], c["batch"])][c["items"]] = row["rss_growth_mib"]
+        elif row["scenario"] == "command_stream":
+            # batch 0: one command's output, streamed (items = bytes)
+            seen[(row["contender"], 0)][c["bytes"]] = row["rss_growth_mib"]
     out = []
     for (contender, batch), by_items in sorted(seen.items()):
         if len(by_items) < 2:
@@ -259,6 +345,51 @@ def _table(header: list[str], lines: list[list[str]]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _fanout_table(rows: list[dict[str, Any]]) -> str:
+    lines = []
+    for r in rows:
+        c = r["case"]
+        lines.append(
+            [
+                str(c["hosts"]),
+                str(c["concurrency"]),
+                r["contender"],
+                *_rate_cells(r),
+                _f(r.get("cpu_per_unit_us")),
+                _f(r.get("client_cpu_pct")),
+                _f(r.get("server_cpu_pct")),
+                _f(r.get("other_cpu_pct")),
+                _f(r.get("client_ceiling")),
+                _f(r.get("server_ceiling")),
+                _f(r.get("rss_peak_mib"), ".0f"),
+                _f(r.get("kib_per_inflight"), ".1f"),
+                r.get("bound", ""),
+                r.get("quiet_limit", ""),
+            ]
+        )
+    header = [
+        "hosts",
+        "concurrency",
+        "contender",
+        "hosts/s",
+        "range",
+        "client CPU µs/host",
+        "client CPU %",
+        "server CPU %",
+        "other CPU %",
+        "client ceiling /s",
+        "server ceiling /s",
+        "peak RSS MiB",
+        "KiB per in-flight host",
+        "bound",
+        "limit when quiet",
+    ]
+    return _table(header, lines) + (
+        "\n*KiB per in-flight host* = (peak RSS during the run - RSS before it) / "
+        "min(concurrency, hosts).\n"
+    )
+
+
 def markdown(doc: dict[str, Any]) -> str:
     s = doc["summary"]
     rows = s["rows"]
@@ -268,13 +399,16 @@ def markdown(doc: dict[str, Any]) -> str:
         f"# aiowsman benchmarks: {plan['name']} run\n",
         f"Started {doc['started']}, took {doc['duration_s']:.0f} s; git `{mach.get('git')}`. "
         f"{plan['reps']} repetitions per case, contenders alternating; each contender in "
-        "its own process, the test server in another. Medians, with the min..max range.\n",
+        "its own process, the WS-Man server in another. Medians, with the min..max range.\n",
+        f"Server: {SERVER_TEXT.get(plan.get('server', 'python'), plan.get('server'))}; "
+        "the *encrypted* transports always use the Python test server (TLS, NTLM).\n",
         f"Machine: {mach['cpu_model']}, {mach['cpus_logical']} logical CPUs "
         f"({mach['cpus_usable']} usable), {mach['memory_gib']} GiB; {mach['platform']}; "
         f"Python {mach['python']}, {mach['event_loop']}. Packages: "
         + ", ".join(f"{k} {v}" for k, v in mach["packages"].items() if v)
         + f". Calibration: {mach.get('calibration_cpu_ms', '?')} CPU-ms for a fixed workload "
-        "(lower is faster; compare runs by it).\n",
+        "(lower is faster; compare runs by it). Load average when the run started: "
+        f"{mach.get('load_average', '?')} (above zero: something else was running).\n",
         LEGEND,
     ]
     if doc.get("unavailable"):
@@ -329,58 +463,26 @@ def markdown(doc: dict[str, Any]) -> str:
                 lines,
             )
         )
+    latency_ms = plan["fanout_latency"] * 1000
     if pick("fanout"):
         parts.append(
-            "## Fan-out: Identify + Get per host, "
-            f"{plan['fanout_latency'] * 1000:.0f} ms simulated latency per request\n"
+            f"## Fan-out: Identify + Get per host, {latency_ms:.0f} ms simulated latency per "
+            "request\n\n*aiowsman* is the runner (`fanout.run`); *aiowsman-sessions* is one "
+            "`async with AsyncSession(host)` per host under an `asyncio.Semaphore` of "
+            "*concurrency*, all hosts gathered at once, the shape of *raw*'s loop.\n"
         )
-        lines = []
-        for r in pick("fanout"):
-            c = r["case"]
-            lines.append(
-                [
-                    str(c["hosts"]),
-                    str(c["concurrency"]),
-                    r["contender"],
-                    *_rate_cells(r),
-                    _f(r.get("cpu_per_unit_us")),
-                    _f(r.get("client_cpu_pct")),
-                    _f(r.get("server_cpu_pct")),
-                    _f(r.get("other_cpu_pct")),
-                    _f(r.get("client_ceiling")),
-                    _f(r.get("server_ceiling")),
-                    _f(r.get("rss_peak_mib"), ".0f"),
-                    _f(r.get("kib_per_inflight"), ".1f"),
-                    r.get("bound", ""),
-                    r.get("quiet_limit", ""),
-                ]
-            )
+        parts.append(_fanout_table(pick("fanout")))
+    if pick("multicore"):
         parts.append(
-            _table(
-                [
-                    "hosts",
-                    "concurrency",
-                    "contender",
-                    "hosts/s",
-                    "range",
-                    "client CPU µs/host",
-                    "client CPU %",
-                    "server CPU %",
-                    "other CPU %",
-                    "client ceiling /s",
-                    "server ceiling /s",
-                    "peak RSS MiB",
-                    "KiB per in-flight host",
-                    "bound",
-                    "limit when quiet",
-                ],
-                lines,
-            )
+            f"## Every core: Identify + Get per host, {latency_ms:.0f} ms simulated latency\n\n"
+            "*aiowsman-mp* is the runner on worker processes (`fanout.run(..., processes="
+            f"{plan.get('multicore_processes') or 'auto'!r})`, concurrency split between "
+            "them; their start-up is inside the timed part). Its CPU and RSS are summed over "
+            "the parent and its workers; client CPU % is of one core, so up to 100 x cores. "
+            "*aiowsman* and *raw* run in one process. Memory per in-flight host of "
+            "*aiowsman-mp* includes each worker process's own baseline.\n"
         )
-        parts.append(
-            "*KiB per in-flight host* = (peak RSS during the run - RSS before it) / "
-            "min(concurrency, hosts).\n"
-        )
+        parts.append(_fanout_table(pick("multicore")))
     if pick("enumerate"):
         parts.append("## Enumerate one big class\n")
         lines = []
@@ -426,7 +528,8 @@ def markdown(doc: dict[str, Any]) -> str:
                 lines,
             )
         )
-        if s["flatness"]:
+        enum_flat = [f for f in s["flatness"] if f["batch"]]
+        if enum_flat:
             parts.append(
                 "Peak RSS growth as the item count grows (flat = memory does not "
                 "grow with the item count):\n"
@@ -480,6 +583,76 @@ def markdown(doc: dict[str, Any]) -> str:
         )
     elif "encrypted" in plan["scenarios"]:
         parts.append("## Transports\n\nNot measured in this run (see notes).\n")
+    if pick("events"):
+        parts.append(
+            "## Events: backlogs read through pull-mode subscriptions (aiowsman only)\n\n"
+            "One host: one `Subscription`; many hosts: one `collect_events` stream "
+            "(each event parsed into a typed `Event`, bookmarks kept per event).\n"
+        )
+        lines = [
+            [
+                str(r["case"]["hosts"]),
+                f"{r['case']['events']:,}",
+                str(r["case"]["batch"]),
+                *_rate_cells(r),
+                _f(r.get("cpu_per_unit_us"), ".1f"),
+                _f(r.get("client_cpu_pct")),
+                _f(r.get("server_cpu_pct")),
+                _f(r.get("client_ceiling")),
+                _f(r.get("server_ceiling")),
+                _f(r.get("rss_peak_mib"), ".0f"),
+                r.get("bound", ""),
+            ]
+            for r in pick("events")
+        ]
+        parts.append(
+            _table(
+                [
+                    "hosts",
+                    "events",
+                    "batch",
+                    "events/s",
+                    "range",
+                    "client CPU µs/event",
+                    "client CPU %",
+                    "server CPU %",
+                    "client ceiling /s",
+                    "server ceiling /s",
+                    "peak RSS MiB",
+                    "bound",
+                ],
+                lines,
+            )
+        )
+    if pick("subscriptions"):
+        parts.append(
+            "## Memory per subscription (aiowsman only)\n\n"
+            "One idle subscription per host, each with a Pull waiting on its host, "
+            "held at once by one `collect_events` stream.\n"
+        )
+        lines = [
+            [
+                str(r["case"]["hosts"]),
+                *_rate_cells(r),
+                _f(r.get("rss_peak_mib"), ".0f"),
+                _f(r.get("rss_growth_mib"), ".1f"),
+                _f(r.get("kib_per_subscription"), ".1f"),
+            ]
+            for r in pick("subscriptions")
+        ]
+        parts.append(
+            _table(
+                [
+                    "subscriptions",
+                    "subscribed/s (1 s hold included)",
+                    "range",
+                    "peak RSS MiB",
+                    "RSS growth MiB",
+                    "KiB per subscription",
+                ],
+                lines,
+            )
+        )
     failed = [r for r in doc["records"] if not r.get("ok")]
     if failed:
         parts.append("## Failed measurements (left out of the medians)\n")
@@ -495,47 +668,216 @@ def markdown(doc: dict[str, Any]) -> str:
             for r in failed
         ]
         parts.append(_table(["case", "contender", "rep", "error"], lines))
-    parts.append(
-        "## Remote command (WinRS)\n\nNot measured: WinRS (`run_cmd`) is not implemented "
-        "in aiowsman yet. The scenario (round trips/s vs pywinrm and pypsrp) will be added "
-        "when it lands.\n"
-    )
+    parts.extend(_command_sections(plan, s, pick))
     if s["goals"]:
         parts.append(
             "## Goals\n\naiowsman within 10% of the raw floor on every case "
-            "(ratio ≥ 0.90), and ≥ 4x pypsrp on fan-out. Ratios of median throughput; the last "
-            "column compares client CPU per unit (raw's over aiowsman's, so ≥ 0.90 is within "
-            "10%), which is what to read where the server set the pace.\n"
+            "(ratio ≥ 0.90), for the runner (*aiowsman*) and for one `AsyncSession` per host "
+            "(*sessions*); ≥ 4x pypsrp on fan-out and ≥ 3x pypsrp on remote commands; memory "
+            "per in-flight host within the raw floor's + 20% (*mem*: aiowsman's KiB over raw's, "
+            "≤ 1.20). Ratios of median throughput; the *CPU* columns compare client CPU per unit "
+            "(raw's over aiowsman's, so ≥ 0.90 is within 10%), which is what to read where the "
+            "server set the pace.\n"
         )
         lines = []
         for g in s["goals"]:
+            if g["scenario"] == "multicore":
+                continue
             lines.append(
                 [
                     case_label(g["scenario"], g["case"]).strip("[]"),
                     _ratio_cell(g, "vs_raw", "vs_raw_met"),
+                    _ratio_cell(g, "sessions_vs_raw", "sessions_vs_raw_met"),
                     _ratio_cell(g, "vs_pypsrp", "vs_pypsrp_met"),
+                    _ratio_cell(g, "vs_pywinrm", ""),
                     _ratio_cell(g, "raw_vs_pypsrp", ""),
                     _ratio_cell(g, "cpu_vs_raw", "cpu_vs_raw_met"),
+                    _ratio_cell(g, "sessions_cpu_vs_raw", "sessions_cpu_vs_raw_met"),
+                    _ratio_cell(g, "mem_vs_raw", "mem_vs_raw_met"),
+                    _ratio_cell(g, "sessions_mem_vs_raw", "sessions_mem_vs_raw_met"),
+                ]
+            )
+        header = [
+            "case",
+            "aiowsman / raw",
+            "sessions / raw",
+            "aiowsman / pypsrp",
+            "aiowsman / pywinrm",
+            "raw / pypsrp",
+            "CPU: raw / aiowsman",
+            "CPU: raw / sessions",
+            "mem: aiowsman / raw",
+            "mem: sessions / raw",
+        ]
+        parts.append(_table(header, lines))
+        multicore = [g for g in s["goals"] if g["scenario"] == "multicore"]
+        if multicore:
+            parts.append(
+                f"Every core: *aiowsman-mp* over the single-process raw floor (goal ≥ "
+                f"{GOAL_MULTICORE:.1f}) and over the single-process runner.\n"
+            )
+            lines = [
+                [
+                    case_label(g["scenario"], g["case"]).strip("[]"),
+                    _ratio_cell(g, "mp_vs_raw", "mp_vs_raw_met"),
+                    _ratio_cell(g, "mp_vs_runner", ""),
+                    _ratio_cell(g, "vs_raw", ""),
+                ]
+                for g in multicore
+            ]
+            parts.append(
+                _table(
+                    ["case", "aiowsman-mp / raw", "aiowsman-mp / aiowsman", "aiowsman / raw"],
+                    lines,
+                )
+            )
+    return "\n".join(parts)
+
+
+def _command_sections(plan: dict[str, Any], s: dict[str, Any], pick: Any) -> list[str]:
+    """The remote-command (WinRS) tables."""
+    parts: list[str] = []
+    common = [
+        "client CPU %",
+        "server CPU %",
+        "other CPU %",
+        "client ceiling /s",
+        "server ceiling /s",
+        "peak RSS MiB",
+        "bound",
+        "limit when quiet",
+    ]
+
+    def tail(r: dict[str, Any]) -> list[str]:
+        return [
+            _f(r.get("client_cpu_pct")),
+            _f(r.get("server_cpu_pct")),
+            _f(r.get("other_cpu_pct")),
+            _f(r.get("client_ceiling")),
+            _f(r.get("server_ceiling")),
+            _f(r.get("rss_peak_mib"), ".0f"),
+            r.get("bound", ""),
+            r.get("quiet_limit", ""),
+        ]
+
+    if pick("commands"):
+        parts.append(
+            f"## Remote commands (WinRS), one host ({plan['command_count']} `hostname` per "
+            "measurement)\n\n*cycle*: a shell per command (Create, Command, Receive, Signal, "
+            "Delete: aiowsman `run_cmd`, pypsrp `Client.execute_cmd`, pywinrm "
+            "`Session.run_cmd`); *reused*: all in one shell (Command, Receive, Signal each).\n"
+        )
+        lines = [
+            [
+                r["case"]["mode"],
+                r["contender"],
+                *_rate_cells(r),
+                _f(r.get("cpu_per_unit_us")),
+                *tail(r),
+            ]
+            for r in pick("commands")
+        ]
+        parts.append(
+            _table(
+                ["case", "contender", "commands/s", "range", "client CPU µs/cmd", *common], lines
+            )
+        )
+    if pick("command_fanout"):
+        parts.append(
+            "## Remote commands over many hosts: `hostname` on each (a shell per host), "
+            f"{plan['command_fanout_latency'] * 1000:.0f} ms simulated latency per request\n"
+        )
+        lines = [
+            [
+                str(r["case"]["hosts"]),
+                str(r["case"]["concurrency"]),
+                r["contender"],
+                *_rate_cells(r),
+                _f(r.get("cpu_per_unit_us")),
+                _f(r.get("kib_per_inflight"), ".1f"),
+                *tail(r),
+            ]
+            for r in pick("command_fanout")
+        ]
+        parts.append(
+            _table(
+                [
+                    "hosts",
+                    "concurrency",
+                    "contender",
+                    "hosts/s",
+                    "range",
+                    "client CPU µs/host",
+                    "KiB per in-flight host",
+                    *common,
+                ],
+                lines,
+            )
+        )
+    if pick("command_stream"):
+        parts.append(
+            "## One command's large output, read to the end (`aiowsman-bytes N`)\n\n"
+            "aiowsman streams it (`Process.stdout`, a bounded buffer); the peers return it "
+            "whole.\n"
+        )
+        lines = []
+        for r in pick("command_stream"):
+            mib_rate = _f(r["rate_median"] / MIB, ".1f") if r.get("reps_ok") else "failed"
+            lines.append(
+                [
+                    f"{r['case']['bytes'] / MIB:g}",
+                    r["contender"],
+                    mib_rate,
+                    _f(r.get("rss_peak_mib"), ".0f"),
+                    _f(r.get("rss_growth_mib"), ".1f"),
+                    _f(r.get("client_cpu_pct")),
+                    _f(r.get("server_cpu_pct")),
                 ]
             )
         parts.append(
             _table(
                 [
-                    "case",
-                    "aiowsman / raw",
-                    "aiowsman / pypsrp",
-                    "raw / pypsrp",
-                    "CPU: raw / aiowsman",
+                    "MiB",
+                    "contender",
+                    "MiB/s",
+                    "peak RSS MiB",
+                    "RSS growth MiB",
+                    "client CPU %",
+                    "server CPU %",
                 ],
                 lines,
             )
         )
-    return "\n".join(parts)
+        flat = [f for f in s["flatness"] if f["batch"] == 0]
+        if flat:
+            parts.append("Peak RSS growth as the output grows (flat = it does not):\n")
+            parts.append(
+                _table(
+                    ["contender", "small", "large", "flat"],
+                    [
+                        [
+                            f["contender"],
+                            f"{f['growth_small_mib']:.1f} MiB @ {f['items_small'] / MIB:g} MiB",
+                            f"{f['growth_large_mib']:.1f} MiB @ {f['items_large'] / MIB:g} MiB",
+                            "yes" if f["flat"] else "**no**",
+                        ]
+                        for f in flat
+                    ],
+                )
+            )
+    return parts
 
 
 # -- plot ----------------------------------------------------------------------
 
-COLOURS = {"aiowsman": "tab:blue", "raw": "tab:gray", "pypsrp": "tab:orange"}
+COLOURS = {
+    "aiowsman": "tab:blue",
+    "aiowsman-sessions": "tab:cyan",
+    "aiowsman-mp": "tab:olive",
+    "raw": "tab:gray",
+    "pypsrp": "tab:orange",
+    "pywinrm": "tab:green",
+}
 
 
 def plot(doc: dict[str, Any], path: Path) -> None:
@@ -548,7 +890,8 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     fan = [r for r in rows if r["scenario"] == "fanout"]
     host_counts = sorted({r["case"]["hosts"] for r in fan})
     fan_panels = len(host_counts) + (2 if fan else 0)
-    panels = fan_panels + 2
+    multicore = [r for r in rows if r["scenario"] == "multicore"]
+    panels = fan_panels + 2 + (1 if multicore else 0)
     cols = 2
     nrows = (panels + 1) // 2
     fig, axes = plt.subplots(nrows, cols, figsize=(12, 4.2 * nrows), squeeze=False)
@@ -611,6 +954,14 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         "items/s",
         "Enumerate (items/batch)",
     )
+    if multicore:
+        _bars(
+            flat[fan_panels + 2],
+            multicore,
+            lambda c: f"{_count(c['hosts'])} hosts, c={c['concurrency']}",
+            "hosts/s",
+            "Every core: aiowsman-mp vs one process",
+        )
     for ax in flat[panels:]:
         ax.axis("off")
     mach = doc["machine"]

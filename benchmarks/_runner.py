@@ -59,19 +59,35 @@ class ProcessCpu:
 
 
 class _RssSampler(threading.Thread):
-    """Track the peak RSS of one process from outside (no cost inside it)."""
+    """Track the peak RSS of one process from outside (no cost inside it).
 
-    def __init__(self, pid: int, interval: float = 0.005) -> None:
+    With ``tree``, the RSS of the process and all its descendants is summed
+    (a multi-process contender), sampled less often: listing children reads
+    /proc and costs the machine CPU the contenders are measured with.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.005, *, tree: bool = False) -> None:
         super().__init__(daemon=True)
         self.proc = psutil.Process(pid)
-        self.interval = interval
+        self.tree = tree
+        self.interval = 0.05 if tree else interval
         self.peak = 0
         self._stop_event = threading.Event()
+
+    def _rss(self) -> int:
+        rss = int(self.proc.memory_info().rss)
+        if self.tree:
+            for child in self.proc.children(recursive=True):
+                try:
+                    rss += int(child.memory_info().rss)
+                except psutil.Error:
+                    pass
+        return rss
 
     def run(self) -> None:
         while not self._stop_event.is_set():
             try:
-                rss = self.proc.memory_info().rss
+                rss = self._rss()
             except psutil.Error:
                 return
             if rss > self.peak:
@@ -137,7 +153,7 @@ def run_worker(
             if kind != "READY":
                 raise WorkerError(_failure(kind, ready, stderr, proc))
             server = ProcessCpu(server_pid) if server_pid else None
-            sampler = _RssSampler(proc.pid)
+            sampler = _RssSampler(proc.pid, tree=bool(ready.get("tree")))
             sampler.peak = int(ready["rss_before"])
             sampler.start()
             machine0 = psutil.cpu_times()

@@ -1,9 +1,20 @@
-"""The test server in its own process: ``python -m aiowsman.testing ...``.
+"""The WS-Man server in its own process: the native responder or ``python -m aiowsman.testing``.
 
 The benchmark never runs the server in a client's process: the server's CPU
 would be charged to the client. Its CPU is read from outside (psutil) around
 each timed part, so a run can say when the server, not the client, was the
 limit.
+
+Two servers (``--server native|python``):
+
+* **native** (the default): ``native_server/wsman_bench_server.c``, a small
+  epoll responder built with the system C compiler on first use
+  (``benchmarks/_native.py``). It costs a few microseconds of CPU per request,
+  so the clients, not the server, are what a fan-out measures, and a client
+  may use every core but the server's small share. Basic over HTTP only.
+* **python**: the project's test server, a full emulator (~250 us of CPU per
+  Get, ~500 us per fan-out host). Needed for TLS and NTLM (the ``encrypted``
+  scenario always uses it).
 """
 
 from __future__ import annotations
@@ -19,12 +30,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from benchmarks import _native
 from benchmarks._common import Target
 
 __all__ = [
     "FANOUT_GET_URI",
     "GET_SELECTORS",
     "GET_URI",
+    "SERVERS",
     "ServerError",
     "TestServer",
     "server_options",
@@ -47,6 +60,9 @@ FANOUT_GET_URI = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32
 #: repeat the enumeration to get a measurable amount of work.
 FALLBACK_ENUM_URI = GET_URI
 FALLBACK_ENUM_ITEMS = 200
+
+#: The server kinds the suite can run (``--server``).
+SERVERS = ("native", "python")
 
 _OPTIONS: dict[str, set[str]] = {}
 
@@ -89,7 +105,10 @@ class TestServer:
             others need its ``--auth`` option.
         prewarm: class names the server builds on every host before it is
             ready (its ``--prewarm`` option, used when the server has it).
-        module: the server module to run (``aiowsman.testing``).
+        events: ``(backlog, rate)`` of every host's event log (the server's
+            ``--event-backlog`` / ``--event-rate``), or None for its defaults.
+        kind: ``"native"`` (the C responder) or ``"python"`` (``module``).
+        module: the Python server module to run (``aiowsman.testing``).
 
     Raises:
         ServerError: (from :meth:`start`) the server lacks a needed option,
@@ -107,19 +126,26 @@ class TestServer:
         tls: bool = False,
         auth: tuple[str, ...] = ("basic",),
         prewarm: tuple[str, ...] = (),
+        events: tuple[int, float] | None = None,
+        kind: str = "python",
         module: str = "aiowsman.testing",
         start_timeout: float = 300.0,
     ) -> None:
+        if kind not in SERVERS:
+            raise ValueError(f"unknown server kind {kind!r} (one of {', '.join(SERVERS)})")
+        self.kind = kind
         self.hosts = hosts
         self.latency = latency
         self.enum_items = enum_items
         self.tls = tls
         self.auth = auth
         self.prewarm = prewarm
+        self.events = events
         self.module = module
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[str] | None = None
         self.info: dict[str, Any] = {}
+        self.last_words = ""
         self._tmp = tempfile.TemporaryDirectory(prefix="aiowsman-bench-")
         self._dir = Path(self._tmp.name)
         self._stderr = open(self._dir / "server.stderr", "w+")  # noqa: SIM115
@@ -135,6 +161,8 @@ class TestServer:
 
     def command(self) -> list[str]:
         """The server's command line; ServerError if it lacks an option this needs."""
+        if self.kind == "native":
+            return self._native_command()
         options = server_options(self.module)
         cmd = [
             sys.executable,
@@ -158,6 +186,9 @@ class TestServer:
         for scheme in self.auth:
             if scheme != "basic":
                 wanted.append(("--auth", [scheme]))
+        if self.events is not None:
+            wanted.append(("--event-backlog", [str(self.events[0])]))
+            wanted.append(("--event-rate", [str(self.events[1])]))
         if self.prewarm and "--prewarm" in options:
             # Build these classes on every host before the server says ready,
             # so no measurement pays for a host's first-touch data generation.
@@ -170,12 +201,42 @@ class TestServer:
             cmd += [opt, *values]
         return cmd
 
+    def _native_command(self) -> list[str]:
+        if self.tls or set(self.auth) != {"basic"}:
+            raise ServerError(
+                "the native server speaks Basic over HTTP only (use --server python for "
+                "TLS and NTLM)"
+            )
+        try:
+            path = _native.binary()
+        except _native.NativeBuildError as exc:
+            raise ServerError(str(exc)) from exc
+        # Every host at its own 127.x.y.z on one port: one listening socket
+        # however many hosts (ports mode needs a descriptor per host).
+        cmd = [
+            str(path),
+            "--hosts",
+            str(self.hosts),
+            "--latency",
+            str(self.latency),
+            "--address-mode",
+            "addresses",
+            "--ready-file",
+            str(self._dir / "ready.json"),
+            "--users",
+            f"{USERNAME}:{PASSWORD}",
+        ]
+        if self.enum_items:
+            cmd += ["--bulk-class", str(self.enum_items)]
+        return cmd
+
     def start(self) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
         ready = self._dir / "ready.json"
+        command = self.command()
         self.proc = subprocess.Popen(
-            self.command(),
+            command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -225,6 +286,7 @@ class TestServer:
         return Target(**fields)
 
     def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 30 s); its stderr tail is kept."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -232,7 +294,10 @@ class TestServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._stderr.close()
+        if not self._stderr.closed:
+            #: what the server said last (the native one sums up its run when it stops)
+            self.last_words = self._tail()
+            self._stderr.close()
         self._tmp.cleanup()
 
     def __enter__(self) -> TestServer:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import _machine, _report
-from benchmarks._config import CONTENDERS, Plan
+from benchmarks._config import CONTENDERS, SCENARIO_CONTENDERS, Plan
 from benchmarks._runner import ROOT, WorkerError, run_worker
 from benchmarks._server import FANOUT_GET_URI, ServerError, TestServer, server_options
 
@@ -47,8 +47,14 @@ class Suite:
 
     def preflight(self) -> None:
         """Import each contender in a throwaway process; skip those that cannot."""
+        checked: dict[str, str | None] = {}
         for name in list(self.contenders):
             module = f"benchmarks.contenders.{CONTENDERS[name]}"
+            if module in checked:
+                if checked[module] is not None:
+                    self.unavailable[name] = str(checked[module])
+                continue
+            checked[module] = None
             proc = subprocess.run(
                 [sys.executable, "-c", f"import {module}"],
                 cwd=ROOT,
@@ -59,6 +65,7 @@ class Suite:
             if proc.returncode != 0:
                 last = (proc.stderr.strip().splitlines() or ["?"])[-1]
                 self.unavailable[name] = last
+                checked[module] = last
                 _log(f"contender {name} unavailable: {last}")
         self.contenders = [c for c in self.contenders if c not in self.unavailable]
 
@@ -67,8 +74,14 @@ class Suite:
         steps: dict[str, Callable[[], None]] = {
             "single": self.single,
             "fanout": self.fanout,
+            "multicore": self.multicore,
             "enumerate": self.enumerate,
             "encrypted": self.encrypted,
+            "events": self.events,
+            "subscriptions": self.subscriptions,
+            "commands": self.commands,
+            "command_fanout": self.command_fanout,
+            "command_stream": self.command_stream,
         }
         for scenario in scenarios:
             _log(f"== {scenario}")
@@ -106,7 +119,7 @@ class Suite:
                     result = run_worker(
                         CONTENDERS[contender],
                         worker_scenario or scenario,
-                        params,
+                        {**params, "contender": contender},
                         target,
                         server_pid=server.pid,
                         timeout=self.plan.worker_timeout,
@@ -123,8 +136,12 @@ class Suite:
                     )
                 self.records.append(record)
 
-    def _server(self, **kwargs: Any) -> TestServer:
-        return TestServer(module=self.server_module, **kwargs)
+    def _server(self, *, kind: str | None = None, **kwargs: Any) -> TestServer:
+        return TestServer(kind=kind or self.plan.server, module=self.server_module, **kwargs)
+
+    def who(self, scenario: str) -> list[str]:
+        """The contenders taking part in ``scenario``, in the scenario's order."""
+        return [c for c in SCENARIO_CONTENDERS[scenario] if c in self.contenders]
 
     def single(self) -> None:
         with self._server(hosts=1, latency=0.0, prewarm=("Win32_Service",)) as server:
@@ -132,31 +149,55 @@ class Suite:
             for i, op in enumerate(self.plan.single_ops):
                 params = {"op": op, "count": self.plan.single_count}
                 self.measure(
-                    "single", {"op": op}, self.contenders, server, params, target, order_seed=i
+                    "single", {"op": op}, self.who("single"), server, params, target, order_seed=i
                 )
 
     def fanout(self) -> None:
-        top = max(self.plan.fanout_hosts)
+        cases = self.plan.fanout_cases()
         with self._server(
-            hosts=top, latency=self.plan.fanout_latency, prewarm=("Win32_OperatingSystem",)
+            hosts=max(h for h, _ in cases),
+            latency=self.plan.fanout_latency,
+            prewarm=("Win32_OperatingSystem",),
         ) as server:
             target = server.target(get_uri=FANOUT_GET_URI, get_selectors={}).to_json()
-            i = 0
-            for hosts in self.plan.fanout_hosts:
-                for conc in self.plan.fanout_concurrency:
-                    case = {
-                        "hosts": hosts,
-                        "concurrency": conc,
-                        "latency": self.plan.fanout_latency,
-                    }
-                    params = {"hosts": hosts, "concurrency": conc}
-                    self.measure(
-                        "fanout", case, self.contenders, server, params, target, order_seed=i
-                    )
-                    i += 1
+            for i, (hosts, conc) in enumerate(cases):
+                case = {"hosts": hosts, "concurrency": conc, "latency": self.plan.fanout_latency}
+                params = {"hosts": hosts, "concurrency": conc}
+                self.measure(
+                    "fanout", case, self.who("fanout"), server, params, target, order_seed=i
+                )
+
+    def multicore(self) -> None:
+        """A fan-out large enough to use every core: aiowsman-mp vs the single-process floor."""
+        cases = self.plan.multicore_cases
+        with self._server(
+            hosts=max(h for h, _ in cases),
+            latency=self.plan.fanout_latency,
+            prewarm=("Win32_OperatingSystem",),
+        ) as server:
+            target = server.target(get_uri=FANOUT_GET_URI, get_selectors={}).to_json()
+            for i, (hosts, conc) in enumerate(cases):
+                case = {"hosts": hosts, "concurrency": conc, "latency": self.plan.fanout_latency}
+                params = {
+                    "hosts": hosts,
+                    "concurrency": conc,
+                    "processes": self.plan.multicore_processes or "auto",
+                }
+                self.measure(
+                    "multicore",
+                    case,
+                    self.who("multicore"),
+                    server,
+                    params,
+                    target,
+                    order_seed=i,
+                    worker_scenario="fanout",
+                )
 
     def enumerate(self) -> None:
-        if "--bulk-class" not in server_options(self.server_module):
+        if self.plan.server == "python" and "--bulk-class" not in server_options(
+            self.server_module
+        ):
             self._enumerate_fallback()
             return
         i = 0
@@ -171,7 +212,7 @@ class Suite:
                     self.measure(
                         "enumerate",
                         case,
-                        self.contenders,
+                        self.who("enumerate"),
                         server,
                         {"batch": batch},
                         target,
@@ -196,7 +237,7 @@ class Suite:
                 case = {"items": per_run * repeat, "batch": batch, "class": "Win32_Service"}
                 params = {"batch": batch, "repeat": repeat}
                 self.measure(
-                    "enumerate", case, self.contenders, server, params, target, order_seed=i
+                    "enumerate", case, self.who("enumerate"), server, params, target, order_seed=i
                 )
 
     def encrypted(self) -> None:
@@ -207,9 +248,12 @@ class Suite:
             auth = ("ntlm",) if mode.startswith("ntlm") else ("basic",)
             # The raw contender has no auth layer: it takes part only where the
             # transport is plain Basic (HTTP or HTTPS).
-            contenders = [c for c in self.contenders if not (c == "raw" and auth != ("basic",))]
+            contenders = [
+                c for c in self.who("encrypted") if not (c == "raw" and auth != ("basic",))
+            ]
             try:
-                server = self._server(hosts=1, latency=0.0, tls=tls, auth=auth)
+                # TLS and NTLM: only the Python test server has them.
+                server = self._server(kind="python", hosts=1, latency=0.0, tls=tls, auth=auth)
                 server.start()
             except ServerError as exc:
                 self.notes.append(
@@ -232,6 +276,108 @@ class Suite:
                 )
             finally:
                 server.stop()
+
+    def events(self) -> None:
+        """Events per second: one host's backlog, then many hosts' through one stream."""
+        contenders = self.who("events")
+        if not contenders:
+            self.notes.append("events: measured for aiowsman only, which was not run")
+            return
+        plan = self.plan
+        i = 0
+        with self._server(kind="python", hosts=1, events=(plan.events_single, 0.0)) as server:
+            target = server.target().to_json()
+            for batch in plan.events_batch:
+                case = {"hosts": 1, "events": plan.events_single, "batch": batch}
+                self.measure("events", case, contenders, server, dict(case), target, order_seed=i)
+                i += 1
+        with self._server(
+            kind="python", hosts=max(plan.events_hosts), events=(plan.events_per_host, 0.0)
+        ) as server:
+            target = server.target().to_json()
+            for hosts in plan.events_hosts:
+                for batch in plan.events_batch:
+                    case = {"hosts": hosts, "events": hosts * plan.events_per_host, "batch": batch}
+                    self.measure(
+                        "events", case, contenders, server, dict(case), target, order_seed=i
+                    )
+                    i += 1
+
+    def subscriptions(self) -> None:
+        """Memory per subscription: one idle subscription per host, held at once."""
+        contenders = self.who("subscriptions")
+        if not contenders:
+            self.notes.append("subscriptions: measured for aiowsman only, which was not run")
+            return
+        with self._server(
+            kind="python", hosts=max(self.plan.subscription_hosts), events=(0, 0.0)
+        ) as server:
+            target = server.target().to_json()
+            for i, hosts in enumerate(self.plan.subscription_hosts):
+                case = {"hosts": hosts}
+                self.measure(
+                    "subscriptions", case, contenders, server, dict(case), target, order_seed=i
+                )
+
+    def commands(self) -> None:
+        """Remote commands on one host: a shell per command, or one shell for all."""
+        # Shells: only the Python test server has them (the native responder
+        # answers Identify, Get and enumerations).
+        with self._server(kind="python", hosts=1, latency=0.0) as server:
+            target = server.target().to_json()
+            for i, mode in enumerate(self.plan.command_modes):
+                params = {"mode": mode, "count": self.plan.command_count}
+                self.measure(
+                    "commands",
+                    {"mode": mode},
+                    self.who("commands"),
+                    server,
+                    params,
+                    target,
+                    order_seed=i,
+                )
+
+    def command_fanout(self) -> None:
+        """``hostname`` on each of N hosts (a shell per host), with simulated latency."""
+        top = max(self.plan.command_fanout_hosts)
+        with self._server(
+            kind="python", hosts=top, latency=self.plan.command_fanout_latency
+        ) as server:
+            target = server.target().to_json()
+            i = 0
+            for hosts in self.plan.command_fanout_hosts:
+                for conc in self.plan.command_fanout_concurrency:
+                    case = {
+                        "hosts": hosts,
+                        "concurrency": conc,
+                        "latency": self.plan.command_fanout_latency,
+                    }
+                    params = {"hosts": hosts, "concurrency": conc}
+                    self.measure(
+                        "command_fanout",
+                        case,
+                        self.who("command_fanout"),
+                        server,
+                        params,
+                        target,
+                        order_seed=i,
+                    )
+                    i += 1
+
+    def command_stream(self) -> None:
+        """One command's large output read to the end: does memory stay flat?"""
+        with self._server(kind="python", hosts=1, latency=0.0) as server:
+            target = server.target().to_json()
+            for i, size in enumerate(self.plan.command_stream_bytes):
+                self.measure(
+                    "command_stream",
+                    {"bytes": size},
+                    self.who("command_stream"),
+                    server,
+                    {"bytes": size},
+                    target,
+                    order_seed=i,
+                )
 
     # -- output -------------------------------------------------------------
 

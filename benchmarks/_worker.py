@@ -10,8 +10,11 @@ caches never inflate another's memory figures), sets the workload up and warms
 it (untimed), prints ``BENCH READY {...}`` and waits for ``GO`` on stdin. The
 orchestrator uses that pause to snapshot the server's CPU times. Then the
 worker runs the timed part and prints ``BENCH RESULT {...}``: wall time, its
-own CPU (``getrusage(RUSAGE_SELF)``, all threads), RSS before and ``ru_maxrss``
-after. Peak RSS *during* the run is sampled from outside by the orchestrator.
+own CPU (``getrusage(RUSAGE_SELF)``, all threads, plus ``RUSAGE_CHILDREN``: the
+CPU of the processes a multi-process contender started and waited for during
+the timed part), RSS before and ``ru_maxrss`` after. Peak RSS *during* the run
+is sampled from outside by the orchestrator (over the worker's whole process
+tree when the workload says it starts processes: ``spawns_processes``).
 """
 
 from __future__ import annotations
@@ -54,10 +57,12 @@ def main() -> int:
         return 1
     gc.collect()
     rss_before = _rss()
-    _emit("READY", {"rss_before": rss_before, "fd_limit": fd_limit})
+    tree = bool(getattr(workload, "spawns_processes", False))
+    _emit("READY", {"rss_before": rss_before, "fd_limit": fd_limit, "tree": tree})
     if sys.stdin.readline().strip() != "GO":
         return 2
     r0 = resource.getrusage(resource.RUSAGE_SELF)
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     try:
         result = workload.run()
@@ -66,13 +71,15 @@ def main() -> int:
         return 1
     t1 = time.perf_counter()
     r1 = resource.getrusage(resource.RUSAGE_SELF)
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     rss_after = _rss()
     _emit(
         "RESULT",
         {
             "wall": t1 - t0,
-            "cpu_user": r1.ru_utime - r0.ru_utime,
-            "cpu_sys": r1.ru_stime - r0.ru_stime,
+            "cpu_user": r1.ru_utime - r0.ru_utime + c1.ru_utime - c0.ru_utime,
+            "cpu_sys": r1.ru_stime - r0.ru_stime + c1.ru_stime - c0.ru_stime,
+            "cpu_children": (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime),
             "rss_before": rss_before,
             "rss_after": rss_after,
             # Linux reports ru_maxrss in KiB: the lifetime peak, setup included.

@@ -1,7 +1,8 @@
 """Profile aiowsman's hot paths, and compare its client CPU with the raw floor.
 
 ``python -m benchmarks.profile compare`` runs the aiowsman and raw contenders
-*in one process*, alternating, against one test server (its own process), and
+*in one process*, alternating, against one WS-Man server (its own process: the
+native responder unless ``--server python``), and
 prints client CPU per unit (``time.process_time``, so the server's CPU is not
 counted) and wall-clock rate. It is the quick loop for performance work; the
 full side-by-side suite (``python -m benchmarks run``) remains the reference.
@@ -29,8 +30,11 @@ Examples::
     python -m benchmarks.profile profile --scenario get --profiler pyinstrument
     python -m benchmarks.profile profile --scenario fanout --hosts 1000 --profiler cprofile
     python -m benchmarks.profile profile --scenario fanout --contender raw --name raw-fanout
+    python -m benchmarks.profile compare --scenario fanout --hosts 2000 --concurrency 200 \
+        --contenders aiowsman-sessions,aiowsman,raw      # the per-host AsyncSession pattern
     python -m benchmarks.profile diff results/profiles/aiowsman-fanout-cprofile.pstats \
         results/profiles/raw-fanout.pstats --units 1000    # where aiowsman spends more
+    python -m benchmarks.profile breakdown A.pstats B.pstats --units 1000   # ... by area
 
     mkdir /tmp/before && git archive REV | tar -x -C /tmp/before
     cp -r benchmarks /tmp/before/      # the same harness for both
@@ -69,21 +73,23 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import Target, raise_fd_limit
-from benchmarks._server import FANOUT_GET_URI, TestServer, server_options
+from benchmarks._config import CONTENDERS
+from benchmarks._server import FANOUT_GET_URI, SERVERS, TestServer, server_options
 
 __all__ = ["main"]
 
 PROFILES = Path(__file__).resolve().parent / "results" / "profiles"
-_MODULES = {"aiowsman": "aiowsman_client", "raw": "raw", "pypsrp": "pypsrp_peer"}
 
 
 def _server(args: argparse.Namespace) -> TestServer:
     if args.scenario == "fanout":
-        return TestServer(hosts=args.hosts, latency=args.latency)
+        return TestServer(kind=args.server, hosts=args.hosts, latency=args.latency)
     items = 0
-    if args.scenario == "enumerate" and "--bulk-class" in server_options("aiowsman.testing"):
+    if args.scenario == "enumerate" and (
+        args.server == "native" or "--bulk-class" in server_options("aiowsman.testing")
+    ):
         items = args.items
-    return TestServer(hosts=1, latency=0.0, enum_items=items)
+    return TestServer(kind=args.server, hosts=1, latency=0.0, enum_items=items)
 
 
 def _target(server: TestServer, args: argparse.Namespace) -> Target:
@@ -93,15 +99,9 @@ def _target(server: TestServer, args: argparse.Namespace) -> Target:
 
 
 def _workload(contender: str, args: argparse.Namespace, target: Target) -> Any:
-    module = importlib.import_module(f"benchmarks.contenders.{_MODULES[contender]}")
-    if args.scenario in ("get", "identify"):
-        return module.create("single", target, {"op": args.scenario, "count": args.count})
-    if args.scenario == "fanout":
-        return module.create(
-            "fanout", target, {"hosts": args.hosts, "concurrency": args.concurrency}
-        )
-    repeat = 1 if target.enum_items >= args.items else max(1, args.items // target.enum_items)
-    return module.create("enumerate", target, {"batch": args.batch, "repeat": repeat})
+    module = importlib.import_module(f"benchmarks.contenders.{CONTENDERS[contender]}")
+    scenario, params = _worker_params(args, target)
+    return module.create(scenario, target, {**params, "contender": contender})
 
 
 def _units(result: dict[str, Any], scenario: str) -> int:
@@ -156,9 +156,10 @@ def compare(args: argparse.Namespace) -> None:
             f"  {c:9s} {statistics.median(cpu[c]):8.1f} "
             f"({min(cpu[c]):.1f}..{max(cpu[c]):.1f})  {statistics.median(rate[c]):9.1f} /s"
         )
-    if "raw" in cpu and "aiowsman" in cpu:
-        ratio = statistics.median(cpu["raw"]) / statistics.median(cpu["aiowsman"])
-        print(f"  CPU raw/aiowsman = {ratio:.3f} (goal >= 0.90)")
+    for c in contenders:
+        if c != "raw" and "raw" in cpu:
+            ratio = statistics.median(cpu["raw"]) / statistics.median(cpu[c])
+            print(f"  CPU raw/{c} = {ratio:.3f} (goal >= 0.90)")
 
 
 def _worker_params(args: argparse.Namespace, target: Target) -> tuple[str, dict[str, Any]]:
@@ -194,9 +195,9 @@ def versus(args: argparse.Namespace) -> None:
                 _runner.ROOT = Path(args.before) if rev else root
                 try:
                     result = _runner.run_worker(
-                        _MODULES[name],
+                        CONTENDERS[name],
                         scenario,
-                        params,
+                        {**params, "contender": name},
                         target.to_json(),
                         server_pid=server.pid,
                         timeout=900.0,
@@ -309,11 +310,94 @@ def diff(args: argparse.Namespace) -> None:
         )
 
 
+#: ``breakdown``: where a client's extra CPU goes, by area. Each function of a
+#: cProfile dump falls in the first area whose pattern matches
+#: ``path:line(function)``; the raw floor's own functions (benchmarks/contenders/
+#: raw.py) are put where aiowsman's counterparts are, so an area compares like
+#: with like.
+AREAS: tuple[tuple[str, str], ...] = (
+    (
+        "session construction (AsyncSession.__init__, endpoint parsing, auth, options)",
+        r"session\.py:\d+\((__init__|_options_for)|_endpoint\.py|urllib/parse|ipaddress|"
+        r"auth/__init__|auth/basic\.py:\d+\(__init__|transport\.py:\d+\(__init__|"
+        r"envelope\.py:\d+\(_session_headers",
+    ),
+    (
+        "aiohttp client per session (ClientSession + TCPConnector made and closed per host)",
+        r"transport\.py:\d+\((_shared_client|_prepare_shared|close)\)|aiohttp/connector\.py:\d+\("
+        r"(__init__|close|_close|_wait_for_close)|aiohttp/client\.py:\d+\((__init__|close)\)|"
+        r"helpers\.py:\d+\(weakref_handle|cookiejar|socket\.close|session\.py:\d+\((__aexit__|aclose)",
+    ),
+    (
+        "timers (asyncio.timeout per operation) and extra tasks/futures",
+        r"asyncio/timeouts|base_events\.py:\d+\((call_at|create_task|create_future)|asyncio/tasks",
+    ),
+    (
+        "coroutine layers (session._call, transport exchange/_run_flow/_send, identify/get)",
+        r"session\.py:\d+\((_call|identify|get)\)|transport\.py:\d+\((exchange|_run_flow|_send|"
+        r"_read_body)\)",
+    ),
+    (
+        "the runner (fanout.run: workers, _one, queues, HostResult, Summary)",
+        r"aiowsman/fanout\.py|asyncio/queues|<string>:\d+\(__init__",
+    ),
+    (
+        "response parsing (parse_envelope, XML parse, IdentifyResponse, Item; raw: post)",
+        r"protocol/(response|xml|items)\.py|raw\.py:\d+\(post\)",
+    ),
+    (
+        "request building (envelopes, headers; raw: _head, get_body)",
+        r"protocol/envelope\.py|aiohttp/client\.py:\d+\(_prepare_headers|"
+        r"raw\.py:\d+\((_head|__init__|get_body)\)",
+    ),
+    ("the benchmark loop (semaphore, gather; raw: identify/get)", r"benchmarks/|locks\.py"),
+)
+
+
+def breakdown(args: argparse.Namespace) -> None:
+    """Own CPU time of dump A minus dump B per unit, summed by :data:`AREAS`."""
+    import re
+
+    def load(path: str) -> dict[str, tuple[int, float]]:
+        rows: dict[str, tuple[int, float]] = {}
+        raw_stats: Any = pstats.Stats(path).stats  # type: ignore[attr-defined]
+        for (file, line, func), (_cc, calls, own, _cum, _callers) in raw_stats.items():
+            short = file.split("site-packages/")[-1].split(str(Path.cwd()) + "/")[-1]
+            rows[f"{short}:{line}({func})"] = (calls, own)
+        return rows
+
+    a, b = load(args.a), load(args.b)
+    units = args.units
+    total_a = sum(t for _, t in a.values())
+    total_b = sum(t for _, t in b.values())
+    gap = total_a - total_b
+    print(f"A {args.a}\nB {args.b}")
+    print(
+        f"{units} units; profiled CPU per unit: A {total_a / units * 1e6:.0f} us, "
+        f"B {total_b / units * 1e6:.0f} us, gap {gap / units * 1e6:.0f} us (cProfile inflates "
+        "every figure about 3-4x; read the shares)"
+    )
+    other = "everything else (event loop, aiohttp request path, sockets, builtins)"
+    own: dict[str, float] = {}
+    calls: dict[str, float] = {}
+    for key in set(a) | set(b):
+        (ca, ta), (cb, tb) = a.get(key, (0, 0.0)), b.get(key, (0, 0.0))
+        area = next((name for name, pattern in AREAS if re.search(pattern, key)), other)
+        own[area] = own.get(area, 0.0) + ta - tb
+        calls[area] = calls.get(area, 0.0) + ca - cb
+    for area, spent in sorted(own.items(), key=lambda kv: -kv[1]):
+        share = spent / gap * 100 if gap else 0.0
+        print(
+            f"{spent / units * 1e6:7.0f} us/unit {share:6.1f}% of the gap "
+            f"{calls[area] / units:+7.1f} calls/unit  {area}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
-    parser.add_argument("command", choices=("compare", "versus", "profile", "diff"))
-    parser.add_argument("a", nargs="?", help="diff: cProfile dump A (.pstats)")
-    parser.add_argument("b", nargs="?", help="diff: cProfile dump B (.pstats)")
+    parser.add_argument("command", choices=("compare", "versus", "profile", "diff", "breakdown"))
+    parser.add_argument("a", nargs="?", help="diff/breakdown: cProfile dump A (.pstats)")
+    parser.add_argument("b", nargs="?", help="diff/breakdown: cProfile dump B (.pstats)")
     parser.add_argument("--units", type=int, default=1, help="diff: operations in each dump")
     parser.add_argument("--top", type=int, default=40, help="diff: rows shown")
     parser.add_argument(
@@ -330,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=20_000, help="enumerate: items")
     parser.add_argument("--batch", type=int, default=100, help="enumerate: MaxElements")
     parser.add_argument("--uvloop", action="store_true", help="compare: run on uvloop")
+    parser.add_argument(
+        "--server", choices=SERVERS, default="native", help="the WS-Man server (native)"
+    )
     parser.add_argument("--name", default=None, help="profile/versus: output file name")
     parser.add_argument(
         "--before", default=None, help="versus: source tree of the revision for aiowsman@before"
@@ -342,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         versus(args)
     elif args.command == "diff":
         diff(args)
+    elif args.command == "breakdown":
+        breakdown(args)
     else:
         profile(args)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,6 +16,7 @@ from yarl import URL
 
 from aiowsman import AsyncSession
 from aiowsman.testing import WSManTestServer
+from tests.tripwires import Tripwires
 
 
 class _NoWriter:
@@ -89,6 +91,13 @@ def mocked_http() -> Iterator[MockedHTTP]:
 USER = "user"
 #: A distinctive password, so tests can assert it never leaks into text.
 PASSWORD = "Pa55-w0rd-never-logged"
+#: Session options that log on to the test server with Basic over plain HTTP.
+BASIC_OVER_HTTP: dict[str, Any] = {
+    "auth": "basic",
+    "username": USER,
+    "password": PASSWORD,
+    "allow_unencrypted": True,
+}
 
 
 @pytest.fixture(scope="session")
@@ -168,3 +177,13 @@ def make_tls(tls_ca: trustme.CA) -> Callable[..., ssl.SSLContext]:
         return server_tls_context(ca or tls_ca, *names)
 
     return make
+
+
+@pytest.fixture
+def wires(tmp_path: Path) -> Iterator[Tripwires]:
+    """Tripwires (a FIFO, a blocking FIFO, a secret file, a loopback listener) in ``tmp_path``."""
+    w = Tripwires(tmp_path)
+    try:
+        yield w
+    finally:
+        w.close()

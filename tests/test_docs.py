@@ -60,8 +60,10 @@ RUN = [
     "docs/scripting-api.md",
     "docs/testing.md",
     "docs/authentication.md",
+    "docs/commands.md",
     "docs/coming-from.md",
     "docs/troubleshooting.md",
+    "docs/events.md",
 ]
 #: Pages written against hosts files or real fleets: their blocks must compile.
 SYNTAX_ONLY = ["docs/fanout.md", "docs/cli.md", "docs/devices.md"]

@@ -20,7 +20,7 @@ import pytest
 from aiowsman.errors import (
     OperationTimedOutFault,
     ProtocolError,
-    QuotaExceededFault,
+    ShellQuotaExceededFault,
     WSManFault,
 )
 from aiowsman.protocol import (
@@ -164,11 +164,14 @@ def _check_object_and_epr(batch: EnumerationBatch) -> None:
 def _check_omi_datetimes(batch: EnumerationBatch) -> None:
     (item,) = batch.items
     assert isinstance(item, Item)
-    # OMI sends plain text (not cim:Datetime wrappers): kept as text.
+    # OMI sends CIM datetimes and intervals as plain text (no cim:Datetime
+    # wrapper): an xs:duration is an interval; "2001-25-00" (the test
+    # provider's placeholder) is no datetime and stays text.
+    interval = timedelta(days=365, hours=24, minutes=60)
     assert item["Key"] is None
-    assert item["interval"] == "P365DT24H60M"
+    assert item["interval"] == interval
     assert item["timestamps"] == ["2001-25-00", "2001-25-00"]
-    assert item["mixed"] == ["2001-25-00", "P365DT24H60M"]
+    assert item["mixed"] == ["2001-25-00", interval]
 
 
 def _check_pull_datetime(batch: EnumerationBatch) -> None:
@@ -530,8 +533,9 @@ FAULT_EXPECT: dict[str, tuple[type[WSManFault], dict[str, Any]]] = {
         ),
     ),
     # MSFT_WmiError instead of WSManFault, no RelatesTo
+    # ERROR_WSMAN_QUOTA_MAX_SHELLS: the MaxShellsPerUser quota (a QuotaExceededFault).
     "winrb-fault-quotalimit-msft-wmierror.xml": (
-        QuotaExceededFault,
+        ShellQuotaExceededFault,
         dict(subcode="QuotaLimit", wsman_code=2150859173, relates_to=None),
     ),
     # OMI: no Detail at all, padded values

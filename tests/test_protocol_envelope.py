@@ -268,7 +268,7 @@ def test_put_mapping_renders_the_instance_in_the_resource_namespace() -> None:
     assert (
         inst.findtext(f"{q(SERVICE, 'When')}/{q(ns.NS_CIM_COMMON, 'Datetime')}") == when.isoformat()
     )
-    assert inst.findtext(f"{q(SERVICE, 'Every')}/{q(ns.NS_CIM_COMMON, 'Interval')}") == "PT300.000S"
+    assert inst.findtext(f"{q(SERVICE, 'Every')}/{q(ns.NS_CIM_COMMON, 'Interval')}") == "PT5M"
     assert inst.findtext(f"{q(SERVICE, 'Nested')}/{q(SERVICE, 'Inner')}") == "x"
 
 
@@ -893,25 +893,33 @@ def test_message_ids_are_version_4_uuids_counting_up_in_the_node_field() -> None
     a, b = uuid.UUID(first.removeprefix("uuid:")), uuid.UUID(second.removeprefix("uuid:"))
     assert first == first.upper().replace("UUID:", "uuid:")
     assert a.version == 4 and a.variant == uuid.RFC_4122
-    assert a.int >> 48 == b.int >> 48 and b.node == (a.node + 1) % 2**48
+    middle = (1 << 48) - 1
+    assert (a.int >> 48) & middle == (b.int >> 48) & middle
+    assert b.node == (a.node + 1) % 2**48
 
 
-def test_message_id_state_forces_version_and_variant_and_wraps_at_48_bits(
+def test_message_id_fields_are_the_drawn_bits_with_version_and_variant_forced(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Restored after the test: the process keeps its own sequence.
-    monkeypatch.setattr(envelope, "_ID_PREFIX", envelope._ID_PREFIX)
-    monkeypatch.setattr(envelope, "_ID_COUNTER", envelope._ID_COUNTER)
-    for seed in (b"\xff" * 16, b"\x00" * 16, bytes(range(0x5A, 0x6A))):
-        monkeypatch.setattr(envelope.os, "urandom", lambda n, seed=seed: seed[:n])
+    for name in ("_ID_MIDDLE", "_ID_COUNTER", "_id_fields"):
+        monkeypatch.setattr(envelope, name, getattr(envelope, name))
+    for start in (0xFF, 0x00, 0x5A):
+        monkeypatch.setattr(
+            envelope.os,
+            "urandom",
+            lambda n, start=start: bytes((start + i) % 256 for i in range(n)),
+        )
         envelope._reseed_message_ids()
         first, second = (envelope.new_message_id() for _ in range(2))
-        # The 128 drawn bits, with RFC 4122's version 4 and variant forced.
-        expected = uuid.UUID(int=int.from_bytes(seed, "big"), version=4)
+        drawn = bytes((start + i) % 256 for i in range(12))  # middle fields and node
+        fresh = bytes((start + i) % 256 for i in range(4))  # the first ID's first field
+        expected = uuid.UUID(int=int.from_bytes(fresh + drawn, "big"), version=4)
         assert first == f"uuid:{str(expected).upper()}"
-        node = uuid.UUID(second[5:]).node
-        assert node == (expected.node + 1) % 2**48
-        assert second[:-12] == first[:-12]
+        assert uuid.UUID(second[5:]).node == (expected.node + 1) % 2**48
+        assert second[13:-12] == first[13:-12]  # the same middle fields
+        fresh2 = bytes((start + 4 + i) % 256 for i in range(4))  # the next pooled field
+        assert second[5:13] == fresh2.hex().upper()
 
 
 def test_template_caches_stay_bounded() -> None:
@@ -926,7 +934,7 @@ def test_template_caches_stay_bounded() -> None:
 
 def test_zero_interval_is_sent_and_a_negative_one_refused() -> None:
     inst = body_child(put_request(OPTS, LOC, {"Every": timedelta(0)}))
-    assert inst.findtext(f"{q(SERVICE, 'Every')}/{q(ns.NS_CIM_COMMON, 'Interval')}") == "PT0.000S"
+    assert inst.findtext(f"{q(SERVICE, 'Every')}/{q(ns.NS_CIM_COMMON, 'Interval')}") == "PT0S"
     with pytest.raises(ConfigurationError):
         put_request(OPTS, LOC, {"Every": timedelta(seconds=-1)})
 

@@ -9,6 +9,7 @@ import pytest
 from aiowsman.errors import (
     HTTPStatusError,
     InvalidEnumerationContextFault,
+    OperationQuotaExceededFault,
     OperationTimedOutFault,
     ProtocolError,
     QuotaExceededFault,
@@ -229,7 +230,7 @@ def test_success_status_range_is_200_to_299() -> None:
         (None, str(TIMED_OUT), OperationTimedOutFault),
         ("n:InvalidEnumerationContext", None, InvalidEnumerationContextFault),
         ("w:QuotaLimit", None, QuotaExceededFault),
-        ("w:InternalError", "2150859174", QuotaExceededFault),
+        ("w:InternalError", "2150859174", OperationQuotaExceededFault),
         ("w:InternalError", None, WSManFault),
         ("w:InternalError", "5", WSManFault),
     ],

@@ -19,8 +19,10 @@ from hypothesis import strategies as st
 
 from aiowsman.errors import (
     InvalidEnumerationContextFault,
+    OperationQuotaExceededFault,
     OperationTimedOutFault,
     QuotaExceededFault,
+    ShellQuotaExceededFault,
     WSManFault,
 )
 from aiowsman.protocol import (
@@ -193,6 +195,10 @@ def expected_class(subcode: str | None, code: int | None) -> type[WSManFault]:
         return OperationTimedOutFault
     if subcode == "n:InvalidEnumerationContext":
         return InvalidEnumerationContextFault
+    if code == ns.CODE_QUOTA_MAX_SHELLS:
+        return ShellQuotaExceededFault
+    if code == ns.CODE_QUOTA_MAX_OPERATIONS:
+        return OperationQuotaExceededFault
     if subcode == "w:QuotaLimit" or code in ns.CODES_QUOTA:
         return QuotaExceededFault
     return WSManFault

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from aioresponses import CallbackResult
 
 from aiowsman import (
     AsyncSession,
@@ -24,6 +26,7 @@ from aiowsman import (
 )
 from aiowsman.fanout import run
 from aiowsman.testing import HostBehaviour, Injection, InjectionKind, RequestInfo, WSManTestServer
+from tests.conftest import _CompatResponse
 from tests.test_hygiene_probe import ResourceProbe
 
 if TYPE_CHECKING:
@@ -229,8 +232,10 @@ async def test_a_dropped_enumerator_whose_prefetch_failed_leaves_no_unretrieved_
 URL = "http://127.0.0.1:5985/wsman"
 _ENVELOPE = (
     '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+    'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
     'xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" '
-    'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><s:Body>{}</s:Body></s:Envelope>'
+    'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">'
+    "<s:Header><a:RelatesTo>{}</a:RelatesTo></s:Header><s:Body>{}</s:Body></s:Envelope>"
 )
 _OPENED = (
     "<n:EnumerateResponse><n:EnumerationContext>ctx</n:EnumerationContext></n:EnumerateResponse>"
@@ -243,11 +248,25 @@ _ONE = (
     "<n:Items><x:I xmlns:x='urn:x'><x:N>{}</x:N></x:I></n:Items></n:PullResponse>"
 )
 _LAST = "<n:PullResponse><n:Items/><n:EndOfSequence/></n:PullResponse>"
+_MESSAGE_ID = re.compile(rb"<a:MessageID>([^<]+)</a:MessageID>")
 
 
 def _serve(mocked_http: MockedHTTP, *bodies: str) -> None:
+    """Answer the next requests with ``bodies``, each relating to its request."""
     for body in bodies:
-        mocked_http.post(URL, status=200, body=_ENVELOPE.format(body).encode())
+
+        def answer(url: Any, *, body: str = body, **kwargs: Any) -> CallbackResult:
+            match = _MESSAGE_ID.search(kwargs["data"])
+            assert match is not None
+            text = _ENVELOPE.format(match.group(1).decode(), body)
+            return CallbackResult(
+                status=200,
+                body=text.encode(),
+                content_type="application/soap+xml;charset=UTF-8",
+                response_class=_CompatResponse,
+            )
+
+        mocked_http.post(URL, callback=answer)
 
 
 def _session() -> AsyncSession:

@@ -28,6 +28,8 @@ NS = {
     "xsi": "http://www.w3.org/2001/XMLSchema-instance",
     "wsmid": "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd",
     "cfg": "http://schemas.microsoft.com/wbem/wsman/1/config",
+    "e": "http://schemas.xmlsoap.org/ws/2004/08/eventing",
+    "ev": "http://schemas.microsoft.com/win/2004/08/events/event",
 }
 CIMV2 = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2"
 T = "http://schemas.xmlsoap.org/ws/2004/09/transfer"
@@ -39,6 +41,13 @@ DELETE = f"{T}/Delete"
 ENUMERATE = f"{E}/Enumerate"
 PULL = f"{E}/Pull"
 RELEASE = f"{E}/Release"
+WSE = "http://schemas.xmlsoap.org/ws/2004/08/eventing"
+SUBSCRIBE = f"{WSE}/Subscribe"
+RENEW = f"{WSE}/Renew"
+UNSUBSCRIBE = f"{WSE}/Unsubscribe"
+EVENTLOG = "http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog"
+EVENT_QUERY = "http://schemas.microsoft.com/win/2004/08/events/eventquery"
+PULL_MODE = "http://schemas.dmtf.org/wbem/wsman/1/wsman/Pull"
 WQL = "http://schemas.microsoft.com/wbem/wsman/1/WQL"
 SELECTOR_FILTER = "http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter"
 ASSOCIATION_FILTER = "http://schemas.dmtf.org/wbem/wsman/1/cimbinding/associationFilter"
@@ -125,6 +134,50 @@ def pull_body(context: str, max_elements: int = 1) -> str:
         f"<n:Pull><n:EnumerationContext>{context}</n:EnumerationContext>"
         f"<n:MaxElements>{max_elements}</n:MaxElements></n:Pull>"
     )
+
+
+def subscribe_body(
+    select: str = "*",
+    channel: str = "System",
+    *,
+    mode: str = PULL_MODE,
+    dialect: str = EVENT_QUERY,
+    delivery_extra: str = "",
+    extra: str = "",
+    query: str | None = None,
+) -> str:
+    """A pull-mode Subscribe body (DSP0226 10.2) with one QueryList Select."""
+    if query is None:
+        query = (
+            f'<QueryList><Query Id="0"><Select Path="{channel}">{select}</Select>'
+            "</Query></QueryList>"
+        )
+    return (
+        f'<e:Subscribe xmlns:e="{WSE}"><e:Delivery Mode="{mode}">{delivery_extra}</e:Delivery>'
+        f'{extra}<w:Filter Dialect="{dialect}">{query}</w:Filter></e:Subscribe>'
+    )
+
+
+def event_pull_body(context: str, max_elements: int = 10, max_time: str = "PT1S") -> str:
+    return (
+        f"<n:Pull><n:EnumerationContext>{context}</n:EnumerationContext>"
+        f"<n:MaxTime>{max_time}</n:MaxTime><n:MaxElements>{max_elements}</n:MaxElements></n:Pull>"
+    )
+
+
+def identifier_header(identifier: str) -> str:
+    return f'<e:Identifier xmlns:e="{WSE}">{identifier}</e:Identifier>'
+
+
+def options_header(**options: str | None) -> str:
+    """An OptionSet; a None value is an ``xsi:nil`` option."""
+    items = "".join(
+        f'<w:Option Name="{k}" xmlns:xsi="{NS["xsi"]}" xsi:nil="true"/>'
+        if v is None
+        else f'<w:Option Name="{k}">{v}</w:Option>'
+        for k, v in options.items()
+    )
+    return f"<w:OptionSet>{items}</w:OptionSet>"
 
 
 def basic(user: str = "user", password: str = "pass") -> dict[str, str]:

@@ -16,17 +16,17 @@ started is dropped (``run_in_executor`` cancels the pending future).
 The default, :data:`DEFAULT_OFFLOAD_WORKERS`, overlaps 16 KDC round trips,
 which saturates a typical KDC long before it saturates the client;
 :func:`set_offload_workers` changes it. After ``fork()`` the child starts a
-fresh pool (threads do not survive a fork).
+fresh pool (threads do not survive a fork). The pool machinery is
+:class:`aiowsman._threads.WorkerPool`, shared with the response parser's pool.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+from aiowsman._threads import WorkerPool
 
 __all__ = [
     "DEFAULT_OFFLOAD_WORKERS",
@@ -42,28 +42,17 @@ T = TypeVar("T")
 DEFAULT_OFFLOAD_WORKERS = 16
 THREAD_NAME_PREFIX = "aiowsman-auth"
 
-_lock = threading.Lock()
-_workers = DEFAULT_OFFLOAD_WORKERS
-_executor: ThreadPoolExecutor | None = None
+_pool = WorkerPool(THREAD_NAME_PREFIX, DEFAULT_OFFLOAD_WORKERS)
 
 
 def offload_workers() -> int:
     """How many threads the pool runs (at most)."""
-    return _workers
+    return _pool.workers
 
 
 def offload_executor() -> ThreadPoolExecutor:
     """The process-wide pool (created on first use)."""
-    global _executor
-    executor = _executor
-    if executor is None:
-        with _lock:
-            if _executor is None:
-                _executor = ThreadPoolExecutor(
-                    max_workers=_workers, thread_name_prefix=THREAD_NAME_PREFIX
-                )
-            executor = _executor
-    return executor
+    return _pool.executor()
 
 
 def set_offload_workers(workers: int) -> None:
@@ -78,25 +67,9 @@ def set_offload_workers(workers: int) -> None:
     Raises:
         ValueError: ``workers`` < 1.
     """
-    global _executor, _workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, not {workers!r}")
-    with _lock:
-        old, _executor, _workers = _executor, None, workers
-    if old is not None:
-        old.shutdown(wait=False)
+    _pool.resize(workers)
 
 
 async def run_offload(func: Callable[[], T]) -> T:
     """Run a blocking ``func()`` in the pool; the event loop stays free meanwhile."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(offload_executor(), func)
-
-
-def _after_fork_in_child() -> None:
-    global _executor
-    _executor = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    return await _pool.run(func)

@@ -88,6 +88,10 @@ class Auth(abc.ABC):
     #: Negotiate, Kerberos with encryption, CredSSP): the transport then gives
     #: each context its own connection and never interleaves requests on it.
     connection_bound: bool = False
+    #: False when requests carry no credentials at all (``none``). A server
+    #: that authenticates the connection rather than the request (OMI with
+    #: Basic) may never answer such a request; errors then say so.
+    sends_credentials: bool = True
 
     @abc.abstractmethod
     def new_context(

@@ -102,6 +102,7 @@ class NoAuth(Auth):
     scheme = "none"
     connection_bound = False
     cleartext_credentials = False
+    sends_credentials = False
 
     def new_context(
         self, *, url: str, host: str, channel_binding: bytes | None = None, encrypt: bool = False

@@ -42,6 +42,25 @@ PASSWORD_ENV = "AIOWSMAN_PASSWORD"
 #: Auth scheme names the command line accepts (``--auth``, winrm.cmd ``-a:``).
 AUTH_SCHEMES = ("basic", "ntlm", "negotiate", "kerberos", "credssp", "certificate", "none")
 
+#: Without --processes, a run of this many hosts (counted in a hosts file) uses
+#: every core: at about a millisecond of CPU per host it is CPU-bound, and the
+#: half second each worker process costs to start is repaid many times over.
+AUTO_PROCESSES_FROM = 2000
+
+
+def _processes(text: str) -> int | str:
+    """``--processes``: a positive integer or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"want a positive number or 'auto', not {text!r}")
+    return value
+
+
 #: Library spellings in messages, and what a command-line user writes instead.
 CLI_SPELLINGS = {
     "pass allow_unencrypted=True": "add --insecure-allow-unencrypted",
@@ -90,6 +109,9 @@ class _VerbParser(_Parser):
     """
 
     _intermixing = False
+    #: The destination of everything after ``--`` (``run -- ipconfig /all``),
+    #: set by a verb whose last argument is a command line.
+    rest_dest: str | None = None
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -97,11 +119,21 @@ class _VerbParser(_Parser):
         if self._intermixing:
             # parse_known_intermixed_args calls back here (Python < 3.13).
             return super().parse_known_args(args, namespace)
+        rest: list[str] | None = None
+        if self.rest_dest is not None and args is not None and "--" in args:
+            # Intermixed parsing does not stop at "--" (before Python 3.13):
+            # the command line after it is taken as it is, options and all.
+            cut = list(args).index("--")
+            args, rest = list(args)[:cut], list(args)[cut + 1 :]
         self._intermixing = True
         try:
-            return self.parse_known_intermixed_args(args, namespace)
+            parsed, unknown = self.parse_known_intermixed_args(args, namespace)
         finally:
             self._intermixing = False
+        if rest is not None:
+            assert self.rest_dest is not None
+            setattr(parsed, self.rest_dest, [*getattr(parsed, self.rest_dest, []), *rest])
+        return parsed, unknown
 
 
 def _auth_scheme(value: str) -> str:
@@ -118,7 +150,9 @@ def _auth_scheme(value: str) -> str:
     )
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def host_and_auth_options(parser: argparse.ArgumentParser) -> None:
+    """The "hosts" and "authentication and transport" option groups: every
+    verb that talks to hosts has them (``_session_options`` reads them)."""
     target = parser.add_argument_group("hosts")
     target.add_argument(
         "-r", "--remote", action="append", default=[], metavar="HOST",
@@ -151,6 +185,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--no-encryption", action="store_true",
         help="no message encryption over HTTP (with --insecure-allow-unencrypted)",
     )  # fmt: skip
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    host_and_auth_options(parser)
     run = parser.add_argument_group("run")
     run.add_argument("--timeout", type=float, default=30.0, help="seconds per operation (30)")
     run.add_argument(
@@ -160,6 +198,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--batch-items", type=int, help="items per Pull when enumerating (50)")
     run.add_argument("--concurrency", type=int, default=100, help="hosts in flight (100)")
     run.add_argument("--per-host", type=int, default=1, help="connections per host (1)")
+    run.add_argument(
+        "--processes", metavar="N|auto", type=_processes,
+        help=f"worker processes on this machine: 'auto' = one per CPU, 1 = this process only "
+        f"(default: auto for {AUTO_PROCESSES_FROM:,}+ hosts read from a file, else 1)",
+    )  # fmt: skip
     run.add_argument("--dask", metavar="SCHEDULER", help="run on a Dask cluster (address)")
     run.add_argument("--shard-size", type=int, default=100, help="hosts per Dask task (100)")
     out = parser.add_argument_group("output")
@@ -336,12 +379,28 @@ def exit_status(summary: Summary) -> int:
     return EXIT_ALL_FAILED if summary.ok == 0 else EXIT_SOME_FAILED
 
 
+def _process_count(args: argparse.Namespace, total: int | None) -> int:
+    """Worker processes for this run: --processes, else every core for a long host list."""
+    if args.processes is not None:
+        if args.dask:
+            raise UsageError("--processes and --dask do not mix: Dask has its own workers")
+        chosen: int | str = args.processes
+    elif not args.dask and total is not None and total >= AUTO_PROCESSES_FROM:
+        chosen = "auto"
+    else:
+        return 1
+    from aiowsman._multiproc import resolve_processes
+
+    return resolve_processes(chosen)
+
+
 async def _results(
     args: argparse.Namespace,
     hosts: Iterable[str],
     operation: Any,
     options: dict[str, Any],
     summary: Summary,
+    processes: int = 1,
 ) -> AsyncGenerator[HostResult[Any], None]:
     runner_kwargs: dict[str, Any] = {
         "concurrency": args.concurrency,
@@ -365,7 +424,13 @@ async def _results(
     # first threshold for the run (benchmarks/results/profiles: the collector
     # took 10-20% of a fan-out's CPU at CPython's default of 700).
     async with run(
-        hosts, operation, summary=summary, gc_threshold=10_000, **runner_kwargs, **options
+        hosts,
+        operation,
+        summary=summary,
+        gc_threshold=10_000,
+        processes=processes,
+        **runner_kwargs,
+        **options,
     ) as fan:
         async for result in fan:
             yield result
@@ -463,6 +528,8 @@ def _default_format(args: argparse.Namespace) -> str:
     """text for one host named with -r, JSON lines for a fleet or a host file."""
     if args.format:
         return str(args.format)
+    if getattr(args, "stream", False):
+        return "text"  # a command's lines as they arrive, prefixed by their host
     return "text" if len(args.remote) == 1 and not args.hosts else "jsonl"
 
 
@@ -473,22 +540,33 @@ async def _execute(args: argparse.Namespace, verb: Verb) -> int:
     options = _session_options(args)
     fmt = _default_format(args)
     properties = _properties(args)
+    total = source.total()
+    processes = _process_count(args, total)
+    if processes > 1 and not args.quiet:
+        print(f"aiowsman: running on {processes} worker processes", file=sys.stderr)
     summary = Summary()
     diagnostics = _Diagnostics(args.quiet)
     one_host = len(args.remote) == 1 and not args.hosts
     streamed: _Streamed | None = None
+    # A streaming verb whose hosts' items come back whole (from Dask or worker
+    # processes) is still written item by item, as in one process.
+    whole_items = bool(getattr(operation, "streams", False))
+    items_written = 0
     with ExitStack() as stack:
         out = _open_output(args.output, stack)
         writer = make_writer(fmt, out, properties=properties, show_host=not one_host)
-        progress = stack.enter_context(Progress(source.total(), enabled=not args.quiet))
-        if getattr(operation, "streams", False) and not args.dask:
+        progress = stack.enter_context(Progress(total, enabled=not args.quiet))
+        # Items are streamed to the output by the process that reads them:
+        # with Dask or worker processes, each host's items come back whole.
+        if getattr(operation, "streams", False) and not args.dask and processes == 1:
             streamed = _Streamed(operation, writer.write_item)
             operation = streamed
+            whole_items = False
         try:
             # aclosing: if writing fails (a closed pipe, a full disk), the run
             # is torn down here, in this task -- its sessions and connector
             # closed -- not left to asyncio.run's shutdown of async generators.
-            results = _results(args, source, operation, options, summary)
+            results = _results(args, source, operation, options, summary, processes)
             async with aclosing(results):
                 async for result in results:
                     if streamed is not None and streamed.output_error is not None:
@@ -498,6 +576,11 @@ async def _execute(args: argparse.Namespace, verb: Verb) -> int:
                         diagnostics.failure(result, progress.active)
                     if result.ok and streamed is not None:
                         pass  # its items were the records
+                    elif result.ok and whole_items:
+                        items = result.value or []
+                        for item in items:
+                            writer.write_item(result.host, item)
+                        items_written += len(items)
                     elif result.ok or fmt not in HUMAN_FORMATS or not one_host:
                         writer.write(result)
                     progress.update(result)
@@ -513,8 +596,8 @@ async def _execute(args: argparse.Namespace, verb: Verb) -> int:
     all_config = summary.ok == 0 and set(summary.failed_by_class) == {"config"}
     if not args.quiet and summary.total > 1 and not all_config:
         text = str(summary)
-        if streamed is not None:
-            text += f"\n{streamed.items} items"
+        if streamed is not None or whole_items:
+            text += f"\n{streamed.items if streamed is not None else items_written} items"
         print(text, file=sys.stderr)
     if summary.total == 0:
         print("aiowsman: the host list was empty", file=sys.stderr)

@@ -12,22 +12,27 @@ collecting a host's whole result (``__call__`` collects, for Dask).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiowsman.enumerator import Enumerator
 from aiowsman.protocol.items import Item
 from aiowsman.protocol.locator import EndpointReference, ResourceLocator
 from aiowsman.session import AsyncSession
 
 __all__ = [
+    "CommandExit",
     "CreateOp",
     "DeleteOp",
     "EnumerateOp",
     "GetOp",
     "IdentifyOp",
     "InvokeOp",
+    "OutputLine",
     "PutOp",
+    "RunOp",
     "Target",
 ]
 
@@ -143,15 +148,18 @@ class EnumerateOp:
         """Whether the items are worth streaming (``--count`` returns one number)."""
         return not self.count_only
 
-    async def stream(self, session: AsyncSession) -> AsyncIterator[Item | EndpointReference]:
-        """The instances, as the server sends them (two batches in memory at most)."""
-        async with session.enumerate(
+    def _enumerator(self, session: AsyncSession) -> Enumerator:
+        return session.enumerate(
             self.target.locator(),
             filter=self.filter,
             dialect=self.dialect,
             mode=self.mode,  # type: ignore[arg-type]  # checked by the session
             polymorphism=self.polymorphism,
-        ) as items:
+        )
+
+    async def stream(self, session: AsyncSession) -> AsyncIterator[Item | EndpointReference]:
+        """The instances, as the server sends them (two batches in memory at most)."""
+        async with self._enumerator(session) as items:
             async for item in items:
                 yield item
 
@@ -161,4 +169,88 @@ class EnumerateOp:
             async for _ in self.stream(session):
                 count += 1
             return {"count": count}
-        return [item async for item in self.stream(session)]
+        # to_list() is bounded (a service that never ends cannot grow one
+        # host's result without limit in a fan-out) and releases on failure.
+        return await self._enumerator(session).to_list()
+
+
+@dataclass(frozen=True)
+class OutputLine:
+    """One line of a remote command's output, as it arrived (``run --stream``)."""
+
+    stream: str
+    line: str
+
+
+@dataclass(frozen=True)
+class CommandExit:
+    """The end of a streamed command: its exit code."""
+
+    command: str
+    exit_code: int | None
+
+
+@dataclass(frozen=True)
+class RunOp:
+    """``run -- COMMAND [ARGS]`` / ``ps -- SCRIPT``: a remote command in a shell of its own.
+
+    The first word of a command is sent as written (a whole command line
+    works), the others quoted for Windows; a script is the words joined by
+    spaces. The record is the :class:`~aiowsman.shell.CommandResult` (exit
+    code, stdout, stderr); with ``stream_lines``, one record per output line
+    as it arrives, then a :class:`CommandExit`.
+    """
+
+    argv: tuple[str, ...]
+    powershell: bool = False
+    codepage: int | None = 65001
+    timeout: float | None = 3600.0
+    stream_lines: bool = False
+    idempotent = False  # a command may change the host: never run twice
+
+    @property
+    def streams(self) -> bool:
+        return self.stream_lines
+
+    def _commands(self) -> Any:
+        from aiowsman.fanout import Commands
+        from aiowsman.protocol.shell import command_line
+
+        line = " ".join(self.argv) if self.powershell else command_line(self.argv[0], self.argv[1:])
+        return Commands(
+            (line,), powershell=self.powershell, timeout=self.timeout, codepage=self.codepage
+        )
+
+    async def __call__(self, session: AsyncSession) -> Any:
+        return await self._commands()(session)
+
+    async def stream(self, session: AsyncSession) -> AsyncIterator[OutputLine | CommandExit]:
+        """The output lines as they arrive, then the exit code. PowerShell's
+        stderr (CLIXML) comes at the end, decoded into readable lines."""
+        import dataclasses
+
+        queue: asyncio.Queue[OutputLine] = asyncio.Queue()
+
+        def on_line(host: str, stream: str, line: str) -> None:
+            if not (self.powershell and stream == "stderr"):
+                queue.put_nowait(OutputLine(stream, line))
+
+        operation = dataclasses.replace(self._commands(), on_line=on_line)
+        task = asyncio.ensure_future(operation(session))
+        try:
+            while not (task.done() and queue.empty()):
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait([getter, task], return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield getter.result()
+                else:
+                    getter.cancel()
+            result = task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self.powershell:
+            for line in result.stderr_text.splitlines():
+                yield OutputLine("stderr", line)
+        yield CommandExit(result.command, result.exit_code)

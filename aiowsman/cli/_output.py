@@ -22,6 +22,7 @@ import copy
 import csv
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 from xml.sax.saxutils import escape, quoteattr
@@ -341,10 +342,46 @@ class TextWriter(Writer):
             return
         value = result.value
         for part in value if isinstance(value, list) else [value]:
-            self._block(result.host, part)
+            if _is_command_result(part):
+                self._command(result.host, part)
+            else:
+                self._block(result.host, part)
 
     def write_item(self, host: str, item: Any) -> None:
-        self._block(host, item)
+        from aiowsman.cli._ops import CommandExit, OutputLine
+
+        if isinstance(item, OutputLine):
+            # A remote command's line as it arrived: stdout here, stderr on
+            # stderr, each named by its host when there are several.
+            where = self.out if item.stream == "stdout" else sys.stderr
+            where.write(f"{host}: {item.line}\n" if self.show_host else item.line + "\n")
+            where.flush()
+        elif isinstance(item, CommandExit):
+            if self.show_host:
+                self.out.write(f"{host}: exit code {item.exit_code}\n")
+                self.out.flush()
+            elif item.exit_code != 0:
+                print(f"exit code {item.exit_code}", file=sys.stderr)
+        else:
+            self._block(host, item)
+
+    def _command(self, host: str, result: Any) -> None:
+        """A remote command's result, as winrs shows it: its output as written
+        (stderr on stderr); with several hosts, each under its name."""
+        out, err = result.stdout_text, result.stderr_text
+        if self.show_host:
+            heading = f"[{host}] exit code {result.exit_code}"
+            self.out.write(("\n" if self.blocks else "") + heading + "\n" + out)
+            if err:
+                sys.stderr.write("".join(f"[{host}] {line}\n" for line in err.splitlines()))
+        else:
+            self.out.write(out)
+            if err:
+                sys.stderr.write(err if err.endswith("\n") else err + "\n")
+            if result.exit_code != 0:
+                print(f"exit code {result.exit_code}", file=sys.stderr)
+        self.out.flush()
+        self.blocks += 1
 
 
 class TableWriter(Writer):
@@ -435,6 +472,13 @@ class TableWriter(Writer):
         if self.widths is None and self.held:
             self._flush_held()
         super().close()
+
+
+def _is_command_result(value: Any) -> bool:
+    """A remote command's result (aiowsman.shell.CommandResult and subclasses)."""
+    from aiowsman.shell import CommandResult
+
+    return isinstance(value, CommandResult)
 
 
 def _cell(value: Any) -> str:

@@ -179,6 +179,62 @@ def _with_values(parser: argparse.ArgumentParser) -> None:
     _values_arguments(parser)
 
 
+def _subscribe_arguments(parser: argparse.ArgumentParser) -> None:
+    from aiowsman.cli._subscribe import add_subscribe_arguments
+
+    add_subscribe_arguments(parser)
+
+
+def _subscribe_run(args: argparse.Namespace) -> int:
+    from aiowsman.cli._subscribe import run_subscribe
+
+    return run_subscribe(args)
+
+
+def _command_arguments(what: str) -> Callable[[argparse.ArgumentParser], None]:
+    def add(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "command", nargs="*", metavar="COMMAND",
+            help=f"{what}, after -- (e.g. -- ipconfig /all)",
+        )  # fmt: skip
+        # Everything after "--" is the command line (see _VerbParser).
+        parser.rest_dest = "command"  # type: ignore[attr-defined]
+        parser.add_argument(
+            "--stream", action="store_true",
+            help="write each output line as it arrives, prefixed by its host",
+        )  # fmt: skip
+        parser.add_argument(
+            "--codepage", type=int, default=65001,
+            help="the shell's console code page (65001, UTF-8; 437, 850...)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--command-timeout", type=float, default=3600.0, metavar="SECONDS",
+            help="deadline of the command itself (3600); --timeout is per request",
+        )  # fmt: skip
+
+    return add
+
+
+def _run_op(powershell: bool) -> Callable[[argparse.Namespace], Any]:
+    def build(args: argparse.Namespace) -> Any:
+        if not args.command:
+            raise UsageError(f"{args.verb}: give the command after --, e.g. -- ipconfig /all")
+        if args.command_timeout <= 0:
+            raise UsageError("--command-timeout must be positive")
+        if args.deadline is None:
+            # The host's deadline covers the command, not one request.
+            args.deadline = args.command_timeout + 2 * args.timeout
+        return _ops.RunOp(
+            tuple(args.command),
+            powershell=powershell,
+            codepage=args.codepage,
+            timeout=args.command_timeout,
+            stream_lines=args.stream,
+        )
+
+    return build
+
+
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     from aiowsman.demo import add_demo_arguments
 
@@ -257,6 +313,36 @@ VERBS: tuple[Verb, ...] = (
         examples=(
             "aiowsman invoke StopService 'wmicimv2/Win32_Service?Name=Spooler' -r server1 -u admin",
         ),
+    ),
+    Verb(
+        "subscribe",
+        "collect events from every host as they arrive (WS-Eventing pull subscriptions), "
+        "one line per event; --bookmarks FILE makes a restart resume",
+        _subscribe_arguments,
+        run=_subscribe_run,
+        aliases=("events",),
+        examples=(
+            "aiowsman subscribe --hosts hosts.txt -u admin --query '*[System[(Level<=3)]]' "
+            "--read-existing --bookmarks bookmarks.json --count 10",
+        ),
+    ),
+    Verb(
+        "run",
+        "run a command in a remote shell (WinRS, as winrs.exe): exit code, stdout, stderr",
+        _command_arguments("the command and its arguments"),
+        _run_op(powershell=False),
+        examples=(
+            "aiowsman run -r server1 -u admin -- ipconfig /all",
+            "aiowsman run --hosts hosts.txt -u admin -- hostname",
+            "aiowsman run --hosts hosts.txt -u admin --stream -- ping -n 3 localhost",
+        ),
+    ),
+    Verb(
+        "ps",
+        "run a PowerShell script over WinRS (powershell.exe); its error streams decoded",
+        _command_arguments("the script"),
+        _run_op(powershell=True),
+        examples=("aiowsman ps --hosts hosts.txt -u admin -- 'Get-Service WinRM'",),
     ),
     Verb(
         "demo",

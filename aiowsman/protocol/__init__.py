@@ -1,4 +1,4 @@
-"""Sans-IO WS-Management: envelopes, locators, faults, enumeration, items.
+"""Sans-IO WS-Management: envelopes, locators, faults, enumeration, items, eventing.
 
 No asyncio, no aiohttp, no sockets: bytes in, bytes out, plain objects
 (in the manner of h11 and psrpcore). A client builds a :class:`Request`
@@ -28,6 +28,22 @@ from .envelope import (
     put_request,
     release_request,
 )
+from .eventing import (
+    Bookmark,
+    EventBatch,
+    SubscribeResult,
+    SubscriptionManager,
+    event_pull_request,
+    event_query,
+    parse_event_batch,
+    parse_renew,
+    parse_subscribe,
+    parse_unsubscribe,
+    renew_request,
+    subscribe_request,
+    unsubscribe_request,
+)
+from .events import Event, parse_event
 from .items import Item
 from .locator import EndpointReference, Option, ResourceLocator, expand_resource_uri
 from .response import (
@@ -51,11 +67,14 @@ from .xml import parse_xml
 
 __all__ = [
     "AssociationFilter",
+    "Bookmark",
     "CreateResult",
     "EndpointReference",
     "EnumerationBatch",
     "EnumerationMode",
     "Envelope",
+    "Event",
+    "EventBatch",
     "IdentifyResponse",
     "Item",
     "Option",
@@ -63,10 +82,14 @@ __all__ = [
     "Request",
     "RequestOptions",
     "ResourceLocator",
+    "SubscribeResult",
+    "SubscriptionManager",
     "check_response",
     "create_request",
     "delete_request",
     "enumerate_request",
+    "event_pull_request",
+    "event_query",
     "expand_resource_uri",
     "fault_exception",
     "format_duration",
@@ -79,14 +102,22 @@ __all__ = [
     "parse_duration",
     "parse_enumeration",
     "parse_envelope",
+    "parse_event",
+    "parse_event_batch",
     "parse_fault",
     "parse_get",
     "parse_identify",
     "parse_invoke",
     "parse_put",
+    "parse_renew",
+    "parse_subscribe",
     "parse_timedelta",
+    "parse_unsubscribe",
     "parse_xml",
     "pull_request",
     "put_request",
     "release_request",
+    "renew_request",
+    "subscribe_request",
+    "unsubscribe_request",
 ]

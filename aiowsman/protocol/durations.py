@@ -15,7 +15,7 @@ import math
 import re
 from datetime import timedelta
 
-__all__ = ["format_duration", "parse_duration", "parse_timedelta"]
+__all__ = ["format_duration", "format_interval", "parse_duration", "parse_timedelta"]
 
 _DURATION_RE = re.compile(
     r"""^\s*(?P<sign>-)?P
@@ -48,6 +48,34 @@ def format_duration(seconds: float) -> str:
         raise ValueError(f"a duration must be finite and non-negative, not {seconds!r}")
     millis = round(seconds * 1000)
     return f"PT{millis // 1000}.{millis % 1000:03d}S"
+
+
+def format_interval(value: timedelta) -> str:
+    """Format a CIM interval (a :class:`~datetime.timedelta`) as an ``xs:duration``.
+
+    Days, hours, minutes and seconds with microseconds, zero parts left out
+    (``P2000D``, ``P1DT2H3M4.000005S``, ``PT0S``): the shape OMI writes (its
+    FormatWSManDatetime), which every ``xs:duration`` reader accepts, and
+    exact to the microsecond, as CIM intervals are.
+
+    Raises:
+        ValueError: a negative interval (CIM has none; OMI refuses ``-P...``).
+    """
+    if value < timedelta(0):
+        raise ValueError(f"a CIM interval cannot be negative: {value!r}")
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    out = f"P{value.days}D" if value.days else "P"
+    time = ""
+    if hours:
+        time += f"{hours}H"
+    if minutes:
+        time += f"{minutes}M"
+    if seconds or value.microseconds:
+        time += f"{seconds}.{value.microseconds:06d}S" if value.microseconds else f"{seconds}S"
+    if time:
+        out += "T" + time
+    return out if out != "P" else "PT0S"
 
 
 def parse_duration(text: str) -> float:

@@ -33,21 +33,23 @@ import enum
 import itertools
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import ConfigurationError, ProtocolError
 from . import namespaces as ns
-from .durations import format_duration
+from .durations import format_duration, format_interval
 from .items import Item
 from .locator import EndpointReference, ResourceLocator
 from .xml import parse_xml
 
 __all__ = [
+    "DATETIME_FORMATS",
     "AssociationFilter",
+    "DatetimeFormat",
     "EnumerationMode",
     "Polymorphism",
     "Request",
@@ -58,6 +60,7 @@ __all__ = [
     "escape_attr",
     "escape_text",
     "get_request",
+    "holds_temporal",
     "identify_request",
     "invoke_request",
     "new_message_id",
@@ -76,12 +79,30 @@ class Request:
         action: the ``wsa:Action`` URI ("" for Identify, which has none).
         message_id: the ``wsa:MessageID`` (``uuid:...``; "" for Identify).
         body: the UTF-8 SOAP envelope.
+        cim_namespace: the ``__cimnamespace`` selector it addressed, if any:
+            pass it to :func:`~aiowsman.protocol.response.parse_envelope` so
+            references in the answer keep it (see :mod:`.locator`).
     """
 
     operation: str
     action: str
     message_id: str
     body: bytes
+    cim_namespace: str | None = None
+
+
+#: How CIM datetimes and intervals are written in request bodies.
+#:
+#: * ``"cim"``: in the DSP0230 (WS-CIM) wrapper, ``<p:X><cim:Datetime>ISO
+#:   8601</cim:Datetime></p:X>`` (``cim:Interval``, ``cim:Date``,
+#:   ``cim:Time``), as the Windows WinRM client writes them and Windows
+#:   expects them;
+#: * ``"bare"``: the value as the element's text, ``<p:X>2001-01-01T01:01:01
+#:   .000001+13:50</p:X>`` (an ``xs:duration`` for an interval), as OMI writes
+#:   them to every client but the Windows one, and the only form it reads (a
+#:   wrapper element is taken for an embedded instance and refused).
+DatetimeFormat = Literal["cim", "bare"]
+DATETIME_FORMATS: tuple[DatetimeFormat, ...] = ("cim", "bare")
 
 
 @dataclass(frozen=True)
@@ -95,6 +116,8 @@ class RequestOptions:
         operation_timeout: seconds for ``w:OperationTimeout``, or None to omit.
         locale: ``w:Locale`` language, or None to omit.
         data_locale: ``p:DataLocale`` language (MS-WSMV 2.2.4.9), or None.
+        datetime_format: how datetime, date, time and timedelta values of a
+            Put, Create or Invoke body are written (see :data:`DATETIME_FORMATS`).
     """
 
     to: str
@@ -102,6 +125,7 @@ class RequestOptions:
     operation_timeout: float | None = 60.0
     locale: str | None = "en-US"
     data_locale: str | None = None
+    datetime_format: DatetimeFormat = "cim"
 
 
 class EnumerationMode(enum.Enum):
@@ -224,30 +248,41 @@ def _check_name(name: str, what: str) -> str:
 # the ``uuid:`` form (RFC 4122 text, upper-case as Windows sends it). A fresh
 # ``uuid.uuid4()`` per request costs a urandom syscall and a UUID object
 # (~6 us, a measurable part of a loopback Get); instead each process draws
-# 122 random bits once and counts in the 48-bit node field from a random
-# start, so IDs stay unique within the process (2**48 requests before a
-# repeat) and as unlikely to collide across processes as UUID4s drawn at
-# process start. A forked child draws afresh (it must not replay the parent's
-# sequence). Version nibble 4 and the RFC 4122 variant keep the text a valid UUID.
+# random bits for the middle fields once and counts in the 48-bit node field
+# from a random start, so IDs stay unique within the process (2**48 requests
+# before a repeat) and as unlikely to collide across processes as UUID4s.
+# The first field (32 bits) is fresh randomness for every ID, taken from a
+# pool refilled by one urandom call per 1024 IDs: a server that has seen one
+# MessageID cannot predict the next, so it cannot forge an answer whose
+# RelatesTo would match a request not yet sent (see check_response). A
+# forked child draws afresh (it must not replay the parent's IDs). Version
+# nibble 4 and the RFC 4122 variant keep the text a valid UUID.
 _MASK_48 = (1 << 48) - 1
+_POOL_IDS = 1024
 
 
 def _message_id_state() -> tuple[str, itertools.count[int]]:
-    raw = int.from_bytes(os.urandom(16), "big")
-    head = raw >> 48  # 80 bits: time_low, time_mid, time_hi_and_version, clock_seq
-    head = (head & ~(0xF << 28)) | (0x4 << 28)  # version 4 (time_hi_and_version)
-    head = (head & ~(0x3 << 14)) | (0x2 << 14)  # RFC 4122 variant (clock_seq: 10xx)
-    text = f"{head:020X}"
-    prefix = f"uuid:{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-"
-    return prefix, itertools.count(raw & _MASK_48)
+    raw = int.from_bytes(os.urandom(12), "big")
+    middle = raw >> 48  # 48 bits: time_mid, time_hi_and_version, clock_seq
+    middle = (middle & ~(0xF << 28)) | (0x4 << 28)  # version 4 (time_hi_and_version)
+    middle = (middle & ~(0x3 << 14)) | (0x2 << 14)  # RFC 4122 variant (clock_seq: 10xx)
+    text = f"{middle:012X}"
+    return f"-{text[:4]}-{text[4:8]}-{text[8:12]}-", itertools.count(raw & _MASK_48)
 
 
-_ID_PREFIX, _ID_COUNTER = _message_id_state()
+def _fresh_fields() -> Iterator[str]:
+    pool = os.urandom(4 * _POOL_IDS).hex().upper()
+    return iter([pool[i : i + 8] for i in range(0, len(pool), 8)])
+
+
+_ID_MIDDLE, _ID_COUNTER = _message_id_state()
+_id_fields: Iterator[str] = iter(())
 
 
 def _reseed_message_ids() -> None:
-    global _ID_PREFIX, _ID_COUNTER
-    _ID_PREFIX, _ID_COUNTER = _message_id_state()
+    global _ID_MIDDLE, _ID_COUNTER, _id_fields
+    _ID_MIDDLE, _ID_COUNTER = _message_id_state()
+    _id_fields = iter(())
 
 
 if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
@@ -255,8 +290,13 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
 
 
 def new_message_id() -> str:
-    """A fresh, unique ``wsa:MessageID``: ``uuid:`` + an upper-case RFC 4122 UUID."""
-    return f"{_ID_PREFIX}{next(_ID_COUNTER) & _MASK_48:012X}"
+    """A fresh, unique, unpredictable ``wsa:MessageID``: ``uuid:`` + an upper-case RFC 4122 UUID."""
+    global _id_fields
+    fresh = next(_id_fields, None)
+    if fresh is None:
+        _id_fields = _fresh_fields()
+        fresh = next(_id_fields)
+    return f"uuid:{fresh}{_ID_MIDDLE}{next(_ID_COUNTER) & _MASK_48:012X}"
 
 
 # -- templates ----------------------------------------------------------------
@@ -417,7 +457,10 @@ def _build(
     body: str,
     *,
     fragment: str | None = None,
+    headers: str = "",
 ) -> Request:
+    # ``headers``: more header blocks, already rendered (the reference
+    # parameters of an EPR the request is sent to, WS-Addressing 3.3).
     message_id = new_message_id()
     xml = "".join(
         (
@@ -425,12 +468,13 @@ def _build(
             message_id,
             "</a:MessageID>",
             _locator_part(locator, fragment),
+            headers,
             "</s:Header>",
             f"<s:Body>{body}</s:Body>" if body else "<s:Body/>",
             "</s:Envelope>",
         )
     )
-    return Request(operation, action, message_id, xml.encode("utf-8"))
+    return Request(operation, action, message_id, xml.encode("utf-8"), locator.cim_namespace)
 
 
 # -- body values --------------------------------------------------------------
@@ -438,36 +482,62 @@ def _build(
 Resource = Mapping[str, Any] | Item | str | bytes
 
 
-def _value_xml(prefix: str, name: str, value: Any) -> str:
+def _value_xml(prefix: str, name: str, value: Any, fmt: DatetimeFormat = "cim") -> str:
     checked = _check_name(name, "property name")
     tag = f"{prefix}:{checked}" if prefix else checked
     if value is None:
         return f'<{tag} xsi:nil="true"/>'
     if isinstance(value, list | tuple):
-        return "".join(_value_xml(prefix, name, v) for v in value)
+        return "".join(_value_xml(prefix, name, v, fmt) for v in value)
     if isinstance(value, bool):
         return f"<{tag}>{'true' if value else 'false'}</{tag}>"
     if isinstance(value, int | float | str):
         return f"<{tag}>{escape_text(str(value))}</{tag}>"
-    if isinstance(value, datetime):
-        return f"<{tag}><cim:Datetime>{value.isoformat()}</cim:Datetime></{tag}>"
-    if isinstance(value, date):
-        return f"<{tag}><cim:Date>{value.isoformat()}</cim:Date></{tag}>"
-    if isinstance(value, time):
-        return f"<{tag}><cim:Time>{value.isoformat()}</cim:Time></{tag}>"
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-        if seconds < 0:
-            raise ConfigurationError(f"negative interval for {name!r}")
-        return f"<{tag}><cim:Interval>{format_duration(seconds)}</cim:Interval></{tag}>"
+    temporal = _temporal_text(name, value)
+    if temporal is not None:
+        wrapper, text = temporal
+        if fmt == "bare":
+            return f"<{tag}>{text}</{tag}>"
+        return f"<{tag}><cim:{wrapper}>{text}</cim:{wrapper}></{tag}>"
     if isinstance(value, EndpointReference):
         return f"<{tag}>{_epr_xml(value)}</{tag}>"
     if isinstance(value, Item):
         return f"<{tag}>{value.xml.decode('utf-8')}</{tag}>"
     if isinstance(value, Mapping):
-        inner = "".join(_value_xml(prefix, str(k), v) for k, v in value.items())
+        inner = "".join(_value_xml(prefix, str(k), v, fmt) for k, v in value.items())
         return f"<{tag}>{inner}</{tag}>"
     raise ConfigurationError(f"cannot send a value of type {type(value).__name__} for {name!r}")
+
+
+def _temporal_text(name: str, value: object) -> tuple[str, str] | None:
+    """``(DSP0230 wrapper name, xs: text)`` of a datetime, date, time or interval; else None.
+
+    Raises:
+        ConfigurationError: a negative interval (CIM has none).
+    """
+    if isinstance(value, datetime):
+        return "Datetime", value.isoformat()
+    if isinstance(value, date):
+        return "Date", value.isoformat()
+    if isinstance(value, time):
+        return "Time", value.isoformat()
+    if isinstance(value, timedelta):
+        try:
+            return "Interval", format_interval(value)
+        except ValueError:
+            raise ConfigurationError(f"negative interval for {name!r}") from None
+    return None
+
+
+def holds_temporal(resource: object) -> bool:
+    """True when a Put/Create/Invoke mapping holds a datetime, date, time or
+    timedelta anywhere (lists and nested mappings included): only then does
+    :attr:`RequestOptions.datetime_format` change the body. Items and raw
+    XML are sent as they are."""
+    if isinstance(resource, Item) or not isinstance(resource, Mapping | list | tuple):
+        return isinstance(resource, date | time | timedelta)
+    values = resource.values() if isinstance(resource, Mapping) else resource
+    return any(holds_temporal(v) for v in values)
 
 
 def _raw_xml(value: str | bytes) -> str:
@@ -495,7 +565,7 @@ def _class_name(resource_uri: str) -> str:
 _XML_FRAGMENT_START = re.compile(r"\s*<(?:[\w.-]+:)?XmlFragment[\s/>]")
 
 
-def _fragment_xml(resource: Resource) -> str:
+def _fragment_xml(resource: Resource, fmt: DatetimeFormat) -> str:
     """The body of a fragment-level Put/Create: the value inside ``w:XmlFragment``.
 
     DSP0226 7.7 (fragment-level WS-Transfer): the Body carries the fragment
@@ -511,15 +581,15 @@ def _fragment_xml(resource: Resource) -> str:
         if _XML_FRAGMENT_START.match(content):
             return content  # already wrapped by the caller
     elif isinstance(resource, Mapping):
-        content = "".join(_value_xml("", str(k), v) for k, v in resource.items())
+        content = "".join(_value_xml("", str(k), v, fmt) for k, v in resource.items())
     else:
         raise ConfigurationError(f"cannot send a resource of type {type(resource).__name__}")
     return f"<w:XmlFragment>{content}</w:XmlFragment>"
 
 
-def _resource_xml(resource: Resource, locator: ResourceLocator) -> str:
+def _resource_xml(resource: Resource, locator: ResourceLocator, fmt: DatetimeFormat) -> str:
     if locator.fragment_path:
-        return _fragment_xml(resource)
+        return _fragment_xml(resource, fmt)
     if isinstance(resource, Item):
         return resource.xml.decode("utf-8")
     if isinstance(resource, str | bytes):
@@ -527,7 +597,7 @@ def _resource_xml(resource: Resource, locator: ResourceLocator) -> str:
     if isinstance(resource, Mapping):
         uri = locator.resource_uri
         cls = _class_name(uri)
-        inner = "".join(_value_xml("r", str(k), v) for k, v in resource.items())
+        inner = "".join(_value_xml("r", str(k), v, fmt) for k, v in resource.items())
         return f'<r:{cls} xmlns:r="{escape_attr(uri)}">{inner}</r:{cls}>'
     raise ConfigurationError(f"cannot send a resource of type {type(resource).__name__}")
 
@@ -565,12 +635,14 @@ def put_request(opts: RequestOptions, locator: ResourceLocator, resource: Resour
     Raises:
         ConfigurationError: a name or value that cannot be sent.
     """
-    return _build("Put", ns.ACTION_PUT, opts, locator, _resource_xml(resource, locator))
+    body = _resource_xml(resource, locator, opts.datetime_format)
+    return _build("Put", ns.ACTION_PUT, opts, locator, body)
 
 
 def create_request(opts: RequestOptions, locator: ResourceLocator, resource: Resource) -> Request:
     """Build a WS-Transfer Create (DSP0226 7.5); ``resource`` as for :func:`put_request`."""
-    return _build("Create", ns.ACTION_CREATE, opts, locator, _resource_xml(resource, locator))
+    body = _resource_xml(resource, locator, opts.datetime_format)
+    return _build("Create", ns.ACTION_CREATE, opts, locator, body)
 
 
 def delete_request(opts: RequestOptions, locator: ResourceLocator) -> Request:
@@ -609,10 +681,11 @@ def invoke_request(
         parameters = {}
     if isinstance(parameters, Mapping) and not isinstance(parameters, Item):
         uri = locator.resource_uri
-        inner = "".join(_value_xml("r", str(k), v) for k, v in parameters.items())
+        fmt = opts.datetime_format
+        inner = "".join(_value_xml("r", str(k), v, fmt) for k, v in parameters.items())
         body = f'<r:{name}_INPUT xmlns:r="{escape_attr(uri)}">{inner}</r:{name}_INPUT>'
     else:
-        body = _resource_xml(parameters, locator)
+        body = _resource_xml(parameters, locator, opts.datetime_format)
     return _build("Invoke", action, opts, locator, body)
 
 
@@ -726,12 +799,37 @@ def _positive(n: int) -> int:
 
 
 def pull_request(
-    opts: RequestOptions, locator: ResourceLocator, context: str, *, max_elements: int
+    opts: RequestOptions,
+    locator: ResourceLocator,
+    context: str,
+    *,
+    max_elements: int,
+    max_time: float | None = None,
 ) -> Request:
-    """Build a WS-Enumeration Pull (DSP0226 8.4) for ``context``."""
+    """Build a WS-Enumeration Pull (DSP0226 8.4) for ``context``.
+
+    Args:
+        opts: session header values.
+        locator: the resource (only its URI is needed).
+        context: the enumeration context (or a pull-mode subscription's).
+        max_elements: ``wsen:MaxElements``.
+        max_time: ``wsen:MaxTime`` in seconds, the longest the service may
+            wait for items (WS-Enumeration 3.2; what an event Pull waits for
+            events, DSP0226 10.2), or None to omit it.
+
+    Raises:
+        ConfigurationError: a bad MaxElements or MaxTime.
+    """
+    wait = ""
+    if max_time is not None:
+        try:
+            wait = f"<n:MaxTime>{format_duration(max_time)}</n:MaxTime>"
+        except ValueError as exc:
+            raise ConfigurationError(f"MaxTime: {exc}") from None
+    # WS-Enumeration's schema order: EnumerationContext, MaxTime, MaxElements.
     body = (
         f"<n:Pull><n:EnumerationContext>{escape_text(context)}</n:EnumerationContext>"
-        f"<n:MaxElements>{_positive(max_elements)}</n:MaxElements></n:Pull>"
+        f"{wait}<n:MaxElements>{_positive(max_elements)}</n:MaxElements></n:Pull>"
     )
     return _build("Pull", ns.ACTION_PULL, opts, locator, body)
 

@@ -16,8 +16,16 @@ Conversion rules (``to_dict``), all learned from real servers (corpus README):
   ``cim:Interval`` becomes :class:`~datetime.timedelta`;
 * bare DMTF datetimes (iDRAC: ``20150226175957.000000+000``) become datetimes,
   DMTF intervals (``00000001020304.000000:000``) timedeltas;
+* bare ISO 8601 datetimes *with a UTC offset* (OMI writes CIM datetimes
+  unwrapped: ``2001-01-01T01:01:01.000001+13:50``; corpus README,
+  "Datetimes") become aware datetimes, and bare ``xs:duration`` values
+  (``P2000D``, ``P365DT24H60M``) timedeltas. Only the exact shapes convert:
+  a date without a time, a time without an offset, or any other text stays
+  text;
 * a property holding ``wsa:Address``/``wsa:ReferenceParameters`` (or a
-  ``wsa:EndpointReference``) is an :class:`EndpointReference`;
+  ``wsa:EndpointReference``) is an :class:`EndpointReference`; without a
+  ``__cimnamespace`` selector it gets the namespace of the request the
+  item came from (:mod:`aiowsman.protocol.locator`, "CIM namespaces");
 * other properties with child elements (embedded instances) are dicts;
 * a property whose ``xsi:type`` names an XML Schema or CIM primitive type
   (``xs:int``, ``xs:boolean``, ``cim:cimUInt32``, ``cim:cimReal64``...) is
@@ -29,13 +37,31 @@ Conversion rules (``to_dict``), all learned from real servers (corpus README):
 Property names are looked up case-insensitively, as WMI, CIM and PowerShell
 do: ``svc["state"]`` is ``svc["State"]``; iteration and ``to_dict()`` keep the
 server's spelling.
+
+Memory: an item holds its element, and so the whole parsed response it came
+from. That is what makes construction free, and it costs little while the
+items of a batch share their response. Two things could make it cost more
+than the item itself, and both are bounded here:
+
+* serialising an element that sits inside a response makes lxml declare
+  every namespace in scope there, so a server declaring M namespaces on its
+  envelope made each of N items carry all M (tens of KB on the wire became
+  ~100 MB in ``Item.xml``, pickles and ``--format xml``). :func:`standalone`
+  copies the item out declaring only the namespaces it uses: its own
+  declarations, the namespaces of its elements and attributes, and the
+  prefixes its ``xsi:type`` values name. ``Item.xml`` is made from it.
+* a response padded around a few items would keep all of it alive per item:
+  :func:`detach_if_sparse` copies items out of a response that spent more
+  than :data:`DETACH_SHARE` bytes per item, so what an item keeps alive is
+  proportional to the item, whatever the server sends.
 """
 
 from __future__ import annotations
 
+import copy
 import html
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, TypeVar, overload
 
@@ -46,7 +72,12 @@ from .locator import EndpointReference, epr_from_element
 from .namespaces import NS_ADDRESSING, NS_CIM_COMMON, NS_XS, NS_XSI
 from .xml import parse_xml
 
-__all__ = ["Item", "element_to_value"]
+__all__ = ["DETACH_SHARE", "Item", "detach_if_sparse", "element_to_value", "standalone"]
+
+#: Bytes of response per item above which items are copied out of their
+#: response (:func:`detach_if_sparse`). A WMI instance is 2-6 KB and a batch
+#: carries little else, so real batches stay far below and pay nothing.
+DETACH_SHARE = 16 * 1024
 
 _XSI_NIL = f"{{{NS_XSI}}}nil"
 _XSI_TYPE = f"{{{NS_XSI}}}type"
@@ -58,6 +89,14 @@ _DMTF_DATETIME_RE = re.compile(
     r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})\.(\d{6})([+-])(\d{3})$"
 )
 _DMTF_INTERVAL_RE = re.compile(r"^(\d{8})(\d{2})(\d{2})(\d{2})\.(\d{6}):000$")
+#: xs:dateTime with a mandatory offset: what OMI writes for a CIM datetime
+#: (its FormatWSManDatetime: microseconds and a +hh:mm offset). Requiring the
+#: time and the offset keeps plain dates and other text out.
+_ISO_DATETIME_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})$"
+)
+#: A bare xs:duration (OMI's CIM intervals): "P" and at least one component.
+_BARE_DURATION_RE = re.compile(r"^-?P(?=\d|T\d)(?:\d+[YMD])*(?:T(?:\d+[HM]|\d+(?:\.\d+)?S)+)?$")
 
 
 def _localname(tag: str) -> str:
@@ -87,6 +126,20 @@ def _parse_iso(text: str) -> datetime | None:
         return datetime.fromisoformat(text)
     except ValueError:
         return None
+
+
+def _parse_bare(text: str) -> datetime | timedelta | None:
+    """A bare CIM datetime or interval (OMI's shapes, module docstring), else None."""
+    if text[:1] == "P" or text[:2] == "-P":
+        if _BARE_DURATION_RE.match(text):
+            try:
+                return parse_timedelta(text)
+            except (ValueError, OverflowError):
+                return None
+        return None
+    if len(text) >= 20 and text[10:11] == "T" and _ISO_DATETIME_RE.match(text):
+        return _parse_iso(text)
+    return None
 
 
 def _wrapped_value(name: str, text: str) -> Any:
@@ -167,8 +220,14 @@ def _typed_by_xsi(element: etree._Element, text: str) -> Any:
         return None  # the server's type and text disagree: keep its text
 
 
-def element_to_value(element: etree._Element) -> Any:
-    """Convert one property element to a Python value (rules in the module docstring)."""
+def element_to_value(element: etree._Element, cim_namespace: str | None = None) -> Any:
+    """Convert one property element to a Python value (rules in the module docstring).
+
+    Args:
+        element: the property element.
+        cim_namespace: the CIM namespace of the request the value came from
+            (completes references that name none).
+    """
     nil = element.get(_XSI_NIL)
     if nil == "true" or nil == "1":
         return None
@@ -182,6 +241,10 @@ def element_to_value(element: etree._Element) -> Any:
             parsed = _parse_dmtf(text)
             if parsed is not None:
                 return parsed
+        elif text[:1] in _BARE_STARTS:
+            bare = _parse_bare(text)
+            if bare is not None:
+                return bare
         return text
     if len(children) == 1:
         only = children[0]
@@ -191,17 +254,24 @@ def element_to_value(element: etree._Element) -> Any:
             if value is not None:
                 return value
         if only.tag == _A_EPR:
-            return epr_from_element(only)
+            return epr_from_element(only, cim_namespace)
     if element.find(_A_ADDRESS) is not None or element.find(_A_REFPARAMS) is not None:
-        return epr_from_element(element)
-    return _children_to_dict(children)
+        return epr_from_element(element, cim_namespace)
+    return _children_to_dict(children, cim_namespace)
 
 
-def _children_to_dict(children: list[etree._Element]) -> dict[str, Any]:
+#: First characters of the bare shapes _parse_bare reads (a cheap pre-check:
+#: most property text is neither).
+_BARE_STARTS = frozenset("0123456789P-")
+
+
+def _children_to_dict(
+    children: list[etree._Element], cim_namespace: str | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for child in children:
         name = _localname(child.tag)
-        value = element_to_value(child)
+        value = element_to_value(child, cim_namespace)
         if name in out:
             existing = out[name]
             if isinstance(existing, _Repeated):
@@ -218,6 +288,40 @@ def _children_to_dict(children: list[etree._Element]) -> dict[str, Any]:
 
 class _Repeated(list[Any]):
     """Marks a list built from repeated siblings (vs. a value that is a list)."""
+
+
+def standalone(element: etree._Element) -> etree._Element:
+    """A copy of ``element`` as the root of its own document, declaring only what it uses.
+
+    Kept: the element's own namespace declarations, the namespaces of every
+    element and attribute in it, and the prefixes named by ``xsi:type``
+    values (QNames in content, which no parser tracks). Dropped: whatever
+    else its ancestors declared.
+    """
+    parent = element.getparent()
+    inherited = parent.nsmap if parent is not None else {}
+    keep = {p for p, uri in element.nsmap.items() if p and inherited.get(p) != uri}
+    # lxml's copy declares every namespace in scope on its new root, so that
+    # the copy stands alone; the ones it does not use are removed next.
+    copied = copy.deepcopy(element)
+    for el in copied.iter():
+        qname = el.get(_XSI_TYPE) if isinstance(el.tag, str) else None
+        if qname and ":" in qname:
+            keep.add(qname.partition(":")[0].strip())
+    etree.cleanup_namespaces(copied, keep_ns_prefixes=sorted(keep))
+    return copied
+
+
+def detach_if_sparse(items: Sequence[Item], response_size: int) -> None:
+    """Copy ``items`` out of their response if it spent over :data:`DETACH_SHARE` bytes on each.
+
+    Args:
+        items: the items read from one response (changed in place).
+        response_size: the size of that response in bytes.
+    """
+    if items and response_size > DETACH_SHARE * len(items):
+        for item in items:
+            item._element = standalone(item._element)
 
 
 _T = TypeVar("_T")
@@ -252,8 +356,10 @@ def _kind_name(kind: Callable[[str], Any]) -> str:
     return getattr(kind, "__name__", repr(kind))
 
 
-def _rebuild_item(xml: bytes, epr: EndpointReference | None) -> Item:
-    return Item(parse_xml(xml), xml=xml, epr=epr)
+def _rebuild_item(
+    xml: bytes, epr: EndpointReference | None, cim_namespace: str | None = None
+) -> Item:
+    return Item(parse_xml(xml), xml=xml, epr=epr, cim_namespace=cim_namespace)
 
 
 class Item(Mapping[str, Any]):
@@ -263,12 +369,14 @@ class Item(Mapping[str, Any]):
         element: the instance element (kept, not copied).
         xml: its serialisation if already known (else made on demand).
         epr: the instance's EPR in EnumerateObjectAndEPR mode.
+        cim_namespace: the CIM namespace of the request the item came from:
+            its reference properties that name none are in it.
 
     Behaves as a read-only mapping of property names to converted values
     (``item["Name"]``, ``item.get("State")``, ``"Name" in item``, ``keys()``).
     """
 
-    __slots__ = ("_dict", "_element", "_lower", "_xml", "epr")
+    __slots__ = ("_cim_namespace", "_dict", "_element", "_lower", "_xml", "epr")
 
     def __init__(
         self,
@@ -276,12 +384,14 @@ class Item(Mapping[str, Any]):
         *,
         xml: bytes | None = None,
         epr: EndpointReference | None = None,
+        cim_namespace: str | None = None,
     ) -> None:
         self._element = element
         self._xml = xml
         self._dict: dict[str, Any] | None = None
         self._lower: dict[str, str] | None = None
         self.epr = epr
+        self._cim_namespace = cim_namespace
 
     @property
     def element(self) -> etree._Element:
@@ -290,9 +400,12 @@ class Item(Mapping[str, Any]):
 
     @property
     def xml(self) -> bytes:
-        """The instance as UTF-8 XML (with the namespace declarations it uses)."""
+        """The instance as UTF-8 XML, declaring only the namespaces it uses (:func:`standalone`)."""
         if self._xml is None:
-            self._xml = etree.tostring(self._element, encoding="utf-8", with_tail=False)
+            element = self._element
+            if element.getparent() is not None:
+                element = standalone(element)
+            self._xml = etree.tostring(element, encoding="utf-8", with_tail=False)
         return self._xml
 
     @property
@@ -309,7 +422,9 @@ class Item(Mapping[str, Any]):
     def _props(self) -> dict[str, Any]:
         props = self._dict
         if props is None:
-            props = _children_to_dict([c for c in self._element if isinstance(c.tag, str)])
+            props = _children_to_dict(
+                [c for c in self._element if isinstance(c.tag, str)], self._cim_namespace
+            )
             self._dict = props
         return props
 
@@ -405,7 +520,7 @@ class Item(Mapping[str, Any]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Picklable via the raw XML (the Dask runner ships items between processes).
-        return (_rebuild_item, (self.xml, self.epr))
+        return (_rebuild_item, (self.xml, self.epr, self._cim_namespace))
 
     def __repr__(self) -> str:
         props = self._props()

@@ -9,6 +9,21 @@ them.
 An :class:`EndpointReference` is a WS-Addressing EPR as servers send them: in
 ``x:ResourceCreated`` (DSP0226 7.5), in EPR-mode enumerations (8.7), as the
 value of a reference property (DSP0227 7.6) or as a selector value.
+
+CIM namespaces
+    A CIM server with more than one namespace takes the target namespace
+    from the ``__cimnamespace`` selector (DSP0227 6.3; MS-WSMV 3.1.4.1.1) and falls back to
+    a default one without it (OMI: ``interop``). Windows names the namespace
+    in its WMI resource URIs, and iDRAC puts ``__cimnamespace`` in every EPR
+    (corpus ``dracclient-invoke-response-job-epr.xml``), but OMI leaves it
+    out of the EPRs it returns even when the request named one (corpus
+    ``omi-enumerate-request-wql-epr-windows-client.xml`` asks ``root/OMI``;
+    the EPRs of ``omi-enumerate-response-object-and-epr.xml`` carry only the
+    key). Such a reference, used as it came, would address the default
+    namespace. So a reference read from the answer to a request addressed to
+    a namespace gets that namespace (:meth:`EndpointReference.in_namespace`,
+    applied by :func:`epr_from_element`): using it again addresses what it
+    came from.
 """
 
 from __future__ import annotations
@@ -31,12 +46,16 @@ from .namespaces import (
 )
 
 __all__ = [
+    "CIM_NAMESPACE_SELECTOR",
     "EndpointReference",
     "Option",
     "ResourceLocator",
     "epr_from_element",
     "expand_resource_uri",
 ]
+
+#: The selector naming the CIM namespace of a resource (DSP0227 6.3; MS-WSMV 3.1.4.1.1).
+CIM_NAMESPACE_SELECTOR = "__cimnamespace"
 
 #: winrm.cmd's prefix aliases (``winrm help uris`` / "URI prefixes" on Microsoft
 #: Learn). The alias is the first path segment, compared without case.
@@ -129,6 +148,44 @@ class EndpointReference:
     def to_locator(self) -> ResourceLocator:
         """A :class:`ResourceLocator` for the referenced resource."""
         return ResourceLocator(self.resource_uri or "", dict(self.selectors))
+
+    @property
+    def cim_namespace(self) -> str | None:
+        """The ``__cimnamespace`` selector, or None when the reference names none."""
+        value = self.selectors.get(CIM_NAMESPACE_SELECTOR)
+        return value if isinstance(value, str) else None
+
+    def in_namespace(self, namespace: str | None) -> EndpointReference:
+        """This reference, completed with CIM namespace ``namespace`` when it names none.
+
+        A reference without ``__cimnamespace`` is relative to the namespace
+        of the request it came from (module docstring). Nested references in
+        selector values are completed the same way.
+
+        Args:
+            namespace: the namespace of the request the reference came from;
+                None leaves the reference unchanged.
+
+        Returns:
+            ``self`` when there is nothing to add, else a completed copy (the
+            namespace selector first, as clients write it).
+        """
+        if not namespace:
+            return self
+        changed = False
+        selectors: dict[str, str | EndpointReference] = {}
+        if CIM_NAMESPACE_SELECTOR not in self.selectors:
+            selectors[CIM_NAMESPACE_SELECTOR] = namespace
+            changed = True
+        for name, value in self.selectors.items():
+            if isinstance(value, EndpointReference):
+                completed = value.in_namespace(namespace)
+                changed = changed or completed is not value
+                value = completed
+            selectors[name] = value
+        if not changed:
+            return self
+        return EndpointReference(self.address, self.resource_uri, FrozenMap(selectors))
 
     def __repr__(self) -> str:
         sel = ", ".join(f"{k}={v!r}" for k, v in self.selectors.items())
@@ -250,6 +307,12 @@ class ResourceLocator:
         self.options.clear()
 
     @property
+    def cim_namespace(self) -> str | None:
+        """The ``__cimnamespace`` selector (DSP0227 6.3; MS-WSMV 3.1.4.1.1), or None."""
+        value = self.selectors.get(CIM_NAMESPACE_SELECTOR)
+        return value if isinstance(value, str) else None
+
+    @property
     def options_must_understand(self) -> bool:
         """Whether the OptionSet carries ``s:mustUnderstand="true"``."""
         return self.must_understand_options or any(o.must_comply for o in self.options)
@@ -315,7 +378,9 @@ _W_RESOURCE_URI = f"{{{NS_WSMAN}}}ResourceURI"
 _W_SELECTOR_SET = f"{{{NS_WSMAN}}}SelectorSet"
 
 
-def epr_from_element(element: etree._Element) -> EndpointReference:
+def epr_from_element(
+    element: etree._Element, cim_namespace: str | None = None
+) -> EndpointReference:
     """Read an EPR from an element holding ``wsa:Address`` / ``wsa:ReferenceParameters``.
 
     The element may be ``wsa:EndpointReference`` itself, ``x:ResourceCreated``,
@@ -326,6 +391,9 @@ def epr_from_element(element: etree._Element) -> EndpointReference:
 
     Args:
         element: the element.
+        cim_namespace: the CIM namespace of the request whose answer holds
+            it; a reference naming none is completed with it (module
+            docstring, :meth:`EndpointReference.in_namespace`).
 
     Returns:
         The endpoint reference.
@@ -346,7 +414,9 @@ def epr_from_element(element: etree._Element) -> EndpointReference:
                     resource_uri = (param.text or "").strip()
                 elif param.tag == _W_SELECTOR_SET:
                     selectors.update(_selectors_from_set(param))
-    return EndpointReference(address, resource_uri, FrozenMap(selectors))
+    return EndpointReference(address, resource_uri, FrozenMap(selectors)).in_namespace(
+        cim_namespace
+    )
 
 
 def _selectors_from_set(selector_set: etree._Element) -> dict[str, str | EndpointReference]:

@@ -36,6 +36,9 @@ NS_WINRM_CONFIG: Final = "http://schemas.microsoft.com/wbem/wsman/1/config"
 NS_XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
 NS_XS: Final = "http://www.w3.org/2001/XMLSchema"
 NS_XML: Final = "http://www.w3.org/XML/1998/namespace"
+#: Windows event schema (``<Event xmlns=...>``; the event log's rendering of
+#: an event, delivered by WS-Eventing subscriptions; MS-WSMV 3.1.4.1.30).
+NS_WINDOWS_EVENT: Final = "http://schemas.microsoft.com/win/2004/08/events/event"
 
 #: Prefixes used in envelopes the client builds (purely cosmetic: parsing
 #: always resolves by namespace URI, never by prefix; see the corpus README).
@@ -49,6 +52,7 @@ PREFIXES: Final[dict[str, str]] = {
     "b": NS_WSMAN_CIMBINDING,
     "cim": NS_CIM_COMMON,
     "wsmid": NS_WSMAN_IDENTITY,
+    "e": NS_EVENTING,
     "xsi": NS_XSI,
 }
 
@@ -79,6 +83,35 @@ ACTION_RELEASE_RESPONSE: Final = "http://schemas.xmlsoap.org/ws/2004/09/enumerat
 ACTION_FAULT_WSMAN: Final = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
 ACTION_FAULT_ADDRESSING: Final = "http://schemas.xmlsoap.org/ws/2004/08/addressing/fault"
 ACTION_FAULT_ENUMERATION: Final = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/fault"
+
+# -- WS-Eventing (DSP0226 10; WS-Eventing 2004/08; MS-WSMV 3.1.4.1.30) -------
+
+ACTION_SUBSCRIBE: Final = "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe"
+ACTION_SUBSCRIBE_RESPONSE: Final = (
+    "http://schemas.xmlsoap.org/ws/2004/08/eventing/SubscribeResponse"
+)
+ACTION_RENEW: Final = "http://schemas.xmlsoap.org/ws/2004/08/eventing/Renew"
+ACTION_RENEW_RESPONSE: Final = "http://schemas.xmlsoap.org/ws/2004/08/eventing/RenewResponse"
+ACTION_UNSUBSCRIBE: Final = "http://schemas.xmlsoap.org/ws/2004/08/eventing/Unsubscribe"
+ACTION_UNSUBSCRIBE_RESPONSE: Final = (
+    "http://schemas.xmlsoap.org/ws/2004/08/eventing/UnsubscribeResponse"
+)
+#: The source ended a subscription (WS-Eventing 2004/08 "SubscriptionEnd").
+ACTION_SUBSCRIPTION_END: Final = "http://schemas.xmlsoap.org/ws/2004/08/eventing/SubscriptionEnd"
+ACTION_FAULT_EVENTING: Final = "http://schemas.xmlsoap.org/ws/2004/08/eventing/fault"
+#: A heartbeat pseudo-event (DSP0226 10.2.5).
+ACTION_HEARTBEAT: Final = "http://schemas.dmtf.org/wbem/wsman/1/wsman/Heartbeat"
+#: The action of an event without its own action URI (DSP0226 10.2.8;
+#: MS-WSMV 3.1.4.1.30.2: Windows uses it for every event).
+ACTION_EVENT: Final = "http://schemas.dmtf.org/wbem/wsman/1/wsman/Event"
+#: Pull delivery mode: events are read with wsen:Pull on the context the
+#: SubscribeResponse carries (DSP0226 10.2.9).
+DELIVERY_MODE_PULL: Final = "http://schemas.dmtf.org/wbem/wsman/1/wsman/Pull"
+#: The event query filter dialect (MS-WSMV 3.1.4.1.30.5): the Filter holds one
+#: QueryList (MS-WSMV 2.2.4.24).
+DIALECT_EVENT_QUERY: Final = "http://schemas.microsoft.com/win/2004/08/events/eventquery"
+#: Reserved bookmark: replay every event still available (DSP0226 10.2.6).
+BOOKMARK_EARLIEST: Final = "http://schemas.dmtf.org/wbem/wsman/1/wsman/bookmark/earliest"
 
 # -- Enumeration dialects and modes (DSP0226 8.2, 8.7; MS-WSMV 3.1.4.8) ------
 
@@ -111,6 +144,29 @@ URI_WINRM: Final = "http://schemas.microsoft.com/wbem/wsman/1"
 URI_WSMAN: Final = "http://schemas.microsoft.com/wbem/wsman/1"
 URI_SHELL: Final = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 URI_ALL_CLASSES: Final = "http://schemas.dmtf.org/wbem/wscim/1/*"
+#: The event log as a WS-Eventing event source (MS-WSMV 3.1.4.6).
+URI_EVENTLOG: Final = "http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog"
+
+# -- Remote shells (WinRS; MS-WSMV 3.1.4.1.31, 3.1.4.5.2, 3.1.4.11-14) --------
+
+#: The cmd.exe shell (MS-WSMV 3.1.4.5.2; ``winrs.exe``, ``shell/cmd``).
+URI_SHELL_CMD: Final = f"{URI_SHELL}/cmd"
+#: PowerShell remoting shells: ``{URI_POWERSHELL}/<configuration>`` (MS-PSRP 3.1.4.1).
+URI_POWERSHELL: Final = "http://schemas.microsoft.com/powershell"
+ACTION_SHELL_COMMAND: Final = f"{URI_SHELL}/Command"
+ACTION_SHELL_SEND: Final = f"{URI_SHELL}/Send"
+ACTION_SHELL_RECEIVE: Final = f"{URI_SHELL}/Receive"
+ACTION_SHELL_SIGNAL: Final = f"{URI_SHELL}/Signal"
+#: Signal codes (MS-WSMV 2.2.5.6 SignalCodeEnumeration). The PowerShell one is
+#: spelled ``crtl_c`` in the specification and on the wire.
+SIGNAL_TERMINATE: Final = f"{URI_SHELL}/signal/terminate"
+SIGNAL_CTRL_C: Final = f"{URI_SHELL}/signal/ctrl_c"
+SIGNAL_CTRL_BREAK: Final = f"{URI_SHELL}/signal/ctrl_break"
+SIGNAL_PS_CTRL_C: Final = f"{URI_POWERSHELL}/signal/crtl_c"
+#: Command states (MS-WSMV 2.2.5.4 CommandStateEnumeration).
+COMMAND_STATE_DONE: Final = f"{URI_SHELL}/CommandState/Done"
+COMMAND_STATE_PENDING: Final = f"{URI_SHELL}/CommandState/Pending"
+COMMAND_STATE_RUNNING: Final = f"{URI_SHELL}/CommandState/Running"
 
 # -- WS-Man fault subcodes (DSP0226 Annex B; MS-WSMV 2.2.4.x) -----------------
 
@@ -141,3 +197,38 @@ CODES_QUOTA: Final = frozenset(
 )
 #: WSManFault Code for an operation timeout (ERROR_WSMAN_OPERATION_TIMEDOUT).
 CODE_OPERATION_TIMEDOUT: Final = 2150858793
+
+# -- WS-Eventing faults (WS-Eventing 2004/08 section 4; DSP0226 10, 14) -------
+#: Subcodes (local names, in NS_EVENTING unless noted).
+FAULT_DELIVERY_MODE_UNAVAILABLE: Final = "DeliveryModeRequestedUnavailable"
+FAULT_INVALID_EXPIRATION_TIME: Final = "InvalidExpirationTime"
+FAULT_UNSUPPORTED_EXPIRATION_TYPE: Final = "UnsupportedExpirationType"
+FAULT_FILTERING_NOT_SUPPORTED: Final = "FilteringNotSupported"
+FAULT_FILTERING_UNAVAILABLE: Final = "FilteringRequestedUnavailable"
+FAULT_EVENT_SOURCE_UNABLE: Final = "EventSourceUnableToProcess"
+FAULT_UNABLE_TO_RENEW: Final = "UnableToRenew"
+FAULT_INVALID_MESSAGE: Final = "InvalidMessage"
+#: In NS_WSMAN: an invalid or expired bookmark (DSP0226 10.2.6), and a feature
+#: the service does not support (heartbeats, bookmarks...; DSP0226 14).
+FAULT_INVALID_BOOKMARK: Final = "InvalidBookmark"
+FAULT_UNSUPPORTED_FEATURE: Final = "UnsupportedFeature"
+#: WSManFault codes of the eventing errors (wsmerror.h, ERROR_WSMAN_EVENTING_*).
+CODE_EVENTING_DELIVERY_MODE_UNAVAILABLE: Final = 2150858782
+CODE_EVENTING_INVALID_EXPIRATION_TIME: Final = 2150858783
+CODE_EVENTING_FILTERING_NOT_SUPPORTED: Final = 2150858785
+CODE_EVENTING_FILTERING_UNAVAILABLE: Final = 2150858786
+CODE_EVENTING_SOURCE_UNABLE_TO_PROCESS: Final = 2150858787
+CODE_EVENTING_UNABLE_TO_RENEW: Final = 2150858788
+CODE_EVENTING_INVALID_MESSAGE: Final = 2150858789
+CODE_EVENTING_INVALID_HEARTBEAT: Final = 2150858916
+#: ERROR_WSMAN_SUBSCRIPTION_CLOSED: the subscription no longer exists.
+CODE_SUBSCRIPTION_CLOSED: Final = 2150858760
+#: Event log errors a provider reports inside a fault (winerror.h).
+CODE_EVT_INVALID_QUERY: Final = 15001  # ERROR_EVT_INVALID_QUERY
+CODE_EVT_CHANNEL_NOT_FOUND: Final = 15007  # ERROR_EVT_CHANNEL_NOT_FOUND
+#: ERROR_WSMAN_QUOTA_MAX_SHELLS (0x803381A5): the user's MaxShellsPerUser is reached.
+CODE_QUOTA_MAX_SHELLS: Final = 2150859173
+#: ERROR_WSMAN_INVALID_SELECTORS (0x8033805B), the code WinRS answers for a
+#: ShellId or CommandId the service does not know (a shell that was deleted,
+#: expired or never existed; corpus pypsrp-fault-invalidselectors-bad-commandid.xml).
+CODE_INVALID_SELECTORS: Final = 2150858843

@@ -16,14 +16,17 @@ from ..errors import (
     FaultDetail,
     HTTPStatusError,
     InvalidEnumerationContextFault,
+    NotWSManEndpointError,
+    OperationQuotaExceededFault,
     OperationTimedOutFault,
     ProtocolError,
     QuotaExceededFault,
+    ShellQuotaExceededFault,
     WSManFault,
 )
 from . import namespaces as ns
 from .envelope import Request
-from .items import Item, element_to_value
+from .items import DETACH_SHARE, Item, detach_if_sparse, element_to_value
 from .locator import EndpointReference, epr_from_element
 from .xml import parse_xml
 
@@ -79,6 +82,10 @@ _F_MESSAGE = _q(ns.NS_WSMAN_FAULT, "Message")
 _F_PROVIDER_FAULT = _q(ns.NS_WSMAN_FAULT, "ProviderFault")
 _F_EXTENDED_ERROR = _q(ns.NS_WSMAN_FAULT, "ExtendedError")
 _ID_RESPONSE = _q(ns.NS_WSMAN_IDENTITY, "IdentifyResponse")
+#: OMI's IdentifyResponse element is in the SOAP envelope namespace (its
+#: wsman.c writes ``<soap:IdentifyResponse>`` around ``wsmid:`` children).
+_ID_RESPONSE_SOAP = _q(ns.NS_SOAP, "IdentifyResponse")
+_B_IS_CIM_ERROR = _q(ns.NS_WSMAN_CIMBINDING, "IsCIM_Error")
 
 
 def _text(element: etree._Element | None) -> str | None:
@@ -103,6 +110,9 @@ class Envelope:
         action, relates_to, message_id: stripped WS-Addressing header values.
         raw: the bytes it was parsed from.
         fault: the parsed :class:`FaultDetail` if the body is a SOAP fault.
+        cim_namespace: the CIM namespace the request addressed
+            (:attr:`Request.cim_namespace`): references in the answer that
+            name none are in it (see :mod:`aiowsman.protocol.locator`).
     """
 
     __slots__ = (
@@ -110,6 +120,7 @@ class Envelope:
         "_first",
         "action",
         "body",
+        "cim_namespace",
         "header",
         "message_id",
         "raw",
@@ -117,9 +128,14 @@ class Envelope:
         "root",
     )
 
-    def __init__(self, root: etree._Element, raw: bytes = b"") -> None:
+    def __init__(
+        self, root: etree._Element, raw: bytes = b"", cim_namespace: str | None = None
+    ) -> None:
         if root.tag != _S_ENVELOPE:
-            raise ProtocolError(f"not a SOAP 1.2 envelope (root element {root.tag!r})")
+            raise NotWSManEndpointError(
+                f"not a WS-Management endpoint: not a SOAP 1.2 envelope (root element "
+                f"{str(root.tag)[:80]!r})"
+            )
         self.root = root
         self.raw = raw
         self.header: etree._Element | None = None
@@ -147,6 +163,7 @@ class Envelope:
                     self.message_id = (child.text or "").strip()
         self._fault: FaultDetail | bool | None = False
         self._first: etree._Element | bool | None = False
+        self.cim_namespace = cim_namespace
 
     @property
     def fault(self) -> FaultDetail | None:
@@ -175,16 +192,28 @@ class Envelope:
 
 
 def parse_envelope(
-    data: bytes, content_type: str | None = None, *, max_size: int | None = None
+    data: bytes,
+    content_type: str | None = None,
+    *,
+    max_size: int | None = None,
+    cim_namespace: str | None = None,
 ) -> Envelope:
     """Parse a response body safely (see :mod:`aiowsman.protocol.xml`) into an :class:`Envelope`.
+
+    Args:
+        data: the body.
+        content_type: its HTTP Content-Type (for the charset).
+        max_size: refuse larger bodies.
+        cim_namespace: the CIM namespace the request addressed
+            (``request.cim_namespace``), for references in the answer.
 
     Raises:
         UnsafeXMLError: DOCTYPE / ENTITY declarations.
         ResponseTooLargeError: over ``max_size``.
         ProtocolError: malformed XML, or not a SOAP envelope with a Body.
     """
-    return Envelope(parse_xml(data, content_type=content_type, max_size=max_size), data)
+    root = parse_xml(data, content_type=content_type, max_size=max_size)
+    return Envelope(root, data, cim_namespace)
 
 
 # -- faults -------------------------------------------------------------------
@@ -215,16 +244,6 @@ def _message_text(message: etree._Element) -> str | None:
 
     walk(message)
     return _squash(" ".join(parts))
-
-
-def _error_code(text: str | None) -> int | None:
-    # An error code is an xs:unsignedInt: ASCII digits only. str.isdigit()
-    # also accepts superscripts and other scripts' digits, which int() then
-    # refuses (or reads): anything else is no code, not a ValueError.
-    if text is None:
-        return None
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def parse_fault(fault: etree._Element, envelope: Envelope | None = None) -> FaultDetail:
@@ -259,7 +278,7 @@ def parse_fault(fault: etree._Element, envelope: Envelope | None = None) -> Faul
     detail.detail_text = _text(d.find(_W_FAULT_DETAIL))
     wsf = d.find(_F_WSMAN_FAULT)
     if wsf is not None:
-        detail.wsman_code = _error_code(wsf.get("Code"))
+        detail.wsman_code = _int_value(wsf.get("Code"))
         machine = wsf.get("Machine")
         detail.machine = machine.strip() if machine is not None else None
         message = wsf.find(_F_MESSAGE)
@@ -277,26 +296,73 @@ def parse_fault(fault: etree._Element, envelope: Envelope | None = None) -> Faul
                     )
                 else:
                     detail.provider_message = _squash(provider.text)
-    # Structured WMI error: MSFT_WmiError directly in the Detail, or
-    # __ExtendedStatus inside f:ExtendedError (anywhere below the Detail).
-    for el in d.iter():
-        if not isinstance(el.tag, str):
+    _read_cim_error(d, detail)
+    return detail
+
+
+#: Instance elements that are a CIM_Error (or WMI's older __ExtendedStatus)
+#: even without ``wsmb:IsCIM_Error="true"``.
+_CIM_ERROR_CLASSES = frozenset({"MSFT_WmiError", "__ExtendedStatus", "OMI_Error", "CIM_Error"})
+
+
+def _read_cim_error(fault_detail: etree._Element, detail: FaultDetail) -> None:
+    """Fill ``detail`` from the CIM_Error instance below ``s:Detail``, if any.
+
+    DSP0227 (CIM binding) lets a fault carry the CIM_Error instance of the
+    failure, marked ``wsmb:IsCIM_Error="true"``. Windows sends MSFT_WmiError
+    directly in the Detail (corpus winrb-fault-quotalimit-msft-wmierror.xml)
+    or __ExtendedStatus inside ``f:ExtendedError``; OMI sends OMI_Error (its
+    CIM_Error subclass: CIMStatusCode, Message, MessageID ``OMI:MI_Result:N``,
+    OMI_Code, OMI_ErrorMessage...), or a provider's own CIM_Error subclass.
+    Codes fill ``wsman_code`` (``error_Code``, or OMI's ``OMI_Code``) and
+    ``cim_status_code``; the message fills ``wsman_message`` when the fault
+    has no WSManFault message.
+    """
+    for el in fault_detail.iter():
+        tag = el.tag
+        if not isinstance(tag, str):
             continue
-        local = el.tag.rpartition("}")[2]
-        if local in ("MSFT_WmiError", "__ExtendedStatus"):
+        local = tag.rpartition("}")[2]
+        if local in _CIM_ERROR_CLASSES or (el.get(_B_IS_CIM_ERROR) or "").strip() == "true":
             value = element_to_value(el)
             if isinstance(value, dict):
                 detail.wmi_error = value
+                detail.cim_error_class = local
             break
-    if detail.wmi_error:
+    error = detail.wmi_error
+    if not error:
+        return
+    if detail.wsman_code is None:
+        detail.wsman_code = _int_value(error.get("error_Code"))
         if detail.wsman_code is None:
-            err_code = detail.wmi_error.get("error_Code")
-            detail.wsman_code = _error_code(err_code if isinstance(err_code, str) else None)
-        if detail.wsman_message is None:
-            msg = detail.wmi_error.get("Message")
-            if isinstance(msg, str):
+            detail.wsman_code = _int_value(error.get("OMI_Code"))
+    detail.cim_status_code = _int_value(error.get("CIMStatusCode"))
+    message_id = error.get("MessageID")
+    if isinstance(message_id, str) and message_id.strip():
+        detail.message_id = message_id.strip()
+    if detail.wsman_message is None:
+        for name in ("Message", "OMI_ErrorMessage", "error_WindowsErrorMessage"):
+            msg = error.get(name)
+            if isinstance(msg, str) and msg.strip():
                 detail.wsman_message = _squash(msg)
-    return detail
+                break
+
+
+def _int_value(value: object) -> int | None:
+    """A non-negative integer property value, or None (absent, nil, or not a number).
+
+    The value is an ``int`` when the element said ``xsi:type="cim:cimUnsignedInt"``
+    (as OMI_Error and MSFT_WmiError do), else its text.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 0 else None
+    if isinstance(value, str):
+        text = value.strip()
+        # ASCII digits only: str.isdigit() also takes superscripts and other
+        # scripts' digits, which int() then refuses ("²") or reads ("١٢").
+        if text.isascii() and text.isdigit():
+            return int(text)
+    return None
 
 
 def fault_exception(detail: FaultDetail, http_status: int | None = None) -> WSManFault:
@@ -304,7 +370,9 @@ def fault_exception(detail: FaultDetail, http_status: int | None = None) -> WSMa
 
     * ``w:TimedOut`` or ERROR_WSMAN_OPERATION_TIMEDOUT -> OperationTimedOutFault (DSP0226 6.1);
     * ``InvalidEnumerationContext`` -> InvalidEnumerationContextFault (DSP0226 8.5);
-    * ``w:QuotaLimit`` or an ERROR_WSMAN_QUOTA_* code -> QuotaExceededFault.
+    * ``w:QuotaLimit`` or an ERROR_WSMAN_QUOTA_* code -> QuotaExceededFault,
+      ShellQuotaExceededFault for MaxShellsPerUser (2150859173),
+      OperationQuotaExceededFault for MaxConcurrentOperationsPerUser (2150859174).
     """
     sub = detail.subcode
     cls: type[WSManFault] = WSManFault
@@ -312,19 +380,39 @@ def fault_exception(detail: FaultDetail, http_status: int | None = None) -> WSMa
         cls = OperationTimedOutFault
     elif sub == ns.FAULT_INVALID_ENUMERATION_CONTEXT:
         cls = InvalidEnumerationContextFault
+    elif detail.wsman_code == ns.CODE_QUOTA_MAX_SHELLS:
+        cls = ShellQuotaExceededFault
+    elif detail.wsman_code == ns.CODE_QUOTA_MAX_OPERATIONS:
+        cls = OperationQuotaExceededFault
     elif sub == ns.FAULT_QUOTA_LIMIT or detail.wsman_code in ns.CODES_QUOTA:
         cls = QuotaExceededFault
     return cls(detail, http_status=http_status)
 
 
 def _same_id(a: str, b: str) -> bool:
+    # UUIDs are case-insensitive (RFC 4122 3); servers echo them in either case.
     return a == b or a.lower() == b.lower()
 
 
 def check_response(env: Envelope, request: Request, http_status: int = 200) -> None:
     """Raise if the envelope is a fault or does not answer ``request``.
 
-    Faults are raised even without RelatesTo (some Windows faults omit it).
+    Correlation (WS-Addressing 2004/08, 3.3 "Formulating a Reply Message": a
+    reply carries ``wsa:RelatesTo`` with the request's ``wsa:MessageID``): an
+    answer must name the request it answers, so that an answer to another
+    request -- say one a server pushed unasked on a kept-alive connection --
+    is never taken for this one. What real servers send decides the exceptions (corpus):
+
+    * every non-fault answer carries RelatesTo (Windows, OMI, iDRAC, AMT), so
+      one without it is refused;
+    * some Windows faults omit it -- w:QuotaLimit (raised before the request
+      is processed, ``winrb-fault-quotalimit-msft-wmierror.xml``) and a:
+      InvalidMessageInformationHeader for a request it could not read
+      (``pywinrm-fault-invalid-body-no-relatesto.xml``) -- so a fault without
+      RelatesTo is accepted, and one with a RelatesTo naming another message
+      is refused like any answer;
+    * Identify has no MessageID (DSP0226 11), so there is nothing to match:
+      the transport's guard against unsolicited data covers it.
 
     Args:
         env: the parsed response.
@@ -333,17 +421,24 @@ def check_response(env: Envelope, request: Request, http_status: int = 200) -> N
 
     Raises:
         WSManFault: (the right subclass) for a SOAP fault.
-        ProtocolError: RelatesTo names another message.
+        ProtocolError: RelatesTo names another message, or a non-fault answer
+            to a request with a MessageID has no RelatesTo.
         HTTPStatusError: an HTTP error status without a SOAP fault.
     """
-    if (
-        env.relates_to is not None
-        and request.message_id
-        and not _same_id(env.relates_to, request.message_id)
-    ):
-        raise ProtocolError(
-            f"response RelatesTo {env.relates_to!r} does not match MessageID {request.message_id!r}"
-        )
+    message_id = request.message_id
+    if message_id:
+        relates_to = env.relates_to
+        if relates_to is not None:
+            if not _same_id(relates_to, message_id):
+                raise ProtocolError(
+                    f"response RelatesTo {relates_to[:80]!r} does not match MessageID "
+                    f"{message_id!r}: it answers another request"
+                )
+        elif env.fault is None:
+            raise ProtocolError(
+                "response has no RelatesTo, so it does not say which request it answers "
+                f"(MessageID {message_id!r}); refused"
+            )
     fault = env.fault
     if fault is not None:
         raise fault_exception(fault, http_status)
@@ -364,7 +459,10 @@ class IdentifyResponse:
         protocol_version: ``wsmid:ProtocolVersion`` (a WS-Man namespace URI).
         product_vendor, product_version: as sent (e.g. ``OS: 0.0.0 SP: 0.0 Stack: 3.0``).
         security_profiles: ``wsmid:SecurityProfiles/SecurityProfileName`` values.
-        extra: any other child elements, by local name (e.g. ``InitiatedConnection``).
+        extra: any other child elements, by local name (e.g. ``InitiatedConnection``,
+            OMI's ``Capability_FaultIncludesCIMError``).
+        soap_namespaced: the element was ``IdentifyResponse`` in the SOAP
+            envelope namespace instead of ``wsmid`` -- OMI's shape.
     """
 
     protocol_version: str | None
@@ -372,15 +470,32 @@ class IdentifyResponse:
     product_version: str | None
     security_profiles: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
+    soap_namespaced: bool = False
+
+    @property
+    def is_omi(self) -> bool:
+        """True when the service is OMI (Microsoft's Open Management Infrastructure).
+
+        Told by OMI's own IdentifyResponse shape (:attr:`soap_namespaced`)
+        or a vendor naming it.
+        """
+        vendor = (self.product_vendor or "").lower()
+        return (
+            self.soap_namespaced
+            or "open management infrastructure" in vendor
+            or "omi" in vendor.replace("(", " ").replace(")", " ").split()
+        )
 
     @classmethod
     def from_element(cls, element: etree._Element) -> IdentifyResponse:
-        """Read a ``wsmid:IdentifyResponse`` element.
+        """Read an IdentifyResponse element: ``wsmid:IdentifyResponse`` (DSP0226
+        11), or OMI's ``soap:IdentifyResponse`` whose children are ``wsmid:``.
 
         Raises:
             ProtocolError: the element is not an IdentifyResponse.
         """
-        if element.tag != _ID_RESPONSE:
+        soap_namespaced = element.tag == _ID_RESPONSE_SOAP
+        if element.tag != _ID_RESPONSE and not soap_namespaced:
             raise ProtocolError(f"expected wsmid:IdentifyResponse, got {element.tag!r}")
         values: dict[str, str] = {}
         profiles: list[str] = []
@@ -399,6 +514,7 @@ class IdentifyResponse:
             values.pop("ProductVersion", None),
             tuple(profiles),
             values,
+            soap_namespaced,
         )
 
 
@@ -421,6 +537,14 @@ def parse_identify(env: Envelope) -> IdentifyResponse:
     return IdentifyResponse.from_element(_require_body(env, "Identify"))
 
 
+def _item(element: etree._Element, env: Envelope) -> Item:
+    # One item per response: copied out of it if the response is mostly
+    # something else (padding), so the item never keeps all of it alive.
+    item = Item(element, cim_namespace=env.cim_namespace)
+    detach_if_sparse((item,), len(env.raw))
+    return item
+
+
 def parse_get(env: Envelope) -> Item:
     """The resource of a GetResponse (the Body's first element).
 
@@ -428,7 +552,7 @@ def parse_get(env: Envelope) -> Item:
         WSManFault: the envelope is a fault.
         ProtocolError: empty Body.
     """
-    return Item(_require_body(env, "Get"))
+    return _item(_require_body(env, "Get"), env)
 
 
 def parse_put(env: Envelope) -> Item | None:
@@ -436,7 +560,7 @@ def parse_put(env: Envelope) -> Item | None:
     if env.fault is not None:
         raise fault_exception(env.fault)
     first = env.first_body_element()
-    return Item(first) if first is not None else None
+    return _item(first, env) if first is not None else None
 
 
 @dataclass(frozen=True)
@@ -457,11 +581,11 @@ def parse_create(env: Envelope) -> CreateResult:
     first = _require_body(env, "Create")
     if first.tag != _X_RESOURCE_CREATED:
         raise ProtocolError(f"CreateResponse without x:ResourceCreated (got {first.tag!r})")
-    reference = epr_from_element(first)
+    reference = epr_from_element(first, env.cim_namespace)
     item = None
     for sibling in first.itersiblings():
         if isinstance(sibling.tag, str):
-            item = Item(sibling)
+            item = _item(sibling, env)
             break
     return CreateResult(reference, item)
 
@@ -486,7 +610,7 @@ def parse_invoke(env: Envelope) -> Item:
         WSManFault: the envelope is a fault.
         ProtocolError: empty Body.
     """
-    return Item(_require_body(env, "Invoke"))
+    return _item(_require_body(env, "Invoke"), env)
 
 
 @dataclass
@@ -498,14 +622,17 @@ class EnumerationBatch:
         items: instances (:class:`Item`, with ``epr`` in object-and-EPR
             mode) or :class:`EndpointReference` objects in EPR mode.
         end_of_sequence: no more batches; do not Pull (nor Release).
+        excess: the service sent more items than the ``max_elements`` asked
+            for (a protocol violation; ``items`` then holds one too many).
     """
 
     context: str | None
     items: list[Item | EndpointReference]
     end_of_sequence: bool
+    excess: bool = False
 
 
-def parse_enumeration(env: Envelope) -> EnumerationBatch:
+def parse_enumeration(env: Envelope, *, max_elements: int | None = None) -> EnumerationBatch:
     """Parse an EnumerateResponse or PullResponse (DSP0226 8.2, 8.4).
 
     Handles every shape in the corpus: ``wsman:Items``/``wsman:EndOfSequence``
@@ -514,6 +641,14 @@ def parse_enumeration(env: Envelope) -> EnumerationBatch:
     (iDRAC); a context without Items (non-optimized AMT); Items plus a context
     and no EndOfSequence (Windows: keep pulling). A batch with no context left
     is the end even without EndOfSequence (there is nothing to pull with).
+
+    Args:
+        env: the response.
+        max_elements: the ``MaxElements`` the request asked for. A service
+            must not return more (DSP0226 8.2.3 for an optimized Enumerate,
+            8.4 for Pull); at most ``max_elements + 1`` items are then read,
+            enough for the caller to see the breach (``batch.excess``)
+            without doing work for the rest of a hostile batch.
 
     Raises:
         WSManFault: the envelope is a fault.
@@ -525,27 +660,34 @@ def parse_enumeration(env: Envelope) -> EnumerationBatch:
     context: str | None = None
     items: list[Item | EndpointReference] = []
     eos = False
+    namespace = env.cim_namespace
+    limit = max_elements + 1 if max_elements is not None else None
     for child in first:
         tag = child.tag
         if tag == _N_CONTEXT:
             context = (child.text or "").strip() or None
         elif tag in (_W_ITEMS, _N_ITEMS):
             for el in child:
+                if limit is not None and len(items) >= limit:
+                    break
                 etag = el.tag
                 if not isinstance(etag, str):
                     continue
                 if etag == _W_ITEM:
-                    items.append(_object_and_epr(el))
+                    items.append(_object_and_epr(el, namespace))
                 elif etag == _A_EPR:
-                    items.append(epr_from_element(el))
+                    items.append(epr_from_element(el, namespace))
                 else:
-                    items.append(Item(el))
+                    items.append(Item(el, cim_namespace=namespace))
         elif tag in (_W_EOS, _N_EOS):
             eos = True
-    return EnumerationBatch(context, items, eos or context is None)
+    excess = max_elements is not None and len(items) > max_elements
+    if len(env.raw) > DETACH_SHARE * len(items):
+        detach_if_sparse([i for i in items if isinstance(i, Item)], len(env.raw))
+    return EnumerationBatch(context, items, eos or context is None, excess)
 
 
-def _object_and_epr(wrapper: etree._Element) -> Item | EndpointReference:
+def _object_and_epr(wrapper: etree._Element, namespace: str | None) -> Item | EndpointReference:
     # w:Item holds the instance followed by its wsa:EndpointReference (DSP0226 8.7).
     instance: etree._Element | None = None
     epr: EndpointReference | None = None
@@ -553,11 +695,11 @@ def _object_and_epr(wrapper: etree._Element) -> Item | EndpointReference:
         if not isinstance(el.tag, str):
             continue
         if el.tag == _A_EPR:
-            epr = epr_from_element(el)
+            epr = epr_from_element(el, namespace)
         elif instance is None:
             instance = el
     if instance is None:
         if epr is None:
             raise ProtocolError("w:Item with neither an instance nor an EPR")
         return epr
-    return Item(instance, epr=epr)
+    return Item(instance, epr=epr, cim_namespace=namespace)

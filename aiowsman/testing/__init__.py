@@ -12,7 +12,12 @@ its **resource families**, one handler module each under
 
 * ``families/cim.py`` (``CimFamily``): the CIM classes, the default family
   for every resource URI no other family claims;
-* ``families/config.py`` (``ConfigFamily``): ``winrm/config``.
+* ``families/config.py`` (``ConfigFamily``): ``winrm/config``;
+* ``families/eventing.py`` (``EventingFamily``): the event log as a
+  WS-Eventing source (pull-mode subscriptions on ``.../windows/EventLog``),
+  over ``_eventlog.py``'s simulated channels.
+* ``families/shell.py`` (``ShellFamily``): remote shells (WinRS), running a
+  small documented cmd.exe (``_cmd.py``) and powershell.exe (``_powershell.py``).
 
 How a family registers: it subclasses ``families.base.ResourceFamily`` and
 declares the resource URI prefixes it serves (``resource_uris``, each with
@@ -37,6 +42,7 @@ from aiowsman.testing._behaviour import (
 )
 from aiowsman.testing._host import SimulatedHost
 from aiowsman.testing._thread import ServerThread, serve_in_thread
+from aiowsman.testing.families import ShellFamily
 from aiowsman.testing.server import BasicAuthHandler, WSManTestServer
 
 __all__ = [
@@ -47,6 +53,7 @@ __all__ = [
     "InjectionKind",
     "RequestInfo",
     "ServerThread",
+    "ShellFamily",
     "SimulatedHost",
     "WSManTestServer",
     "serve_in_thread",

@@ -22,6 +22,8 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 
+from aiowsman.testing._eventlog import EventLogSettings
+from aiowsman.testing.families import EventingFamily
 from aiowsman.testing.server import WSManTestServer
 
 __all__ = ["main"]
@@ -53,6 +55,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--ca-file", default=None, help="with --tls: write the CA certificate (PEM) here"
     )
     parser.add_argument("--address-mode", choices=("ports", "addresses"), default="ports")
+    parser.add_argument(
+        "--flavour",
+        choices=("windows", "omi"),
+        default="windows",
+        help="the server imitated: Windows WinRM (default) or OMI",
+    )
     parser.add_argument(
         "--users",
         action="append",
@@ -92,6 +100,21 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="N",
         help="every host also serves AIOWSMAN_BulkItem with N instances (about 2.2 KB each, "
         "made on demand: no memory cost); its resource URI is 'bulk_uri' in the ready JSON",
+    )
+    parser.add_argument(
+        "--event-backlog",
+        type=int,
+        default=None,
+        metavar="N",
+        help="events each channel of each host's event log holds at start "
+        "(what ReadExistingEvents replays; default 50)",
+    )
+    parser.add_argument(
+        "--event-rate",
+        type=float,
+        default=None,
+        metavar="R",
+        help="new events per second per channel of each host's event log (default 1; 0: none)",
     )
     parser.add_argument(
         "--loop",
@@ -166,7 +189,16 @@ async def _run(args: argparse.Namespace) -> int:
         port=args.port,
         cache_instances=args.cache_instances,
         bulk_instances=args.bulk_class,
+        flavour=args.flavour,
     )
+    if args.event_backlog is not None or args.event_rate is not None:
+        defaults = EventLogSettings()
+        settings = EventLogSettings(
+            backlog=defaults.backlog if args.event_backlog is None else args.event_backlog,
+            rate=defaults.rate if args.event_rate is None else args.event_rate,
+        )
+        for host in server.hosts:
+            host.family(EventingFamily).settings = settings
     # Signal handlers first: a supervisor may send SIGTERM as soon as it
     # reads the endpoints.
     stop = asyncio.Event()

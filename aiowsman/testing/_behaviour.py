@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
-__all__ = ["HostBehaviour", "HostStats", "Injection", "InjectionKind", "RequestInfo"]
+__all__ = [
+    "HostBehaviour",
+    "HostStats",
+    "Injection",
+    "InjectionKind",
+    "RequestInfo",
+    "applying",
+    "current_injection",
+]
 
 
 class InjectionKind(StrEnum):
@@ -53,6 +63,27 @@ class InjectionKind(StrEnum):
     #: Forget every enumeration context of the host before answering (the
     #: next Pull gets wsen:InvalidEnumerationContext).
     EXPIRE_CONTEXTS = "expire_contexts"
+    #: Enumerations never end: no EndOfSequence, the context kept, and the
+    #: instances served again from the first once they run out.
+    ENDLESS_ENUMERATION = "endless_enumeration"
+    #: Every Pull answers a context and no items, never EndOfSequence.
+    EMPTY_BATCHES = "empty_batches"
+    #: Enumerate and Pull answer ``count`` more items than MaxElements asked
+    #: (DSP0226 8.2.3, 8.4: a service must not).
+    OVERSIZE_BATCH = "oversize_batch"
+    #: ``count`` unused namespace declarations on the response envelope.
+    NAMESPACE_FLOOD = "namespace_flood"
+    #: The real response, legal but costly to parse: an unknown header (not
+    #: mustUnderstand, so ignored) of tiny elements filling it to ``size`` bytes.
+    HEAVY_BODY = "heavy_body"
+    #: The real response, then ``delay`` seconds later an unsolicited one on
+    #: the same kept-alive connection: a w:QuotaLimit fault without RelatesTo.
+    PUSH_EXTRA_RESPONSE = "push_extra_response"
+    #: HTTP 200 with a web server's default page (text/html with a DOCTYPE).
+    WEB_PAGE = "web_page"
+    #: The real response in UTF-32 (with a BOM and ``charset=UTF-32``) behind
+    #: a DOCTYPE whose external parameter entity names ``target``.
+    DTD_IN_UTF32 = "dtd_in_utf32"
 
 
 @dataclass(frozen=True)
@@ -63,6 +94,10 @@ class Injection:
     delay: float = 0.0
     retry_after: int = 1
     size: int = 1_000_000
+    #: How many (extra items, namespace declarations), for the kinds that say so.
+    count: int = 1
+    #: The system identifier an injected DOCTYPE points at.
+    target: str = "file:///etc/passwd"
 
 
 @dataclass(frozen=True)
@@ -100,6 +135,10 @@ class HostBehaviour:
         down: refuse to answer at all (the listener is not started).
         response_encoding: ``"utf-8"`` or ``"utf-16"`` for every answer;
             None answers in the request's charset, as WinRM does.
+        set_cookie: a ``Set-Cookie`` header value added to every answer, as
+            a load balancer in front of the listener sets its affinity cookie
+            (WinRM itself uses no cookies); the Cookie headers the host then
+            receives are counted in ``stats.cookies_received``.
     """
 
     latency: float | tuple[float, float] = 0.0
@@ -110,6 +149,7 @@ class HostBehaviour:
     enumeration_timeout: float = 240.0
     down: bool = False
     response_encoding: Literal["utf-8", "utf-16"] | None = None
+    set_cookie: str | None = None
 
 
 @dataclass
@@ -126,3 +166,28 @@ class HostStats:
     max_in_flight: int = 0
     auth_failures: int = 0
     injections: Counter[str] = field(default_factory=Counter)
+    #: Requests served, by the user they were served as ("" without authentication).
+    by_user: Counter[str] = field(default_factory=Counter)
+    #: Cookie header values received (WS-Man clients should send none).
+    cookies_received: Counter[str] = field(default_factory=Counter)
+
+
+#: The injection of the request being served (each request runs in its own task).
+_CURRENT: contextvars.ContextVar[Injection | None] = contextvars.ContextVar(
+    "aiowsman_testing_injection", default=None
+)
+
+
+def current_injection() -> Injection | None:
+    """The injection applied to the request being served, if any."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def applying(injection: Injection | None) -> Iterator[None]:
+    """Make ``injection`` the :func:`current_injection` for the block."""
+    token = _CURRENT.set(injection)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)

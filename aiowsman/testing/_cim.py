@@ -10,8 +10,11 @@ Instances render the way Windows' WMI plugin renders them (corpus:
 ``p`` to the class's resource URI, declares ``xsi`` and ``cim``, carries
 ``xsi:type="p:Class_Type"``; properties follow in case-insensitive name
 order; a null is ``<p:X xsi:nil="true"/>``; a datetime is wrapped as
-``<p:X><cim:Datetime>ISO 8601</cim:Datetime></p:X>``; an array is repeated
-sibling elements; a reference is an EPR (DSP0227, references).
+``<p:X><cim:Datetime>ISO 8601</cim:Datetime></p:X>`` and an interval
+(a ``timedelta``) as ``<cim:Interval>xs:duration</cim:Interval>`` (DSP0230);
+an array is repeated sibling elements; a reference is an EPR (DSP0227,
+references). Another flavour of server rewrites this Windows form
+(:mod:`aiowsman.testing._flavour`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import datetime as dt
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Protocol, TypeAlias
+from typing import Final, Literal, Protocol, TypeAlias
 
 from aiowsman.protocol.namespaces import (
     ADDRESS_ANONYMOUS,
@@ -57,17 +60,25 @@ class CimReference:
         return f"{URI_WMICIMV2}/{self.class_name}"
 
 
-Scalar: TypeAlias = str | int | float | bool | dt.datetime | CimReference | None
+Scalar: TypeAlias = str | int | float | bool | dt.datetime | dt.timedelta | CimReference | None
 CimValue: TypeAlias = Scalar | list[Scalar]
+#: The CIM types whose XML form is not plain text (DSP0230 cimDateTime).
+TemporalType: TypeAlias = Literal["datetime", "interval"]
 
 
 @dataclass
 class CimMethod:
-    """A method; ``impl(store, instance, inputs) -> outputs`` (ReturnValue included)."""
+    """A method; ``impl(store, instance, inputs) -> outputs`` (ReturnValue included).
+
+    ``input_types`` names the datetime and interval parameters: they are read
+    in the server flavour's form and handed to ``impl`` as canonical text
+    (:func:`scalar_text`).
+    """
 
     name: str
     impl: Callable[[HostStore, CimInstance | None, dict[str, str]], dict[str, CimValue]]
     static: bool = False
+    input_types: Mapping[str, TemporalType] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,6 +94,9 @@ class CimClass:
     methods: dict[str, CimMethod] = field(default_factory=dict)
     #: An association class: its reference-valued key properties.
     association_roles: tuple[str, ...] = ()
+    #: Datetime and interval properties: read from request bodies in the
+    #: server flavour's form (the others are taken as text).
+    types: Mapping[str, TemporalType] = field(default_factory=dict)
 
     @property
     def resource_uri(self) -> str:
@@ -132,6 +146,26 @@ def format_datetime(value: dt.datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def format_interval(value: dt.timedelta) -> str:
+    """A CIM interval as an ``xs:duration``: ``P2000D``, ``P1DT2H3M4.000005S``, ``PT0S``.
+
+    The server keeps its own writer (it shares no code with the client).
+    """
+    hours, rest = divmod(value.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"P{value.days}D" if value.days else "P", "T"]
+    if hours:
+        parts.append(f"{hours}H")
+    if minutes:
+        parts.append(f"{minutes}M")
+    if value.microseconds:
+        parts.append(f"{seconds}.{value.microseconds:06d}S")
+    elif seconds:
+        parts.append(f"{seconds}S")
+    out = "".join(parts).rstrip("T")
+    return "PT0S" if out == "P" else out
+
+
 def scalar_text(value: CimValue) -> str:
     """The text form of a scalar value (used for selectors and WQL)."""
     if value is None:
@@ -140,6 +174,8 @@ def scalar_text(value: CimValue) -> str:
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
         return format_datetime(value)
+    if isinstance(value, dt.timedelta):
+        return format_interval(value)
     if isinstance(value, CimReference):
         return ",".join(f"{k}={v}" for k, v in value.keys)
     if isinstance(value, list):
@@ -170,6 +206,9 @@ def _render_property(tag: str, value: Scalar, *, datetime_tag: str = "cim:Dateti
     if isinstance(value, dt.datetime):
         end = datetime_tag
         return f"<{tag}><{datetime_tag}>{format_datetime(value)}</{end}></{tag}>"
+    if isinstance(value, dt.timedelta):
+        interval = datetime_tag.replace("Datetime", "Interval")
+        return f"<{tag}><{interval}>{format_interval(value)}</{interval}></{tag}>"
     if isinstance(value, CimReference):
         # DSP0227: a reference property holds an EPR; Windows declares the
         # addressing and wsman namespaces on it (they are not in scope here).

@@ -26,6 +26,7 @@ from aiowsman.testing._cim import (
     HostStore,
     TableCache,
 )
+from aiowsman.testing._request import parse_duration
 
 __all__ = ["CLASSES", "GENERATORS", "hostname_for", "make_store", "os_facts"]
 
@@ -1344,6 +1345,61 @@ def _terminate_process(
     return {"ReturnValue": 0}
 
 
+# -- AIOWSMAN_Schedule: the simulator's class of writable datetimes and intervals -------
+#
+# No WMI class has writable datetime *and* interval properties, yet they are
+# what differs most between servers (DSP0230 wrappers on Windows, bare text
+# on OMI: see aiowsman.testing._flavour). This class of the simulator's own
+# (like AIOWSMAN_BulkItem) has them: Put, Create, Delete, and a method whose
+# parameters are an interval and a datetime.
+
+SCHEDULE_CLASS: Final = "AIOWSMAN_Schedule"
+_SCHEDULE_PROPS: Final = ("Command", "Every", "Name", "Start", "Until")
+
+
+def _gen_schedules(store: HostStore) -> list[CimInstance]:
+    start = _local(store, REFERENCE_TIME + dt.timedelta(hours=14, minutes=30))
+    return [
+        CimInstance(
+            SCHEDULE_CLASS,
+            {
+                "Command": r"C:\Tools\backup.exe /full",
+                "Every": dt.timedelta(days=1),
+                "Name": "Backup",
+                "Start": start,
+                "Until": None,
+            },
+        ),
+        CimInstance(
+            SCHEDULE_CLASS,
+            {
+                "Command": "cleanmgr.exe /sagerun:1",
+                "Every": dt.timedelta(days=7, hours=1, microseconds=250),
+                "Name": "Cleanup",
+                "Start": start + dt.timedelta(minutes=45),
+                "Until": _local(store, REFERENCE_TIME + dt.timedelta(days=365)),
+            },
+        ),
+    ]
+
+
+def _postpone(
+    store: HostStore, inst: CimInstance | None, inputs: dict[str, str]
+) -> dict[str, CimValue]:
+    """Postpone(By: interval, Until: datetime) -> Start: move the start, maybe the end."""
+    assert inst is not None
+    start = inst.values.get("Start")
+    by = inputs.get("By")
+    if not isinstance(start, dt.datetime) or not by:
+        return {"ReturnValue": 87}  # ERROR_INVALID_PARAMETER, as WMI methods return it
+    inst.set("Start", start + dt.timedelta(seconds=parse_duration(by)))
+    until = inputs.get("Until")
+    if until:
+        inst.set("Until", dt.datetime.fromisoformat(until))
+    store.touch()
+    return {"Start": inst.values["Start"], "ReturnValue": 0}
+
+
 # -- the catalogue ----------------------------------------------------------------------
 
 CLASSES: Final[Mapping[str, CimClass]] = {
@@ -1394,6 +1450,19 @@ CLASSES: Final[Mapping[str, CimClass]] = {
         writable=True,
         creatable=True,
     ),
+    SCHEDULE_CLASS: CimClass(
+        SCHEDULE_CLASS,
+        ("Name",),
+        _SCHEDULE_PROPS,
+        writable=True,
+        creatable=True,
+        methods={
+            "Postpone": CimMethod(
+                "Postpone", _postpone, input_types={"By": "interval", "Until": "datetime"}
+            )
+        },
+        types={"Every": "interval", "Start": "datetime", "Until": "datetime"},
+    ),
 }
 
 GENERATORS: Final[Mapping[str, Generator]] = {
@@ -1406,6 +1475,7 @@ GENERATORS: Final[Mapping[str, Generator]] = {
     "Win32_LogicalDisk": _gen_disks,
     "Win32_Process": _gen_processes,
     "Win32_Environment": _gen_environment,
+    SCHEDULE_CLASS: _gen_schedules,
 }
 
 

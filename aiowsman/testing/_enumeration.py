@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 from lxml import etree
 
 from aiowsman.protocol.namespaces import NS_ENUMERATION, NS_WSMAN
+from aiowsman.testing._behaviour import InjectionKind, current_injection
 from aiowsman.testing._faults import Fault
 from aiowsman.testing._request import ParsedRequest
 from aiowsman.testing._xml import new_uuid
@@ -140,12 +141,17 @@ def open_enumeration(
             "</n:EnumerateResponse>"
         )
     max_elements = parse_int(enum.findtext(_W + "MaxElements"), 1)
+    quirk = _quirk()
     taken = take_items(
-        items, 0, max(1, max_elements), req.max_envelope_size or DEFAULT_MAX_ENVELOPE
+        items,
+        0,
+        max(1, max_elements) + _extra_items(),
+        req.max_envelope_size or DEFAULT_MAX_ENVELOPE,
     )
     count = len(taken)
     body = "".join(taken)
-    if count >= len(items):
+    never_ends = quirk in (InjectionKind.ENDLESS_ENUMERATION, InjectionKind.EMPTY_BATCHES)
+    if count >= len(items) and not never_ends:
         # Windows: an empty context, the items, w:EndOfSequence (corpus
         # pypsrp-enumerate-response-shells-optimized.xml).
         return (
@@ -173,16 +179,25 @@ def pull_batch(
         Fault: the batch cannot hold one item.
     """
     assert req.body is not None
+    quirk = _quirk()
+    if quirk is InjectionKind.EMPTY_BATCHES:
+        state.expires = time.monotonic() + timeout
+        return (
+            f"<n:PullResponse><n:EnumerationContext>{context}</n:EnumerationContext>"
+            "<n:Items></n:Items></n:PullResponse>"
+        )
+    if quirk is InjectionKind.ENDLESS_ENUMERATION and state.position >= len(state.items):
+        state.position = 0  # served again from the first: it never ends
     max_elements = parse_int(req.body.findtext(_N + "MaxElements"), 1)
     taken = take_items(
         state.items,
         state.position,
-        max(1, max_elements),
+        max(1, max_elements) + _extra_items(),
         req.max_envelope_size or DEFAULT_MAX_ENVELOPE,
     )
     body = "".join(taken)
     state.position += len(taken)
-    if state.position >= len(state.items):
+    if state.position >= len(state.items) and quirk is not InjectionKind.ENDLESS_ENUMERATION:
         del contexts[context]
         return f"<n:PullResponse><n:Items>{body}</n:Items><n:EndOfSequence/></n:PullResponse>"
     state.expires = time.monotonic() + timeout
@@ -190,6 +205,26 @@ def pull_batch(
         f"<n:PullResponse><n:EnumerationContext>{context}</n:EnumerationContext>"
         f"<n:Items>{body}</n:Items></n:PullResponse>"
     )
+
+
+def _quirk() -> InjectionKind | None:
+    """The enumeration quirk injected into the request being served, if any.
+
+    ``ENDLESS_ENUMERATION`` (never EndOfSequence; the items start over),
+    ``EMPTY_BATCHES`` (Pulls answer a context and no items) and
+    ``OVERSIZE_BATCH`` (``count`` items more than MaxElements; DSP0226 8.2.3,
+    8.4 forbid it) misbehave on purpose, for the client's tests.
+    """
+    injection = current_injection()
+    return injection.kind if injection is not None else None
+
+
+def _extra_items() -> int:
+    """Items beyond MaxElements that an ``OVERSIZE_BATCH`` injection adds."""
+    injection = current_injection()
+    if injection is not None and injection.kind is InjectionKind.OVERSIZE_BATCH:
+        return max(1, injection.count)
+    return 0
 
 
 def parse_int(value: str | None, default: int) -> int:

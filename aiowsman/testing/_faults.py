@@ -6,7 +6,9 @@ Reference shapes (corpus): ``pypsrp-fault-timedout-activityid.xml``,
 ``pypsrp-fault-invalidmessageinformationheader.xml``,
 ``winrb-fault-cannotprocessfilter-extendederror.xml``,
 ``winrb-fault-quotalimit-msft-wmierror.xml``. Every fault is sent with
-HTTP 500, the status WinRM gives every SOAP fault.
+HTTP 500, the status WinRM gives every SOAP fault -- except a request for a
+shell the service does not know, answered with HTTP 400 (pywinrm#377 and
+#325: a shell reaped when idle or at MaxShellRunTime gives "400").
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from aiowsman.protocol.namespaces import (
     ACTION_FAULT_ENUMERATION,
     ACTION_FAULT_WSMAN,
     ADDRESS_ANONYMOUS,
+    CODE_INVALID_SELECTORS,
     CODE_OPERATION_TIMEDOUT,
     CODE_QUOTA_MAX_OPERATIONS,
+    CODE_QUOTA_MAX_SHELLS,
     NS_CIM_COMMON,
     NS_WSMAN_CIMBINDING,
     NS_WSMAN_FAULT,
@@ -39,9 +43,21 @@ CODE_CANNOT_PROCESS_FILTER: Final = 2150858778  # 0x8033801A
 CODE_INVALID_ENUMERATION_CONTEXT: Final = 2150858779  # 0x8033801B
 CODE_ALREADY_EXISTS: Final = 2150858803  # 0x80338033
 CODE_MAX_ENVELOPE_SIZE_EXCEEDED: Final = 2150858824  # 0x80338048
-CODE_INVALID_SELECTORS: Final = 2150858843  # 0x8033805B
 CODE_SCHEMA_VALIDATION: Final = 2150858817  # 0x80338041
 CODE_ACCESS_DENIED: Final = 5
+CODE_INVALID_PARAMETER: Final = 87  # Win32 ERROR_INVALID_PARAMETER
+CODE_FILE_NOT_FOUND: Final = 2147942402  # 0x80070002, HRESULT of ERROR_FILE_NOT_FOUND
+#: ERROR_WSMAN_QUOTA_MAX_COMMANDS_PER_SHELL_PPQ (0x803381E9).
+CODE_QUOTA_MAX_COMMANDS_PER_SHELL: Final = 2150859241
+_SHELL_PLUGIN: Final = 'provider="Shell cmd plugin" path="%systemroot%\\system32\\winrscmd.dll"'
+
+# CIM statuses (DSP0004 CIM_ERR_*; OMI's MI_Result has the same numbers).
+CIM_ERR_ACCESS_DENIED: Final = 2
+CIM_ERR_INVALID_PARAMETER: Final = 4
+CIM_ERR_INVALID_CLASS: Final = 5
+CIM_ERR_NOT_FOUND: Final = 6
+CIM_ERR_ALREADY_EXISTS: Final = 11
+CIM_ERR_INVALID_QUERY: Final = 15
 
 
 class Fault(Exception):
@@ -58,6 +74,12 @@ class Fault(Exception):
         message: the ``f:Message`` text (defaults to ``reason``).
         raw_detail: replaces the whole ``s:Detail`` content.
         extra_headers: more SOAP headers (``s:NotUnderstood``).
+        provider: the ``f:ProviderFault`` attributes that wrap the message,
+            if any (``provider_fault`` wraps it in the WMI provider's).
+        status: the HTTP status it is sent with.
+        cim_status: the CIM status (DSP0004 CIM_ERR_*) of a failure of the
+            CIM layer (a class, an instance, a value): a flavour that reports
+            CIM errors (OMI's OMI_Error) uses it; Windows' WSManFault does not.
     """
 
     def __init__(
@@ -73,6 +95,9 @@ class Fault(Exception):
         raw_detail: str | None = None,
         extra_headers: str = "",
         provider_fault: bool = False,
+        provider: str | None = None,
+        status: int = 500,
+        cim_status: int | None = None,
     ) -> None:
         super().__init__(reason)
         self.subcode = subcode
@@ -85,8 +110,16 @@ class Fault(Exception):
         self.raw_detail = raw_detail
         self.extra_headers = extra_headers
         self.provider_fault = provider_fault
+        self.provider = provider
+        self.status = status
+        self.cim_status = cim_status
 
     # -- the faults the server raises ------------------------------------
+
+    @classmethod
+    def cim_error(cls, status: int, message: str) -> Fault:
+        """A failure of the CIM layer known by its CIM status alone (OMI's faults)."""
+        return cls("w:InternalError", message, code="s:Receiver", cim_status=status)
 
     @classmethod
     def timed_out(cls) -> Fault:
@@ -105,6 +138,7 @@ class Fault(Exception):
             detail=detail,
             wsman_code=CODE_INVALID_SELECTORS,
             message=message,
+            cim_status=CIM_ERR_INVALID_PARAMETER,
         )
 
     @classmethod
@@ -113,7 +147,12 @@ class Fault(Exception):
             "The WS-Management service cannot process the request. The service cannot find "
             "the resource identified by the resource URI and selectors. "
         )
-        return cls("w:InvalidSelectors", msg, wsman_code=CODE_RESOURCE_NOT_FOUND)
+        return cls(
+            "w:InvalidSelectors",
+            msg,
+            wsman_code=CODE_RESOURCE_NOT_FOUND,
+            cim_status=CIM_ERR_NOT_FOUND,
+        )
 
     @classmethod
     def destination_unreachable(cls, uri: str) -> Fault:
@@ -123,6 +162,7 @@ class Fault(Exception):
             f"valid or the resource does not exist: {uri} ",
             detail="InvalidResourceURI",
             wsman_code=CODE_RESOURCE_NOT_FOUND,
+            cim_status=CIM_ERR_INVALID_CLASS,
         )
 
     @classmethod
@@ -155,6 +195,7 @@ class Fault(Exception):
             "definition. Change the XML and retry. ",
             wsman_code=CODE_SCHEMA_VALIDATION,
             message=message,
+            cim_status=CIM_ERR_INVALID_PARAMETER,
         )
 
     @classmethod
@@ -184,6 +225,7 @@ class Fault(Exception):
             wsman_code=CODE_CANNOT_PROCESS_FILTER,
             message=message,
             provider_fault=True,
+            cim_status=CIM_ERR_INVALID_QUERY,
         )
 
     @classmethod
@@ -214,22 +256,61 @@ class Fault(Exception):
             "w:AlreadyExists",
             "The WS-Management service cannot create the resource because it already exists. ",
             wsman_code=CODE_ALREADY_EXISTS,
+            cim_status=CIM_ERR_ALREADY_EXISTS,
         )
 
     @classmethod
     def access_denied(cls) -> Fault:
-        return cls("w:AccessDenied", "Access is denied. ", wsman_code=CODE_ACCESS_DENIED)
+        return cls(
+            "w:AccessDenied",
+            "Access is denied. ",
+            wsman_code=CODE_ACCESS_DENIED,
+            cim_status=CIM_ERR_ACCESS_DENIED,
+        )
 
     @classmethod
     def quota(cls, limit: int) -> Fault:
-        # Windows answers quota faults with a MSFT_WmiError detail (corpus
-        # winrb-fault-quotalimit-msft-wmierror.xml); this is its
-        # ERROR_WSMAN_QUOTA_MAX_OPERATIONS (0x803381A6) variant.
-        message = (
+        """MaxConcurrentOperationsPerUser exceeded (ERROR_WSMAN_QUOTA_MAX_OPERATIONS)."""
+        return cls._quota(
+            CODE_QUOTA_MAX_OPERATIONS,
+            "The WS-Management service cannot process the request. The maximum number of "
+            "concurrent operations for this user has been exceeded. Close existing operations "
+            "for this user, or raise the quota for this user. ",
             "The WS-Management service cannot process the request. This user is allowed a "
             f"maximum number of {limit} concurrent operations, which has been exceeded. "
-            "Close existing operations for this user, or raise the quota for this user. "
+            "Close existing operations for this user, or raise the quota for this user. ",
         )
+
+    @classmethod
+    def quota_shells(cls, limit: int) -> Fault:
+        """MaxShellsPerUser exceeded (ERROR_WSMAN_QUOTA_MAX_SHELLS; corpus
+        winrb-fault-quotalimit-msft-wmierror.xml, word for word)."""
+        return cls._quota(
+            CODE_QUOTA_MAX_SHELLS,
+            "The WS-Management service cannot process the request. The maximum number of "
+            "concurrent shells for this user has been exceeded. Close existing shells or raise "
+            "the quota for this user. ",
+            "The WS-Management service cannot process the request. This user is allowed a "
+            f"maximum number of {limit} concurrent shells, which has been exceeded. Close "
+            "existing shells or raise the quota for this user. ",
+        )
+
+    @classmethod
+    def quota_commands_per_shell(cls, limit: int) -> Fault:
+        """The shell plug-in's MaxConcurrentCommandsPerShell exceeded (pypsrp#148)."""
+        return cls._quota(
+            CODE_QUOTA_MAX_COMMANDS_PER_SHELL,
+            "The WS-Management service cannot process the request. The maximum number of "
+            "concurrent commands per shell has been exceeded. ",
+            "The WS-Management service cannot process the request because the maximum number "
+            f"of concurrent commands per shell ({limit}) has been exceeded. Retry after some "
+            "commands have completed. ",
+        )
+
+    @classmethod
+    def _quota(cls, code: int, reason: str, message: str) -> Fault:
+        # Windows answers quota faults with a MSFT_WmiError detail (corpus
+        # winrb-fault-quotalimit-msft-wmierror.xml), the code in error_Code.
         ns = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/MSFT_WmiError"
         detail = (
             f'<p:MSFT_WmiError b:IsCIM_Error="true" xmlns:b="{NS_WSMAN_CIMBINDING}" '
@@ -241,7 +322,7 @@ class Fault(Exception):
             '<p:ErrorSourceFormat xsi:type="cim:cimUnsignedShort">0</p:ErrorSourceFormat>'
             '<p:ErrorType xsi:type="cim:cimUnsignedShort">0</p:ErrorType>'
             f'<p:Message xsi:type="cim:cimString">{text(message)}</p:Message>'
-            '<p:MessageID xsi:type="cim:cimString">HRESULT 0x803381a6</p:MessageID>'
+            f'<p:MessageID xsi:type="cim:cimString">HRESULT 0x{code:08x}</p:MessageID>'
             '<p:OtherErrorSourceFormat xsi:nil="true" xsi:type="cim:cimString"/>'
             '<p:OtherErrorType xsi:nil="true" xsi:type="cim:cimString"/>'
             '<p:OwningEntity xsi:nil="true" xsi:type="cim:cimString"/>'
@@ -249,18 +330,68 @@ class Fault(Exception):
             '<p:ProbableCause xsi:type="cim:cimUnsignedShort">0</p:ProbableCause>'
             '<p:ProbableCauseDescription xsi:nil="true" xsi:type="cim:cimString"/>'
             '<p:error_Category xsi:type="cim:cimUnsignedInt">30</p:error_Category>'
-            f'<p:error_Code xsi:type="cim:cimUnsignedInt">{CODE_QUOTA_MAX_OPERATIONS}'
-            "</p:error_Code>"
+            f'<p:error_Code xsi:type="cim:cimUnsignedInt">{code}</p:error_Code>'
             '<p:error_Type xsi:type="cim:cimString">HRESULT</p:error_Type>'
             f'<p:error_WindowsErrorMessage xsi:type="cim:cimString">{text(message)}'
             "</p:error_WindowsErrorMessage></p:MSFT_WmiError>"
         )
+        return cls("w:QuotaLimit", reason, raw_detail=detail)
+
+    # -- remote shells (MS-WSMV 3.1.4.1.31) ------------------------------------
+
+    @classmethod
+    def shell_not_found(cls, shell_id: str) -> Fault:
+        """A ShellId the service does not know: sent with HTTP 400 (see the module docstring)."""
         return cls(
-            "w:QuotaLimit",
-            "The WS-Management service cannot process the request. The maximum number of "
-            "concurrent operations for this user has been exceeded. Close existing operations "
-            "for this user, or raise the quota for this user. ",
-            raw_detail=detail,
+            "w:InvalidSelectors",
+            "The WS-Management service cannot process the request because the request "
+            "contained invalid selectors for the resource. ",
+            detail="UnexpectedSelectors",
+            wsman_code=CODE_INVALID_SELECTORS,
+            message=f"The request for the Windows Remote Shell with ShellId {shell_id} failed "
+            "because the shell was not found on the server. Possible causes are: the specified "
+            "ShellId is incorrect or the shell no longer exists on the server. Provide the "
+            "correct ShellId or create a new shell and retry the operation. ",
+            status=400,
+        )
+
+    @classmethod
+    def command_not_found(cls) -> Fault:
+        """A CommandId the shell does not know (corpus
+        pypsrp-fault-invalidselectors-bad-commandid.xml, word for word)."""
+        return cls(
+            "w:InvalidSelectors",
+            "The WS-Management service cannot process the request because the request "
+            "contained invalid selectors for the resource. ",
+            detail="UnexpectedSelectors",
+            wsman_code=CODE_INVALID_SELECTORS,
+            message="The Windows Remote Shell received a request to perform an operation on a "
+            "command identifier that does not exist. Either the command has completed "
+            "execution or the client specified an invalid command identifier. ",
+        )
+
+    @classmethod
+    def shell_invalid_parameter(cls) -> Fault:
+        """The cmd plug-in refused a value (corpus
+        pypsrp-fault-invalidparameter-providerfault.xml)."""
+        return cls(
+            "w:InvalidParameter",
+            "The parameter is incorrect. ",
+            detail="InvalidValue",
+            wsman_code=CODE_INVALID_PARAMETER,
+            provider=_SHELL_PLUGIN,
+        )
+
+    @classmethod
+    def shell_file_not_found(cls) -> Fault:
+        """A program that does not exist, started without cmd.exe (corpus
+        pypsrp-fault-internalerror-file-not-found.xml)."""
+        return cls(
+            "w:InternalError",
+            "The system cannot find the file specified. ",
+            code="s:Receiver",
+            wsman_code=CODE_FILE_NOT_FOUND,
+            provider=_SHELL_PLUGIN,
         )
 
 
@@ -291,7 +422,9 @@ def render_fault(
         if fault.detail:
             parts.append(f"<w:FaultDetail>{_DETAIL_BASE}{fault.detail}</w:FaultDetail>")
         message = text(fault.message)
-        if fault.provider_fault:
+        if fault.provider is not None:
+            message = f"<f:ProviderFault {fault.provider}>{message}</f:ProviderFault>"
+        elif fault.provider_fault:
             message = (
                 '<f:ProviderFault provider="WMI Provider" '
                 'path="%systemroot%\\system32\\WsmWmiPl.dll">'

@@ -25,6 +25,13 @@ from aiowsman.protocol.namespaces import (
     ACTION_PUT,
     ACTION_RELEASE,
     ACTION_RELEASE_RESPONSE,
+    ACTION_RENEW,
+    ACTION_SHELL_COMMAND,
+    ACTION_SHELL_RECEIVE,
+    ACTION_SHELL_SEND,
+    ACTION_SHELL_SIGNAL,
+    ACTION_SUBSCRIBE,
+    ACTION_UNSUBSCRIBE,
     ADDRESS_ANONYMOUS,
     NS_ENUMERATION,
     NS_WSMAN_IDENTITY,
@@ -34,6 +41,7 @@ from aiowsman.testing._cim import HostStore, TableCache
 from aiowsman.testing._data import os_facts
 from aiowsman.testing._enumeration import EnumerationState
 from aiowsman.testing._faults import Fault
+from aiowsman.testing._flavour import FLAVOURS, Flavour
 from aiowsman.testing._request import ParsedRequest
 from aiowsman.testing._xml import ENVELOPE_ENUMERATION, new_uuid, text
 from aiowsman.testing.families import (
@@ -59,6 +67,14 @@ OPERATIONS: Final = {
     ACTION_ENUMERATE: "Enumerate",
     ACTION_PULL: "Pull",
     ACTION_RELEASE: "Release",
+    ACTION_SUBSCRIBE: "Subscribe",
+    ACTION_RENEW: "Renew",
+    ACTION_UNSUBSCRIBE: "Unsubscribe",
+    # The remote shell actions (MS-WSMV 3.1.4.11-3.1.4.14), named for injections.
+    ACTION_SHELL_COMMAND: "Command",
+    ACTION_SHELL_SEND: "Send",
+    ACTION_SHELL_RECEIVE: "Receive",
+    ACTION_SHELL_SIGNAL: "Signal",
 }
 
 F = TypeVar("F", bound=ResourceFamily)
@@ -82,6 +98,8 @@ class SimulatedHost:
         bulk_instances: instances of the virtual class ``AIOWSMAN_BulkItem``.
         families: the resource families it serves, in routing order
             (default: :func:`~aiowsman.testing.families.default_families`).
+        flavour: the server it imitates (:mod:`aiowsman.testing._flavour`;
+            default Windows).
 
     Attributes:
         index: the host number (0-based).
@@ -101,8 +119,10 @@ class SimulatedHost:
         cache: TableCache | None = None,
         bulk_instances: int = 0,
         families: Sequence[FamilyFactory] | None = None,
+        flavour: Flavour | None = None,
     ) -> None:
         self.index = index
+        self.flavour = flavour if flavour is not None else FLAVOURS["windows"]
         self.seed = seed
         self.behaviour = behaviour
         self.stats = HostStats()
@@ -144,6 +164,11 @@ class SimulatedHost:
         """Enumeration contexts the host still holds (not finished, released or expired)."""
         return len(self.contexts)
 
+    async def close(self) -> None:
+        """Stop what the families run in the background (the server is closing)."""
+        for family in self.families:
+            await family.close()
+
     def latency(self) -> float:
         lat = self.behaviour.latency
         if isinstance(lat, tuple):
@@ -175,7 +200,12 @@ class SimulatedHost:
 
     @staticmethod
     def _envelope(
-        head: str, action: str, relates_to: str | None, body: str, activity_id: str | None
+        head: str,
+        action: str,
+        relates_to: str | None,
+        body: str,
+        activity_id: str | None,
+        headers: str = "",
     ) -> str:
         relates = f"<a:RelatesTo>{text(relates_to)}</a:RelatesTo>" if relates_to else ""
         # Windows adds p:ActivityId (never mustUnderstand) to enumeration
@@ -184,34 +214,16 @@ class SimulatedHost:
         return (
             f"{head}<s:Header><a:Action>{action}</a:Action>"
             f"<a:MessageID>uuid:{new_uuid()}</a:MessageID>{activity}"
-            f"<a:To>{ADDRESS_ANONYMOUS}</a:To>{relates}</s:Header>"
+            f"<a:To>{ADDRESS_ANONYMOUS}</a:To>{relates}{headers}</s:Header>"
             f"<s:Body>{body}</s:Body></s:Envelope>"
         )
 
     def identify(self, *, authenticated: bool, profiles: list[str]) -> str:
-        """The IdentifyResponse (DSP0226 11, Identify).
-
-        Unauthenticated (``/wsman-anon/identify``) Windows hides the OS
-        version: ``OS: 0.0.0 SP: 0.0 Stack: 3.0`` (corpus knifewin-identify-
-        response-stack3.xml).
-        """
-        version = os_facts(self.seed, self.index)[1] if authenticated else "0.0.0"
-        prof = ""
-        if authenticated and profiles:
-            prof = (
-                "<wsmid:SecurityProfiles>"
-                + "".join(
-                    f"<wsmid:SecurityProfileName>{p}</wsmid:SecurityProfileName>" for p in profiles
-                )
-                + "</wsmid:SecurityProfiles>"
-            )
-        return (
-            '<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope">'
-            f'<s:Header/><s:Body><wsmid:IdentifyResponse xmlns:wsmid="{NS_WSMAN_IDENTITY}">'
-            "<wsmid:ProtocolVersion>http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
-            "</wsmid:ProtocolVersion><wsmid:ProductVendor>Microsoft Corporation"
-            f"</wsmid:ProductVendor><wsmid:ProductVersion>OS: {version} SP: 0.0 Stack: 3.0"
-            f"</wsmid:ProductVersion>{prof}</wsmid:IdentifyResponse></s:Body></s:Envelope>"
+        """The IdentifyResponse (DSP0226 11), in the host's flavour's shape."""
+        return self.flavour.identify(
+            os_version=os_facts(self.seed, self.index)[1],
+            authenticated=authenticated,
+            profiles=profiles,
         )
 
     # -- dispatch ---------------------------------------------------------------------
@@ -253,7 +265,9 @@ class SimulatedHost:
 
     def _render(self, reply: Reply, relates_to: str | None, activity_id: str | None) -> str:
         activity = activity_id if reply.activity else None
-        return self._envelope(reply.head, reply.action, relates_to, reply.body, activity)
+        return self._envelope(
+            reply.head, reply.action, relates_to, reply.body, activity, reply.headers
+        )
 
     async def _render_later(
         self, reply: Awaitable[Reply], relates_to: str | None, activity_id: str | None

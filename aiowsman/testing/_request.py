@@ -15,6 +15,7 @@ from lxml import etree
 
 from aiowsman.protocol.namespaces import (
     NS_ADDRESSING,
+    NS_EVENTING,
     NS_SOAP,
     NS_WSMAN,
     NS_WSMAN_IDENTITY,
@@ -38,6 +39,8 @@ _A = "{" + NS_ADDRESSING + "}"
 _W = "{" + NS_WSMAN + "}"
 _P = "{" + NS_WSMAN_MSFT + "}"
 _IDENTIFY: Final = "{" + NS_WSMAN_IDENTITY + "}Identify"
+#: A WS-Eventing subscription manager's reference parameter (sent as a header).
+_E_IDENTIFIER: Final = "{" + NS_EVENTING + "}Identifier"
 _A_ACTION: Final = _A + "Action"
 _A_MESSAGE_ID: Final = _A + "MessageID"
 _A_TO: Final = _A + "To"
@@ -74,6 +77,7 @@ UNDERSTOOD: Final = frozenset(
         _P + "SequenceId",
         _P + "ActivityId",
         _P + "CompressionType",
+        _E_IDENTIFIER,
     }
 )
 
@@ -140,6 +144,8 @@ class ParsedRequest:
     fragment: str | None = None
     fragment_dialect: str | None = None
     selector_eprs: dict[str, etree._Element] = field(default_factory=dict)
+    #: The ``e:Identifier`` header: which subscription a Renew/Unsubscribe names.
+    identifier: str | None = None
 
 
 def _strip(value: str | None) -> str:
@@ -283,6 +289,8 @@ def _parse(data: bytes) -> ParsedRequest:
                         req.selectors[name] = ""
                     else:
                         req.selectors[name] = _strip(sel.text)
+            elif tag == _E_IDENTIFIER:
+                req.identifier = _strip(child.text)
             elif tag == _W_FRAGMENT:
                 req.fragment = _strip(child.text)
                 req.fragment_dialect = child.get("Dialect")

@@ -17,13 +17,16 @@ from aiowsman.protocol.namespaces import (
     NS_EVENTING,
     NS_SOAP,
     NS_TRANSFER,
+    NS_WINRS,
     NS_WSMAN,
     NS_WSMAN_MSFT,
 )
 
 __all__ = [
     "ENVELOPE_ENUMERATION",
+    "ENVELOPE_EVENTING",
     "ENVELOPE_FAULT",
+    "ENVELOPE_SHELL",
     "ENVELOPE_TRANSFER",
     "attr",
     "new_uuid",
@@ -82,6 +85,14 @@ ENVELOPE_ENUMERATION: Final = _open(
     ("w", NS_WSMAN),
     ("p", NS_WSMAN_MSFT),
 )
+ENVELOPE_EVENTING: Final = _open(
+    ("s", NS_SOAP),
+    ("a", NS_ADDRESSING),
+    ("e", NS_EVENTING),
+    ("n", NS_ENUMERATION),
+    ("w", NS_WSMAN),
+    ("p", NS_WSMAN_MSFT),
+)
 ENVELOPE_FAULT: Final = _open(
     ("s", NS_SOAP),
     ("a", NS_ADDRESSING),
@@ -89,5 +100,14 @@ ENVELOPE_FAULT: Final = _open(
     ("e", NS_EVENTING),
     ("n", NS_ENUMERATION),
     ("w", NS_WSMAN),
+    ("p", NS_WSMAN_MSFT),
+)
+#: Remote shell answers (corpus pypsrp-shell-*-response-*.xml) declare rsp too.
+ENVELOPE_SHELL: Final = _open(
+    ("s", NS_SOAP),
+    ("a", NS_ADDRESSING),
+    ("x", NS_TRANSFER),
+    ("w", NS_WSMAN),
+    ("rsp", NS_WINRS),
     ("p", NS_WSMAN_MSFT),
 )

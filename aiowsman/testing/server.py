@@ -41,14 +41,16 @@ from aiowsman.testing._behaviour import (
     Injection,
     InjectionKind,
     RequestInfo,
+    applying,
 )
 from aiowsman.testing._bulk import BULK_URI
 from aiowsman.testing._cim import TableCache
 from aiowsman.testing._faults import Fault, render_fault
+from aiowsman.testing._flavour import FlavourName, flavour_named
 from aiowsman.testing._host import SimulatedHost, operation_of
 from aiowsman.testing._request import BadRequest, ParsedRequest, parse_request
 from aiowsman.testing._xml import new_uuid
-from aiowsman.testing.families import CimFamily, FamilyFactory, default_families
+from aiowsman.testing.families import CimFamily, FamilyFactory, ShellFamily, default_families
 from aiowsman.testing.server_auth import AuthOutcome, ConnectionState, ServerAuthHandler
 
 __all__ = ["BasicAuthHandler", "WSManTestServer"]
@@ -59,6 +61,8 @@ SOAP_CONTENT_TYPE: Final = "application/soap+xml;charset=UTF-8"
 AddressMode = Literal["ports", "addresses"]
 
 _SECPROFILE: Final = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile"
+#: ConnectionState key of the user a connection authenticated as (OMI flavour).
+_CONNECTION_USER: Final = "connection-user"
 _TEXT_NODE: Final = re.compile(rb">([^<>]+)</")
 
 
@@ -166,6 +170,10 @@ class WSManTestServer:
             N = 200,000 costs no memory (see :mod:`aiowsman.testing._bulk`).
         families: more resource families every host serves, after the default
             ones (see :mod:`aiowsman.testing.families`; tests add their own).
+        flavour: the server the hosts imitate: ``"windows"`` (WinRM, the
+            default) or ``"omi"`` (Open Management Infrastructure: its
+            Identify, addressing, bare datetimes, OMI_Error faults and Basic
+            authenticating the connection; see :mod:`aiowsman.testing._flavour`).
 
     Attributes:
         endpoints: one URL per simulated host, ``http(s)://ip:port/wsman``.
@@ -192,7 +200,9 @@ class WSManTestServer:
         backlog: int = 1024,
         bulk_instances: int = 0,
         families: Sequence[FamilyFactory] = (),
+        flavour: FlavourName = "windows",
     ) -> None:
+        self.flavour = flavour_named(flavour)
         if hosts < 1:
             raise ValueError("hosts must be >= 1")
         if address_mode not in ("ports", "addresses"):
@@ -239,6 +249,7 @@ class WSManTestServer:
                 seed=seed,
                 behaviour=behaviours.get(i) or HostBehaviour(latency=latency),
                 families=host_families,
+                flavour=self.flavour,
             )
             for i in range(hosts)
         ]
@@ -294,8 +305,8 @@ class WSManTestServer:
 
     def summary(self) -> dict[str, int]:
         """Totals over all hosts: requests, connections, faults, auth failures,
-        releases, open enumeration contexts and the largest per-host
-        concurrency seen."""
+        releases, open enumeration contexts, open shells and the largest
+        per-host concurrency seen."""
         hosts = self.hosts
         return {
             "hosts": len(hosts),
@@ -305,6 +316,7 @@ class WSManTestServer:
             "auth_failures": sum(h.stats.auth_failures for h in hosts),
             "releases": sum(len(h.stats.releases) for h in hosts),
             "contexts_open": sum(h.contexts_open for h in hosts),
+            "shells_open": sum(len(h.family(ShellFamily).open_shells()) for h in hosts),
             "max_in_flight": max((h.stats.max_in_flight for h in hosts), default=0),
         }
 
@@ -395,6 +407,8 @@ class WSManTestServer:
         self._closed = True
         if self._closing is not None:
             self._closing.set()
+        for host in self.hosts:
+            await host.close()
         for auth_handler in self._owned_handlers:
             close = getattr(auth_handler, "close", None)
             if close is not None:
@@ -464,7 +478,19 @@ class WSManTestServer:
         if entry is None:
             return web.Response(status=503)
         host, conn = entry
-        if request.path == "/wsman-anon/identify":
+        cookie = request.headers.get("Cookie")
+        if cookie is not None:
+            host.stats.cookies_received[cookie] += 1
+        if (
+            self.flavour.authenticates_connections
+            and "Authorization" not in request.headers
+            and _CONNECTION_USER not in conn.data
+            and "none" not in self.auth
+        ):
+            # OMI with Basic: an unauthenticated request on a connection that
+            # never authenticated gets no answer at all (_flavour, rule 7).
+            return await self._black_hole(request)
+        if request.path == "/wsman-anon/identify" and self.flavour.anonymous_identify:
             return await self._anonymous_identify(request, host)
         if request.path != "/wsman":
             return web.Response(status=404)
@@ -486,6 +512,7 @@ class WSManTestServer:
             return web.Response(status=200, headers=outcome.headers)
         stats = host.stats
         stats.requests += 1
+        stats.by_user[outcome.user or ""] += 1
         behaviour = host.behaviour
         if behaviour.unauthorized_after is not None and stats.requests > (
             behaviour.unauthorized_after
@@ -507,16 +534,24 @@ class WSManTestServer:
     async def _authenticate(
         self, request: web.BaseRequest, raw: bytes, conn: ConnectionState
     ) -> AuthOutcome:
-        if (
-            "Authorization" not in request.headers
-            and "none" in self.auth
-            and not (request.content_type.startswith("multipart/"))
-        ):
-            return AuthOutcome("ok", user=None, plaintext=raw)
+        if "Authorization" not in request.headers:
+            connection_user = conn.data.get(_CONNECTION_USER)
+            if connection_user is not None:
+                # A connection that authenticated (OMI with Basic) serves
+                # its later requests as that user (_flavour, rule 7).
+                return AuthOutcome("ok", user=connection_user, plaintext=raw)
+            if "none" in self.auth and not request.content_type.startswith("multipart/"):
+                return AuthOutcome("ok", user=None, plaintext=raw)
         for handler in self.auth_handlers:
             outcome = await handler.authenticate(request, raw, conn)  # type: ignore[arg-type]
             if outcome.kind == "skip":
                 continue
+            if (
+                outcome.kind == "ok"
+                and self.flavour.authenticates_connections
+                and isinstance(handler, BasicAuthHandler)
+            ):
+                conn.data[_CONNECTION_USER] = outcome.user
             if (
                 outcome.kind == "ok"
                 and self.tls is None
@@ -549,8 +584,20 @@ class WSManTestServer:
         if operation_of(req) != "Identify":
             return web.Response(status=403)
         host.stats.by_operation["Identify"] += 1
+        host.stats.by_user[""] += 1
         body = host.identify(authenticated=False, profiles=[]).encode()
-        return web.Response(body=body, headers={"Content-Type": SOAP_CONTENT_TYPE})
+        headers = {"Content-Type": SOAP_CONTENT_TYPE}
+        if host.behaviour.set_cookie is not None:
+            headers["Set-Cookie"] = host.behaviour.set_cookie
+        return web.Response(body=body, headers=headers)
+
+    async def _black_hole(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Never answer: hold the request until the server closes, then drop it."""
+        assert self._closing is not None
+        await self._closing.wait()
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=503)
 
     def _pick_injection(self, host: SimulatedHost, info: RequestInfo) -> Injection | None:
         behaviour = host.behaviour
@@ -607,11 +654,7 @@ class WSManTestServer:
 
         # -- injections that replace the answer before any work -------------
         if kind is InjectionKind.BLACK_HOLE:
-            assert self._closing is not None
-            await self._closing.wait()
-            if request.transport is not None:
-                request.transport.abort()
-            return web.Response(status=503)
+            return await self._black_hole(request)
         if kind is InjectionKind.RESET_BEFORE_RESPONSE:
             return _reset(request)
         if kind is InjectionKind.HTTP_500:
@@ -623,6 +666,8 @@ class WSManTestServer:
         if kind is InjectionKind.HTTP_503:
             assert injection is not None
             return web.Response(status=503, headers={"Retry-After": str(injection.retry_after)})
+        if kind is InjectionKind.WEB_PAGE:
+            return web.Response(status=200, text=_WEB_PAGE, content_type="text/html")
         if kind is InjectionKind.UNAUTHORIZED:
             return self._unauthorized()
         if kind is InjectionKind.EXPIRE_CONTEXTS:
@@ -652,20 +697,36 @@ class WSManTestServer:
                 if operation == "Identify":
                     text = host.identify(authenticated=True, profiles=self._profiles())
                 else:
-                    answer = host.execute(req, relates_to, activity_id, outcome.user)
-                    text = answer if isinstance(answer, str) else await answer
+                    # The injection reaches the enumeration code through a
+                    # context variable (enumeration quirks: endless, empty
+                    # or oversize batches), not through every family's API.
+                    with applying(injection):
+                        answer = host.execute(req, relates_to, activity_id, outcome.user)
+                        text = answer if isinstance(answer, str) else await answer
             except Fault as exc:
                 fault = exc
+            else:
+                # The flavour's dialect of the answer (_flavour: URIs, datetimes).
+                text = self.flavour.adapt(text, request.headers.get("User-Agent", ""))
         if fault is not None:
-            status = 500
+            status = fault.status
             stats.faults[fault.subcode or fault.code] += 1
-            text = render_fault(
+            text = self.flavour.render_fault(
                 fault, relates_to=relates_to, machine=host.machine, activity_id=activity_id
             )
         # WinRM answers in the request's character set (Windows clients send
         # UTF-16, MS-WSMV 4.5 shows charset=UTF-16); a behaviour may force one.
         encoding = behaviour.response_encoding or _request_charset(request)
-        if encoding == "utf-16":
+        if kind is InjectionKind.DTD_IN_UTF32:
+            assert injection is not None
+            # WS-Man allows UTF-8 and UTF-16 only; libxml2 reads UTF-32 too.
+            doctype = (
+                f'<?xml version="1.0" encoding="UTF-32"?><!DOCTYPE s:Envelope ['
+                f'<!ENTITY % ext SYSTEM "{injection.target}"> %ext;]>'
+            )
+            body = (doctype + text).encode("utf-32")
+            soap_type = "application/soap+xml;charset=UTF-32"
+        elif encoding == "utf-16":
             body = text.encode("utf-16")  # with a BOM, as Windows writes it
             soap_type = "application/soap+xml;charset=UTF-16"
         else:
@@ -680,6 +741,8 @@ class WSManTestServer:
             body, content_type = outcome.seal(body)
         headers = {"Content-Type": content_type}
         headers.update(outcome.headers)
+        if behaviour.set_cookie is not None:
+            headers["Set-Cookie"] = behaviour.set_cookie
         if kind in (
             InjectionKind.RESET_MID_RESPONSE,
             InjectionKind.TRUNCATED_BODY,
@@ -687,6 +750,9 @@ class WSManTestServer:
         ):
             assert injection is not None
             return await _stream(request, status, headers, body, injection)
+        if kind is InjectionKind.PUSH_EXTRA_RESPONSE and request.transport is not None:
+            assert injection is not None
+            _push_later(request.transport, injection.delay, machine=host.machine)
         return web.Response(status=status, body=body, headers=headers)
 
 
@@ -735,8 +801,55 @@ _LAUGHS: Final = (
 )
 
 
+_WEB_PAGE: Final = (
+    "<!DOCTYPE html>\n<html>\n<head>\n<title>Welcome to nginx!</title>\n</head>\n<body>\n"
+    "<h1>Welcome to nginx!</h1>\n<p>If you see this page, the nginx web server is "
+    "successfully installed and working.</p>\n</body>\n</html>\n"
+)
+
+
+def _push_later(transport: asyncio.BaseTransport, delay: float, *, machine: str) -> None:
+    """Write an unsolicited HTTP response on a kept-alive connection after ``delay`` s.
+
+    A w:QuotaLimit fault without RelatesTo: the shape Windows really sends
+    without RelatesTo (corpus winrb-fault-quotalimit-msft-wmierror.xml), so
+    it cannot be told from a genuine answer by correlation alone.
+    """
+    body = render_fault(Fault.quota(1), relates_to=None, machine=machine).encode("utf-8")
+    head = (
+        "HTTP/1.1 500 Internal Server Error\r\n"
+        f"Content-Type: {SOAP_CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode("ascii")
+
+    def push() -> None:
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(head + body)
+
+    asyncio.get_running_loop().call_later(delay, push)
+
+
+def _after_start_tag(body: bytes, tag: bytes) -> int:
+    """The offset just after the name of the first ``tag`` start tag (or 0)."""
+    pos = body.find(tag)
+    return pos + len(tag) if pos >= 0 else 0
+
+
 def _spoil(body: bytes, injection: Injection) -> bytes:
     kind = injection.kind
+    if kind is InjectionKind.NAMESPACE_FLOOD:
+        pos = _after_start_tag(body, b"<s:Envelope")
+        flood = b"".join(
+            b' xmlns:flood%d="urn:aiowsman:flood:%d"' % (i, i) for i in range(injection.count)
+        )
+        return body[:pos] + flood + body[pos:]
+    if kind is InjectionKind.HEAVY_BODY:
+        pos = body.find(b"</s:Header>")
+        if pos < 0:
+            return body
+        head = b'<h:Padding xmlns:h="urn:aiowsman:padding">'
+        tail = b"</h:Padding>"
+        count = max(0, (injection.size - len(body) - len(head) - len(tail)) // len(b"<h:e/>"))
+        return body[:pos] + head + b"<h:e/>" * count + tail + body[pos:]
     if kind is InjectionKind.GARBAGE:
         return b"}{ this is not XML at all \x01\x02 <<<"
     if kind is InjectionKind.INVALID_UTF8:

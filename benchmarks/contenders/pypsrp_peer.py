@@ -10,15 +10,15 @@ Nothing of pypsrp's is copied here; it is installed from PyPI (``bench`` extra).
 
 from __future__ import annotations
 
-import threading
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from pypsrp.client import Client
+from pypsrp.shell import Process, SignalCode, WinRS
 from pypsrp.wsman import SelectorSet, WSMan
 
 from benchmarks._common import Target, split_endpoint
-from benchmarks.contenders import check_count
+from benchmarks.contenders import check_count, thread_hosts
 
 ENUM = "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
 WSMAN_NS = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
@@ -37,6 +37,7 @@ class _Pypsrp:
         self.target = target
         self.params = params
         self.wsman: WSMan | None = None
+        self.client: Any = None
 
     def _connect(self, endpoint: str) -> WSMan:
         host, port, path, tls = split_endpoint(endpoint)
@@ -110,11 +111,28 @@ class _Pypsrp:
             response = body.find(f"{{{ENUM}}}PullResponse")
         return count
 
+    def _client(self, endpoint: str) -> Client:
+        host, port, path, tls = split_endpoint(endpoint)
+        return Client(
+            host,
+            port=port,
+            path=path,
+            username=self.target.username,
+            password=self.target.password,
+            ssl=tls,
+            auth="basic",
+            encryption="never",
+            no_proxy=True,
+        )
+
     def setup(self) -> None:
         self.wsman = self._connect(self.target.endpoints[0])
         for _ in range(20 if self.scenario == "single" else 2):
             self.identify(self.wsman)
             self.get(self.wsman)
+        if self.scenario.startswith("command"):
+            self.client = self._client(self.target.endpoints[0])
+            _check(*self.client.execute_cmd("hostname"))
 
     def run(self) -> dict[str, Any]:
         assert self.wsman is not None
@@ -136,42 +154,70 @@ class _Pypsrp:
             return {"items": count, "ops": 1, "errors": 0}
         if self.scenario == "fanout":
             return self._fanout()
+        if self.scenario == "commands":
+            return self._commands()
+        if self.scenario == "command_fanout":
+            return self._command_fanout()
+        if self.scenario == "command_stream":
+            return self._command_stream()
         raise ValueError(f"pypsrp: unknown scenario {self.scenario}")
+
+    def _commands(self) -> dict[str, Any]:
+        count = int(self.params["count"])
+        if self.params["mode"] == "cycle":
+            # Client.execute_cmd: a WinRS shell per call (create, command,
+            # receive, signal, delete), as pypsrp users run a command.
+            for _ in range(count):
+                _check(*self.client.execute_cmd("hostname"))
+            return {"commands": count, "ops": 5 * count, "errors": 0}
+        assert self.wsman is not None
+        with WinRS(self.wsman) as shell:
+            for _ in range(count):
+                process = Process(shell, "hostname")
+                process.invoke()
+                process.signal(SignalCode.TERMINATE)
+                _check(process.stdout.decode(), "", process.rc or 0)
+        return {"commands": count, "ops": 3 * count, "errors": 0}
+
+    def _command_fanout(self) -> dict[str, Any]:
+        hosts = self.target.endpoints[: int(self.params["hosts"])]
+
+        def one(url: str) -> None:
+            _check(*self._client(url).execute_cmd("hostname"))
+
+        return thread_hosts(hosts, int(self.params["concurrency"]), one, ops_per_host=5)
+
+    def _command_stream(self) -> dict[str, Any]:
+        total = int(self.params["bytes"])
+        assert self.wsman is not None
+        with WinRS(self.wsman) as shell:
+            process = Process(shell, f"aiowsman-bytes {total}")
+            process.invoke()  # pypsrp keeps the whole output in memory
+            process.signal(SignalCode.TERMINATE)
+        check_count("pypsrp stream", len(process.stdout), total)
+        return {"bytes": len(process.stdout), "ops": 1, "errors": 0}
 
     def _fanout(self) -> dict[str, Any]:
         hosts = self.target.endpoints[: int(self.params["hosts"])]
-        lock = threading.Lock()
-        errors: list[str] = []
-        ok = 0
 
         def one(url: str) -> None:
-            nonlocal ok
+            wsman = self._connect(url)
             try:
-                wsman = self._connect(url)
-                try:
-                    self.identify(wsman)
-                    self.get(wsman)
-                finally:
-                    wsman.close()
-                with lock:
-                    ok += 1
-            except Exception as exc:
-                with lock:
-                    errors.append(f"{url}: {exc!r}")
+                self.identify(wsman)
+                self.get(wsman)
+            finally:
+                wsman.close()
 
-        with ThreadPoolExecutor(max_workers=int(self.params["concurrency"])) as pool:
-            for _ in pool.map(one, hosts):
-                pass
-        return {
-            "hosts": ok,
-            "ops": 2 * ok,
-            "errors": len(errors),
-            "error_sample": errors[0] if errors else "",
-        }
+        return thread_hosts(hosts, int(self.params["concurrency"]), one, ops_per_host=2)
 
     def close(self) -> None:
         if self.wsman is not None:
             self.wsman.close()
+
+
+def _check(stdout: str, stderr: str, rc: int) -> None:
+    if rc != 0 or not stdout.startswith("HOST"):
+        raise RuntimeError(f"hostname gave {rc} {stdout!r} {stderr!r}")
 
 
 def create(scenario: str, target: Target, params: dict[str, Any]) -> _Pypsrp:

@@ -9,7 +9,6 @@ what aiowsman's overhead is measured against.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import ssl
 import uuid
@@ -20,7 +19,7 @@ import aiohttp
 from lxml import etree
 
 from benchmarks._common import Target
-from benchmarks.contenders import AsyncWorkload, check_count
+from benchmarks.contenders import AsyncWorkload, check_count, gather_hosts
 
 SOAP = "http://www.w3.org/2003/05/soap-envelope"
 ADDR = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
@@ -31,6 +30,12 @@ ANON = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
 GET = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get"
 ENUMERATE = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate"
 PULL = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull"
+CREATE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"
+DELETE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete"
+RSP = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+CMD_URI = f"{RSP}/cmd"
+SHELL_DONE = f"{RSP}/CommandState/Done"
+SHELL_ID = f"{{{WSMAN}}}SelectorSet/{{{WSMAN}}}Selector"
 
 BODY = f"{{{SOAP}}}Body"
 FAULT = f"{{{SOAP}}}Fault"
@@ -118,6 +123,91 @@ class _Client:
         )
 
 
+class _Shell:
+    """A WinRS cmd shell by hand: Create, Command, Receive, Signal, Delete (MS-WSMV 3.1.4)."""
+
+    def __init__(self, raw: _Raw, url: str) -> None:
+        self.raw = raw
+        self.url = url
+        self.shell_id = ""
+
+    def _envelope(self, action: str, body: str, *, timeout: str = "PT60S") -> bytes:
+        sel = ""
+        if self.shell_id:
+            sel = (
+                f'<w:SelectorSet><w:Selector Name="ShellId">{self.shell_id}</w:Selector>'
+                "</w:SelectorSet>"
+            )
+        return (
+            f'<s:Envelope xmlns:s="{SOAP}" xmlns:a="{ADDR}" xmlns:w="{WSMAN}" xmlns:rsp="{RSP}">'
+            f"<s:Header><a:To>{escape(self.url)}</a:To>"
+            f'<w:ResourceURI s:mustUnderstand="true">{CMD_URI}</w:ResourceURI>'
+            f'<a:ReplyTo><a:Address s:mustUnderstand="true">{ANON}</a:Address></a:ReplyTo>'
+            f'<a:Action s:mustUnderstand="true">{action}</a:Action>'
+            '<w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize>'
+            f"<a:MessageID>uuid:{uuid.uuid4()}</a:MessageID>"
+            f"<w:OperationTimeout>{timeout}</w:OperationTimeout>{sel}</s:Header>"
+            f"<s:Body>{body}</s:Body></s:Envelope>"
+        ).encode()
+
+    async def create(self) -> None:
+        body = (
+            "<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams>"
+            "<rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>"
+        )
+        payload = await self.raw.post(self.url, self._envelope(CREATE, body))
+        found = payload.find(f".//{SHELL_ID}")
+        if found is None or not found.text:
+            raise RuntimeError(f"{self.url}: no ShellId")
+        self.shell_id = found.text
+
+    async def run(self, command: str, sink: Any = None) -> tuple[int, bytes]:
+        """Command, Receive to the end, Signal terminate: (exit code, stdout)."""
+        body = f"<rsp:CommandLine><rsp:Command>{escape(command)}</rsp:Command></rsp:CommandLine>"
+        payload = await self.raw.post(self.url, self._envelope(f"{RSP}/Command", body))
+        command_id = payload.findtext(f"{{{RSP}}}CommandId")
+        receive = (
+            f'<rsp:Receive><rsp:DesiredStream CommandId="{command_id}">stdout stderr'
+            "</rsp:DesiredStream></rsp:Receive>"
+        )
+        out: list[bytes] = []
+        code = -1
+        while True:
+            try:
+                payload = await self.raw.post(
+                    self.url, self._envelope(f"{RSP}/Receive", receive, timeout="PT20S")
+                )
+            except TimedOut:
+                continue
+            done = False
+            for child in payload:
+                if child.tag == f"{{{RSP}}}Stream":
+                    if child.text and child.get("Name") == "stdout":
+                        data = base64.b64decode(child.text)
+                        if sink is None:
+                            out.append(data)
+                        else:
+                            sink(data)
+                elif child.tag == f"{{{RSP}}}CommandState" and child.get("State") == SHELL_DONE:
+                    done = True
+                    code = int(child.findtext(f"{{{RSP}}}ExitCode") or -1)
+            if done:
+                break
+        signal = (
+            f'<rsp:Signal CommandId="{command_id}"><rsp:Code>{RSP}/signal/terminate</rsp:Code>'
+            "</rsp:Signal>"
+        )
+        await self.raw.post(self.url, self._envelope(f"{RSP}/Signal", signal))
+        return code, b"".join(out)
+
+    async def delete(self, *, close: bool = False) -> None:
+        await self.raw.post(self.url, self._envelope(DELETE, ""), close=close, empty_ok=True)
+
+
+class TimedOut(RuntimeError):
+    """The w:TimedOut fault: a Receive found no output yet."""
+
+
 class _Raw(AsyncWorkload):
     def __init__(self, scenario: str, target: Target, params: dict[str, Any]) -> None:
         super().__init__()
@@ -132,18 +222,28 @@ class _Raw(AsyncWorkload):
         self.close_headers = {**self.headers, "Connection": "close"}
         self.http: aiohttp.ClientSession | None = None
 
-    async def post(self, url: str, body: bytes, *, close: bool = False) -> etree._Element:
+    async def post(
+        self, url: str, body: bytes, *, close: bool = False, empty_ok: bool = False
+    ) -> etree._Element:
         """POST one envelope, parse the answer, return the Body's first child."""
         assert self.http is not None
         headers = self.close_headers if close else self.headers
         async with self.http.post(url, data=body, headers=headers) as resp:
             data = await resp.read()
-            if resp.status != 200:
-                raise RuntimeError(f"{url}: HTTP {resp.status}")
+            status = resp.status
         root = etree.fromstring(data, PARSER)
-        payload = root.find(BODY)[0]  # type: ignore[index]
+        found = root.find(BODY)
+        if found is None or len(found) == 0:
+            if empty_ok and status == 200:
+                return root
+            raise RuntimeError(f"{url}: HTTP {status}, empty Body")
+        payload = found[0]
         if payload.tag == FAULT:
-            raise RuntimeError(f"{url}: SOAP fault")
+            if b"2150858793" in data:
+                raise TimedOut(url)
+            raise RuntimeError(f"{url}: SOAP fault (HTTP {status})")
+        if status != 200:
+            raise RuntimeError(f"{url}: HTTP {status}")
         return payload
 
     async def identify(self, url: str, *, close: bool = False) -> None:
@@ -187,6 +287,8 @@ class _Raw(AsyncWorkload):
         for _ in range(20 if self.scenario == "single" else 2):
             await self.identify(first.url)
             await self.get(first)
+        if self.scenario.startswith("command"):
+            await self._cycle(first.url)
 
     async def arun(self) -> dict[str, Any]:
         if self.scenario == "single":
@@ -195,7 +297,67 @@ class _Raw(AsyncWorkload):
             return await self._fanout()
         if self.scenario == "enumerate":
             return await self._enumerate()
+        if self.scenario == "commands":
+            return await self._commands()
+        if self.scenario == "command_fanout":
+            return await self._command_fanout()
+        if self.scenario == "command_stream":
+            return await self._command_stream()
         raise ValueError(f"raw: unknown scenario {self.scenario}")
+
+    async def _cycle(self, url: str, *, close: bool = False) -> bytes:
+        shell = _Shell(self, url)
+        await shell.create()
+        try:
+            code, out = await shell.run("hostname")
+        finally:
+            await shell.delete(close=close)
+        if code != 0 or not out.startswith(b"HOST"):
+            raise RuntimeError(f"{url}: hostname gave {code} {out!r}")
+        return out
+
+    async def _commands(self) -> dict[str, Any]:
+        url = self.target.endpoints[0]
+        count = int(self.params["count"])
+        if self.params["mode"] == "cycle":
+            for _ in range(count):
+                await self._cycle(url)
+            return {"commands": count, "ops": 5 * count, "errors": 0}
+        shell = _Shell(self, url)
+        await shell.create()
+        try:
+            for _ in range(count):
+                code, _out = await shell.run("hostname")
+                if code != 0:
+                    raise RuntimeError(f"hostname exited {code}")
+        finally:
+            await shell.delete()
+        return {"commands": count, "ops": 3 * count, "errors": 0}
+
+    async def _command_fanout(self) -> dict[str, Any]:
+        hosts = self.target.endpoints[: int(self.params["hosts"])]
+
+        async def one(url: str) -> None:
+            await self._cycle(url, close=True)
+
+        return await gather_hosts(hosts, int(self.params["concurrency"]), one, ops_per_host=5)
+
+    async def _command_stream(self) -> dict[str, Any]:
+        total = int(self.params["bytes"])
+        received = 0
+
+        def count(data: bytes) -> None:
+            nonlocal received
+            received += len(data)
+
+        shell = _Shell(self, self.target.endpoints[0])
+        await shell.create()
+        try:
+            await shell.run(f"aiowsman-bytes {total}", sink=count)
+        finally:
+            await shell.delete()
+        check_count("raw stream", received, total)
+        return {"bytes": received, "ops": 1, "errors": 0}
 
     async def _single(self) -> dict[str, Any]:
         client = _Client(self.target.endpoints[0], self.target)
@@ -210,29 +372,14 @@ class _Raw(AsyncWorkload):
 
     async def _fanout(self) -> dict[str, Any]:
         hosts = self.target.endpoints[: int(self.params["hosts"])]
-        sem = asyncio.Semaphore(int(self.params["concurrency"]))
-        errors: list[str] = []
-        ok = 0
 
         async def one(url: str) -> None:
-            nonlocal ok
-            async with sem:
-                try:
-                    client = _Client(url, self.target)
-                    await self.identify(url)
-                    # The host is done after its Get: let the connection go.
-                    await self.get(client, close=True)
-                    ok += 1
-                except Exception as exc:
-                    errors.append(f"{url}: {exc!r}")
+            client = _Client(url, self.target)
+            await self.identify(url)
+            # The host is done after its Get: let the connection go.
+            await self.get(client, close=True)
 
-        await asyncio.gather(*(one(url) for url in hosts))
-        return {
-            "hosts": ok,
-            "ops": 2 * ok,
-            "errors": len(errors),
-            "error_sample": errors[0] if errors else "",
-        }
+        return await gather_hosts(hosts, int(self.params["concurrency"]), one, ops_per_host=2)
 
     async def _enumerate(self) -> dict[str, Any]:
         client = _Client(self.target.endpoints[0], self.target)

@@ -19,6 +19,11 @@ family          serves                                      state per host
 ``CimFamily``   everything else: ``wmi/root/cimv2/*``       the CIM store
 ``ConfigFamily``  ``http://schemas.microsoft.com/wbem/...     setting overrides
                 /wsman/1/config``
+``EventingFamily``  ``http://schemas.microsoft.com/wbem/...   the event log,
+                /wsman/1/windows/EventLog`` (WS-Eventing    subscriptions
+                pull mode)
+``ShellFamily``  ``http://schemas.microsoft.com/wbem/...     open shells and
+                /wsman/1/windows/shell`` (and ``/cmd``)       their commands
 ==============  ==========================================  ==================
 """
 
@@ -31,14 +36,18 @@ from aiowsman.testing._cim import TableCache
 from aiowsman.testing.families.base import Host, Reply, ResourceFamily
 from aiowsman.testing.families.cim import CimFamily
 from aiowsman.testing.families.config import ConfigFamily
+from aiowsman.testing.families.eventing import EventingFamily
+from aiowsman.testing.families.shell import ShellFamily
 
 __all__ = [
     "CimFamily",
     "ConfigFamily",
+    "EventingFamily",
     "FamilyFactory",
     "Host",
     "Reply",
     "ResourceFamily",
+    "ShellFamily",
     "default_families",
 ]
 
@@ -57,5 +66,7 @@ def default_families(
     """
     return (
         ConfigFamily,
+        EventingFamily,
+        ShellFamily,
         functools.partial(CimFamily, cache=cache, bulk_instances=bulk_instances),
     )

@@ -10,7 +10,7 @@ shell Receive), and the host wraps it in the envelope.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import ClassVar, NamedTuple, Protocol
+from typing import ClassVar, NamedTuple, Protocol, TypeVar
 
 from lxml import etree
 
@@ -36,12 +36,15 @@ from aiowsman.testing._enumeration import (
     pull_batch,
 )
 from aiowsman.testing._faults import Fault
+from aiowsman.testing._flavour import Flavour
 from aiowsman.testing._request import ParsedRequest
 from aiowsman.testing._xml import ENVELOPE_ENUMERATION, ENVELOPE_TRANSFER
 
 __all__ = ["Host", "Reply", "ResourceFamily"]
 
 _N = "{" + NS_ENUMERATION + "}"
+
+F = TypeVar("F", bound="ResourceFamily")
 
 
 class Host(Protocol):
@@ -55,6 +58,11 @@ class Host(Protocol):
     behaviour: HostBehaviour
     stats: HostStats
     contexts: dict[str, EnumerationState]
+    flavour: Flavour
+
+    def family(self, kind: type[F]) -> F:
+        """The host's instance of another family (raises LookupError)."""
+        ...
 
 
 class Reply(NamedTuple):
@@ -67,12 +75,14 @@ class Reply(NamedTuple):
             (Windows declares a different set per response family).
         activity: whether the header carries ``p:ActivityId`` (Windows adds
             it to enumeration answers).
+        headers: more header blocks, rendered (an event batch's ``w:Bookmark``).
     """
 
     action: str
     body: str = ""
     head: str = ENVELOPE_TRANSFER
     activity: bool = False
+    headers: str = ""
 
 
 class ResourceFamily:
@@ -107,6 +117,10 @@ class ResourceFamily:
     def serves(self, uri: str) -> bool:
         """Whether this family serves resource URI ``uri``."""
         return any(uri == p or uri.startswith(p + "/") for p in self.resource_uris)
+
+    async def close(self) -> None:
+        """The server is closing: stop whatever runs in the background."""
+        return None
 
     # -- dispatch -----------------------------------------------------------------
 

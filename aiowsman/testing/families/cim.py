@@ -131,23 +131,22 @@ class CimFamily(ResourceFamily):
     # -- helpers ----------------------------------------------------------------------
 
     def _resolve_class(self, uri: str | None) -> str:
-        if not uri:
-            raise Fault.destination_unreachable("")
-        prefix = URI_WMICIMV2 + "/"
-        if uri.startswith(prefix):
-            name = uri[len(prefix) :]
+        # The flavour reads the class out of the URI (Windows: WMI URIs;
+        # OMI: the last segment, see aiowsman.testing._flavour).
+        name = self.host.flavour.class_name(uri) if uri else None
+        if name is not None:
             cls = self.load_store().cim_class(name)
             if cls is not None:
                 return cls.name
-        raise Fault.destination_unreachable(uri)
+        raise Fault.destination_unreachable(uri or "")
 
-    @staticmethod
-    def _check_namespace(req: ParsedRequest) -> dict[str, str]:
-        selectors = dict(req.selectors)
-        ns = selectors.pop("__cimnamespace", None)
-        if ns is not None and ns.lower().replace("\\", "/") != "root/cimv2":
-            raise Fault.destination_unreachable(f"{req.resource_uri} ({ns})")
-        return selectors
+    def _check_namespace(self, req: ParsedRequest) -> dict[str, str]:
+        """The key selectors of ``req``, once its CIM namespace is the store's.
+
+        Raises:
+            Fault: another namespace (each flavour has its rule).
+        """
+        return self.host.flavour.instance_selectors(req.selectors, req.resource_uri or "")
 
     def _instance_for(self, class_name: str, req: ParsedRequest) -> CimInstance:
         """The instance ``req``'s selectors designate (DSP0226 selectors)."""
@@ -239,6 +238,7 @@ class CimFamily(ResourceFamily):
             raise Fault.schema_validation(
                 f"The request body must contain one {class_name} instance. "
             )
+        types = self.load_store().classes[class_name].types
         values: dict[str, CimValue] = {}
         for child in body:
             if not isinstance(child.tag, str):
@@ -246,6 +246,8 @@ class CimFamily(ResourceFamily):
             name = etree.QName(child).localname
             if child.get(_XSI_NIL, "").lower() == "true":
                 values[name] = None
+            elif name in types:
+                values[name] = self.host.flavour.read_temporal(child, types[name])
             else:
                 values[name] = (child.text or "").strip()
         return values
@@ -333,8 +335,16 @@ class CimFamily(ResourceFamily):
         inputs: dict[str, str] = {}
         if req.body is not None:
             for child in req.body:
-                if isinstance(child.tag, str):
-                    inputs[etree.QName(child).localname] = (child.text or "").strip()
+                if not isinstance(child.tag, str):
+                    continue
+                name = etree.QName(child).localname
+                kind = method.input_types.get(name)
+                if kind is not None:
+                    # Read in the flavour's form; handed on in one canonical text.
+                    value = self.host.flavour.read_temporal(child, kind)
+                    inputs[name] = scalar_text(value)
+                else:
+                    inputs[name] = (child.text or "").strip()
         outputs = method.impl(store, inst, inputs)
         return render_method_output(class_name, method_name, outputs)
 

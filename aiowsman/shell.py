@@ -1,0 +1,1073 @@
+"""Remote commands over WinRS: :class:`Shell`, :class:`Process`, :class:`CommandResult`.
+
+``session.shell(...)`` is a remote ``cmd.exe`` shell (MS-WSMV 3.1.4.5.2) as
+an async context manager; ``shell.run(...)`` runs a command to its end,
+``shell.start(...)`` returns a running :class:`Process` in the manner of
+``asyncio.subprocess``; ``session.run_cmd`` / ``session.run_ps`` do it all
+in one call with a shell of their own.
+
+Rules kept (MS-WSMV 3.1.4.11-3.1.4.14 and the peers' lessons, see
+``docs/commands.md``):
+
+Receive
+    A command's output is pulled with Receive requests, one at a time, each
+    holding the service at most ``receive_timeout`` seconds (its
+    ``w:OperationTimeout``) and bounded on the client by that plus
+    :data:`NETWORK_MARGIN` (the NetworkDelayms of MS-WSMV 3.2.4.1). The
+    service's "no output yet" fault (``w:TimedOut``, 2150858793) is answered
+    with another Receive -- until the command's own deadline (``timeout``,
+    separate from the session's per-request timeout), which ends the command
+    with :class:`~aiowsman.errors.CommandTimeoutError`. A Receive is never
+    sent twice: the service hands each block of output out once.
+Flow control
+    A :class:`Process` holds at most ``buffer`` bytes of unread output; while
+    its reader is behind, no Receive is sent (the remote program then waits,
+    as on a full pipe), so streaming a large output takes constant memory.
+    Read both ``stdout`` and ``stderr`` (or use :meth:`Process.communicate`):
+    as with ``asyncio.subprocess``, an unread stream stalls the other.
+Terminate
+    After a command's output has ended, a ``terminate`` Signal tells the
+    service it may forget the command (MS-WSMV 3.1.4.14: "a final Signal
+    message MUST also be issued"); without it a reused shell runs into
+    MaxConcurrentCommandsPerShell.
+Cleanup
+    The shell is deleted on exit, on error and on cancellation -- also when
+    a fan-out deadline cancels the work: the Delete (and the Terminate of a
+    command still running) runs as a task of its own, bounded by
+    :data:`CLEANUP_TIMEOUT`, which a cancellation waits for instead of
+    abandoning. A session closes the shells still open when it closes.
+A dropped shell
+    When a Command finds the shell gone (ShellNotFound, 2150858843: reaped
+    when idle, or MaxShellRunTime), the shell is created again with the
+    same settings and the command sent once more: it had not run.
+
+Text
+    Output is bytes (``stdout``, ``stderr``); ``*_text`` decodes them with
+    the shell's code page (``codepage``, 65001 -- UTF-8 -- by default),
+    streams with an incremental decoder, so a character split across two
+    Receives comes out whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import codecs
+import collections
+import dataclasses
+import enum
+import logging
+import warnings
+import weakref
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from aiowsman.errors import (
+    CommandTimeoutError,
+    ConfigurationError,
+    OperationTimedOutFault,
+    ShellNotFoundFault,
+    WSManError,
+    WSManFault,
+)
+from aiowsman.protocol import namespaces as ns
+from aiowsman.protocol import shell as proto
+from aiowsman.protocol.clixml import ClixmlStreams, ErrorRecord, ProgressRecord, decode_clixml
+from aiowsman.protocol.envelope import Request
+from aiowsman.protocol.locator import ResourceLocator
+from aiowsman.protocol.response import Envelope
+from aiowsman.protocol.shell import ShellInfo, ShellSpec
+
+if TYPE_CHECKING:
+    from aiowsman.session import AsyncSession
+
+__all__ = [
+    "CLEANUP_TIMEOUT",
+    "DEFAULT_CODEPAGE",
+    "DEFAULT_COMMAND_TIMEOUT",
+    "NETWORK_MARGIN",
+    "RECEIVE_TIMEOUT",
+    "SHELL_DEFAULT",
+    "CommandResult",
+    "OutputStream",
+    "PowerShellResult",
+    "Process",
+    "Shell",
+    "cleanup",
+    "powershell_command",
+    "powershell_result",
+]
+
+log = logging.getLogger("aiowsman.shell")
+T = TypeVar("T")
+
+
+class _Default(enum.Enum):
+    """The "use the shell's setting" value of a ``timeout`` argument."""
+
+    SHELL = "the shell's command_timeout"
+
+    def __repr__(self) -> str:
+        return "<the shell's command_timeout>"
+
+
+SHELL_DEFAULT: Final = _Default.SHELL
+Timeout = float | None | _Default
+
+#: UTF-8, the console code page asked for by default (WinRb, masterzen and
+#: Ansible do the same; pywinrm's 437 mangles anything but ASCII).
+DEFAULT_CODEPAGE: Final = 65001
+#: ``w:OperationTimeout`` of a Receive: how long the service may hold it
+#: waiting for output (pywinrm and pypsrp use 20 s too).
+RECEIVE_TIMEOUT: Final = 20.0
+#: Added to a Receive's OperationTimeout for the client's own deadline: the
+#: default NetworkDelayms of MS-WSMV 3.2.4.1 (5000 ms).
+NETWORK_MARGIN: Final = 5.0
+#: A command's deadline unless the caller gives one (None for no deadline).
+DEFAULT_COMMAND_TIMEOUT: Final = 3600.0
+#: Upper bound on the best-effort Terminate and Delete sent while leaving.
+CLEANUP_TIMEOUT: Final = 10.0
+#: Unread output a Process holds before it stops sending Receives (bytes).
+DEFAULT_BUFFER: Final = 1024 * 1024
+#: The buffer of :meth:`Shell.run`, which keeps the whole output anyway.
+_UNBOUNDED: Final = 2**62
+#: ``w:OperationTimeout`` of a keep-alive Receive.
+KEEPALIVE_OPERATION_TIMEOUT: Final = 1.0
+#: cmd.exe's command line limit (characters): longer PowerShell goes by stdin.
+CMD_LINE_LIMIT: Final = 8191
+
+#: Cleanup tasks still running after their caller moved on (kept referenced).
+_background: set[asyncio.Task[Any]] = set()
+
+
+async def _bounded(coro: Coroutine[Any, Any, None], bound: float) -> None:
+    try:
+        async with asyncio.timeout(bound):
+            await coro
+    except (WSManError, TimeoutError) as exc:
+        log.debug("cleanup failed (ignored): %s", exc)
+
+
+async def cleanup(coro: Coroutine[Any, Any, None], bound: float = CLEANUP_TIMEOUT) -> None:
+    """Run a best-effort cleanup request to its end, even if the caller is cancelled.
+
+    The work runs as a task bounded by ``bound`` seconds; a cancellation of
+    the caller waits for it (a fan-out deadline must not leave a shell open
+    on the host), then is re-raised. A second cancellation stops waiting; the
+    task still ends within its bound.
+    """
+    task = asyncio.get_running_loop().create_task(_bounded(coro, bound))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            await asyncio.wait([task])
+        raise
+
+
+# -- results -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A finished command.
+
+    Attributes:
+        command: the command line as sent.
+        exit_code: the program's exit code.
+        stdout, stderr: everything it wrote (bytes).
+        codepage: the code page ``*_text`` decodes with.
+    """
+
+    command: str
+    exit_code: int | None
+    stdout: bytes
+    stderr: bytes
+    codepage: int = DEFAULT_CODEPAGE
+
+    @property
+    def stdout_text(self) -> str:
+        """``stdout`` decoded with the shell's code page (undecodable bytes as U+FFFD)."""
+        return self.stdout.decode(proto.codepage_codec(self.codepage), "replace")
+
+    @property
+    def stderr_text(self) -> str:
+        """``stderr`` decoded with the shell's code page."""
+        return self.stderr.decode(proto.codepage_codec(self.codepage), "replace")
+
+    @property
+    def ok(self) -> bool:
+        """The exit code is 0."""
+        return self.exit_code == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able record: exit code and decoded output."""
+        return {
+            "command": self.command,
+            "exit_code": self.exit_code,
+            "stdout": self.stdout_text,
+            "stderr": self.stderr_text,
+        }
+
+
+@dataclass(frozen=True)
+class PowerShellResult(CommandResult):
+    """A finished PowerShell script: the CLIXML of its stderr decoded.
+
+    ``stderr`` keeps the raw bytes; ``stderr_text`` is the readable text of
+    the error, warning, verbose, debug and information streams; the typed
+    records are in ``streams`` (and the shortcuts below).
+    """
+
+    streams: ClixmlStreams = field(default_factory=ClixmlStreams)
+
+    @property
+    def stderr_text(self) -> str:
+        return self.streams.text()
+
+    @property
+    def errors(self) -> list[ErrorRecord]:
+        """The error records."""
+        return self.streams.errors
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.streams.warnings
+
+    @property
+    def verbose(self) -> list[str]:
+        return self.streams.verbose
+
+    @property
+    def debug(self) -> list[str]:
+        return self.streams.debug
+
+    @property
+    def information(self) -> list[str]:
+        return self.streams.information
+
+    @property
+    def progress(self) -> list[ProgressRecord]:
+        return self.streams.progress
+
+    def to_dict(self) -> dict[str, Any]:
+        record = super().to_dict()
+        record["errors"] = [e.message for e in self.errors]
+        record["warnings"] = list(self.warnings)
+        return record
+
+
+# -- PowerShell command lines --------------------------------------------------------------
+
+#: Run before every script: no progress records on stderr (pywinrm#169), and
+#: UTF-8 for the console's input and output whatever the shell's code page
+#: (Ansible's bootstrap_wrapper.ps1 line 1).
+PS_PROLOGUE: Final = (
+    "$ProgressPreference = 'SilentlyContinue'\n"
+    "[Console]::InputEncoding = [Console]::OutputEncoding = New-Object System.Text.UTF8Encoding\n"
+)
+#: Ends every script: a native program's exit code becomes the script's
+#: (Ansible ``_encode_script(preserve_rc=True)``).
+PS_EPILOGUE: Final = "\nexit $LASTEXITCODE\n"
+#: For scripts too long for a command line: read the script from stdin (as
+#: UTF-8, set before reading) and run it.
+PS_STDIN_BOOTSTRAP: Final = (
+    PS_PROLOGUE + "$aiowsman_script = [Console]::In.ReadToEnd()\n"
+    "Invoke-Expression $aiowsman_script\n" + PS_EPILOGUE.lstrip("\n")
+)
+_PS_ARGS: Final = ("-NoProfile", "-NonInteractive", "-EncodedCommand")
+
+
+def _encoded(script: str) -> str:
+    return base64.b64encode(script.encode("utf-16-le")).decode("ascii")
+
+
+def powershell_command(script: str) -> tuple[str, bytes | None]:
+    """The command line that runs ``script`` with powershell.exe, and its stdin.
+
+    Short scripts go whole in ``-EncodedCommand`` (base64 of UTF-16LE); one
+    whose command line would pass cmd.exe's 8191 characters goes on stdin
+    (UTF-8) behind a short bootstrap, since base64 of UTF-16 costs about
+    2.7 characters per character of script.
+
+    Returns:
+        ``(command line, stdin bytes or None)``.
+    """
+    full = PS_PROLOGUE + script + PS_EPILOGUE
+    line = " ".join(["powershell", *_PS_ARGS, _encoded(full)])
+    if len(line) <= CMD_LINE_LIMIT - 100:
+        return line, None
+    line = " ".join(["powershell", *_PS_ARGS, _encoded(PS_STDIN_BOOTSTRAP)])
+    return line, script.encode("utf-8")
+
+
+def powershell_result(result: CommandResult) -> PowerShellResult:
+    """The :class:`PowerShellResult` of a command run by :func:`powershell_command`."""
+    # The prologue made PowerShell write UTF-8 whatever the shell's code page.
+    streams = decode_clixml(result.stderr, encoding="utf-8")
+    return PowerShellResult(
+        command=result.command,
+        exit_code=result.exit_code,
+        stdout=result.stdout,
+        stderr=result.stderr,
+        codepage=65001,
+        streams=streams,
+    )
+
+
+# -- output streams --------------------------------------------------------------------------
+
+
+class OutputStream(AsyncIterator[bytes]):
+    """One output stream of a :class:`Process`: an async iterator of byte
+    chunks as they arrive (``async for chunk in p.stdout``).
+
+    Also :meth:`read` (everything to the end), :meth:`text` (decoded
+    chunks) and :meth:`lines` (decoded lines).
+    """
+
+    def __init__(self, process: Process, name: str) -> None:
+        self._process = process
+        self.name = name
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self._eof = False
+        self._changed = asyncio.Event()
+
+    def _feed(self, data: bytes) -> None:
+        if data:
+            self._chunks.append(data)
+            self.buffered += len(data)
+            self._changed.set()
+
+    def _end(self) -> None:
+        self._eof = True
+        self._changed.set()
+
+    def _take_all(self) -> bytes:
+        """Everything buffered, at once (for :meth:`Shell.run`, whose buffer is unbounded)."""
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        self.buffered = 0
+        return data
+
+    def __aiter__(self) -> OutputStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._chunks:
+            if self._eof:
+                failure = self._process._failure
+                if failure is not None and not self._process._failure_seen:
+                    self._process._failure_seen = True
+                    raise failure
+                raise StopAsyncIteration
+            self._changed.clear()
+            await self._changed.wait()
+        data = self._chunks.popleft()
+        self.buffered -= len(data)
+        self._process._consumed()
+        return data
+
+    async def read(self) -> bytes:
+        """Everything until the stream ends."""
+        return b"".join([chunk async for chunk in self])
+
+    async def text(self, *, keep: list[bytes] | None = None) -> AsyncIterator[str]:
+        """The chunks decoded with the shell's code page (a character split
+        between chunks comes out whole, with the later one); the raw chunks
+        are also appended to ``keep`` when given."""
+        decoder = codecs.getincrementaldecoder(self._process.codec)("replace")
+        async for chunk in self:
+            if keep is not None:
+                keep.append(chunk)
+            text = decoder.decode(chunk)
+            if text:
+                yield text
+        rest = decoder.decode(b"", final=True)
+        if rest:
+            yield rest
+
+    async def lines(self, *, keep: list[bytes] | None = None) -> AsyncIterator[str]:
+        """Decoded lines without their line ends (``\\r\\n`` or ``\\n``); the
+        raw chunks are also appended to ``keep`` when given."""
+        pending = ""
+        async for text in self.text(keep=keep):
+            pending += text
+            *complete, pending = pending.split("\n")
+            for line in complete:
+                yield line.rstrip("\r")
+        if pending:
+            yield pending.rstrip("\r")
+
+
+# -- a running command ---------------------------------------------------------------------
+
+
+class Process:
+    """A command running in a :class:`Shell` (``await shell.start(...)``).
+
+    Like ``asyncio.subprocess.Process``: ``stdout`` and ``stderr`` stream its
+    output (:class:`OutputStream`), :meth:`write` / :meth:`close_stdin` feed
+    its stdin, :meth:`wait` waits for its exit code, :meth:`communicate`
+    does it all. Where WinRS differs: there is no process id; signals are
+    Ctrl-C, Ctrl-Break and terminate (:meth:`signal`); output comes in the
+    shell's code page; the exit code is unknown (None) when the command was
+    terminated before it finished.
+
+    Also an async context manager: leaving it terminates the command if it
+    is still running.
+    """
+
+    def __init__(
+        self,
+        shell: Shell,
+        command_line: str,
+        command_id: str,
+        *,
+        timeout: float | None,
+        buffer: int,
+        stdin: bool,
+        input: bytes | None = None,
+    ) -> None:
+        self.shell = shell
+        self.command_line = command_line
+        self.command_id = command_id
+        self.stdout = OutputStream(self, "stdout")
+        self.stderr = OutputStream(self, "stderr")
+        self.exit_code: int | None = None
+        self._buffer = buffer
+        self._stdin_open = stdin and input is None
+        self._input = input
+        self._room = asyncio.Event()
+        self._room.set()
+        self._failure: BaseException | None = None
+        self._failure_seen = False
+        self._finished = False
+        self._terminated = False
+        self.receives = 0
+        loop = asyncio.get_running_loop()
+        self._deadline = None if timeout is None else loop.time() + timeout
+        self._timeout = timeout
+        self._pump = loop.create_task(self._run(), name=f"aiowsman-receive-{command_id}")
+
+    def __repr__(self) -> str:
+        state = "done" if self._finished else "running"
+        return f"<Process {self.command_line!r} {state} exit_code={self.exit_code}>"
+
+    @property
+    def codec(self) -> str:
+        """The codec of the shell's code page."""
+        return self.shell.codec
+
+    @property
+    def returncode(self) -> int | None:
+        """``asyncio.subprocess``'s name for :attr:`exit_code`."""
+        return self.exit_code
+
+    @property
+    def finished(self) -> bool:
+        """The command has ended and the service was told to forget it."""
+        return self._finished
+
+    # -- the Receive loop ---------------------------------------------------------------------
+
+    def _consumed(self) -> None:
+        if self.stdout.buffered + self.stderr.buffered < self._buffer:
+            self._room.set()
+
+    async def _run(self) -> None:
+        try:
+            await self._receive_all()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._failure = exc
+        finally:
+            self.stdout._end()
+            self.stderr._end()
+
+    async def _receive_all(self) -> None:
+        shell = self.shell
+        loop = asyncio.get_running_loop()
+        if self._input is not None:
+            # All the input goes before the first Receive: a Receive waiting
+            # for output would otherwise hold the session's only channel (a
+            # fan-out's per_host=1) while the program waits for this input.
+            data, self._input = self._input, None
+            await self._wait_or_deadline(shell._send(self.command_id, data, end=True))
+        while True:
+            # Flow control: no Receive while the reader is behind.
+            while self.stdout.buffered + self.stderr.buffered >= self._buffer:
+                self._room.clear()
+                await self._wait_or_deadline(self._room.wait())
+            operation_timeout = shell.receive_timeout
+            if self._deadline is not None:
+                remaining = self._deadline - loop.time()
+                if remaining <= 0:
+                    await self._on_deadline()
+                # Not beyond the deadline (a little past it rather than a
+                # Receive too short to be useful).
+                operation_timeout = min(operation_timeout, max(0.5, round(remaining, 1)))
+            request = proto.receive_request(
+                shell._options(operation_timeout), shell._locator, command_id=self.command_id
+            )
+            self.receives += 1
+            try:
+                result = await shell._call(
+                    request, proto.parse_receive, deadline=operation_timeout + NETWORK_MARGIN
+                )
+            except OperationTimedOutFault:
+                continue  # "no output yet" (MS-WSMV 3.1.4.14): ask again
+            for chunk in result.streams:
+                if chunk.name == "stdout":
+                    self.stdout._feed(chunk.data)
+                elif chunk.name == "stderr":
+                    self.stderr._feed(chunk.data)
+            if result.done:
+                self.exit_code = result.exit_code
+                break
+        await self._terminate_quietly()
+
+    async def _wait_or_deadline(self, coro: Coroutine[Any, Any, Any]) -> None:
+        if self._deadline is None:
+            await coro
+            return
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                await coro
+        except TimeoutError:
+            await self._on_deadline()
+
+    async def _on_deadline(self) -> None:
+        await cleanup(self._terminate_quietly())
+        raise CommandTimeoutError(
+            f"the command was still running after its {self._timeout:g}s deadline; "
+            "it was terminated",
+            command_id=self.command_id,
+            host=self.shell.session.host,
+            operation="Receive",
+        )
+
+    async def _terminate_quietly(self) -> None:
+        """Signal terminate (MS-WSMV 3.1.4.14), once; a fault is logged, not raised."""
+        if self._terminated:
+            return
+        self._terminated = True
+        try:
+            await self.shell._signal(self.command_id, "terminate")
+        except WSManError as exc:
+            log.debug("[%s] Terminate failed (ignored): %s", self.shell.session.host, exc)
+        finally:
+            self._finished = True
+            self.shell._commands.discard(self)
+
+    # -- stdin --------------------------------------------------------------------------------
+
+    async def write(self, data: bytes | str) -> None:
+        """Send ``data`` to the command's stdin (str is encoded with the shell's
+        code page), in Sends that fit MaxEnvelopeSize.
+
+        Raises:
+            ConfigurationError: stdin is closed, or was not asked for.
+            aiowsman.errors.WSManError: a Send failed.
+        """
+        if isinstance(data, str):
+            data = data.encode(self.codec)
+        await self._send(data, end=False)
+
+    async def close_stdin(self) -> None:
+        """Close stdin (a Send with ``End="true"``): the program sees its end."""
+        await self._send(b"", end=True)
+
+    async def _send(self, data: bytes, *, end: bool) -> None:
+        if not self._stdin_open:
+            raise ConfigurationError(
+                "stdin is closed (or the command was started with stdin=False)",
+                host=self.shell.session.host,
+                operation="Send",
+            )
+        if end:
+            self._stdin_open = False
+        await self.shell._send(self.command_id, data, end=end)
+
+    # -- control ------------------------------------------------------------------------------
+
+    async def signal(self, signal: str) -> None:
+        """Send ``"ctrl_c"``, ``"ctrl_break"``, ``"terminate"`` or a signal URI.
+
+        Ctrl-C and Ctrl-Break reach the program as at a console (most exit with
+        0xC000013A); terminate stops the command at once and the service
+        forgets it (its exit code stays None).
+
+        Raises:
+            ConfigurationError: an unknown signal name.
+            aiowsman.errors.WSManError: the Signal failed.
+        """
+        code = proto.signal_code(signal)
+        if code == ns.SIGNAL_TERMINATE:
+            await self.terminate()
+            return
+        await self.shell._signal(self.command_id, code)
+
+    async def terminate(self) -> None:
+        """Stop the command (Signal terminate) and stop reading its output."""
+        if self._finished:
+            return
+        self._pump.cancel()
+        await asyncio.gather(self._pump, return_exceptions=True)
+        await self._terminate_quietly()
+
+    kill = terminate
+
+    async def wait(self) -> int | None:
+        """Wait for the command to end; returns its exit code.
+
+        The output streams still hold what was not read (a command with more
+        unread output than the buffer cannot end: read it, or use
+        :meth:`communicate`).
+
+        Raises:
+            aiowsman.errors.CommandTimeoutError: the command's deadline passed.
+            aiowsman.errors.WSManError: a Receive failed.
+        """
+        # asyncio.wait neither cancels the Receive loop when the caller is
+        # cancelled nor raises when terminate() cancelled it.
+        await asyncio.wait([self._pump])
+        if self._failure is not None:
+            self._failure_seen = True
+            raise self._failure
+        return self.exit_code
+
+    async def communicate(self, input: bytes | str | None = None) -> tuple[bytes, bytes]:
+        """Send ``input`` (then close stdin), read both streams to the end, wait.
+
+        Returns:
+            ``(stdout, stderr)``.
+
+        Raises:
+            aiowsman.errors.CommandTimeoutError: the deadline passed; it holds
+                the output read until then.
+            aiowsman.errors.WSManError: a request failed.
+        """
+        out: list[bytes] = []
+        err: list[bytes] = []
+
+        async def collect(stream: OutputStream, into: list[bytes]) -> None:
+            async for chunk in stream:
+                into.append(chunk)
+
+        async def feed() -> None:
+            if input is not None:
+                data = input.encode(self.codec) if isinstance(input, str) else input
+                await self.shell._send(self.command_id, data, end=True)
+                self._stdin_open = False
+
+        try:
+            await asyncio.gather(feed(), collect(self.stdout, out), collect(self.stderr, err))
+            await self.wait()
+        except CommandTimeoutError as exc:
+            exc.stdout = b"".join(out)
+            exc.stderr = b"".join(err)
+            raise
+        return b"".join(out), b"".join(err)
+
+    async def aclose(self) -> None:
+        """Terminate the command if it still runs (bounded, best effort)."""
+        if self._finished:
+            return
+        await cleanup(self.terminate())
+
+    async def __aenter__(self) -> Process:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+# -- the shell ---------------------------------------------------------------------------------
+
+
+class Shell:
+    """A remote shell on one host (``session.shell(...)``): an async context manager.
+
+    Entering creates it (Create), leaving deletes it (Delete, also on error
+    and cancellation). Commands run one after another or at once; each ends
+    with a Terminate signal.
+
+    Args:
+        session: the session it lives on.
+        spec: what it is created with (:class:`~aiowsman.protocol.shell.ShellSpec`).
+        command_timeout: default deadline of each command, seconds (None: none).
+        receive_timeout: ``w:OperationTimeout`` of each Receive.
+        keepalive: while no command runs, send a keep-alive Receive this often
+            (seconds) so the service does not reap the idle shell; None: never.
+        buffer: unread output a Process may hold (bytes).
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        spec: ShellSpec,
+        *,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+        receive_timeout: float = RECEIVE_TIMEOUT,
+        keepalive: float | None = None,
+        buffer: int = DEFAULT_BUFFER,
+    ) -> None:
+        if spec.codepage is not None:
+            try:
+                self.codec = proto.codepage_codec(spec.codepage)
+            except ConfigurationError as exc:
+                raise exc.with_context(session.host, "Create") from None
+        else:
+            self.codec = "utf-8"
+        for name, value in (("receive_timeout", receive_timeout), ("keepalive", keepalive)):
+            if value is not None and not value > 0:
+                raise ConfigurationError(
+                    f"{name} must be positive, not {value!r}", host=session.host, operation="Create"
+                )
+        if command_timeout is not None and not command_timeout > 0:
+            raise ConfigurationError(
+                f"command_timeout must be positive or None, not {command_timeout!r}",
+                host=session.host,
+                operation="Command",
+            )
+        self.session = session
+        self.spec = spec
+        self.command_timeout = command_timeout
+        self.receive_timeout = receive_timeout
+        self.keepalive = keepalive
+        self.buffer = buffer
+        self.shell_id: str | None = None
+        self.info: ShellInfo | None = None
+        #: How many times the shell was created again after the service dropped it.
+        self.recreated = 0
+        self._locator = ResourceLocator(spec.resource_uri)
+        self._commands: weakref.WeakSet[Process] = weakref.WeakSet()
+        self._closed = False
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self._last_request = 0.0
+        self._chunk_size: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<Shell {self.shell_id or '(not created)'} on {self.session.host}>"
+
+    @property
+    def codepage(self) -> int:
+        """The console code page its programs write."""
+        return self.spec.codepage if self.spec.codepage is not None else DEFAULT_CODEPAGE
+
+    @property
+    def opened(self) -> bool:
+        return self.shell_id is not None and not self._closed
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def _options(self, operation_timeout: float | None = None) -> Any:
+        opts = self.session.options
+        if operation_timeout is None:
+            return opts
+        return dataclasses.replace(opts, operation_timeout=operation_timeout)
+
+    async def _call(
+        self, request: Request, parse: Callable[[Envelope], T], *, deadline: float | None = None
+    ) -> T:
+        """One shell request; the fault for an unknown shell or command becomes
+        :class:`~aiowsman.errors.ShellNotFoundFault`."""
+        self._last_request = asyncio.get_running_loop().time()
+        try:
+            return await self.session._call(
+                request, parse, resource=self.spec.resource_uri, deadline=deadline
+            )
+        except WSManFault as exc:
+            if exc.wsman_code == ns.CODE_INVALID_SELECTORS and not isinstance(
+                exc, ShellNotFoundFault
+            ):
+                raise ShellNotFoundFault(
+                    exc.fault, http_status=exc.http_status, host=exc.host, operation=exc.operation
+                ) from None
+            raise
+
+    async def open(self) -> Shell:
+        """Create the shell (once); returns self.
+
+        Raises:
+            aiowsman.errors.ShellQuotaExceededFault: MaxShellsPerUser reached.
+            aiowsman.errors.WSManError: any other failure.
+        """
+        if self._closed:
+            raise ConfigurationError("the shell is closed", host=self.session.host)
+        if self.shell_id is None:
+            await self._create()
+            self.session._shells.add(self)
+            if self.keepalive is not None:
+                self._keepalive_task = asyncio.get_running_loop().create_task(
+                    self._keep_alive(self.keepalive)
+                )
+        return self
+
+    async def _create(self) -> None:
+        request = proto.create_shell_request(self.session.options, self.spec)
+        created = await self.session._call(
+            request, proto.parse_create_shell, resource=self.spec.resource_uri
+        )
+        self.shell_id = created.shell_id
+        self.info = created.info
+        self._locator = proto.shell_locator(
+            created.resource_uri or self.spec.resource_uri, created.shell_id
+        )
+        self._last_request = asyncio.get_running_loop().time()
+
+    async def __aenter__(self) -> Shell:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Terminate running commands and delete the shell: bounded by
+        :data:`CLEANUP_TIMEOUT`, best effort, finished even when cancelled."""
+        if self._closed:
+            return
+        self._closed = True
+        self.session._shells.discard(self)
+        await cleanup(self._close())
+
+    async def _close(self) -> None:
+        task, self._keepalive_task = self._keepalive_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        running = [p for p in list(self._commands) if not p.finished]
+        if running:
+            await asyncio.gather(*(p.terminate() for p in running), return_exceptions=True)
+        if self.shell_id is None or self.session.closed:
+            return
+        request = proto.delete_shell_request(self.session.options, self._locator)
+        try:
+            await self._call(request, lambda env: None)
+        except ShellNotFoundFault:
+            pass  # already gone (reaped, or deleted by someone else)
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        if getattr(self, "shell_id", None) is not None and not getattr(self, "_closed", True):
+            _warn(
+                f"unclosed {self!r}; use 'async with session.shell()'", ResourceWarning, source=self
+            )
+
+    async def _keep_alive(self, interval: float) -> None:
+        """While idle, a shell-level Receive with WSMAN_CMDSHELL_OPTION_KEEPALIVE
+        now and then: any request resets the service's idle timer."""
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            await asyncio.sleep(max(0.05, self._last_request + interval - loop.time()))
+            if self._closed or any(not p.finished for p in self._commands):
+                continue
+            if loop.time() - self._last_request < interval:
+                continue
+            request = proto.receive_request(
+                self._options(KEEPALIVE_OPERATION_TIMEOUT),
+                self._locator,
+                streams=("stdout",),
+                keepalive=True,
+            )
+            try:
+                await self._call(
+                    request,
+                    proto.parse_receive,
+                    deadline=KEEPALIVE_OPERATION_TIMEOUT + NETWORK_MARGIN,
+                )
+            except OperationTimedOutFault:
+                pass  # nothing to receive: the shell is alive
+            except ShellNotFoundFault:
+                log.debug("[%s] shell %s is gone", self.session.host, self.shell_id)
+            except WSManError as exc:
+                log.debug("[%s] keep-alive failed (ignored): %s", self.session.host, exc)
+
+    async def _signal(self, command_id: str, signal: str) -> None:
+        request = proto.signal_request(
+            self.session.options, self._locator, signal, command_id=command_id
+        )
+        await self._call(request, proto.parse_signal)
+
+    async def _send(self, command_id: str, data: bytes, *, end: bool) -> None:
+        if self._chunk_size is None:
+            self._chunk_size = proto.send_chunk_size(
+                self.session.options, self._locator, command_id=command_id
+            )
+        size = self._chunk_size
+        view = memoryview(data)
+        # MaxEnvelopeSize bounds each Send: big input goes in several.
+        while True:
+            block, view = bytes(view[:size]), view[size:]
+            last = not len(view)
+            request = proto.send_request(
+                self.session.options, self._locator, block, command_id=command_id, end=end and last
+            )
+            await self._call(request, proto.parse_send)
+            if last:
+                return
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    async def start(
+        self,
+        command: str,
+        *args: str,
+        stdin: bool = True,
+        timeout: Timeout = SHELL_DEFAULT,  # noqa: ASYNC109 - the command's deadline
+        skip_cmd_shell: bool | None = None,
+        buffer: int | None = None,
+        input: bytes | str | None = None,
+    ) -> Process:
+        """Start a command; returns its :class:`Process` at once.
+
+        Args:
+            command: the program, or a whole command line (``"ipconfig /all"``),
+                sent as written.
+            *args: arguments, each quoted for Windows when it needs it.
+            stdin: the command reads a pipe you write to (option
+                ``WINRS_CONSOLEMODE_STDIN=FALSE``, so filters see the end of
+                their input); False leaves stdin a console.
+            timeout: the command's deadline in seconds (default: the shell's
+                ``command_timeout``; None: none).
+            skip_cmd_shell: option ``WINRS_SKIP_CMD_SHELL``: start the program
+                without cmd.exe.
+            buffer: unread output held before Receives pause (bytes).
+            input: all of the command's input, sent (then stdin closed)
+                before its output is read; str is encoded with the shell's
+                code page.
+
+        Raises:
+            aiowsman.errors.WSManError: the Command failed (a quota, say).
+        """
+        await self.open()
+        if isinstance(input, str):
+            input = input.encode(self.codec)
+        if input is not None:
+            stdin = True
+        line = proto.command_line(command, args)
+        command_id = await self._command(
+            command, [proto.quote_argument(a) for a in args], stdin=stdin, skip=skip_cmd_shell
+        )
+        deadline = self.command_timeout if isinstance(timeout, _Default) else timeout
+        process = Process(
+            self,
+            line,
+            command_id,
+            timeout=deadline,
+            buffer=self.buffer if buffer is None else buffer,
+            stdin=stdin,
+            input=input,
+        )
+        self._commands.add(process)
+        return process
+
+    async def _command(
+        self, command: str, arguments: Sequence[str], *, stdin: bool, skip: bool | None
+    ) -> str:
+        for attempt in range(2):
+            request = proto.command_request(
+                self.session.options,
+                self._locator,
+                command,
+                arguments,
+                console_mode_stdin=False if stdin else None,
+                skip_cmd_shell=skip,
+            )
+            try:
+                return await self._call(request, proto.parse_command)
+            except ShellNotFoundFault:
+                if attempt or self._closed:
+                    raise
+                # The service dropped the shell (idle timeout, MaxShellRunTime):
+                # the command did not run; make the shell again and resend it.
+                log.debug(
+                    "[%s] shell %s is gone; creating it again", self.session.host, self.shell_id
+                )
+                await self._create()
+                self.recreated += 1
+        raise AssertionError("unreachable")
+
+    async def run(
+        self,
+        command: str,
+        *args: str,
+        stdin: bytes | str | None = None,
+        timeout: Timeout = SHELL_DEFAULT,  # noqa: ASYNC109 - the command's deadline
+        skip_cmd_shell: bool | None = None,
+    ) -> CommandResult:
+        """Run a command to its end.
+
+        Args:
+            command: the program or a whole command line, sent as written.
+            *args: arguments, each quoted for Windows when it needs it.
+            stdin: input for the command (str is encoded with the shell's code
+                page); stdin is then a pipe that ends after it.
+            timeout: the command's deadline (default: the shell's).
+            skip_cmd_shell: start the program without cmd.exe.
+
+        Returns:
+            Exit code and output.
+
+        Raises:
+            aiowsman.errors.CommandTimeoutError: still running at its deadline
+                (terminated; the output so far is on the error).
+            aiowsman.errors.WSManError: any other failure.
+        """
+        # The result holds the whole output anyway: no flow control, and the
+        # output is taken at the end rather than chunk by chunk.
+        process = await self.start(
+            command,
+            *args,
+            stdin=stdin is not None,
+            timeout=timeout,
+            skip_cmd_shell=skip_cmd_shell,
+            buffer=_UNBOUNDED,
+            input=stdin,
+        )
+        async with process:
+            try:
+                await process.wait()
+            except CommandTimeoutError as exc:
+                exc.stdout, exc.stderr = process.stdout._take_all(), process.stderr._take_all()
+                raise
+        out, err = process.stdout._take_all(), process.stderr._take_all()
+        return CommandResult(process.command_line, process.exit_code, out, err, self.codepage)
+
+    async def run_ps(
+        self,
+        script: str,
+        *,
+        timeout: Timeout = SHELL_DEFAULT,  # noqa: ASYNC109 - the command's deadline
+    ) -> PowerShellResult:
+        """Run a PowerShell script with powershell.exe (see :func:`powershell_command`).
+
+        Returns:
+            Exit code, output, and the decoded streams of its stderr.
+        """
+        line, stdin = powershell_command(script)
+        result = await self.run(line, stdin=stdin, timeout=timeout)
+        return powershell_result(
+            dataclasses.replace(result, command=f"powershell: {_first_line(script)}")
+        )
+
+
+def _first_line(script: str) -> str:
+    first = script.strip().splitlines()[0] if script.strip() else ""
+    return first if len(first) <= 60 else first[:57] + "..."
