@@ -118,8 +118,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         only |= rerun
         if args.update:
             # A module whose source changed has other mutants: measure it in full.
-            stale = {m for m, h in previous["sources"].items() if hashes.get(m, h) != h}  # type: ignore[index]
-            targets = [t for t in targets if t.module in previous["sources"]]  # type: ignore[index]
+            # So is a module the full run did not measure (a target added since).
+            sources: dict[str, str] = previous["sources"]  # type: ignore[assignment]
+            stale = {m for m, h in hashes.items() if sources.get(m) != h}
     files = {t.module: test_files_for(t) for t in targets}
     baseline = _collect(targets, files)
     preload()
@@ -166,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             rerun_outcomes.get(o["ident"])
             or Outcome(by_ident[o["ident"]], o["status"], o["seconds"], o["tests"])
             for o in previous["outcomes"]  # type: ignore[attr-defined]
-            if o["module"] not in stale
+            if o["module"] not in stale and o["module"] in hashes
         ]
         merged += [o for o in outcomes if o.mutant.module in stale]
         full = previous["runs"][0]  # type: ignore[index]
