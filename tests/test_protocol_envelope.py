@@ -1024,3 +1024,22 @@ def test_class_and_method_names_ending_in_x_are_kept_whole() -> None:
     assert body_child(put_request(OPTS, ResourceLocator(uri), {"A": "1"})).tag == q(uri, "Win32_X")
     request = invoke_request(OPTS, ResourceLocator(uri), f"{uri}/ResetX")
     assert body_child(request).tag == q(uri, "ResetX_INPUT")
+
+
+@pytest.mark.parametrize("fmt", envelope.DATETIME_FORMATS)
+def test_temporal_values_in_each_datetime_format(fmt: str) -> None:
+    assert envelope.DATETIME_FORMATS == ("cim", "bare")
+    when = datetime(2001, 1, 1, 1, 1, 1, 1, tzinfo=UTC)
+    values = {"When": when, "Day": date(2001, 1, 2), "At": time(3, 4, 5), "Every": timedelta(0)}
+    opts = RequestOptions(OPTS.to, datetime_format=fmt)  # type: ignore[arg-type]
+    inst = body_child(put_request(opts, LOC, values))
+    texts = {"When": when.isoformat(), "Day": "2001-01-02", "At": "03:04:05", "Every": "PT0S"}
+    wrappers = {"When": "Datetime", "Day": "Date", "At": "Time", "Every": "Interval"}
+    for name, text in texts.items():
+        prop = inst.find(q(SERVICE, name))
+        assert prop is not None
+        if fmt == "bare":
+            assert prop.text == text and len(prop) == 0
+        else:
+            (wrapper,) = prop
+            assert (wrapper.tag, wrapper.text) == (q(ns.NS_CIM_COMMON, wrappers[name]), text)
