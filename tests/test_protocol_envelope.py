@@ -1043,3 +1043,12 @@ def test_temporal_values_in_each_datetime_format(fmt: str) -> None:
         else:
             (wrapper,) = prop
             assert (wrapper.tag, wrapper.text) == (q(ns.NS_CIM_COMMON, wrappers[name]), text)
+
+
+def test_pull_with_max_time_orders_context_max_time_and_max_elements() -> None:
+    pull = body_child(pull_request(OPTS, LOC, "ctx", max_elements=5, max_time=2.5))
+    assert [(c.tag.rpartition("}")[2], c.text) for c in pull] == [
+        ("EnumerationContext", "ctx"),
+        ("MaxTime", "PT2.500S"),
+        ("MaxElements", "5"),
+    ]
