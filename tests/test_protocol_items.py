@@ -7,8 +7,10 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from aiowsman.protocol import EndpointReference, Item, parse_enumeration, parse_envelope, parse_xml
+from aiowsman.protocol.items import DETACH_SHARE, detach_if_sparse, standalone
 
 CORPUS = Path(__file__).parent / "corpus"
 P = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_X"
@@ -327,3 +329,63 @@ def test_get_typed_strips_text_and_reads_datetimes_and_refuses_booleans_as_ints(
     assert it.get_typed("B", bool) is True
     with pytest.raises(ValueError):
         it.get_typed("B", int)  # True is an int to Python, not to the server
+
+
+# -- after issue 9: bare values, standalone copies, detaching sparse items -----------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("PT5S", timedelta(seconds=5)), ("-PT5S", timedelta(seconds=-5)), ("P", "P"), ("-P", "-P")],
+)
+def test_bare_durations(text: str, value: object) -> None:
+    assert item(f"<p:V>{text}</p:V>")["V"] == value
+
+
+def test_get_typed_datetime_reads_text_no_rule_converted() -> None:
+    it = item("<p:D>2020-01-02</p:D>")
+    assert it["D"] == "2020-01-02"  # a date alone stays text ...
+    assert it.get_typed("D", datetime) == datetime(2020, 1, 2)  # ... unless asked for
+
+
+def test_standalone_copy_declares_what_the_item_uses_and_its_own_declarations() -> None:
+    doc = parse_xml(
+        b'<r xmlns:u="urn:unused" xmlns:c="urn:c" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        b'<p:I xmlns:p="urn:p" xmlns:own="urn:own"><p:V xsi:type="c:T">1</p:V></p:I></r>'
+    )
+    element = doc[0]
+    copied = standalone(element)
+    assert copied.getparent() is None and copied is not element
+    xml = etree.tostring(copied)
+    assert b"urn:unused" not in xml
+    for declaration in (b'xmlns:c="urn:c"', b'xmlns:p="urn:p"', b'xmlns:own="urn:own"'):
+        assert declaration in xml
+    assert Item(copied).to_dict() == Item(element).to_dict() == {"V": "1"}
+    assert standalone(doc).getparent() is None  # a root has no ancestors to drop
+
+
+def test_items_are_detached_only_from_a_response_that_spent_more_than_the_share_on_each() -> None:
+    def batch() -> list[Item]:
+        doc = parse_xml(b"<r><a><v>1</v></a><b><v>2</v></b></r>")
+        return [Item(doc[0]), Item(doc[1])]
+
+    kept = batch()
+    detach_if_sparse(kept, DETACH_SHARE * 2)
+    assert all(it.element.getparent() is not None for it in kept)
+    detached = batch()
+    detach_if_sparse(detached, DETACH_SHARE * 2 + 1)
+    assert all(it.element.getparent() is None for it in detached)
+    assert [it["v"] for it in detached] == ["1", "2"]
+
+
+def test_a_detached_item_keeps_the_namespaces_its_xsi_types_name() -> None:
+    # cim is declared on the envelope only; the item names it in xsi:type.
+    doc = parse_xml(
+        b'<r xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" '
+        b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        b'<p:I xmlns:p="urn:p" a="1">t<p:V xsi:type="cim:cimUInt32">5</p:V></p:I></r>'
+    )
+    (it,) = items = [Item(doc[0])]
+    detach_if_sparse(items, DETACH_SHARE + 1)
+    assert it.element.getparent() is None
+    assert it.to_dict() == {"V": 5} and it.text == "t" and it.element.get("a") == "1"
