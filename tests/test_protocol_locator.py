@@ -263,3 +263,15 @@ def test_epr_with_an_empty_resource_uri() -> None:
     assert epr_of(
         "<a:ReferenceParameters><w:ResourceURI/></a:ReferenceParameters>"
     ) == EndpointReference(None, "")
+
+
+def test_in_namespace_completes_nested_references_even_when_the_outer_one_has_a_namespace() -> None:
+    inner = EndpointReference(None, "urn:b", {"K": "v"})
+    outer = EndpointReference(None, "urn:a", {"__cimnamespace": "root/x", "Ref": inner})
+    completed = outer.in_namespace("root/cimv2")
+    assert completed.selectors["__cimnamespace"] == "root/x"
+    assert completed.selectors["Ref"] == EndpointReference(
+        None, "urn:b", {"__cimnamespace": "root/cimv2", "K": "v"}
+    )
+    done = EndpointReference(None, "urn:a", {"__cimnamespace": "root/x"})
+    assert done.in_namespace("root/cimv2") is done and outer.in_namespace(None) is outer
