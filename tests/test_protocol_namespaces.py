@@ -112,7 +112,7 @@ FROM_SPECS: dict[str, object] = {
     "CODE_EVENTING_INVALID_HEARTBEAT": 0x803380A4,
     "CODE_EVT_INVALID_QUERY": 15001,
     "CODE_EVT_CHANNEL_NOT_FOUND": 15007,
-    # MS-WSMV 3.1.4.1.30 (the EventLog resource, its query dialect, event XML).
+    # MS-WSMV and the Windows event schema: the EventLog resource, its query dialect, event XML.
     "URI_EVENTLOG": "http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog",
     "DIALECT_EVENT_QUERY": "http://schemas.microsoft.com/win/2004/08/events/eventquery",
     "NS_WINDOWS_EVENT": "http://schemas.microsoft.com/win/2004/08/events/event",
