@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import FrozenInstanceError
 
 import pytest
+from lxml import etree
 
 from aiowsman.errors import (
     HTTPStatusError,
@@ -18,6 +19,7 @@ from aiowsman.errors import (
 from aiowsman.protocol import (
     CreateResult,
     EndpointReference,
+    Envelope,
     IdentifyResponse,
     Item,
     Request,
@@ -29,6 +31,7 @@ from aiowsman.protocol import (
     parse_identify,
     parse_invoke,
     parse_put,
+    parse_xml,
 )
 from aiowsman.protocol import namespaces as ns
 
@@ -490,3 +493,80 @@ def test_check_response_assumes_200_when_no_status_is_given() -> None:
     with pytest.raises(WSManFault) as info:
         check_response(env, REQUEST)
     assert info.value.http_status == 200
+
+
+# -- after issue 9: CIM error classes, their messages, OMI detection -----------------------
+
+
+def cim_error_fault(inner: str, cls: str = "OMI_Error", attributes: str = "") -> WSManFault:
+    detail = f'<s:Detail><p:{cls} xmlns:p="urn:e" {attributes}>{inner}</p:{cls}></s:Detail>'
+    body = (
+        "<s:Fault><s:Code><s:Value>s:Receiver</s:Value></s:Code>"
+        f"<s:Reason><s:Text>r</s:Text></s:Reason>{detail}</s:Fault>"
+    )
+    return raised(body)
+
+
+@pytest.mark.parametrize("cls", ["MSFT_WmiError", "__ExtendedStatus", "OMI_Error", "CIM_Error"])
+def test_every_cim_error_class_is_read(cls: str) -> None:
+    fault = cim_error_fault("<p:MessageID> M1 </p:MessageID><p:Message>m</p:Message>", cls).fault
+    assert fault.cim_error_class == cls and fault.wsman_message == "m"
+    assert fault.message_id == "M1"
+
+
+def test_any_class_marked_is_cim_error_is_read() -> None:
+    attributes = f'xmlns:b="{ns.NS_WSMAN_CIMBINDING}" b:IsCIM_Error=" true "'
+    fault = cim_error_fault("<p:Message>m</p:Message>", "Other_Error", attributes).fault
+    assert fault.cim_error_class == "Other_Error" and fault.wsman_message == "m"
+
+
+@pytest.mark.parametrize(
+    ("inner", "message"),
+    [
+        ("<p:OMI_ErrorMessage>omi</p:OMI_ErrorMessage>", "omi"),
+        ("<p:error_WindowsErrorMessage>win</p:error_WindowsErrorMessage>", "win"),
+        (
+            "<p:Message xsi:nil='true' xmlns:xsi='http://www.w3.org/2001/XMLSchema-instance'/>"
+            "<p:OMI_ErrorMessage>omi</p:OMI_ErrorMessage>",
+            "omi",
+        ),
+        ("<p:Message>first</p:Message><p:OMI_ErrorMessage>omi</p:OMI_ErrorMessage>", "first"),
+        ("<p:Message> </p:Message><p:OMI_ErrorMessage>omi</p:OMI_ErrorMessage>", "omi"),
+        ("<p:MessageID> </p:MessageID>", None),
+    ],
+)
+def test_the_message_is_the_first_non_empty_of_the_cim_error_message_properties(
+    inner: str, message: str | None
+) -> None:
+    fault = cim_error_fault(inner).fault
+    assert fault.wsman_message == message and fault.message_id is None
+
+
+def test_a_boolean_error_code_is_no_code() -> None:
+    inner = (
+        "<p:error_Code xsi:type='xs:boolean' xmlns:xs='http://www.w3.org/2001/XMLSchema' "
+        "xmlns:xsi='http://www.w3.org/2001/XMLSchema-instance'>1</p:error_Code>"
+    )
+    assert cim_error_fault(inner).wsman_code is None
+
+
+def test_a_fault_of_an_envelope_built_without_its_bytes_keeps_its_xml() -> None:
+    root = parse_xml(envelope(fault("w:InternalError")))
+    env = Envelope(root)
+    assert env.root is root and env.fault is not None
+    assert env.fault.raw_xml == etree.tostring(root)
+
+
+@pytest.mark.parametrize(
+    ("vendor", "omi"),
+    [
+        ("Open Management Infrastructure", True),
+        ("Microsoft (OMI)", True),
+        ("OMI", True),
+        ("Microsoft Corporation", False),
+        ("Omicron", False),
+        (None, False),
+    ],
+)
+def test_is_omi_from_the_vendor(vendor: str | None, omi: bool) -> None:
+    assert IdentifyResponse(None, vendor, None).is_omi is omi
