@@ -117,6 +117,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         rerun = {o["ident"] for o in previous["outcomes"] if o["status"] == "survived"}  # type: ignore[index]
         only |= rerun
         if args.update:
+            if args.modules:
+                # The file keeps every module's outcomes: update them all.
+                raise SystemExit("--update takes no --modules")
             # A module whose source changed has other mutants: measure it in full.
             # So is a module the full run did not measure (a target added since).
             sources: dict[str, str] = previous["sources"]  # type: ignore[assignment]
