@@ -117,12 +117,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         rerun = {o["ident"] for o in previous["outcomes"] if o["status"] == "survived"}  # type: ignore[index]
         only |= rerun
         if args.update:
-            if args.modules:
-                # The file keeps every module's outcomes: update them all.
-                raise SystemExit("--update takes no --modules")
-            # A module whose source changed has other mutants: measure it in full.
-            # So is a module the full run did not measure (a target added since).
+            # The file keeps every module it measured; --modules may add new
+            # targets, which are measured in full, as is a module whose source
+            # changed (it has other mutants).
             sources: dict[str, str] = previous["sources"]  # type: ignore[assignment]
+            targets = [t for t in TARGETS if t.module in sources or (args.modules and t in targets)]
+            hashes = _source_hashes(targets)
             stale = {m for m, h in hashes.items() if sources.get(m) != h}
     files = {t.module: test_files_for(t) for t in targets}
     baseline = _collect(targets, files)
