@@ -279,9 +279,7 @@ def parse_fault(fault: etree._Element, envelope: Envelope | None = None) -> Faul
     detail.detail_text = _text(d.find(_W_FAULT_DETAIL))
     wsf = d.find(_F_WSMAN_FAULT)
     if wsf is not None:
-        code_attr = wsf.get("Code")
-        if code_attr and code_attr.strip().isdigit():
-            detail.wsman_code = int(code_attr.strip())
+        detail.wsman_code = _int_value(wsf.get("Code"))
         machine = wsf.get("Machine")
         detail.machine = machine.strip() if machine is not None else None
         message = wsf.find(_F_MESSAGE)
@@ -359,8 +357,12 @@ def _int_value(value: object) -> int | None:
     """
     if isinstance(value, int) and not isinstance(value, bool):
         return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        text = value.strip()
+        # ASCII digits only: str.isdigit() also takes superscripts and other
+        # scripts' digits, which int() then refuses ("²") or reads ("١٢").
+        if text.isascii() and text.isdigit():
+            return int(text)
     return None
 
 
