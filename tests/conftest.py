@@ -12,11 +12,28 @@ import aiohttp
 import pytest
 import trustme
 from aioresponses import aioresponses
+from hypothesis import HealthCheck, settings
 from yarl import URL
 
 from aiowsman import AsyncSession
 from aiowsman.testing import WSManTestServer
 from tests.tripwires import Tripwires
+
+# Hypothesis: the same randomised search everywhere, but nothing timed. On a
+# loaded CI machine one example (or drawing one) can take longer than
+# Hypothesis's 200 ms deadline / too_slow health check for reasons that have
+# nothing to do with the code under test; that would fail the run as "flaky"
+# instead of finding a bug. Every example still runs, still shrinks, and a
+# failure still prints the blob that reproduces it (@reproduce_failure).
+# Explicit @settings(...) in a test file inherit these (loaded before any
+# test module is imported).
+settings.register_profile(
+    "aiowsman",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.load_profile("aiowsman")
 
 
 class _NoWriter:

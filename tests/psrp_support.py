@@ -3,17 +3,13 @@ fixture is in conftest.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from aiowsman import AsyncSession
 from aiowsman.psrp import RunspacePool
 from aiowsman.testing import ShellFamily, WSManTestServer
 from aiowsman.testing.families.psrp import RunspacePoolRuntime
-
-#: A bound for waits that must end (a hang guard, not a speed check).
-BOUND = 30.0
 
 
 def runtime(server: WSManTestServer) -> RunspacePoolRuntime:
@@ -22,13 +18,6 @@ def runtime(server: WSManTestServer) -> RunspacePoolRuntime:
     state = shell.runtime
     assert isinstance(state, RunspacePoolRuntime)
     return state
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait (bounded) until ``condition()`` holds on the server."""
-    async with asyncio.timeout(BOUND):
-        while not condition():  # noqa: ASYNC110 - the server's state has no event to wait on
-            await asyncio.sleep(0.01)
 
 
 @contextlib.asynccontextmanager

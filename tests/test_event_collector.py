@@ -21,6 +21,7 @@ from aiowsman.testing import HostBehaviour, Injection, InjectionKind, RequestInf
 from aiowsman.testing._eventlog import EventLogSettings
 from aiowsman.testing.families import EventingFamily
 from tests.conftest import PASSWORD, USER
+from tests.waiting import until
 
 HOSTS = 4
 BACKLOG = 6
@@ -172,7 +173,7 @@ async def test_a_host_that_refuses_the_query_is_given_up_and_the_others_go_on(
     errors: list[tuple[str, bool]] = []
     async with collector(server, on_error=lambda h, e, retry: errors.append((h, retry))) as stream:
         events = await gather(stream, (HOSTS - 1) * BACKLOG)
-        await asyncio.sleep(0.1)
+        await until(lambda: bool(stream.failed))
         assert stream.failed == [server.endpoints[2]]
     assert server.endpoints[2] not in by_host(events)
     assert errors == [(server.endpoints[2], False)]

@@ -17,7 +17,8 @@ from aiowsman import AsyncSession
 from aiowsman.errors import ConfigurationError, PipelineFailedError
 from aiowsman.psrp import NON_INTERACTIVE_MESSAGE, PSHost, RunspacePool
 from aiowsman.testing import ShellFamily, WSManTestServer
-from tests.psrp_support import pool_with_envelope, runtime, until
+from tests.psrp_support import pool_with_envelope, runtime
+from tests.waiting import until
 
 # -- objects ------------------------------------------------------------------------------
 

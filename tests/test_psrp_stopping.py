@@ -18,7 +18,8 @@ from aiowsman.protocol import namespaces as ns
 from aiowsman.psrp import RunspacePool
 from aiowsman.testing import ShellFamily, WSManTestServer
 from aiowsman.testing.families.psrp import PipelineRecord
-from tests.psrp_support import BOUND, runtime, until
+from tests.psrp_support import runtime
+from tests.waiting import BOUND, until
 
 
 def _only(server: WSManTestServer, text: str) -> PipelineRecord:

@@ -28,6 +28,7 @@ from aiowsman.fanout import run
 from aiowsman.testing import HostBehaviour, Injection, InjectionKind, RequestInfo, WSManTestServer
 from tests.conftest import _CompatResponse
 from tests.test_hygiene_probe import ResourceProbe
+from tests.waiting import BOUND
 
 if TYPE_CHECKING:
     from tests.conftest import MockedHTTP
@@ -213,12 +214,12 @@ async def test_a_dropped_enumerator_whose_prefetch_failed_leaves_no_unretrieved_
         ):
             services = session.enumerate(SERVICE, batch_items=20)
             await services.start()  # the first batch; the prefetched Pull then fails
-            for _ in range(200):  # bounded: 10 s
-                if server.host(0).stats.by_operation["Pull"]:
-                    break
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(0.2)  # let the failed Pull's task finish
-            del services
+            pending = services._pending
+            assert pending is not None
+            # Let the failed Pull's task finish (without retrieving its error here).
+            await asyncio.wait({pending}, timeout=BOUND)
+            assert pending.done() and server.host(0).stats.by_operation["Pull"] == 1
+            del pending, services
         del session  # it keeps the last error, whose traceback reaches the task
         gc.collect()  # the enumerator, its task and the task's error are garbage now
         await asyncio.sleep(0)

@@ -31,6 +31,7 @@ from aiowsman.testing import (
     WSManTestServer,
 )
 from tests.conftest import _make_session
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -217,7 +218,7 @@ async def test_a_reader_that_falls_behind_stops_the_receives(
 ) -> None:
     async with session.shell() as sh:
         p = await sh.start("aiowsman-bytes", "5000000", buffer=64 * 1024)
-        await asyncio.sleep(0.3)
+        await until(lambda: p.stdout.buffered >= 64 * 1024)  # the buffer is full
         receives = p.receives
         held = p.stdout.buffered
         await asyncio.sleep(0.3)

@@ -28,6 +28,7 @@ from aiowsman.errors import (
 from aiowsman.testing import HostBehaviour, Injection, InjectionKind, RequestInfo, WSManTestServer
 from aiowsman.testing._eventlog import EventLogSettings
 from aiowsman.testing.families import EventingFamily
+from tests.waiting import until
 
 LEVEL_3_OR_WORSE = (
     '<QueryList><Query Id="0"><Select Path="System">*[System[(Level&lt;=3)]]</Select>'
@@ -37,6 +38,11 @@ LEVEL_3_OR_WORSE = (
 
 def family(server: WSManTestServer, index: int = 0) -> EventingFamily:
     return server.host(index).family(EventingFamily)
+
+
+def requests(server: WSManTestServer, operation: str) -> int:
+    """How many ``operation`` requests host 0 has received (counted before it answers)."""
+    return server.host(0).stats.by_operation[operation]
 
 
 @pytest.fixture
@@ -337,7 +343,7 @@ async def test_cancelling_the_consumer_unsubscribes(
 
     task = asyncio.create_task(consume())
     await started.wait()
-    await asyncio.sleep(0.2)  # the Pull is waiting on the server
+    await until(lambda: requests(server, "Pull") >= 1)  # the Pull is waiting on the server
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -348,11 +354,11 @@ async def test_unsubscribe_completes_even_if_cancelled_meanwhile(
     server: WSManTestServer, session: AsyncSession
 ) -> None:
     server.host(0).behaviour = inject_on(
-        "Unsubscribe", Injection(InjectionKind.LATENCY, delay=0.5), nth=1
+        "Unsubscribe", Injection(InjectionKind.LATENCY, delay=2.0), nth=1
     )
     sub = await system(session)
     closing = asyncio.create_task(sub.aclose())
-    await asyncio.sleep(0.1)  # the Unsubscribe is on the wire
+    await until(lambda: requests(server, "Unsubscribe") == 1)  # on the wire, not answered
     closing.cancel()
     with pytest.raises(asyncio.CancelledError):
         await closing
@@ -364,10 +370,10 @@ async def test_a_cancelled_subscribe_leaves_nothing_on_the_server(
     server: WSManTestServer, session: AsyncSession
 ) -> None:
     server.host(0).behaviour = inject_on(
-        "Subscribe", Injection(InjectionKind.LATENCY, delay=0.5), nth=1
+        "Subscribe", Injection(InjectionKind.LATENCY, delay=2.0), nth=1
     )
     task = asyncio.create_task(system(session).start())
-    await asyncio.sleep(0.1)
+    await until(lambda: requests(server, "Subscribe") == 1)  # on the wire, not answered
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -393,11 +399,7 @@ async def test_an_abandoned_subscription_is_unsubscribed_when_collected(
         if event.record_id == 2:
             break
     gc.collect()
-    for _ in range(50):
-        if not family(server).subscriptions:
-            break
-        await asyncio.sleep(0.05)
-    assert family(server).subscriptions == {}
+    await until(lambda: not family(server).subscriptions)
 
 
 # -- refusals ------------------------------------------------------------------------------
