@@ -23,6 +23,7 @@ from aiowsman.testing import WSManTestServer
 from aiowsman.testing._eventlog import EventLogSettings
 from aiowsman.testing.families import EventingFamily
 from tests.cli_run import AUTH, aiowsman, cli_env, records
+from tests.waiting import until
 
 HOSTS = 3
 BACKLOG = 4
@@ -116,10 +117,8 @@ async def test_sigterm_unsubscribes_everywhere_and_saves_the_bookmarks(
     try:
         assert proc.stdout is not None
         lines = [await asyncio.wait_for(proc.stdout.readline(), 30) for _ in range(HOSTS * BACKLOG)]
-        for _ in range(50):  # every host subscribed, its Pull waiting for more
-            if all(family(server, i).subscriptions for i in range(HOSTS)):
-                break
-            await asyncio.sleep(0.1)
+        # every host subscribed, its Pull waiting for more
+        await until(lambda: all(family(server, i).subscriptions for i in range(HOSTS)))
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 30)
     finally:

@@ -42,6 +42,7 @@ from tests.testing_raw import (
     options_header,
     subscribe_body,
 )
+from tests.waiting import until
 
 
 @pytest_asyncio.fixture
@@ -271,7 +272,7 @@ async def test_a_waiting_pull_answers_as_soon_as_an_event_is_emitted(
 ) -> None:
     reply = await subscribe(http, server)
     waiting = asyncio.create_task(pull(http, server, context_of(reply), max_time="PT30S"))
-    await asyncio.sleep(0.1)
+    await until(lambda: server.host(0).stats.by_operation["Pull"] == 1)  # the Pull waits
     family(server).log.emit(1, "System")
     batch = await asyncio.wait_for(waiting, 5)
     assert record_ids(batch) == [11]
