@@ -6,6 +6,7 @@ Run as a real subprocess against a real server (see test_cli_commands.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -19,6 +20,13 @@ from aiowsman.testing import HostBehaviour, WSManTestServer
 from tests.test_cli_commands import AUTH, REPO, aiowsman, records
 
 CPUS = len(os.sched_getaffinity(0))
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _content(out: str) -> list[tuple[Any, ...]]:
@@ -93,24 +101,34 @@ async def test_ctrl_c_stops_the_run_and_its_worker_processes() -> None:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
         workers: list[psutil.Process] = []
-        for _ in range(600):  # until both workers run (bounded: 60 s)
-            await asyncio.sleep(0.1)
-            try:
-                workers = psutil.Process(proc.pid).children()
-            except psutil.NoSuchProcess:
-                break  # the CLI ended: its output says why (below)
-            if len(workers) == 2 and server.summary()["connections"] >= 4:
-                break
-        if len(workers) != 2 or proc.returncode is not None:
+        try:
+            for _ in range(600):  # until both workers run (bounded: 60 s)
+                await asyncio.sleep(0.1)
+                try:
+                    workers = psutil.Process(proc.pid).children()
+                except psutil.NoSuchProcess:
+                    break  # the CLI ended: its output says why (below)
+                if len(workers) == 2 and server.summary()["connections"] >= 4:
+                    break
+            if len(workers) != 2 or proc.returncode is not None:
+                _, err = await asyncio.wait_for(proc.communicate(), 30)
+                raise AssertionError(
+                    f"workers {workers}, server {server.summary()}; the CLI ended "
+                    f"({proc.returncode}): {err.decode()[-300:]}"
+                )
+            # Ctrl-C in a terminal signals the whole process group.
+            for p in (proc.pid, *(w.pid for w in workers)):
+                os.kill(p, signal.SIGINT)
             _, err = await asyncio.wait_for(proc.communicate(), 30)
-            raise AssertionError(
-                f"workers {workers}, server {server.summary()}; the CLI ended "
-                f"({proc.returncode}): {err.decode()[-300:]}"
-            )
-        # Ctrl-C in a terminal signals the whole process group.
-        for p in (proc.pid, *(w.pid for w in workers)):
-            os.kill(p, signal.SIGINT)
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
+            running = [w for w in workers if _alive(w)]  # looked at before the clean-up below
+        finally:
+            # A failing run leaves nothing behind for the tests after it.
+            for w in workers:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    w.kill()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
     assert proc.returncode == 130
     assert "interrupted" in err.decode()
-    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+    assert running == []
