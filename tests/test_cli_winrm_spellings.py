@@ -154,7 +154,7 @@ async def test_a_winrm_cmd_command_line_runs_as_written() -> None:
     async with WSManTestServer(hosts=1) as server:
         code, out, err = await aiowsman(
             "g", "wmicimv2/Win32_Service?Name=WinRM", f"-r:{server.endpoints[0]}",
-            "-u:user", "-a:basic", "-unencrypted", "-timeout:5000", "-format:text",
+            "-u:user", "-a:basic", "-unencrypted", "-timeout:30000", "-format:text",
         )  # fmt: skip
     assert code == 0, err
     assert "    Name = WinRM" in out.splitlines()

@@ -82,13 +82,18 @@ class Tripwires:
     def close(self) -> None:
         """Stop the watchers (unblocking any reader still hanging) and the listener."""
         self._stop.set()
-        for path in (self.fifo, self.blocking_fifo):
-            # Release watchers still waiting in open(), and readers held open.
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-            except OSError:
-                continue
-            os.close(fd)
-        for thread in self._threads:
-            thread.join(timeout=5)
+        for path, thread in zip((self.fifo, self.blocking_fifo), self._threads):
+            # Release the watcher waiting in open() (and readers held open).
+            # Again until it has ended: on a loaded machine the watcher may
+            # not have reached its open() yet when the first release comes,
+            # and would then wait there for good.
+            for _ in range(500):  # bounded: 5 s
+                if not thread.is_alive():
+                    break
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+                except OSError:
+                    break
+                os.close(fd)
+                thread.join(timeout=0.01)
         self._listener.close()
