@@ -67,7 +67,14 @@ from aiowsman._endpoint import Endpoint
 from aiowsman._http import is_library_client, new_client
 from aiowsman._log import transport_logger as log
 from aiowsman.auth._executor import run_offload
-from aiowsman.auth.base import Auth, AuthContext, HttpRequest, HttpResponse, Offload
+from aiowsman.auth.base import (
+    Auth,
+    AuthContext,
+    HttpRequest,
+    HttpResponse,
+    Offload,
+    PreemptiveContext,
+)
 from aiowsman.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -563,6 +570,9 @@ class Transport:
         self._client: aiohttp.ClientSession | None = None
         self._own_client = False
         self._shared_context: AuthContext | None = None
+        #: Every header of a request, when the scheme only adds fixed headers
+        #: (set with the shared context): the hot path of :meth:`exchange`.
+        self._preemptive_headers: dict[str, str] | None = None
         #: Bounds requests in flight to max_channels on a caller-supplied pool
         #: (whose limits are the caller's, shared by many sessions).
         self._slots: asyncio.Semaphore | None = (
@@ -664,17 +674,29 @@ class Transport:
             self._check_open()  # raises
         if self.auth.connection_bound:
             response = await self._exchange_bound(body, operation)
-        else:
-            # The hot path, awaited here rather than in a coroutine of its own
-            # (one frame less to create and to resume on every request).
-            client, context, request = self._prepare_shared(body)
-            slots = self._slots
-            if slots is None:
-                # Our own connector already holds at most max_channels connections.
-                response = await self._run_flow(context, request, client, operation, None)
+            return self._check_status(response)
+        client = self._client or self._shared_client()
+        context = self._shared_context
+        if context is None:
+            context = self._new_shared_context()
+        headers = self._preemptive_headers
+        slots = self._slots
+        if slots is not None:
+            await slots.acquire()
+        try:
+            if headers is not None:
+                # The hot path (Basic, none, certificate): the scheme only adds
+                # fixed headers, so the request is sent here, with no flow
+                # generator and no request object (aiowsman.auth.base).
+                response = await self._send(client, self._url, body, headers, operation, None)
+                if response.status == 401:
+                    raise context.refusal(response)  # type: ignore[attr-defined]
             else:
-                async with slots:
-                    response = await self._run_flow(context, request, client, operation, None)
+                request = HttpRequest(self._url, body, dict(self._base_headers))
+                response = await self._run_flow(context, request, client, operation, None)
+        finally:
+            if slots is not None:
+                slots.release()
         return self._check_status(response)
 
     async def exchange_anonymous(
@@ -693,21 +715,19 @@ class Transport:
         self._check_open()
         client = self._shared_client()
         url = f"{self.endpoint.scheme}://{self.endpoint.authority}{path}"
-        request = HttpRequest(url, body, {**self._base_headers, **headers})
-        response = await self._send(client, request, operation, None, anonymous=True)
+        response = await self._send(
+            client, url, body, {**self._base_headers, **headers}, operation, None, anonymous=True
+        )
         return self._check_status(response, scheme="none")
 
-    def _prepare_shared(
-        self, body: bytes
-    ) -> tuple[aiohttp.ClientSession, AuthContext, HttpRequest]:
-        """The pool, the shared context and the request, for a scheme not bound to connections."""
-        client = self._client or self._shared_client()
-        context = self._shared_context
-        if context is None:
-            context = self._shared_context = self.auth.new_context(
-                url=self._url, host=self.endpoint.host, encrypt=self.settings.encrypt
-            )
-        return client, context, HttpRequest(self._url, body, dict(self._base_headers))
+    def _new_shared_context(self) -> AuthContext:
+        """The one context of a scheme not bound to connections (made on first use)."""
+        context = self._shared_context = self.auth.new_context(
+            url=self._url, host=self.endpoint.host, encrypt=self.settings.encrypt
+        )
+        if isinstance(context, PreemptiveContext):
+            self._preemptive_headers = {**self._base_headers, **context.preemptive_headers}
+        return context
 
     async def _exchange_bound(self, body: bytes, operation: str) -> HttpResponse:
         self._check_open()
@@ -768,8 +788,7 @@ class Transport:
             # token is made (Kerberos puts it in the AP-REQ), so open the
             # connection with an unauthenticated request first; WinRM answers
             # it with a 401 on the same kept-alive connection.
-            probe = HttpRequest(self._url, b"", dict(self._base_headers))
-            await self._send(channel.client, probe, operation, channel)
+            await self._send(channel.client, self._url, b"", self._base_headers, operation, channel)
         if channel.peer_cert is None:
             return None
         # RFC 5929 tls-server-end-point, computed where the SPNEGO schemes live.
@@ -802,7 +821,10 @@ class Transport:
                     else:
                         step = flow.send(result)
                 else:
-                    step = flow.send(await self._send(client, step, operation, channel))
+                    response = await self._send(
+                        client, step.url, step.body, step.headers, operation, channel
+                    )
+                    step = flow.send(response)
         except StopIteration as stop:
             final: HttpResponse = stop.value
             return final
@@ -812,7 +834,9 @@ class Transport:
     async def _send(
         self,
         client: aiohttp.ClientSession,
-        request: HttpRequest,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
         operation: str,
         channel: _Channel | None,
         anonymous: bool = False,
@@ -823,9 +847,9 @@ class Transport:
             failure: WSManError | None = None
             try:
                 async with client.post(
-                    request.url,
-                    data=request.body,
-                    headers=request.headers,
+                    url,
+                    data=body,
+                    headers=headers,
                     ssl=self._anonymous_ssl if anonymous else self._ssl,
                     proxy=self._proxy,
                     allow_redirects=False,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 
-from aiowsman.auth.base import Auth, AuthContext, Flow, HttpRequest, HttpResponse
+from aiowsman.auth.base import Auth, AuthContext, HttpResponse, PreemptiveContext
 from aiowsman.errors import AuthenticationError, ConfigurationError
 
 __all__ = ["BasicAuth", "NoAuth"]
@@ -27,24 +27,20 @@ def _challenges(response: HttpResponse) -> str:
     return f"; server offers: {', '.join(names)}" if names else ""
 
 
-class _BasicContext(AuthContext):
-    __slots__ = ("_header",)
+class _BasicContext(PreemptiveContext):
+    __slots__ = ("preemptive_headers",)
 
     def __init__(self, header: str) -> None:
-        self._header = header
+        self.preemptive_headers = {"Authorization": header}
 
     def __repr__(self) -> str:
         return "<BasicContext>"
 
-    def flow(self, request: HttpRequest) -> Flow:
-        request.headers["Authorization"] = self._header
-        response: HttpResponse = yield request
-        if response.status == 401:
-            raise AuthenticationError(
-                "the server refused the user name or password" + _challenges(response),
-                scheme="basic",
-            )
-        return response
+    def refusal(self, response: HttpResponse) -> AuthenticationError:
+        return AuthenticationError(
+            "the server refused the user name or password" + _challenges(response),
+            scheme="basic",
+        )
 
 
 class BasicAuth(Auth):
@@ -84,16 +80,13 @@ class BasicAuth(Auth):
         return _BasicContext(self._header)
 
 
-class _NoAuthContext(AuthContext):
+class _NoAuthContext(PreemptiveContext):
     __slots__ = ()
 
-    def flow(self, request: HttpRequest) -> Flow:
-        response: HttpResponse = yield request
-        if response.status == 401:
-            raise AuthenticationError(
-                "the server requires authentication" + _challenges(response), scheme="none"
-            )
-        return response
+    def refusal(self, response: HttpResponse) -> AuthenticationError:
+        return AuthenticationError(
+            "the server requires authentication" + _challenges(response), scheme="none"
+        )
 
 
 class NoAuth(Auth):
