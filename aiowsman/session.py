@@ -49,7 +49,6 @@ Errors
 from __future__ import annotations
 
 import asyncio
-import builtins
 import dataclasses
 import functools
 import os
@@ -63,6 +62,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import aiohttp
 
+from aiowsman._deadline import Deadline
 from aiowsman._endpoint import Endpoint, parse_endpoint
 from aiowsman._log import log_exchange, logger
 from aiowsman._threads import WorkerPool
@@ -416,6 +416,8 @@ class AsyncSession:
         self._open_subscriptions: weakref.WeakSet[Subscription] | None = None
         #: Shells created and not yet deleted (deleted by aclose()).
         self._shells: set[Shell] = set()
+        #: The timer of this session's operation deadlines (made on first use).
+        self._timer: Deadline | None = None
 
     # -- properties -----------------------------------------------------------
 
@@ -542,6 +544,8 @@ class AsyncSession:
         if self._orphan_release is not None:
             await asyncio.gather(self._orphan_release, return_exceptions=True)
         self._closed = True
+        if self._timer is not None:
+            self._timer.close()
         if self._transport is not None:
             await self._transport.close()
 
@@ -652,44 +656,67 @@ class AsyncSession:
         status: int | str = "-"
         size = 0
         expired = False
+        # One deadline over the whole operation (see aiowsman._deadline: the
+        # session's timer serves its successive operations; one running
+        # concurrently with another of this session gets its own).
+        loop = asyncio.get_running_loop()
+        timer = self._timer
+        if timer is None or timer.loop is not loop:
+            timer = self._timer = Deadline(loop)
+        elif timer.busy:
+            timer = Deadline(loop)
+        task: Any = asyncio.current_task(loop)
+        when = timer.start(task, deadline)
         try:
-            async with asyncio.timeout(deadline) as cm:
-                attempt = 0
-                while True:
-                    try:
-                        if anonymous:
-                            response = await transport.exchange_anonymous(
-                                request.body,
-                                operation=operation,
-                                path=_ANONYMOUS_IDENTIFY_PATH,
-                                headers={"WSMANIDENTIFY": "unauthenticated"},
-                            )
-                        else:
-                            response = await transport.exchange(request.body, operation=operation)
-                    except (ConnectError, ServiceUnavailableError) as exc:
-                        delay = self._retry_delay(exc, operation, attempt, cm.when())
-                        if delay is None:
-                            raise
-                        attempt += 1
-                        logger.debug(
-                            "[%s] %s failed (%s); attempt %d in %.2fs",
-                            self._host,
-                            operation,
-                            exc.message,
-                            attempt + 1,
-                            delay,
+            attempt = 0
+            while True:
+                try:
+                    if anonymous:
+                        response = await transport.exchange_anonymous(
+                            request.body,
+                            operation=operation,
+                            path=_ANONYMOUS_IDENTIFY_PATH,
+                            headers={"WSMANIDENTIFY": "unauthenticated"},
                         )
-                        await asyncio.sleep(delay)
-                        continue
-                    break
-                status = response.status
-                size = len(response.body)
-                if size > PARSE_OFFLOAD_BYTES:
-                    result = await PARSE_POOL.run(
-                        functools.partial(_read_response, response, request, parse)
+                    else:
+                        response = await transport.exchange(request.body, operation=operation)
+                except (ConnectError, ServiceUnavailableError) as exc:
+                    delay = self._retry_delay(exc, operation, attempt, when)
+                    if delay is None:
+                        raise
+                    attempt += 1
+                    logger.debug(
+                        "[%s] %s failed (%s); attempt %d in %.2fs",
+                        self._host,
+                        operation,
+                        exc.message,
+                        attempt + 1,
+                        delay,
                     )
-                else:
-                    result = _read_response(response, request, parse)
+                    await asyncio.sleep(delay)
+                    continue
+                break
+            status = response.status
+            size = len(response.body)
+            if size > PARSE_OFFLOAD_BYTES:
+                result = await PARSE_POOL.run(
+                    functools.partial(_read_response, response, request, parse)
+                )
+            else:
+                result = _read_response(response, request, parse)
+        except asyncio.CancelledError as cancelled:
+            if not timer.stop(cancelled):
+                raise
+            log_exchange(
+                self._host,
+                operation,
+                request.action,
+                resource,
+                "timeout",
+                size,
+                time.perf_counter() - started,
+            )
+            expired = True
         except WSManFault as fault:
             fault.with_context(self._host, operation)
             if operation not in _CLEANUP_OPERATIONS:
@@ -725,23 +752,14 @@ class AsyncSession:
                 # pickles errors, with tblib's traceback support).
                 exc.__context__ = None
             raise exc.with_context(self._host, operation) from exc.__cause__
-        except builtins.TimeoutError:
-            if not cm.expired():
-                raise
-            log_exchange(
-                self._host,
-                operation,
-                request.action,
-                resource,
-                "timeout",
-                size,
-                time.perf_counter() - started,
-            )
-            expired = True
+        finally:
+            timer.stop(None)
+            if timer is not self._timer:
+                timer.close()
         if expired:
-            # Raised outside the handler: the asyncio TimeoutError and the
-            # CancelledError it came from say nothing more, and whatever the
-            # cancelled HTTP exchange was holding must not ride along.
+            # Raised outside the handler: the CancelledError of the deadline
+            # says nothing more, and whatever the cancelled HTTP exchange was
+            # holding must not ride along.
             message = f"no answer within the {deadline:g}s deadline"
             if anonymous or not self._auth.sends_credentials:
                 message += UNAUTHENTICATED_HINT

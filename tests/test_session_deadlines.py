@@ -14,6 +14,7 @@ from aiowsman import TimeoutError as WSManTimeoutError
 from aiowsman.protocol.envelope import RequestOptions
 from aiowsman.session import operation_timeout_for
 from aiowsman.testing import HostBehaviour, Injection, InjectionKind, RequestInfo, WSManTestServer
+from tests.conftest import black_hole
 
 SERVICE = "wmicimv2/Win32_Service"
 NAMES = ["WinRM", "Spooler", "W32Time", "EventLog", "Dnscache", "LanmanServer"]
@@ -24,13 +25,6 @@ def _slow(operation: str, delay: float) -> HostBehaviour:
         if info.operation == operation:
             return Injection(InjectionKind.LATENCY, delay=delay)
         return None
-
-    return HostBehaviour(inject=inject)
-
-
-def _black_hole(operation: str) -> HostBehaviour:
-    def inject(info: RequestInfo) -> Injection | None:
-        return Injection(InjectionKind.BLACK_HOLE) if info.operation == operation else None
 
     return HostBehaviour(inject=inject)
 
@@ -53,7 +47,7 @@ async def test_a_cancelled_operation_leaves_the_session_usable(
     make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
 ) -> None:
     async with (
-        make_server(behaviours={0: _black_hole("Invoke")}) as server,
+        make_server(behaviours={0: black_hole("Invoke")}) as server,
         make_session(server) as session,
     ):
         stuck = asyncio.ensure_future(session.invoke("StopService", f"{SERVICE}?Name=WinRM"))
@@ -71,7 +65,7 @@ async def test_the_deadline_raises_timeout_error_naming_host_and_operation(
     make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
 ) -> None:
     async with (
-        make_server(behaviours={0: _black_hole("Get")}) as server,
+        make_server(behaviours={0: black_hole("Get")}) as server,
         make_session(server, timeout=0.5) as session,
     ):
         with pytest.raises(WSManTimeoutError) as info:
@@ -129,7 +123,7 @@ async def test_each_pull_has_its_own_deadline(
     make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
 ) -> None:
     async with (
-        make_server(behaviours={0: _black_hole("Pull")}) as server,
+        make_server(behaviours={0: black_hole("Pull")}) as server,
         make_session(server, timeout=0.5) as session,
     ):
         async with session.enumerate(SERVICE, batch_items=10) as services:
