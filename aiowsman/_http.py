@@ -51,7 +51,7 @@ import aiohttp
 from aiohttp import hdrs
 from aiohttp.client_reqrep import ConnectionKey
 
-__all__ = ["credential_tag", "is_library_client", "new_client"]
+__all__ = ["CredentialHeader", "credential_tag", "is_library_client", "new_client"]
 
 #: Key of the credential tag: drawn once per process, never stored elsewhere,
 #: so a tag seen in a log or a ConnectionKey cannot be tested offline against
@@ -71,6 +71,28 @@ def credential_tag(authorization: str) -> int:
     return int.from_bytes(digest, "big")
 
 
+class CredentialHeader(str):
+    """An ``Authorization`` header value that carries its credential tag.
+
+    A session sends the same header with every request; made once with its
+    tag, it spares each request the digest (the tag travels with the value
+    into aiohttp's header dict). Values of any other type are tagged on the
+    fly, so nothing depends on it but speed.
+    """
+
+    tag: int
+
+    def __new__(cls, value: str) -> CredentialHeader:
+        header = super().__new__(cls, value)
+        header.tag = credential_tag(value)
+        return header
+
+
+#: Where aiohttp's ConnectionKey keeps the proxy headers' hash (the slot the
+#: credential tag is folded into): found by name, so field order may change.
+_TAG_SLOT = ConnectionKey._fields.index("proxy_headers_hash")
+
+
 class _CredentialKeyedRequest(aiohttp.ClientRequest):
     """A ``ClientRequest`` whose connection key includes its credential tag.
 
@@ -87,9 +109,12 @@ class _CredentialKeyedRequest(aiohttp.ClientRequest):
         authorization = self.headers.get(hdrs.AUTHORIZATION)
         if authorization is None:
             return key
-        return key._replace(
-            proxy_headers_hash=hash((key.proxy_headers_hash, credential_tag(authorization)))
-        )
+        tag = authorization.tag if type(authorization) is CredentialHeader else None
+        if tag is None:
+            tag = credential_tag(authorization)
+        fields = list(key)
+        fields[_TAG_SLOT] = hash((fields[_TAG_SLOT], tag))
+        return tuple.__new__(ConnectionKey, fields)
 
 
 def new_client(

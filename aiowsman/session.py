@@ -51,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import logging
 import os
 import random
 import time
@@ -652,7 +653,8 @@ class AsyncSession:
             raise ConfigurationError("the session is closed", host=self._host, operation=operation)
         if deadline is None:
             deadline = self._timeout
-        started = time.perf_counter()
+        debug = logger.isEnabledFor(logging.DEBUG)  # once: log_exchange is only called if so
+        started = time.perf_counter() if debug else 0.0
         status: int | str = "-"
         size = 0
         expired = False
@@ -707,15 +709,16 @@ class AsyncSession:
         except asyncio.CancelledError as cancelled:
             if not timer.stop(cancelled):
                 raise
-            log_exchange(
-                self._host,
-                operation,
-                request.action,
-                resource,
-                "timeout",
-                size,
-                time.perf_counter() - started,
-            )
+            if debug:
+                log_exchange(
+                    self._host,
+                    operation,
+                    request.action,
+                    resource,
+                    "timeout",
+                    size,
+                    time.perf_counter() - started,
+                )
             expired = True
         except WSManFault as fault:
             fault.with_context(self._host, operation)
@@ -725,26 +728,28 @@ class AsyncSession:
                 # Unsubscribe sent when an enumeration or subscription ends
                 # neither sets nor clears it.
                 self._error = fault
-            log_exchange(
-                self._host,
-                operation,
-                request.action,
-                resource,
-                f"{status} fault",
-                size,
-                time.perf_counter() - started,
-            )
+            if debug:
+                log_exchange(
+                    self._host,
+                    operation,
+                    request.action,
+                    resource,
+                    f"{status} fault",
+                    size,
+                    time.perf_counter() - started,
+                )
             raise
         except WSManError as exc:
-            log_exchange(
-                self._host,
-                operation,
-                request.action,
-                resource,
-                f"error:{exc.category}",
-                size,
-                time.perf_counter() - started,
-            )
+            if debug:
+                log_exchange(
+                    self._host,
+                    operation,
+                    request.action,
+                    resource,
+                    f"error:{exc.category}",
+                    size,
+                    time.perf_counter() - started,
+                )
             if exc.__suppress_context__:
                 # Raised "from None": the context is never shown, and it may
                 # not pickle (lxml's XMLSyntaxError holds its error log), which
@@ -766,15 +771,16 @@ class AsyncSession:
             raise TimeoutError(message, host=self._host, operation=operation)
         if operation not in _CLEANUP_OPERATIONS:
             self._error = None
-        log_exchange(
-            self._host,
-            operation,
-            request.action,
-            resource,
-            status,
-            size,
-            time.perf_counter() - started,
-        )
+        if debug:
+            log_exchange(
+                self._host,
+                operation,
+                request.action,
+                resource,
+                status,
+                size,
+                time.perf_counter() - started,
+            )
         return result
 
     def _retry_delay(

@@ -64,7 +64,7 @@ import aiohttp
 from aiohttp.connector import Connection
 
 from aiowsman._endpoint import Endpoint
-from aiowsman._http import is_library_client, new_client
+from aiowsman._http import CredentialHeader, is_library_client, new_client
 from aiowsman._log import transport_logger as log
 from aiowsman.auth._executor import run_offload
 from aiowsman.auth.base import (
@@ -726,7 +726,12 @@ class Transport:
             url=self._url, host=self.endpoint.host, encrypt=self.settings.encrypt
         )
         if isinstance(context, PreemptiveContext):
-            self._preemptive_headers = {**self._base_headers, **context.preemptive_headers}
+            headers = {**self._base_headers, **context.preemptive_headers}
+            authorization = headers.get("Authorization")
+            if authorization is not None:
+                # Tagged once for the pool's credential keying (aiowsman._http).
+                headers["Authorization"] = CredentialHeader(authorization)
+            self._preemptive_headers = headers
         return context
 
     async def _exchange_bound(self, body: bytes, operation: str) -> HttpResponse:
@@ -842,8 +847,9 @@ class Transport:
         anonymous: bool = False,
     ) -> HttpResponse:
         attempts = 2 if operation in _IDEMPOTENT else 1
+        debug = log.isEnabledFor(logging.DEBUG)
         for attempt in range(attempts):
-            started = time.perf_counter()
+            started = time.perf_counter() if debug else 0.0
             failure: WSManError | None = None
             try:
                 async with client.post(
@@ -854,8 +860,12 @@ class Transport:
                     proxy=self._proxy,
                     allow_redirects=False,
                 ) as resp:
-                    body = await self._read_body(resp)
-                    response = HttpResponse(resp.status, resp.headers, body)
+                    length = resp.content_length
+                    if length is not None and length <= self._max_response:
+                        data = await resp.read()  # the common case, read here: no frame more
+                    else:
+                        data = await self._read_body(resp)
+                    response = HttpResponse(resp.status, resp.headers, data)
             except _CLIENT_ERRORS as exc:
                 if client.closed or self._closed:
                     # Closed under the request (session.aclose(), or the
@@ -888,13 +898,13 @@ class Transport:
                 # with proxy credentials), and no credential may be reachable
                 # from an error a caller gets. The message keeps what it said.
                 raise failure
-            if log.isEnabledFor(logging.DEBUG):
+            if debug:
                 log.debug(
                     "[%s] %s HTTP %d, %d bytes, %.3fs",
                     self.host,
                     operation,
                     response.status,
-                    len(body),
+                    len(data),
                     time.perf_counter() - started,
                 )
             return response
