@@ -710,15 +710,7 @@ class AsyncSession:
             if not timer.stop(cancelled):
                 raise
             if debug:
-                log_exchange(
-                    self._host,
-                    operation,
-                    request.action,
-                    resource,
-                    "timeout",
-                    size,
-                    time.perf_counter() - started,
-                )
+                self._log(request, resource, "timeout", size, started)
             expired = True
         except WSManFault as fault:
             fault.with_context(self._host, operation)
@@ -729,27 +721,11 @@ class AsyncSession:
                 # neither sets nor clears it.
                 self._error = fault
             if debug:
-                log_exchange(
-                    self._host,
-                    operation,
-                    request.action,
-                    resource,
-                    f"{status} fault",
-                    size,
-                    time.perf_counter() - started,
-                )
+                self._log(request, resource, f"{status} fault", size, started)
             raise
         except WSManError as exc:
             if debug:
-                log_exchange(
-                    self._host,
-                    operation,
-                    request.action,
-                    resource,
-                    f"error:{exc.category}",
-                    size,
-                    time.perf_counter() - started,
-                )
+                self._log(request, resource, f"error:{exc.category}", size, started)
             if exc.__suppress_context__:
                 # Raised "from None": the context is never shown, and it may
                 # not pickle (lxml's XMLSyntaxError holds its error log), which
@@ -772,16 +748,21 @@ class AsyncSession:
         if operation not in _CLEANUP_OPERATIONS:
             self._error = None
         if debug:
-            log_exchange(
-                self._host,
-                operation,
-                request.action,
-                resource,
-                status,
-                size,
-                time.perf_counter() - started,
-            )
+            self._log(request, resource, status, size, started)
         return result
+
+    def _log(
+        self, request: Request, resource: str | None, outcome: int | str, size: int, started: float
+    ) -> None:
+        log_exchange(
+            self._host,
+            request.operation,
+            request.action,
+            resource,
+            outcome,
+            size,
+            time.perf_counter() - started,
+        )
 
     def _retry_delay(
         self, exc: WSManError, operation: str, attempt: int, deadline_at: float | None
