@@ -253,7 +253,9 @@ class AsyncSession:
             credentials it carried, its trace configs are kept and its
             default headers, auth and timeouts are not applied.
         connector: an aiohttp connector to share (not closed by this
-            session), with the same rules.
+            session), with the same rules. Without either, Basic, none and
+            certificate sessions share their event loop's default pool
+            (same rules; the session's idle connections are closed with it).
         max_channels: concurrent requests in flight on this session.
         use_tls: force HTTPS (True) or HTTP (False) for an endpoint without a scheme.
         encrypt: message encryption for connection-bound schemes (NTLM,

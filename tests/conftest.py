@@ -151,6 +151,17 @@ def black_hole(operation: str) -> HostBehaviour:
     return HostBehaviour(inject=inject)
 
 
+def slow(operation: str, delay: float) -> HostBehaviour:
+    """A host that answers ``operation`` requests ``delay`` seconds late (others at once)."""
+
+    def inject(info: RequestInfo) -> Injection | None:
+        if info.operation == operation:
+            return Injection(InjectionKind.LATENCY, delay=delay)
+        return None
+
+    return HostBehaviour(inject=inject)
+
+
 def _make_server(**kwargs: Any) -> WSManTestServer:
     kwargs.setdefault("users", {USER: PASSWORD})
     return WSManTestServer(**kwargs)
