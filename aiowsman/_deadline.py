@@ -25,7 +25,10 @@ two savings:
   shorter delay) arms a timer of its own, so no deadline ever fires late.
 
 One :class:`Deadline` times one operation at a time (``busy``); a second
-operation running concurrently on the same session takes a fresh one.
+operation running concurrently on the same session takes a fresh one. The
+fan-out runner times each host the same way, one Deadline per worker task,
+with a ``grace``: a second cancellation that far past the deadline, for a
+host whose cleanup (closing its session) hangs as well.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class Deadline:
         loop: the event loop the operations run on.
     """
 
-    __slots__ = ("_armed", "_cancelling", "_expired", "_handle", "loop", "task", "when")
+    __slots__ = ("_armed", "_cancelling", "_expired", "_grace", "_handle", "loop", "task", "when")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -65,15 +68,23 @@ class Deadline:
         self._handle: asyncio.TimerHandle | None = None
         self._armed = 0.0  # the loop time the handle fires at
         self._cancelling = 0
-        self._expired = False
+        self._expired = 0  # cancellations made for the operation in flight
+        self._grace = 0.0
 
     @property
     def busy(self) -> bool:
         """True while an operation is being timed."""
         return self.task is not None
 
-    def start(self, task: asyncio.Task[object], delay: float) -> float:
+    def start(self, task: asyncio.Task[object], delay: float, grace: float = 0.0) -> float:
         """Time an operation of ``task`` that must end within ``delay`` seconds.
+
+        Args:
+            task: the task running the operation (cancelled at the deadline).
+            delay: seconds from now to the deadline.
+            grace: when positive, the task is cancelled once more this many
+                seconds after the deadline if the operation still has not
+                ended (its cleanup hangs too).
 
         Returns:
             The loop time of the deadline.
@@ -82,7 +93,8 @@ class Deadline:
         self.task = task
         self.when = when
         self._cancelling = task.cancelling()
-        self._expired = False
+        self._expired = 0
+        self._grace = grace
         handle = self._handle
         if handle is None or self._armed > when:
             if handle is not None:
@@ -101,8 +113,11 @@ class Deadline:
             self._handle = self.loop.call_at(self.when, self._fire)
             self._armed = self.when
             return
-        self._expired = True
+        self._expired += 1
         task.cancel()
+        if self._grace > 0 and self._expired == 1:
+            self._armed = self.when + self._grace
+            self._handle = self.loop.call_at(self._armed, self._fire)
 
     def stop(self, exc: BaseException | None) -> bool:
         """End the timed operation (idempotent).
@@ -118,10 +133,14 @@ class Deadline:
         """
         task = self.task
         self.task = None
-        if task is None or not self._expired:
+        expired = self._expired
+        if task is None or not expired:
             return False
-        self._expired = False
-        return task.uncancel() <= self._cancelling and isinstance(exc, asyncio.CancelledError)
+        self._expired = 0
+        remaining = task.cancelling()
+        for _ in range(expired):
+            remaining = task.uncancel()
+        return remaining <= self._cancelling and isinstance(exc, asyncio.CancelledError)
 
     def close(self) -> None:
         """Drop the armed timer (when its owner closes)."""
