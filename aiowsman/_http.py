@@ -103,18 +103,24 @@ class _CredentialKeyedRequest(aiohttp.ClientRequest):
     short-lived key), so no behaviour but pooling changes.
     """
 
+    _keyed: ConnectionKey | None = None
+
     @property
     def connection_key(self) -> ConnectionKey:
+        key = self._keyed  # asked again when the pool hands the connection out
+        if key is not None:
+            return key
         key = super().connection_key
         authorization = self.headers.get(hdrs.AUTHORIZATION)
-        if authorization is None:
-            return key
-        tag = authorization.tag if type(authorization) is CredentialHeader else None
-        if tag is None:
-            tag = credential_tag(authorization)
-        fields = list(key)
-        fields[_TAG_SLOT] = hash((fields[_TAG_SLOT], tag))
-        return tuple.__new__(ConnectionKey, fields)
+        if authorization is not None:
+            tag = authorization.tag if type(authorization) is CredentialHeader else None
+            if tag is None:
+                tag = credential_tag(authorization)
+            fields = list(key)
+            fields[_TAG_SLOT] = hash((fields[_TAG_SLOT], tag))
+            key = tuple.__new__(ConnectionKey, fields)
+        self._keyed = key
+        return key
 
 
 def new_client(
