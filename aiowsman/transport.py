@@ -64,7 +64,7 @@ import os
 import ssl
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -754,6 +754,7 @@ class Transport:
         #: Every header of a request, when the scheme only adds fixed headers
         #: (set with the shared context): the hot path of :meth:`exchange`.
         self._preemptive_headers: dict[str, str] | None = None
+        self._preemptive: PreemptiveContext | None = None
         #: Bounds requests in flight to max_channels on a pool shared with
         #: other sessions (whose limits are not this session's).
         self._slots: _Slots | None = None
@@ -857,8 +858,12 @@ class Transport:
 
     # -- the exchange ---------------------------------------------------------
 
-    async def exchange(self, body: bytes, *, operation: str) -> HttpResponse:
+    def exchange(self, body: bytes, *, operation: str) -> Coroutine[Any, Any, HttpResponse]:
         """POST ``body`` (a SOAP envelope) and return the final response.
+
+        A plain function returning the coroutine to await (``await
+        transport.exchange(...)``): on the hot path that coroutine is the one
+        that sends the request, so the call costs no coroutine of its own.
 
         Returns:
             The response, when its status is 200 or it carries a SOAP body
@@ -873,30 +878,31 @@ class Transport:
         if self._closed:
             self._check_open()  # raises
         if self.auth.connection_bound:
-            response = await self._exchange_bound(body, operation)
-            return self._check_status(response)
+            return self._exchange_bound(body, operation)
         client = self._client or self._shared_client()
         context = self._shared_context
         if context is None:
             context = self._new_shared_context()
         headers = self._preemptive_headers
+        if headers is not None:
+            # The hot path (Basic, none, certificate): the scheme only adds
+            # fixed headers, so the request is sent directly, with no flow
+            # generator and no request object (aiowsman.auth.base).
+            return self._send(
+                client, self._url, body, headers, operation, None, preemptive=self._preemptive
+            )
+        return self._exchange_flow(client, context, body, operation)
+
+    async def _exchange_flow(
+        self, client: aiohttp.ClientSession, context: AuthContext, body: bytes, operation: str
+    ) -> HttpResponse:
+        """The shared pool, for a scheme whose flow is more than fixed headers."""
         slots = self._slots
         if slots is not None:
-            if slots.free and not slots.waiters:
-                slots.free -= 1
-            else:
-                await slots.wait()
+            await slots.wait()
         try:
-            if headers is not None:
-                # The hot path (Basic, none, certificate): the scheme only adds
-                # fixed headers, so the request is sent here, with no flow
-                # generator and no request object (aiowsman.auth.base).
-                response = await self._send(client, self._url, body, headers, operation, None)
-                if response.status == 401:
-                    raise context.refusal(response)  # type: ignore[attr-defined]
-            else:
-                request = HttpRequest(self._url, body, dict(self._base_headers))
-                response = await self._run_flow(context, request, client, operation, None)
+            request = HttpRequest(self._url, body, dict(self._base_headers))
+            response = await self._run_flow(context, request, client, operation, None)
         finally:
             if slots is not None:
                 slots.release()
@@ -929,6 +935,7 @@ class Transport:
             url=self._url, host=self.endpoint.host, encrypt=self.settings.encrypt
         )
         if isinstance(context, PreemptiveContext):
+            self._preemptive = context
             headers = {**self._base_headers, **context.preemptive_headers}
             authorization = headers.get("Authorization")
             if authorization is not None:
@@ -947,7 +954,7 @@ class Transport:
         try:
             response = await self._exchange_on_channel(channel, body, operation)
             ok = True
-            return response
+            return self._check_status(response)
         finally:
             if not ok:
                 # An error or cancellation mid-flow leaves the context in an
@@ -1048,7 +1055,20 @@ class Transport:
         operation: str,
         channel: _Channel | None,
         anonymous: bool = False,
+        preemptive: PreemptiveContext | None = None,
     ) -> HttpResponse:
+        """Send one request (resent once if idempotent and a kept-alive connection dropped).
+
+        With ``preemptive`` (the hot path of :meth:`exchange`), this is the
+        whole exchange: a slot of the session's bound is taken, and a 401
+        (the context's refusal) and the status are checked here.
+        """
+        slots = self._slots if preemptive is not None else None
+        if slots is not None:
+            if slots.free and not slots.waiters:
+                slots.free -= 1
+            else:
+                await slots.wait()
         attempts = 2 if operation in _IDEMPOTENT else 1
         debug = log.isEnabledFor(logging.DEBUG)
         # The connections a shared pool hands this transport are noted (and
@@ -1116,10 +1136,16 @@ class Transport:
                         len(data),
                         time.perf_counter() - started,
                     )
-                return response
+                if preemptive is None:
+                    return response
+                if response.status == 401:
+                    raise preemptive.refusal(response)
+                return self._check_status(response)
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             _HELD.reset(held)
+            if slots is not None:
+                slots.release()
 
     async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self._max_response

@@ -621,11 +621,15 @@ _IDENTIFY = (
     f'<s:Envelope xmlns:s="{ns.NS_SOAP}" xmlns:wsmid="{ns.NS_WSMAN_IDENTITY}">'
     "<s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>"
 ).encode()
+_IDENTIFY_REQUEST = Request("Identify", "", "", _IDENTIFY)
 
 
 def identify_request() -> Request:
-    """Build an Identify request (DSP0226 11: no WS-Addressing headers at all)."""
-    return Request("Identify", "", "", _IDENTIFY)
+    """Build an Identify request (DSP0226 11: no WS-Addressing headers at all).
+
+    It has no MessageID, so it is always the same (immutable) request.
+    """
+    return _IDENTIFY_REQUEST
 
 
 def get_request(
