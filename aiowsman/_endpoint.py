@@ -49,16 +49,25 @@ class Endpoint:
         """True for ``https``."""
         return self.scheme == "https"
 
+    def __post_init__(self) -> None:
+        # Both are read by every session made for the endpoint, and by every
+        # error and log line naming it: made once.
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        authority = f"{host}:{self.port}"
+        object.__setattr__(self, "_authority", authority)
+        object.__setattr__(self, "_url", f"{self.scheme}://{authority}{self.path}")
+
     @property
     def authority(self) -> str:
         """``host:port`` (IPv6 in brackets): how errors and logs name the host."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        authority: str = self._authority  # type: ignore[attr-defined]
+        return authority
 
     @property
     def url(self) -> str:
         """The full endpoint URL (the value of the ``wsa:To`` header)."""
-        return f"{self.scheme}://{self.authority}{self.path}"
+        url: str = self._url  # type: ignore[attr-defined]
+        return url
 
     def __str__(self) -> str:
         return self.url

@@ -529,16 +529,16 @@ class AsyncSession:
         """
         if self._closed:
             return
-        shells = list(self._shells)
-        if shells:
+        if self._shells:
+            shells = list(self._shells)
             await asyncio.gather(*(s.aclose() for s in shells), return_exceptions=True)
-        closers = [e.aclose() for e in list(self._open_enumerators or ())]
-        closers += [s.aclose() for s in list(self._open_subscriptions or ())]
-        if closers:
+        if self._open_enumerators or self._open_subscriptions:
+            closers = [e.aclose() for e in list(self._open_enumerators or ())]
+            closers += [s.aclose() for s in list(self._open_subscriptions or ())]
             await asyncio.gather(*closers, return_exceptions=True)
-        orphans, self._orphaned_contexts = self._orphaned_contexts, []
-        abandoned, self._orphaned_subscriptions = self._orphaned_subscriptions, []
-        if orphans or abandoned:
+        if self._orphaned_contexts or self._orphaned_subscriptions:
+            orphans, self._orphaned_contexts = self._orphaned_contexts, []
+            abandoned, self._orphaned_subscriptions = self._orphaned_subscriptions, []
             await asyncio.gather(
                 *(self._release_context(loc, ctx) for loc, ctx in orphans),
                 *(self._unsubscribe(uri, manager) for uri, manager in abandoned),
@@ -667,7 +667,7 @@ class AsyncSession:
         timer = self._timer
         if timer is None or timer.loop is not loop:
             timer = self._timer = Deadline(loop)
-        elif timer.busy:
+        elif timer.task is not None:  # busy: another operation of this session
             timer = Deadline(loop)
         task: Any = asyncio.current_task(loop)
         when = timer.start(task, deadline)

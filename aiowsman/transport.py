@@ -143,6 +143,13 @@ UNAUTHENTICATED_HINT = (
     "may never answer an unauthenticated request)"
 )
 _READ_CHUNK = 64 * 1024
+#: The headers of every request (a scheme adds its own).
+_BASE_HEADERS: Mapping[str, str] = {
+    "Content-Type": CONTENT_TYPE,
+    # WinRM does not compress; identity also keeps the size cap exact.
+    "Accept-Encoding": "identity",
+    "User-Agent": USER_AGENT,
+}
 
 
 def response_size_cap(max_envelope_size: int) -> int:
@@ -399,14 +406,19 @@ class GuardedConnector(aiohttp.TCPConnector):
     the session) covers a push that arrives after the request was sent.
     """
 
-    async def connect(self, *args: Any, **kwargs: Any) -> Connection:
+    async def connect(
+        self,
+        req: aiohttp.ClientRequest,
+        traces: list[Any],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 (aiohttp's signature)
+    ) -> Connection:
         for _ in range(_MAX_DISCARDS):
-            conn = await super().connect(*args, **kwargs)
+            conn = await super().connect(req, traces, timeout)
             protocol = conn.protocol
             if protocol is None or not protocol.should_close:
                 held = _HELD.get()
-                if held is not None and protocol is not None:
-                    held.note(protocol, args[0] if args else kwargs["req"])
+                if held is not None and protocol is not held.last:
+                    held.note(protocol, req)
                 return conn
             transport = protocol.transport
             peer = transport.get_extra_info("peername") if transport is not None else None
@@ -464,8 +476,7 @@ class _Held:
         self.limit = 2 * limit + 2
 
     def note(self, protocol: Any, request: aiohttp.ClientRequest) -> None:
-        if protocol is self.last:
-            return  # the kept-alive connection of the previous request
+        """Note a connection other than the previous request's (the caller checks ``last``)."""
         self.last = protocol
         connections = self.connections
         if protocol not in connections:
@@ -577,8 +588,13 @@ class _ChannelConnector(GuardedConnector):
         super().__init__(limit=1)
         self.channel: _Channel | None = None
 
-    async def connect(self, *args: Any, **kwargs: Any) -> Connection:
-        conn = await super().connect(*args, **kwargs)
+    async def connect(
+        self,
+        req: aiohttp.ClientRequest,
+        traces: list[Any],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 (aiohttp's signature)
+    ) -> Connection:
+        conn = await super().connect(req, traces, timeout)
         channel = self.channel
         if channel is not None and conn.protocol is not channel.protocol:
             channel.protocol = conn.protocol
@@ -650,15 +666,19 @@ class _Slots:
 
     def __init__(self, size: int) -> None:
         self.free = size
-        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        #: Made on the first wait: most sessions never wait.
+        self.waiters: collections.deque[asyncio.Future[None]] | None = None
 
     async def wait(self) -> None:
         """Wait for a slot (handed over by :meth:`release`), in arrival order."""
-        if self.free and not self.waiters:
+        waiters = self.waiters
+        if self.free and not waiters:
             self.free -= 1
             return
+        if waiters is None:
+            waiters = self.waiters = collections.deque()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
+        waiters.append(waiter)
         try:
             await waiter
         except asyncio.CancelledError:
@@ -666,7 +686,7 @@ class _Slots:
                 self.release()  # handed a slot in the same tick: pass it on
             else:
                 try:
-                    self.waiters.remove(waiter)
+                    waiters.remove(waiter)
                 except ValueError:
                     pass
             raise
@@ -740,12 +760,13 @@ class Transport:
         )
         self._proxy = settings.proxy
         self._max_response = settings.max_response_size
-        self._base_headers = {
-            "Content-Type": CONTENT_TYPE,
-            # WinRM does not compress; identity also keeps the size cap exact.
-            "Accept-Encoding": "identity",
-            "User-Agent": settings.user_agent,
-        }
+        # Read, never changed (requests copy or merge them): shared unless the
+        # User-Agent is the caller's own.
+        self._base_headers = (
+            _BASE_HEADERS
+            if settings.user_agent == USER_AGENT
+            else {**_BASE_HEADERS, "User-Agent": settings.user_agent}
+        )
         self._user_session = client_session
         self._user_connector = connector
         self._client: aiohttp.ClientSession | None = None

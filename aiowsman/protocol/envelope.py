@@ -414,10 +414,10 @@ _head_cache: dict[tuple[RequestOptions, str], str] = {}
 
 
 def _head(opts: RequestOptions, action: str) -> str:
-    heads: dict[str, str] | None = opts.__dict__.get("_heads")
+    heads: dict[str, str] | None = getattr(opts, "_heads", None)
     if heads is None:
-        # A memo, not a field: frozen dataclasses allow writing __dict__
-        # (as functools.cached_property does); equality and hashing ignore it.
+        # A memo, not a field (equality and hashing ignore it): set past the
+        # frozen dataclass's guard, as functools.cached_property would.
         heads = {}
         object.__setattr__(opts, "_heads", heads)
     head = heads.get(action)
