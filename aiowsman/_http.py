@@ -80,6 +80,8 @@ class CredentialHeader(str):
     fly, so nothing depends on it but speed.
     """
 
+    __slots__ = ("tag",)
+
     tag: int
 
     def __new__(cls, value: str) -> CredentialHeader:

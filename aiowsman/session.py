@@ -208,6 +208,34 @@ def _read_response(
     return parse(envelope)
 
 
+@functools.lru_cache(maxsize=64)
+def _transport_settings(
+    verify: bool | str,
+    skip_cn_check: bool,
+    skip_ca_check: bool,
+    cert: str | tuple[str, str] | None,
+    ssl_context: Any,
+    proxy: str | None,
+    allow_unencrypted: bool,
+    encrypt: bool,
+    max_response_size: int,
+    max_channels: int,
+) -> TransportSettings:
+    # Immutable, and the same for every session of a fan-out: made once.
+    return TransportSettings(
+        verify=verify,
+        skip_cn_check=skip_cn_check,
+        skip_ca_check=skip_ca_check,
+        cert=cert,
+        ssl_context=ssl_context,
+        proxy=proxy,
+        allow_unencrypted=allow_unencrypted,
+        encrypt=encrypt,
+        max_response_size=max_response_size,
+        max_channels=max_channels,
+    )
+
+
 def _coerce_locator(locator: Locator) -> ResourceLocator:
     if isinstance(locator, Item):
         if locator.epr is None:
@@ -359,18 +387,22 @@ class AsyncSession:
                 host=self._host,
                 operation="CreateSession",
             )
-        settings = TransportSettings(
-            verify=verify,
-            skip_cn_check=skip_cn_check,
-            skip_ca_check=skip_ca_check,
-            cert=cert,
-            ssl_context=ssl_context,
-            proxy=proxy,
-            allow_unencrypted=allow_unencrypted,
-            encrypt=encrypt,
-            max_response_size=response_size_cap(max_envelope_size),
-            max_channels=max_channels,
+        settings_args = (
+            verify,
+            skip_cn_check,
+            skip_ca_check,
+            cert,
+            ssl_context,
+            proxy,
+            allow_unencrypted,
+            encrypt,
+            response_size_cap(max_envelope_size),
+            max_channels,
         )
+        try:
+            settings = _transport_settings(*settings_args)
+        except TypeError:  # an unhashable value (a list as cert, say): made afresh
+            settings = _transport_settings.__wrapped__(*settings_args)
         try:
             self._transport = Transport(
                 self._endpoint,

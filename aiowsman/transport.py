@@ -462,36 +462,49 @@ class _Held:
     """The connections one transport was handed by a shared pool (to close them with it).
 
     Filled by :meth:`GuardedConnector.connect` through :data:`_HELD`, set
-    around each request of a transport on a shared pool; a transport holds
-    a handful (at most ``max_channels`` at a time), so closed ones are only
-    pruned when more pile up.
+    around each request of a transport on a shared pool. A transport holds
+    one connection mostly (kept without a dict), at most ``max_channels``
+    at a time; closed ones are pruned when more pile up.
     """
 
-    __slots__ = ("connections", "last", "limit")
+    __slots__ = ("key", "last", "limit", "more", "protocol")
 
     def __init__(self, limit: int) -> None:
-        #: protocol -> its pool key
-        self.connections: dict[object, object] = {}
+        #: The first connection (or one that replaced it once it closed), and its pool key.
+        self.protocol: Any = None
+        self.key: object = None
+        #: Any other: protocol -> its pool key.
+        self.more: dict[object, object] | None = None
         self.last: object = None
         self.limit = 2 * limit + 2
 
     def note(self, protocol: Any, request: aiohttp.ClientRequest) -> None:
         """Note a connection other than the previous request's (the caller checks ``last``)."""
         self.last = protocol
-        connections = self.connections
-        if protocol not in connections:
-            if len(connections) >= self.limit:
-                for gone in [p for p in connections if not p.is_connected()]:  # type: ignore[attr-defined]
-                    del connections[gone]
-            connections[protocol] = request.connection_key
+        first = self.protocol
+        if first is protocol:
+            return
+        if first is None or not first.is_connected():
+            self.protocol = protocol
+            self.key = request.connection_key
+            return
+        more = self.more
+        if more is None:
+            more = self.more = {}
+        if protocol not in more:
+            if len(more) >= self.limit:
+                for gone in [p for p in more if not p.is_connected()]:  # type: ignore[attr-defined]
+                    del more[gone]
+            more[protocol] = request.connection_key
 
     def release(self, connector: aiohttp.BaseConnector | None) -> None:
         """Close the held connections that wait idle in ``connector``'s pool."""
         if isinstance(connector, GuardedConnector):
-            for protocol, key in self.connections.items():
+            if self.protocol is not None:
+                connector.close_idle(self.key, self.protocol)
+            for protocol, key in (self.more or {}).items():
                 connector.close_idle(key, protocol)
-        self.connections.clear()
-        self.last = None
+        self.protocol = self.key = self.more = self.last = None
 
 
 #: The :class:`_Held` of the transport whose request is being sent (its task's context).

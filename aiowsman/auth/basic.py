@@ -12,6 +12,7 @@ as WinRM's own ``AllowUnencrypted`` setting).
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 
 from aiowsman.auth.base import Auth, AuthContext, HttpResponse, PreemptiveContext
 from aiowsman.errors import AuthenticationError, ConfigurationError
@@ -30,8 +31,8 @@ def _challenges(response: HttpResponse) -> str:
 class _BasicContext(PreemptiveContext):
     __slots__ = ("preemptive_headers",)
 
-    def __init__(self, header: str) -> None:
-        self.preemptive_headers = {"Authorization": header}
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self.preemptive_headers = headers  # the scheme's own (never changed)
 
     def __repr__(self) -> str:
         return "<BasicContext>"
@@ -69,7 +70,7 @@ class BasicAuth(Auth):
         # RFC 7617 2.1: UTF-8 is the charset a server may announce; WinRM
         # decodes UTF-8. Encode once: the header is the same for every request.
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-        self._header = f"Basic {token}"
+        self._headers: Mapping[str, str] = {"Authorization": f"Basic {token}"}
         self.username = username
 
     def new_context(
@@ -77,7 +78,7 @@ class BasicAuth(Auth):
     ) -> AuthContext:
         if encrypt:
             raise ConfigurationError("Basic authentication cannot encrypt messages; use HTTPS")
-        return _BasicContext(self._header)
+        return _BasicContext(self._headers)
 
 
 class _NoAuthContext(PreemptiveContext):
