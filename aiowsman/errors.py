@@ -26,8 +26,12 @@ runner to classify failures (``dns``, ``connect``, ``tls``, ``auth``,
     |   +-- QuotaExceededFault                         per-user quota (e.g. concurrent ops)
     |   |   +-- ShellQuotaExceededFault                MaxShellsPerUser reached
     |   |   +-- OperationQuotaExceededFault            MaxConcurrentOperationsPerUser reached
+    |   |   +-- CommandQuotaExceededFault              MaxConcurrentCommandsPerShell reached
     |   +-- ShellNotFoundFault                         the shell (or command) is gone
     +-- SubscriptionEndedError                fault    the event source ended a subscription
+    +-- PSRemotingError                       fault    PowerShell remoting reported a failure
+    |   +-- RunspacePoolStateError                     the pool did not open, or broke
+    |   +-- PipelineFailedError                        a pipeline ended Failed (``record``)
     +-- ProtocolError                         protocol malformed or unexpected response
     |   +-- UnsafeXMLError                             DOCTYPE / entities: refused unparsed
     |   +-- NotWSManEndpointError                      not WS-Man at all (e.g. a web page)
@@ -49,6 +53,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AuthenticationError",
+    "CommandQuotaExceededFault",
     "CommandTimeoutError",
     "ConfigurationError",
     "ConnectError",
@@ -63,9 +68,12 @@ __all__ = [
     "NotWSManEndpointError",
     "OperationQuotaExceededFault",
     "OperationTimedOutFault",
+    "PSRemotingError",
+    "PipelineFailedError",
     "ProtocolError",
     "QuotaExceededFault",
     "ResponseTooLargeError",
+    "RunspacePoolStateError",
     "ServiceUnavailableError",
     "ShellNotFoundFault",
     "ShellQuotaExceededFault",
@@ -344,6 +352,71 @@ class OperationQuotaExceededFault(QuotaExceededFault):
     (ERROR_WSMAN_QUOTA_MAX_OPERATIONS, 2150859174); back off."""
 
 
+class CommandQuotaExceededFault(QuotaExceededFault):
+    """A shell holds MaxConcurrentCommandsPerShell commands
+    (ERROR_WSMAN_QUOTA_MAX_COMMANDS_PER_SHELL_PPQ, 2150859241; the PowerShell
+    plug-in's default is 1000): commands not yet terminated count."""
+
+
+class PSRemotingError(WSManError):
+    """PowerShell remoting (MS-PSRP) reported a failure of its own: the
+    request was answered, but the runspace pool or pipeline failed."""
+
+    category = "fault"
+
+
+class RunspacePoolStateError(PSRemotingError):
+    """The runspace pool did not reach ``Opened`` (a JEA endpoint refusing
+    the user, a configuration that does not exist), or broke or closed
+    while in use. ``state`` is the pool's state; ``record`` the
+    :class:`~aiowsman.protocol.clixml.ErrorRecord` the server gave, if any."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        state: str | None = None,
+        record: Any = None,
+        host: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, host=host, operation=operation)
+        self.state = state
+        self.record = record
+
+
+class PipelineFailedError(PSRemotingError):
+    """A pipeline ended ``Failed`` -- a terminating error (``throw``, an
+    error with ``-ErrorAction Stop``, an unknown command given with
+    ``add_command``) -- or was stopped by the server.
+
+    Attributes:
+        record: the :class:`~aiowsman.protocol.clixml.ErrorRecord` of the
+            terminating error (message, category, script position).
+        state: ``Failed`` or ``Stopped``.
+        output: the objects the pipeline wrote before it failed.
+        streams: its other streams (errors, warnings...), a
+            :class:`~aiowsman.psrp.PSDataStreams`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        record: Any = None,
+        state: str = "Failed",
+        output: list[Any] | None = None,
+        streams: Any = None,
+        host: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, host=host, operation=operation)
+        self.record = record
+        self.state = state
+        self.output = output if output is not None else []
+        self.streams = streams
+
+
 class ShellNotFoundFault(WSManFault):
     """The service does not know the shell (or the command) a request names:
     it was deleted, reaped when idle (IdleTimeout) or at MaxShellRunTime, or
@@ -437,9 +510,11 @@ class TimeoutError(WSManError, builtins.TimeoutError):
 class CommandTimeoutError(TimeoutError):
     """A remote command was still running when its deadline passed.
 
-    The command was stopped (a Terminate signal) and its shell is left usable.
+    The command was stopped (a Terminate signal; a PowerShell pipeline
+    first gets ``powershell/signal/crtl_c``) and its shell is left usable.
     What it wrote before the deadline is kept: ``stdout`` and ``stderr``
-    (bytes); ``command_id`` names it.
+    (bytes) -- or, for a PowerShell remoting pipeline, ``output`` (its
+    objects); ``command_id`` names it.
     """
 
     def __init__(
@@ -456,3 +531,4 @@ class CommandTimeoutError(TimeoutError):
         self.stdout = stdout
         self.stderr = stderr
         self.command_id = command_id
+        self.output: list[Any] = []

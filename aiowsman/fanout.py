@@ -35,7 +35,10 @@ Remote commands have an operation of their own: :class:`Commands` (or
 :func:`run_commands`) runs command lines (or PowerShell scripts) on each host
 in one shell per host, deleted when the host is done -- also when its
 deadline cuts it off -- and gives one record per host (exit code, stdout,
-stderr), optionally streaming every output line as it arrives.
+stderr), optionally streaming every output line as it arrives. So does
+PowerShell remoting: :class:`InvokeCommand` (or :func:`invoke_command`, the
+shape of ``Invoke-Command -ComputerName``) runs scripts in one runspace pool
+per host, closed with the host's session.
 """
 
 from __future__ import annotations
@@ -80,9 +83,11 @@ from aiowsman.errors import (
     WSManFault,
 )
 from aiowsman.errors import TimeoutError as WSManTimeoutError
+from aiowsman.protocol.namespaces import PSRP_DEFAULT_CONFIGURATION
 from aiowsman.transport import GuardedConnector
 
 if TYPE_CHECKING:
+    from aiowsman.psrp import InvokeResult
     from aiowsman.session import AsyncSession
     from aiowsman.shell import CommandResult, OutputStream, Shell
 
@@ -91,10 +96,12 @@ __all__ = [
     "Commands",
     "FanOut",
     "HostResult",
+    "InvokeCommand",
     "SessionFactory",
     "Summary",
     "classify_error",
     "current_host",
+    "invoke_command",
     "jsonable",
     "no_retry",
     "run",
@@ -159,8 +166,14 @@ def jsonable(value: Any) -> Any:
 
     Items (anything with ``to_dict()``), dataclasses, mappings and sequences
     are converted recursively; datetimes become ISO 8601 text, durations
-    seconds; bytes are decoded as UTF-8; anything else becomes ``str(value)``.
+    seconds; bytes are decoded as UTF-8; PowerShell remoting's objects
+    (psrpcore's) their properties (:func:`aiowsman.protocol.psrp.to_python`);
+    anything else becomes ``str(value)``.
     """
+    if type(value).__module__.startswith("psrpcore."):
+        from aiowsman.protocol.psrp import to_python
+
+        value = to_python(value)
     if value is None or isinstance(value, str | int | float | bool):
         return value
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
@@ -1083,5 +1096,77 @@ def run_commands(
         codepage=codepage,
         stop_on_failure=stop_on_failure,
         on_line=on_line,
+    )
+    return run(hosts, operation, **run_options)
+
+
+# ---------------------------------------------------------------------------
+# PowerShell remoting
+
+
+@dataclass(frozen=True)
+class InvokeCommand:
+    """A fan-out operation: PowerShell scripts over PowerShell remoting, as
+    ``Invoke-Command -ComputerName``.
+
+    ``run(hosts, InvokeCommand(("Get-Service WinRM",)))`` runs the scripts
+    in order on each host in one runspace pool (the session's, see
+    :meth:`aiowsman.AsyncSession.invoke_command`: variables set by one
+    script are there for the next), closed with the host's session -- also
+    when the host's deadline cuts it off. The value is the
+    :class:`~aiowsman.psrp.InvokeResult` of the one script (output objects,
+    streams), or their list when there are several. A script's terminating
+    error fails the host (:class:`~aiowsman.errors.PipelineFailedError`).
+
+    A host is retried by the runner only while nothing has run on it (a
+    quota fault when the pool is created).
+
+    Attributes:
+        scripts: the scripts, run in order.
+        configuration_name: the endpoint configuration (JEA).
+        timeout: each script's deadline, seconds (None: none); at the
+            deadline the script is stopped on the host.
+    """
+
+    scripts: tuple[str, ...]
+    configuration_name: str = PSRP_DEFAULT_CONFIGURATION
+    timeout: float | None = 3600.0
+
+    async def __call__(self, session: AsyncSession) -> InvokeResult | list[InvokeResult]:
+        results: list[InvokeResult] = []
+        for script in self.scripts:
+            try:
+                result = await session.invoke_command(
+                    script, configuration_name=self.configuration_name, timeout=self.timeout
+                )
+            except QuotaExceededFault as exc:
+                if results:
+                    raise no_retry(exc) from None  # scripts ran: never repeat them
+                raise  # nothing ran: the runner may retry the host
+            results.append(result)
+        return results[0] if len(self.scripts) == 1 else results
+
+
+def invoke_command(
+    hosts: Iterable[str] | AsyncIterable[str],
+    *scripts: str,
+    configuration_name: str = PSRP_DEFAULT_CONFIGURATION,
+    timeout: float | None = 3600.0,
+    **run_options: Any,
+) -> FanOut[Any]:
+    """Run PowerShell ``scripts`` on every host over PowerShell remoting
+    (one runspace pool per host); see :class:`InvokeCommand`.
+
+    ``run_options`` go to :func:`run` (``concurrency``, ``deadline``,
+    credentials...). Each :class:`HostResult`'s value is an
+    :class:`~aiowsman.psrp.InvokeResult` (a list for several scripts).
+
+    Raises:
+        aiowsman.errors.ConfigurationError: no script, or bad run options.
+    """
+    if not scripts:
+        raise ConfigurationError("give at least one script", operation="fan-out")
+    operation = InvokeCommand(
+        tuple(scripts), configuration_name=configuration_name, timeout=timeout
     )
     return run(hosts, operation, **run_options)

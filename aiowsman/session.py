@@ -89,7 +89,11 @@ from aiowsman.protocol.envelope import (
 )
 from aiowsman.protocol.items import Item
 from aiowsman.protocol.locator import EndpointReference, ResourceLocator
-from aiowsman.protocol.namespaces import DIALECT_EVENT_QUERY, URI_EVENTLOG
+from aiowsman.protocol.namespaces import (
+    DIALECT_EVENT_QUERY,
+    PSRP_DEFAULT_CONFIGURATION,
+    URI_EVENTLOG,
+)
 from aiowsman.protocol.shell import ShellSpec
 from aiowsman.shell import (
     DEFAULT_BUFFER,
@@ -113,6 +117,7 @@ from aiowsman.transport import (
 if TYPE_CHECKING:
     from aiowsman.enumerator import Enumerator
     from aiowsman.protocol.eventing import Bookmark, SubscriptionManager
+    from aiowsman.psrp import InvokeResult, PSHost, RunspacePool
     from aiowsman.subscription import Subscription
 
 __all__ = [
@@ -453,6 +458,10 @@ class AsyncSession:
         self._shells: set[Shell] = set()
         #: The timer of this session's operation deadlines (made on first use).
         self._timer: Deadline | None = None
+        #: invoke_command's runspace pools, by configuration (closed by
+        #: aclose()); made on first use, as most sessions never invoke one.
+        self._pools: dict[str, RunspacePool] | None = None
+        self._pools_lock: asyncio.Lock | None = None
 
     # -- properties -----------------------------------------------------------
 
@@ -561,6 +570,9 @@ class AsyncSession:
         """
         if self._closed:
             return
+        if self._pools:
+            pools, self._pools = list(self._pools.values()), {}
+            await asyncio.gather(*(p.aclose() for p in pools), return_exceptions=True)
         if self._shells:
             shells = list(self._shells)
             await asyncio.gather(*(s.aclose() for s in shells), return_exceptions=True)
@@ -1263,6 +1275,120 @@ class AsyncSession:
         async with self.shell(**shell_options) as sh:
             return await sh.run_ps(script, timeout=timeout)
 
+    # -- PowerShell remoting (PSRP; see aiowsman.psrp) ------------------------------
+
+    def runspace_pool(
+        self,
+        *,
+        configuration_name: str = PSRP_DEFAULT_CONFIGURATION,
+        min_runspaces: int = 1,
+        max_runspaces: int = 1,
+        host: PSHost | None = None,
+        application_arguments: Mapping[str, Any] | None = None,
+        idle_timeout: float | None = None,
+        command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+        receive_timeout: float = RECEIVE_TIMEOUT,
+        keepalive: float | None = None,
+        open_timeout: float | None = None,
+    ) -> RunspacePool:
+        """A PowerShell runspace pool (MS-PSRP over WinRS): ``async with``
+        opens it and closes it (deletes its shell) on the way out, whatever
+        happened. Needs the ``psrp`` extra (psrpcore).
+
+        Args:
+            configuration_name: the endpoint configuration:
+                ``Microsoft.PowerShell``, a JEA endpoint's name, or a URI.
+            min_runspaces: the fewest runspaces the pool keeps on the server.
+            max_runspaces: the most pipelines it runs at once (more wait
+                there for a runspace).
+            host: what scripts see as ``$Host`` (default: a non-interactive
+                :class:`~aiowsman.psrp.PSHost`: prompts are refused at once).
+            application_arguments: ``$PSSenderInfo.ApplicationArguments``.
+            idle_timeout: seconds without a request after which the service
+                closes the pool (capped by its own setting).
+            command_timeout: default deadline of each pipeline (seconds;
+                None: none), separate from the per-request ``timeout``.
+            receive_timeout: ``w:OperationTimeout`` of each Receive.
+            keepalive: while idle, keep the pool alive with a Receive this
+                often (seconds); None: never.
+            open_timeout: how long opening may take (default: ``timeout``).
+
+        Returns:
+            A :class:`~aiowsman.psrp.RunspacePool` (not yet opened).
+
+        Raises:
+            aiowsman.errors.ConfigurationError: psrpcore is not installed, or
+                a bad size or timeout.
+        """
+        psrp = _psrp_module(self._host)
+        pool: RunspacePool = psrp.RunspacePool(
+            self,
+            configuration_name=configuration_name,
+            min_runspaces=min_runspaces,
+            max_runspaces=max_runspaces,
+            host=host,
+            application_arguments=application_arguments,
+            idle_timeout=idle_timeout,
+            command_timeout=command_timeout,
+            receive_timeout=receive_timeout,
+            keepalive=keepalive,
+            open_timeout=open_timeout,
+        )
+        return pool
+
+    async def invoke_command(
+        self,
+        script: str,
+        *,
+        arguments: tuple[Any, ...] | list[Any] = (),
+        parameters: Mapping[str, Any] | None = None,
+        input: list[Any] | tuple[Any, ...] | None = None,
+        configuration_name: str = PSRP_DEFAULT_CONFIGURATION,
+        timeout: Timeout = SHELL_DEFAULT,  # noqa: ASYNC109 - the script's deadline
+    ) -> InvokeResult:
+        """Run a script over PowerShell remoting, as ``Invoke-Command``.
+
+        The session keeps one runspace pool per configuration (as a
+        ``New-PSSession``), opened on first use and closed with the session:
+        later calls reuse it, so its variables persist between them. A pool
+        the server dropped (idle timeout) is opened again before a script
+        starts; a script is never run twice.
+
+        Args:
+            script: the script (``"Get-Service WinRM"``; a ``param()`` block
+                receives ``arguments``).
+            arguments: positional arguments of the script (``-ArgumentList``).
+            parameters: named parameters of the script.
+            input: objects piped into the script (``$input``).
+            configuration_name: the endpoint configuration (JEA).
+            timeout: the script's deadline (default 3600 s; None: none); at
+                the deadline it is stopped on the server.
+
+        Returns:
+            An :class:`~aiowsman.psrp.InvokeResult`: ``output`` (objects),
+            ``streams`` (errors, warnings...), ``had_errors``.
+
+        Raises:
+            aiowsman.errors.PipelineFailedError: a terminating error.
+            aiowsman.errors.CommandTimeoutError: the deadline passed.
+            aiowsman.errors.WSManError: any other failure.
+        """
+        psrp = _psrp_module(self._host)
+        if self._pools is None or self._pools_lock is None:
+            self._pools, self._pools_lock = {}, asyncio.Lock()
+        result: InvokeResult = await psrp.invoke_command(
+            self,
+            self._pools,
+            self._pools_lock,
+            script,
+            arguments=arguments,
+            parameters=parameters,
+            input=input,
+            configuration_name=configuration_name,
+            timeout=timeout,
+        )
+        return result
+
     def _locator(
         self, locator: Locator, selectors: Mapping[str, str | EndpointReference] | None = None
     ) -> ResourceLocator:
@@ -1276,3 +1402,19 @@ class AsyncSession:
             for name, value in selectors.items():
                 loc.add_selector(name, value)
         return loc
+
+
+def _psrp_module(host: str) -> Any:
+    """:mod:`aiowsman.psrp`, which needs psrpcore (the ``psrp`` extra).
+
+    Raises:
+        aiowsman.errors.ConfigurationError: psrpcore is not installed.
+    """
+    try:
+        from aiowsman import psrp
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"PowerShell remoting needs psrpcore: pip install 'aiowsman[psrp]' ({exc})",
+            host=host,
+        ) from None
+    return psrp

@@ -59,12 +59,13 @@ import enum
 import logging
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from aiowsman.errors import (
+    CommandQuotaExceededFault,
     CommandTimeoutError,
     ConfigurationError,
     OperationTimedOutFault,
@@ -129,6 +130,11 @@ NETWORK_MARGIN: Final = 5.0
 DEFAULT_COMMAND_TIMEOUT: Final = 3600.0
 #: Upper bound on the best-effort Terminate and Delete sent while leaving.
 CLEANUP_TIMEOUT: Final = 10.0
+#: How long a command stopped with its shell's ``stop_signal`` (PowerShell
+#: remoting's Ctrl-C) is given to end before the Terminate, within CLEANUP_TIMEOUT.
+STOP_TIMEOUT: Final = 5.0
+#: ``w:OperationTimeout`` of the Receives that wait for a stopped command's end.
+STOP_RECEIVE_TIMEOUT: Final = 1.0
 #: Unread output a Process holds before it stops sending Receives (bytes).
 DEFAULT_BUFFER: Final = 1024 * 1024
 #: The buffer of :meth:`Shell.run`, which keeps the whole output anyway.
@@ -421,6 +427,13 @@ class Process:
 
     Also an async context manager: leaving it terminates the command if it
     is still running.
+
+    A shell whose commands are not programs (PowerShell remoting, where a
+    command is a pipeline) drives the same loop with three hooks, given by
+    :meth:`Shell.start_command`: ``prelude`` (requests sent before the
+    first Receive), ``on_output`` (each received block handed over, awaited,
+    instead of buffered) and the shell's ``stop_signal`` (sent before the
+    Terminate when a command is stopped early, see :meth:`terminate`).
     """
 
     def __init__(
@@ -432,7 +445,8 @@ class Process:
         timeout: float | None,
         buffer: int,
         stdin: bool,
-        input: bytes | None = None,
+        prelude: Callable[[Process], Awaitable[None]] | None = None,
+        on_output: Callable[[str, bytes], Awaitable[None]] | None = None,
     ) -> None:
         self.shell = shell
         self.command_line = command_line
@@ -441,14 +455,19 @@ class Process:
         self.stderr = OutputStream(self, "stderr")
         self.exit_code: int | None = None
         self._buffer = buffer
-        self._stdin_open = stdin and input is None
-        self._input = input
+        self._stdin_open = stdin and prelude is None
+        self._prelude = prelude
+        self._on_output = on_output
         self._room = asyncio.Event()
         self._room.set()
         self._failure: BaseException | None = None
         self._failure_seen = False
         self._finished = False
         self._terminated = False
+        #: The service reported the command Done (its output is complete).
+        self._done = False
+        #: The command is being stopped: its last output is being drained.
+        self.stopping = False
         self.receives = 0
         loop = asyncio.get_running_loop()
         self._deadline = None if timeout is None else loop.time() + timeout
@@ -494,12 +513,12 @@ class Process:
     async def _receive_all(self) -> None:
         shell = self.shell
         loop = asyncio.get_running_loop()
-        if self._input is not None:
-            # All the input goes before the first Receive: a Receive waiting
-            # for output would otherwise hold the session's only channel (a
-            # fan-out's per_host=1) while the program waits for this input.
-            data, self._input = self._input, None
-            await self._wait_or_deadline(shell._send(self.command_id, data, end=True))
+        if self._prelude is not None:
+            # Input given up front goes before the first Receive: a Receive
+            # waiting for output would otherwise hold the session's only
+            # channel (a fan-out's per_host=1) while the program waits for it.
+            prelude, self._prelude = self._prelude, None
+            await self._wait_or_deadline(prelude(self))
         while True:
             # Flow control: no Receive while the reader is behind.
             while self.stdout.buffered + self.stderr.buffered >= self._buffer:
@@ -513,27 +532,52 @@ class Process:
                 # Not beyond the deadline (a little past it rather than a
                 # Receive too short to be useful).
                 operation_timeout = min(operation_timeout, max(0.5, round(remaining, 1)))
-            request = proto.receive_request(
-                shell._options(operation_timeout), shell._locator, command_id=self.command_id
-            )
-            self.receives += 1
             try:
-                result = await shell._call(
-                    request, proto.parse_receive, deadline=operation_timeout + NETWORK_MARGIN
-                )
+                result = await self._receive_once(operation_timeout)
             except OperationTimedOutFault:
                 continue  # "no output yet" (MS-WSMV 3.1.4.14): ask again
-            for chunk in result.streams:
-                if chunk.name == "stdout":
-                    self.stdout._feed(chunk.data)
-                elif chunk.name == "stderr":
-                    self.stderr._feed(chunk.data)
+            await self._wait_or_deadline(self._deliver(result))
             if result.done:
-                self.exit_code = result.exit_code
                 break
+        if shell.lazy_terminate:
+            # Told to the service with the shell's next Command, or never if
+            # the shell is deleted first (see Shell's lazy_terminate).
+            self._finished = True
+            shell._commands.discard(self)
+            shell._unterminated.append(self)
+            return
         await self._terminate_quietly()
 
-    async def _wait_or_deadline(self, coro: Coroutine[Any, Any, Any]) -> None:
+    async def _receive_once(self, operation_timeout: float) -> proto.ReceiveResult:
+        """One Receive of the command's output (the service holds it at most
+        ``operation_timeout``; the client waits that plus NETWORK_MARGIN)."""
+        shell = self.shell
+        request = proto.receive_request(
+            shell._options(operation_timeout),
+            shell._locator,
+            streams=shell.spec.output_streams,
+            command_id=self.command_id,
+        )
+        self.receives += 1
+        return await shell._call(
+            request, proto.parse_receive, deadline=operation_timeout + NETWORK_MARGIN
+        )
+
+    async def _deliver(self, result: proto.ReceiveResult) -> None:
+        """Hand a Receive's blocks to the reader (the output streams, or ``on_output``)."""
+        for chunk in result.streams:
+            if self._on_output is not None:
+                if chunk.data:
+                    await self._on_output(chunk.name, chunk.data)
+            elif chunk.name == "stdout":
+                self.stdout._feed(chunk.data)
+            elif chunk.name == "stderr":
+                self.stderr._feed(chunk.data)
+        if result.done:
+            self._done = True
+            self.exit_code = result.exit_code
+
+    async def _wait_or_deadline(self, coro: Awaitable[Any]) -> None:
         if self._deadline is None:
             await coro
             return
@@ -544,14 +588,35 @@ class Process:
             await self._on_deadline()
 
     async def _on_deadline(self) -> None:
-        await cleanup(self._terminate_quietly())
+        await cleanup(self._stop_and_terminate())
+        stopped = "stopped" if self.shell.stop_signal else "terminated"
         raise CommandTimeoutError(
             f"the command was still running after its {self._timeout:g}s deadline; "
-            "it was terminated",
+            f"it was {stopped}",
             command_id=self.command_id,
             host=self.shell.session.host,
             operation="Receive",
         )
+
+    async def _stop_and_terminate(self) -> None:
+        """End a command early: the shell's ``stop_signal`` first, if it has
+        one, and its end awaited (bounded by :data:`STOP_TIMEOUT`), then the
+        Terminate. A fault is logged, not raised."""
+        signal = self.shell.stop_signal
+        if signal is not None and not self._done and not self._terminated:
+            self.stopping = True
+            try:
+                await self.shell._signal(self.command_id, signal)
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    while not self._done:
+                        try:
+                            result = await self._receive_once(STOP_RECEIVE_TIMEOUT)
+                        except OperationTimedOutFault:
+                            continue
+                        await self._deliver(result)
+            except (WSManError, TimeoutError) as exc:
+                log.debug("[%s] stopping %s failed: %s", self.shell.session.host, self, exc)
+        await self._terminate_quietly()
 
     async def _terminate_quietly(self) -> None:
         """Signal terminate (MS-WSMV 3.1.4.14), once; a fault is logged, not raised."""
@@ -614,13 +679,28 @@ class Process:
             return
         await self.shell._signal(self.command_id, code)
 
+    def add_done_callback(self, callback: Callable[[Process], object]) -> None:
+        """Call ``callback(process)`` when its Receive loop ends: the output
+        complete (and the Terminate sent), failed, or stopped."""
+        self._pump.add_done_callback(lambda _: callback(self))
+
     async def terminate(self) -> None:
-        """Stop the command (Signal terminate) and stop reading its output."""
+        """Stop the command (Signal terminate) and stop reading its output.
+
+        In a shell with a ``stop_signal`` (PowerShell remoting's
+        ``powershell/signal/crtl_c``), that signal goes first and the
+        command's end is awaited -- its last output is still delivered --
+        for at most :data:`STOP_TIMEOUT` seconds, then the Terminate.
+        """
         if self._finished:
+            return
+        if self._done:
+            # Its output is complete: the Receive loop is sending the Terminate.
+            await asyncio.wait([self._pump])
             return
         self._pump.cancel()
         await asyncio.gather(self._pump, return_exceptions=True)
-        await self._terminate_quietly()
+        await self._stop_and_terminate()
 
     kill = terminate
 
@@ -712,6 +792,20 @@ class Shell:
         keepalive: while no command runs, send a keep-alive Receive this often
             (seconds) so the service does not reap the idle shell; None: never.
         buffer: unread output a Process may hold (bytes).
+        recreate: create the shell again when a Command finds it gone (the
+            command had not run); False where the shell holds state that a
+            new one would not have (a runspace pool).
+        stop_signal: a signal that stops a command early, sent before its
+            Terminate (PowerShell remoting's ``powershell/signal/crtl_c``);
+            None: a command is only terminated.
+        on_shell_output: called with every shell-level ReceiveResponse (the
+            keep-alive's, or :meth:`receive_shell`'s); None ignores them.
+        lazy_terminate: a finished command's Terminate goes with the shell's
+            next Command (alongside it), and not at all when the shell is
+            deleted first -- a request saved per shell, where MS-WSMV does not
+            require the Terminate (a custom shell such as PowerShell's; cmd
+            shells must terminate each command, 3.1.4.14). A Command refused
+            by MaxConcurrentCommandsPerShell meanwhile is sent again once.
     """
 
     def __init__(
@@ -723,6 +817,10 @@ class Shell:
         receive_timeout: float = RECEIVE_TIMEOUT,
         keepalive: float | None = None,
         buffer: int = DEFAULT_BUFFER,
+        recreate: bool = True,
+        stop_signal: str | None = None,
+        on_shell_output: Callable[[proto.ReceiveResult], None] | None = None,
+        lazy_terminate: bool = False,
     ) -> None:
         if spec.codepage is not None:
             try:
@@ -748,6 +846,12 @@ class Shell:
         self.receive_timeout = receive_timeout
         self.keepalive = keepalive
         self.buffer = buffer
+        self.recreate = recreate
+        self.stop_signal = None if stop_signal is None else proto.signal_code(stop_signal)
+        self.on_shell_output = on_shell_output
+        self.lazy_terminate = lazy_terminate
+        #: Finished commands whose Terminate waits for the next Command.
+        self._unterminated: list[Process] = []
         self.shell_id: str | None = None
         self.info: ShellInfo | None = None
         #: How many times the shell was created again after the service dropped it.
@@ -757,7 +861,7 @@ class Shell:
         self._closed = False
         self._keepalive_task: asyncio.Task[None] | None = None
         self._last_request = 0.0
-        self._chunk_size: int | None = None
+        self._chunk_sizes: dict[tuple[str, bool], int] = {}
 
     def __repr__(self) -> str:
         return f"<Shell {self.shell_id or '(not created)'} on {self.session.host}>"
@@ -880,18 +984,8 @@ class Shell:
                 continue
             if loop.time() - self._last_request < interval:
                 continue
-            request = proto.receive_request(
-                self._options(KEEPALIVE_OPERATION_TIMEOUT),
-                self._locator,
-                streams=("stdout",),
-                keepalive=True,
-            )
             try:
-                await self._call(
-                    request,
-                    proto.parse_receive,
-                    deadline=KEEPALIVE_OPERATION_TIMEOUT + NETWORK_MARGIN,
-                )
+                await self.receive_shell(KEEPALIVE_OPERATION_TIMEOUT)
             except OperationTimedOutFault:
                 pass  # nothing to receive: the shell is alive
             except ShellNotFoundFault:
@@ -899,25 +993,67 @@ class Shell:
             except WSManError as exc:
                 log.debug("[%s] keep-alive failed (ignored): %s", self.session.host, exc)
 
+    async def receive_shell(self, operation_timeout: float) -> proto.ReceiveResult:
+        """One shell-level Receive (no CommandId; option
+        ``WSMAN_CMDSHELL_OPTION_KEEPALIVE``) of the shell's first output
+        stream: a cmd shell has nothing there (it keeps the shell alive), a
+        runspace pool's own messages come this way. The result also goes to
+        ``on_shell_output``.
+
+        Raises:
+            aiowsman.errors.OperationTimedOutFault: nothing within ``operation_timeout``.
+            aiowsman.errors.WSManError: any other failure.
+        """
+        request = proto.receive_request(
+            self._options(operation_timeout),
+            self._locator,
+            streams=self.spec.output_streams[:1],
+            keepalive=True,
+        )
+        result = await self._call(
+            request, proto.parse_receive, deadline=operation_timeout + NETWORK_MARGIN
+        )
+        if self.on_shell_output is not None:
+            self.on_shell_output(result)
+        return result
+
     async def _signal(self, command_id: str, signal: str) -> None:
         request = proto.signal_request(
             self.session.options, self._locator, signal, command_id=command_id
         )
         await self._call(request, proto.parse_signal)
 
-    async def _send(self, command_id: str, data: bytes, *, end: bool) -> None:
-        if self._chunk_size is None:
-            self._chunk_size = proto.send_chunk_size(
-                self.session.options, self._locator, command_id=command_id
+    def send_room(self, *, stream: str = "stdin", command: bool = True) -> int:
+        """The most bytes one Send carries within MaxEnvelopeSize (see
+        :func:`~aiowsman.protocol.shell.send_chunk_size`), for ``stream`` of a
+        command (a CommandId attribute) or of the shell itself."""
+        key = (stream, command)
+        size = self._chunk_sizes.get(key)
+        if size is None:
+            # A CommandId is a GUID: measure with one of that length.
+            command_id = "00000000-0000-0000-0000-000000000000" if command else None
+            size = self._chunk_sizes[key] = proto.send_chunk_size(
+                self.session.options, self._locator, stream=stream, command_id=command_id
             )
-        size = self._chunk_size
+        return size
+
+    async def _send(
+        self, command_id: str | None, data: bytes, *, end: bool, stream: str = "stdin"
+    ) -> None:
+        """Send ``data`` on ``stream`` of a command (or, without ``command_id``,
+        of the shell), in as many Sends as MaxEnvelopeSize needs."""
+        size = self.send_room(stream=stream, command=command_id is not None)
         view = memoryview(data)
-        # MaxEnvelopeSize bounds each Send: big input goes in several.
         while True:
             block, view = bytes(view[:size]), view[size:]
             last = not len(view)
             request = proto.send_request(
-                self.session.options, self._locator, block, command_id=command_id, end=end and last
+                self.session.options,
+                self._locator,
+                block,
+                stream=stream,
+                command_id=command_id,
+                end=end and last,
             )
             await self._call(request, proto.parse_send)
             if last:
@@ -956,30 +1092,111 @@ class Shell:
         Raises:
             aiowsman.errors.WSManError: the Command failed (a quota, say).
         """
-        await self.open()
         if isinstance(input, str):
             input = input.encode(self.codec)
+        prelude: Callable[[Process], Awaitable[None]] | None = None
         if input is not None:
             stdin = True
-        line = proto.command_line(command, args)
-        command_id = await self._command(
-            command, [proto.quote_argument(a) for a in args], stdin=stdin, skip=skip_cmd_shell
+            data = input
+
+            async def prelude(process: Process) -> None:
+                await self._send(process.command_id, data, end=True)
+
+        return await self.start_command(
+            proto.command_line(command, args),
+            command,
+            [proto.quote_argument(a) for a in args],
+            console_mode_stdin=False if stdin else None,
+            skip_cmd_shell=skip_cmd_shell,
+            timeout=timeout,
+            buffer=buffer,
+            stdin=stdin,
+            prelude=prelude,
         )
+
+    async def start_command(
+        self,
+        display: str,
+        command: str,
+        arguments: Sequence[str],
+        *,
+        command_id: str | None = None,
+        console_mode_stdin: bool | None = None,
+        skip_cmd_shell: bool | None = None,
+        timeout: Timeout = SHELL_DEFAULT,  # noqa: ASYNC109 - the command's deadline
+        buffer: int | None = None,
+        stdin: bool = False,
+        prelude: Callable[[Process], Awaitable[None]] | None = None,
+        on_output: Callable[[str, bytes], Awaitable[None]] | None = None,
+    ) -> Process:
+        """Send a Command as given (MS-WSMV 3.1.4.11) and return its running
+        :class:`Process`: the one step :meth:`start` and PowerShell remoting's
+        pipelines share.
+
+        Args:
+            display: how the command is named (``Process.command_line``).
+            command: ``rsp:Command`` (may be empty).
+            arguments: ``rsp:Arguments`` values, as they are to be sent.
+            command_id: a client-chosen CommandId (PSRP: the pipeline id).
+            console_mode_stdin: option ``WINRS_CONSOLEMODE_STDIN``.
+            skip_cmd_shell: option ``WINRS_SKIP_CMD_SHELL``.
+            timeout: the command's deadline (default: the shell's).
+            buffer: unread output held before Receives pause.
+            stdin: :meth:`Process.write` may be used.
+            prelude: sent before the first Receive (see :class:`Process`).
+            on_output: receives each output block instead of the streams.
+
+        Raises:
+            aiowsman.errors.WSManError: the Command failed (a quota, say).
+        """
+        await self.open()
+
+        def send() -> Coroutine[Any, Any, str]:
+            return self._command(
+                command,
+                arguments,
+                command_id=command_id,
+                console_mode_stdin=console_mode_stdin,
+                skip=skip_cmd_shell,
+            )
+
+        pending, self._unterminated = self._unterminated, []
+        if not pending:
+            sent = await send()
+        else:
+            # The finished commands' Terminates go alongside this Command.
+            first, *_ = await asyncio.gather(
+                send(), *(p._terminate_quietly() for p in pending), return_exceptions=True
+            )
+            if isinstance(first, CommandQuotaExceededFault):
+                sent = await send()  # refused before the Terminates made room: once more
+            elif isinstance(first, BaseException):
+                raise first
+            else:
+                sent = first
+        command_id = sent
         deadline = self.command_timeout if isinstance(timeout, _Default) else timeout
         process = Process(
             self,
-            line,
+            display,
             command_id,
             timeout=deadline,
             buffer=self.buffer if buffer is None else buffer,
             stdin=stdin,
-            input=input,
+            prelude=prelude,
+            on_output=on_output,
         )
         self._commands.add(process)
         return process
 
     async def _command(
-        self, command: str, arguments: Sequence[str], *, stdin: bool, skip: bool | None
+        self,
+        command: str,
+        arguments: Sequence[str],
+        *,
+        command_id: str | None,
+        console_mode_stdin: bool | None,
+        skip: bool | None,
     ) -> str:
         for attempt in range(2):
             request = proto.command_request(
@@ -987,13 +1204,14 @@ class Shell:
                 self._locator,
                 command,
                 arguments,
-                console_mode_stdin=False if stdin else None,
+                command_id=command_id,
+                console_mode_stdin=console_mode_stdin,
                 skip_cmd_shell=skip,
             )
             try:
                 return await self._call(request, proto.parse_command)
             except ShellNotFoundFault:
-                if attempt or self._closed:
+                if attempt or self._closed or not self.recreate:
                     raise
                 # The service dropped the shell (idle timeout, MaxShellRunTime):
                 # the command did not run; make the shell again and resend it.

@@ -32,6 +32,9 @@ SCENARIOS = (
     "commands",
     "command_fanout",
     "command_stream",
+    "psrp_commands",
+    "psrp_objects",
+    "psrp_fanout",
 )
 
 #: Who takes part in which scenario (``--contenders`` narrows it further).
@@ -50,6 +53,11 @@ SCENARIO_CONTENDERS: dict[str, tuple[str, ...]] = {
     "commands": ("aiowsman", "raw", "pypsrp", "pywinrm"),
     "command_fanout": ("aiowsman", "raw", "pypsrp", "pywinrm"),
     "command_stream": ("aiowsman", "raw", "pypsrp", "pywinrm"),
+    # PowerShell remoting: aiowsman.psrp against pypsrp's RunspacePool/PowerShell
+    # (pywinrm has no PSRP; the raw floor would need a PSRP implementation).
+    "psrp_commands": ("aiowsman", "pypsrp"),
+    "psrp_objects": ("aiowsman", "pypsrp"),
+    "psrp_fanout": ("aiowsman", "pypsrp"),
 }
 
 
@@ -96,6 +104,14 @@ class Plan:
     command_fanout_latency: float = 0.05
     #: stream one command's output of these sizes (bytes): is memory flat?
     command_stream_bytes: tuple[int, ...] = (10 * 2**20, 100 * 2**20)
+    #: PowerShell remoting: sequential pipelines in one runspace pool per measurement
+    psrp_count: int = 300
+    #: objects one pipeline writes (``aiowsman-objects N``), per measurement
+    psrp_objects: tuple[int, ...] = (10_000,)
+    #: "Invoke-Command on N hosts": host counts, concurrency, latency per request (s)
+    psrp_fanout_hosts: tuple[int, ...] = (200,)
+    psrp_fanout_concurrency: tuple[int, ...] = (50,)
+    psrp_fanout_latency: float = 0.05
     #: per-worker time limit, seconds
     worker_timeout: float = 900.0
     scenarios: tuple[str, ...] = SCENARIOS
@@ -132,5 +148,9 @@ SMOKE = Plan(
     command_fanout_hosts=(20,),
     command_fanout_concurrency=(10,),
     command_stream_bytes=(256 * 2**10, 2560 * 2**10),
+    psrp_count=10,
+    psrp_objects=(200,),
+    psrp_fanout_hosts=(6,),
+    psrp_fanout_concurrency=(3,),
     worker_timeout=60.0,
 )

@@ -25,6 +25,9 @@ UNITS = {
     "commands": "commands",
     "command_fanout": "hosts",
     "command_stream": "bytes",
+    "psrp_commands": "commands",
+    "psrp_objects": "objects",
+    "psrp_fanout": "hosts",
 }
 GOAL_VS_RAW = 0.90  # aiowsman within 10% of the raw floor
 GOAL_VS_PYPSRP_FANOUT = 4.0  # and at least 4x pypsrp on fan-out
@@ -40,7 +43,7 @@ ORDER = {
     "pywinrm": 5,
 }
 #: Scenarios with many hosts in flight (memory per in-flight host, latency caps).
-FANOUTS = ("fanout", "multicore", "command_fanout")
+FANOUTS = ("fanout", "multicore", "command_fanout", "psrp_fanout")
 
 
 LEGEND = f"""How to read the tables (see benchmarks/README.md):
@@ -84,6 +87,10 @@ def case_label(scenario: str, case: dict[str, Any]) -> str:
         return f"[command fanout N={case['hosts']} c={case['concurrency']}]"
     if scenario == "command_stream":
         return f"[command stream {case['bytes'] / MIB:g} MiB]"
+    if scenario == "psrp_commands":
+        return f"[psrp {case['pipelines']} pipelines]"
+    if scenario == "psrp_objects":
+        return f"[psrp {case['objects']} objects]"
     return f"[{scenario} {case.get('mode', '')}]"
 
 
@@ -151,8 +158,9 @@ def _quiet_limit(scenario: str, case: dict[str, Any], row: dict[str, Any], cores
     caps = {"client": cc, "server": sc}
     if scenario in FANOUTS and case.get("latency"):
         # Each host costs sequential round trips (Identify + Get: 2; a command
-        # cycle: 5) of at least `latency` each.
-        trips = 5 if scenario == "command_fanout" else 2
+        # cycle: 5; a pool opened, one pipeline, the pool closed: 5 or 6) of
+        # at least `latency` each.
+        trips = {"command_fanout": 5, "psrp_fanout": 5}.get(scenario, 2)
         inflight = min(int(case["concurrency"]), int(case["hosts"]))
         caps["latency"] = inflight / (trips * float(case["latency"]))
     caps = {k: v for k, v in caps.items() if v > 0}
@@ -669,6 +677,7 @@ def markdown(doc: dict[str, Any]) -> str:
         ]
         parts.append(_table(["case", "contender", "rep", "error"], lines))
     parts.extend(_command_sections(plan, s, pick))
+    parts.extend(_psrp_sections(plan, pick))
     if s["goals"]:
         parts.append(
             "## Goals\n\naiowsman within 10% of the raw floor on every case "
@@ -734,31 +743,100 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+#: The columns every command table ends with (see :func:`_tail`).
+_COMMON = [
+    "client CPU %",
+    "server CPU %",
+    "other CPU %",
+    "client ceiling /s",
+    "server ceiling /s",
+    "peak RSS MiB",
+    "bound",
+    "limit when quiet",
+]
+
+
+def _tail(r: dict[str, Any]) -> list[str]:
+    return [
+        _f(r.get("client_cpu_pct")),
+        _f(r.get("server_cpu_pct")),
+        _f(r.get("other_cpu_pct")),
+        _f(r.get("client_ceiling")),
+        _f(r.get("server_ceiling")),
+        _f(r.get("rss_peak_mib"), ".0f"),
+        r.get("bound", ""),
+        r.get("quiet_limit", ""),
+    ]
+
+
+def _psrp_sections(plan: dict[str, Any], pick: Any) -> list[str]:
+    """The PowerShell remoting tables: pipelines/s, objects/s, Invoke-Command on N hosts."""
+    parts: list[str] = []
+    if pick("psrp_commands"):
+        parts.append(
+            "## PowerShell remoting, one host: pipelines one after another in one "
+            f"runspace pool ({plan['psrp_count']} per measurement)\n\n"
+            "aiowsman `pool.powershell().add_script('1').invoke()` (Command, Receive, and a "
+            "Terminate in the background); pypsrp `PowerShell(pool).invoke()` (Command, "
+            "Receive: it terminates nothing unless `close()` is called).\n"
+        )
+        lines = [
+            [r["contender"], *_rate_cells(r), _f(r.get("cpu_per_unit_us")), *_tail(r)]
+            for r in pick("psrp_commands")
+        ]
+        parts.append(
+            _table(["contender", "pipelines/s", "range", "client CPU µs/pipeline", *_COMMON], lines)
+        )
+    if pick("psrp_objects"):
+        parts.append(
+            "## PowerShell remoting, one host: one pipeline writing N objects "
+            "(`aiowsman-objects N`: six properties each), all read and deserialized\n"
+        )
+        lines = [
+            [
+                str(r["case"]["objects"]),
+                r["contender"],
+                *_rate_cells(r),
+                _f(r.get("cpu_per_unit_us"), ",.1f"),
+                *_tail(r),
+            ]
+            for r in pick("psrp_objects")
+        ]
+        parts.append(
+            _table(
+                ["objects", "contender", "objects/s", "range", "client CPU µs/object", *_COMMON],
+                lines,
+            )
+        )
+    if pick("psrp_fanout"):
+        parts.append(
+            "## Invoke-Command on N hosts: a runspace pool per host, `hostname`, the pool "
+            f"closed; {plan['psrp_fanout_latency'] * 1000:.0f} ms simulated latency per "
+            "request\n\naiowsman `fanout.invoke_command`; pypsrp a `RunspacePool` per host on "
+            "a thread pool.\n"
+        )
+        lines = [
+            [
+                str(r["case"]["hosts"]),
+                str(r["case"]["concurrency"]),
+                r["contender"],
+                *_rate_cells(r),
+                _f(r.get("cpu_per_unit_us")),
+                _f(r.get("kib_per_inflight"), ".1f"),
+                *_tail(r),
+            ]
+            for r in pick("psrp_fanout")
+        ]
+        header = ["hosts", "concurrency", "contender", "hosts/s", "range", "client CPU µs/host"]
+        parts.append(_table([*header, "KiB per in-flight host", *_COMMON], lines))
+    return parts
+
+
 def _command_sections(plan: dict[str, Any], s: dict[str, Any], pick: Any) -> list[str]:
     """The remote-command (WinRS) tables."""
     parts: list[str] = []
-    common = [
-        "client CPU %",
-        "server CPU %",
-        "other CPU %",
-        "client ceiling /s",
-        "server ceiling /s",
-        "peak RSS MiB",
-        "bound",
-        "limit when quiet",
-    ]
-
-    def tail(r: dict[str, Any]) -> list[str]:
-        return [
-            _f(r.get("client_cpu_pct")),
-            _f(r.get("server_cpu_pct")),
-            _f(r.get("other_cpu_pct")),
-            _f(r.get("client_ceiling")),
-            _f(r.get("server_ceiling")),
-            _f(r.get("rss_peak_mib"), ".0f"),
-            r.get("bound", ""),
-            r.get("quiet_limit", ""),
-        ]
+    common = _COMMON
+    tail = _tail
 
     if pick("commands"):
         parts.append(

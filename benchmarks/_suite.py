@@ -82,6 +82,9 @@ class Suite:
             "commands": self.commands,
             "command_fanout": self.command_fanout,
             "command_stream": self.command_stream,
+            "psrp_commands": self.psrp_commands,
+            "psrp_objects": self.psrp_objects,
+            "psrp_fanout": self.psrp_fanout,
         }
         for scenario in scenarios:
             _log(f"== {scenario}")
@@ -378,6 +381,57 @@ class Suite:
                     target,
                     order_seed=i,
                 )
+
+    def psrp_commands(self) -> None:
+        """PowerShell remoting on one host: pipelines one after another in one pool."""
+        # Runspace pools: only the Python test server has them.
+        with self._server(kind="python", hosts=1, latency=0.0) as server:
+            params = {"count": self.plan.psrp_count}
+            self.measure(
+                "psrp_commands",
+                {"pipelines": self.plan.psrp_count},
+                self.who("psrp_commands"),
+                server,
+                params,
+                server.target().to_json(),
+            )
+
+    def psrp_objects(self) -> None:
+        """PowerShell remoting on one host: one pipeline writing many objects."""
+        with self._server(kind="python", hosts=1, latency=0.0) as server:
+            target = server.target().to_json()
+            for i, count in enumerate(self.plan.psrp_objects):
+                self.measure(
+                    "psrp_objects",
+                    {"objects": count},
+                    self.who("psrp_objects"),
+                    server,
+                    {"objects": count},
+                    target,
+                    order_seed=i,
+                )
+
+    def psrp_fanout(self) -> None:
+        """``Invoke-Command`` on N hosts: a pool per host, one script, the pool closed."""
+        top = max(self.plan.psrp_fanout_hosts)
+        latency = self.plan.psrp_fanout_latency
+        with self._server(kind="python", hosts=top, latency=latency) as server:
+            target = server.target().to_json()
+            i = 0
+            for hosts in self.plan.psrp_fanout_hosts:
+                for conc in self.plan.psrp_fanout_concurrency:
+                    case = {"hosts": hosts, "concurrency": conc, "latency": latency}
+                    params = {"hosts": hosts, "concurrency": conc}
+                    self.measure(
+                        "psrp_fanout",
+                        case,
+                        self.who("psrp_fanout"),
+                        server,
+                        params,
+                        target,
+                        order_seed=i,
+                    )
+                    i += 1
 
     # -- output -------------------------------------------------------------
 

@@ -207,3 +207,10 @@ def wires(tmp_path: Path) -> Iterator[Tripwires]:
         yield w
     finally:
         w.close()
+
+
+@pytest.fixture
+async def pool(basic_session: AsyncSession) -> AsyncIterator[Any]:
+    """An open PowerShell runspace pool (aiowsman.psrp) on ``basic_server``."""
+    async with basic_session.runspace_pool() as opened:
+        yield opened

@@ -61,6 +61,7 @@ RUN = [
     "docs/testing.md",
     "docs/authentication.md",
     "docs/commands.md",
+    "docs/psrp.md",
     "docs/coming-from.md",
     "docs/troubleshooting.md",
     "docs/events.md",

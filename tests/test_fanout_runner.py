@@ -116,14 +116,15 @@ async def test_every_host_gets_exactly_one_correct_record_among_2000_mixed_hosts
     reg = Registry()
     results: list[HostResult[str]] = []
     # The bound: every black hole costs one deadline, in parallel; the run
-    # must end well within a few deadlines, not hang.
-    async with asyncio.timeout(20):
+    # must end well within a few deadlines, not hang. The deadline leaves the
+    # retried hosts (quota) room for their back-off on a loaded machine.
+    async with asyncio.timeout(40):
         async for r in run(
             hosts,
             scripted,
             session_factory=reg.factory,
             concurrency=200,
-            deadline=0.5,
+            deadline=2.0,
             backoff=0.01,
         ):
             results.append(r)

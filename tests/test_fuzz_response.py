@@ -2,7 +2,9 @@
 
 Seeds are the captured WS-Man messages in ``tests/corpus``; hypothesis
 mutates them (byte flips, truncation, splicing two messages, duplicating an
-element, inserting bytes, re-encoding) and feeds them through everything that
+element, inserting bytes, re-encoding, and replacing a number the parser
+reads -- an error code, a count, a date -- with number-like text: other
+scripts' digits, superscripts, signs, exponents) and feeds them through everything that
 reads a response: :func:`parse_envelope`, :func:`check_response`, every
 ``parse_*`` function, and every item's ``to_dict`` / ``repr`` / HTML. The
 only exceptions allowed out are the library's own (:class:`WSManError`).
@@ -87,7 +89,28 @@ def _reencode(data: bytes, draw: st.DrawFn) -> bytes:
     return text.encode(draw(st.sampled_from(["utf-16", "utf-16-le", "utf-16-be", "utf-8-sig"])))
 
 
-MUTATIONS = [_flip, _truncate, _splice, _duplicate, _insert, _reencode]
+#: Attribute values and element texts made of digits: the fields the parser
+#: turns into numbers (f:WSManFault/@Code, error_Code, DMTF datetimes...).
+_NUMBER = re.compile(rb'(?<==")[0-9][0-9.+:-]*(?=")|(?<=>)[0-9][0-9.+:-]*(?=<)')
+_NUMBERISH = st.one_of(
+    st.sampled_from(
+        ["\u00b2", "\u0661\u0662", "\uff11", "-1", "+7", "1e3", "0x1F", " 12 ", "", "9" * 30]
+    ),
+    st.text(st.characters(categories=["Nd", "No", "Nl"]), min_size=1, max_size=6),
+    st.text(max_size=6),
+)
+
+
+def _renumber(data: bytes, draw: st.DrawFn) -> bytes:
+    matches = list(_NUMBER.finditer(data))
+    if not matches:
+        return data
+    m = draw(st.sampled_from(matches))
+    value = draw(_NUMBERISH).encode("utf-8", "surrogatepass")
+    return data[: m.start()] + value + data[m.end() :]
+
+
+MUTATIONS = [_flip, _truncate, _splice, _duplicate, _insert, _reencode, _renumber]
 
 
 @st.composite
@@ -171,6 +194,17 @@ def test_mutated_corpus_messages_raise_only_wsman_errors(
     data: bytes, content_type: str | None, status: int
 ) -> None:
     exercise(data, content_type, status)
+
+
+@FUZZ
+@given(data=st.data())
+def test_number_like_text_where_numbers_are_read_raises_only_wsman_errors(
+    data: st.DataObject,
+) -> None:
+    seed = data.draw(st.sampled_from([s for s in SEEDS if _NUMBER.search(s)]))
+    for _ in range(data.draw(st.integers(1, 3))):
+        seed = _renumber(seed, data.draw)
+    exercise(seed, "application/soap+xml;charset=UTF-8", 500)
 
 
 @settings(max_examples=200, deadline=None)

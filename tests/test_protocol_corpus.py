@@ -517,7 +517,12 @@ FAULT_EXPECT: dict[str, tuple[type[WSManFault], dict[str, Any]]] = {
         dict(
             subcode="CannotProcessFilter",
             wsman_code=2150858778,
+            machine="localhost",
             provider="WMI Provider",
+            provider_path="%systemroot%\\system32\\WsmWmiPl.dll",
+            provider_message="The specified class does not exist in the given namespace.",
+            # The structured ExtendedError is not part of the message text.
+            wsman_message="The specified class does not exist in the given namespace.",
             wmi_error={
                 "Description": None,
                 "Operation": "ExecQuery",

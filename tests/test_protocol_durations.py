@@ -44,6 +44,8 @@ def test_format_duration_refuses_negative_and_non_finite(bad: float) -> None:
         ("-PT1S", -1.0),
         ("\n  PT5S \n", 5.0),
         ("P1Y", 365 * 86400.0),
+        ("P2M", 2 * 30 * 86400.0),  # a month is taken as 30 days
+        ("P1Y2M3DT4H5M6.5S", (365 + 60 + 3) * 86400 + 4 * 3600 + 5 * 60 + 6.5),
     ],
 )
 def test_parse_duration(text: str, seconds: float) -> None:

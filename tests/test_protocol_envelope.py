@@ -8,7 +8,9 @@ an envelope's structure and come back exactly.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +32,11 @@ from aiowsman.protocol import (
     create_request,
     delete_request,
     enumerate_request,
+    envelope,
     get_request,
     identify_request,
     invoke_request,
+    new_message_id,
     parse_xml,
     pull_request,
     put_request,
@@ -60,7 +64,20 @@ def q(namespace: str, name: str) -> str:
 
 
 def parse(request: Request) -> etree._Element:
-    return etree.fromstring(request.body)
+    """The request's envelope, checked to have no mixed content.
+
+    WS-Man elements hold either text or child elements, never both: a
+    stray character between tags (a template slip) is caught here, by every
+    test that reads a request.
+    """
+    root = etree.fromstring(request.body)
+    for el in root.iter():
+        if len(el):
+            assert not (el.text or "").strip(), f"text {el.text!r} before the children of {el.tag}"
+        assert not (el.tail or "").strip(), f"text {el.tail!r} after {el.tag}"
+    body = root.find(q(S, "Body"))
+    assert body is not None and not (body.text or "").strip(), "text in the Body"
+    return root
 
 
 def header(request: Request, namespace: str, name: str) -> etree._Element:
@@ -381,6 +398,9 @@ def test_enumerate_unoptimized_has_neither_optimize_nor_max_elements() -> None:
         (None, ns.DIALECT_WQL),
         ("WQL", ns.DIALECT_WQL),
         ("cql", ns.DIALECT_CQL),
+        ("XPath", ns.DIALECT_XPATH),
+        ("association", ns.DIALECT_ASSOCIATION),
+        ("selector", ns.DIALECT_SELECTOR),
         (ns.DIALECT_XPATH, ns.DIALECT_XPATH),
     ],
 )
@@ -624,3 +644,411 @@ def test_characters_xml_cannot_carry_are_refused(bad: str) -> None:
         get_request(OPTS, ResourceLocator(SERVICE, Name=bad))
     with pytest.raises(ConfigurationError):
         enumerate_request(OPTS, ResourceLocator("wmicimv2/*"), filter=bad)
+
+
+# == what each builder sends, value by value =====================================
+
+CONFIG = "http://schemas.microsoft.com/wbem/wsman/1/config"
+LOC = ResourceLocator(SERVICE, Name="WinRM")
+
+
+# -- operation and action of every builder -----------------------------------
+
+BUILDERS: list[tuple[Callable[[], Request], str, str]] = [
+    (identify_request, "Identify", ""),
+    (lambda: get_request(OPTS, LOC), "Get", ns.ACTION_GET),
+    (lambda: put_request(OPTS, LOC, {"A": "1"}), "Put", ns.ACTION_PUT),
+    (lambda: create_request(OPTS, LOC, {"A": "1"}), "Create", ns.ACTION_CREATE),
+    (lambda: delete_request(OPTS, LOC), "Delete", ns.ACTION_DELETE),
+    (lambda: invoke_request(OPTS, LOC, "StopService"), "Invoke", f"{SERVICE}/StopService"),
+    (lambda: enumerate_request(OPTS, LOC), "Enumerate", ns.ACTION_ENUMERATE),
+    (lambda: pull_request(OPTS, LOC, "ctx", max_elements=5), "Pull", ns.ACTION_PULL),
+    (lambda: release_request(OPTS, LOC, "ctx"), "Release", ns.ACTION_RELEASE),
+]
+
+
+@pytest.mark.parametrize(("build", "operation", "action"), BUILDERS, ids=[b[1] for b in BUILDERS])
+def test_every_builder_names_its_operation_and_action(
+    build: Callable[[], Request], operation: str, action: str
+) -> None:
+    # The session decides from Request.operation which requests are safe to
+    # resend (Get, Enumerate, Pull... but never Put, Create, Delete, Invoke).
+    request = build()
+    assert request.operation == operation
+    assert request.action == action
+    if action:
+        assert header(request, A, "Action").text == action
+        assert header(request, A, "MessageID").text == request.message_id
+
+
+# -- booleans, both ways ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "text"), [(True, "true"), (False, "false")])
+def test_boolean_property_in_a_put_body(value: bool, text: str) -> None:
+    inst = body_child(put_request(OPTS, LOC, {"DelayedAutoStart": value}))
+    assert inst.findtext(q(SERVICE, "DelayedAutoStart")) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [(True, "true"), (False, "false")])
+def test_boolean_invoke_parameter(value: bool, text: str) -> None:
+    inp = body_child(invoke_request(OPTS, LOC, "Change", {"DesktopInteract": value}))
+    assert inp.findtext(q(SERVICE, "DesktopInteract")) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [(True, "true"), (False, "false")])
+def test_boolean_selector_in_the_header_and_in_a_selector_filter(value: bool, text: str) -> None:
+    sel = header(get_request(OPTS, ResourceLocator(SERVICE, Started=value)), W, "SelectorSet")
+    assert [(s.get("Name"), s.text) for s in sel] == [("Started", text)]
+    enum = body_child(enumerate_request(OPTS, LOC, filter={"Started": value}))
+    flt = enum.find(f"{q(W, 'Filter')}/{q(W, 'SelectorSet')}/{q(W, 'Selector')}")
+    assert flt is not None and (flt.get("Name"), flt.text) == ("Started", text)
+
+
+@pytest.mark.parametrize(("value", "text"), [(True, "true"), (False, "false")])
+def test_boolean_option(value: bool, text: str) -> None:
+    loc = ResourceLocator(SERVICE)
+    loc.add_option("msftwinrm:UsePreciseArrays", value, type="xs:boolean")
+    (opt,) = header(get_request(OPTS, loc), W, "OptionSet")
+    assert opt.text == text
+
+
+def test_selector_filter_values_are_text_and_eprs_stay_references() -> None:
+    target = EndpointReference(None, SERVICE, {"Name": "WinRM"})
+    enum = body_child(enumerate_request(OPTS, LOC, filter={"Port": 5985, "Ref": target}))
+    port, ref = enum.iterfind(f"{q(W, 'Filter')}/{q(W, 'SelectorSet')}/{q(W, 'Selector')}")
+    assert (port.get("Name"), port.text) == ("Port", "5985")
+    epr = ref.find(q(A, "EndpointReference"))
+    assert epr is not None
+    assert epr.findtext(f"{q(A, 'ReferenceParameters')}/{q(W, 'ResourceURI')}") == SERVICE
+
+
+def test_none_option_is_sent_as_nil() -> None:
+    loc = ResourceLocator(SERVICE)
+    loc.add_option("Empty", None)
+    (opt,) = header(get_request(OPTS, loc), W, "OptionSet")
+    assert opt.get(q(ns.NS_XSI, "nil")) == "true" and opt.text is None
+
+
+# -- the FragmentTransfer header next to options ----------------------------------
+
+
+def test_locator_with_options_keeps_its_fragment_transfer_header() -> None:
+    loc = ResourceLocator(CONFIG, fragment="MaxEnvelopeSizekb", options={"o": "v"})
+    request = get_request(OPTS, loc)
+    assert header(request, W, "FragmentTransfer").text == "MaxEnvelopeSizekb"
+    assert header(request, W, "OptionSet") is not None
+    overridden = get_request(OPTS, loc, fragment="MaxTimeoutms")
+    assert header(overridden, W, "FragmentTransfer").text == "MaxTimeoutms"
+
+
+# -- fragment-level Put and Create: the w:XmlFragment body (DSP0226 7.7) ---------
+
+
+@pytest.mark.parametrize("build", [put_request, create_request])
+def test_fragment_level_mapping_is_wrapped_in_xml_fragment_without_namespace(
+    build: Callable[[RequestOptions, ResourceLocator, object], Request],
+) -> None:
+    loc = ResourceLocator(CONFIG, fragment="MaxEnvelopeSizekb")
+    fragment = body_child(build(OPTS, loc, {"MaxEnvelopeSizekb": 1024}))  # type: ignore[arg-type]
+    assert fragment.tag == q(W, "XmlFragment")
+    (prop,) = fragment
+    assert (prop.tag, prop.text) == ("MaxEnvelopeSizekb", "1024")
+
+
+def test_fragment_level_item_is_wrapped_unless_it_is_an_xml_fragment() -> None:
+    loc = ResourceLocator(CONFIG, fragment="MaxEnvelopeSizekb")
+    value = Item(parse_xml(b'<c:MaxEnvelopeSizekb xmlns:c="urn:c">1</c:MaxEnvelopeSizekb>'))
+    wrapped = body_child(put_request(OPTS, loc, value))
+    assert wrapped.tag == q(W, "XmlFragment") and [c.tag for c in wrapped] == [
+        "{urn:c}MaxEnvelopeSizekb"
+    ]
+    fragment = Item(parse_xml(f'<w:XmlFragment xmlns:w="{W}"><A>2</A></w:XmlFragment>'.encode()))
+    as_is = body_child(put_request(OPTS, loc, fragment))
+    assert as_is.tag == q(W, "XmlFragment") and [(c.tag, c.text) for c in as_is] == [("A", "2")]
+
+
+@pytest.mark.parametrize("raw", ["<A>3</A>", b"<A>3</A>"])
+def test_fragment_level_raw_xml_is_wrapped(raw: str | bytes) -> None:
+    loc = ResourceLocator(CONFIG, fragment="A")
+    fragment = body_child(put_request(OPTS, loc, raw))
+    assert fragment.tag == q(W, "XmlFragment") and [(c.tag, c.text) for c in fragment] == [
+        ("A", "3")
+    ]
+
+
+def test_fragment_level_raw_xml_already_wrapped_is_sent_as_is() -> None:
+    loc = ResourceLocator(CONFIG, fragment="A")
+    raw = f'  <w:XmlFragment xmlns:w="{W}"><A>4</A></w:XmlFragment>'
+    fragment = body_child(put_request(OPTS, loc, raw))
+    assert fragment.tag == q(W, "XmlFragment") and [(c.tag, c.text) for c in fragment] == [
+        ("A", "4")
+    ]
+
+
+def test_fragment_level_resource_of_another_type_is_refused() -> None:
+
+    with pytest.raises(ConfigurationError):
+        put_request(OPTS, ResourceLocator(CONFIG, fragment="A"), 42)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        put_request(OPTS, ResourceLocator(CONFIG), 42)  # type: ignore[arg-type]
+
+
+# -- Invoke's parameter forms ---------------------------------------------------------
+
+
+def test_invoke_with_an_item_sends_the_item_as_the_body() -> None:
+    # Sent as it is, even though an Item is also a mapping of its properties.
+    params = Item(parse_xml(b'<i:Input xmlns:i="urn:i"><i:X>1</i:X></i:Input>'))
+    inp = body_child(invoke_request(OPTS, LOC, "Change", params))
+    assert inp.tag == "{urn:i}Input" and inp.findtext("{urn:i}X") == "1"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        f'<p:Change_INPUT xmlns:p="{SERVICE}"><p:X>2</p:X></p:Change_INPUT>',
+        f'<p:Change_INPUT xmlns:p="{SERVICE}"><p:X>2</p:X></p:Change_INPUT>'.encode(),
+    ],
+)
+def test_invoke_with_raw_xml_parameters(raw: str | bytes) -> None:
+    inp = body_child(invoke_request(OPTS, LOC, "Change", raw))
+    assert inp.tag == q(SERVICE, "Change_INPUT") and inp.findtext(q(SERVICE, "X")) == "2"
+
+
+def test_invoke_with_a_full_action_uri_names_the_input_after_its_last_segment() -> None:
+    action = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service/StopService/"
+    request = invoke_request(OPTS, LOC, action)
+    assert request.action == action and request.operation == "Invoke"
+    assert body_child(request).tag == q(SERVICE, "StopService_INPUT")
+
+
+def test_invoke_method_name_on_a_resource_uri_with_a_trailing_slash() -> None:
+    request = invoke_request(OPTS, ResourceLocator(SERVICE + "/"), "StopService")
+    assert request.action == f"{SERVICE}/StopService"
+
+
+# -- AssociationInstances ----------------------------------------------------------------
+
+
+def test_association_instances_filter_sends_result_class_and_role_only() -> None:
+    af = AssociationFilter(
+        ResourceLocator(SERVICE, Name="WinRM"),
+        instances=True,
+        association_class_name="Ignored_Association",
+        result_class_name="Win32_DependentService",
+        role="Antecedent",
+        result_role="IgnoredRole",
+        include_result_property=("Name",),
+    )
+    enum = body_child(enumerate_request(OPTS, ResourceLocator("wmicimv2/*"), association=af))
+    assoc = enum.find(f"{q(W, 'Filter')}/{q(B, 'AssociationInstances')}")
+    assert assoc is not None
+    assert enum.find(f"{q(W, 'Filter')}/{q(B, 'AssociatedInstances')}") is None
+    assert [(c.tag.rpartition("}")[2], c.text) for c in assoc][1:] == [
+        ("ResultClassName", "Win32_DependentService"),
+        ("Role", "Antecedent"),
+        ("IncludeResultProperty", "Name"),
+    ]
+    selector = assoc.find(
+        f"{q(B, 'Object')}/{q(A, 'ReferenceParameters')}/{q(W, 'SelectorSet')}/{q(W, 'Selector')}"
+    )
+    assert selector is not None and (selector.get("Name"), selector.text) == ("Name", "WinRM")
+
+
+# -- session defaults, limits and message IDs ------------------------------------
+
+
+def test_default_options_are_512000_bytes_60_seconds_and_en_us() -> None:
+    req = get_request(RequestOptions(OPTS.to), LOC)
+    assert header(req, W, "MaxEnvelopeSize").text == "512000"
+    assert header(req, W, "OperationTimeout").text == "PT60.000S"
+    assert header(req, W, "Locale").get(q(ns.NS_XML, "lang")) == "en-US"
+
+
+@pytest.mark.parametrize("size", [0, -1])
+def test_max_envelope_size_must_be_positive(size: int) -> None:
+    with pytest.raises(ConfigurationError):
+        get_request(RequestOptions(OPTS.to, max_envelope_size=size), LOC)
+
+
+@pytest.mark.parametrize("bad", ["a\x01b", "\ud800", "\ufffe"])
+def test_characters_xml_cannot_carry_are_refused_in_attributes_too(bad: str) -> None:
+    with pytest.raises(ConfigurationError):
+        get_request(OPTS, ResourceLocator(SERVICE, {bad: "v"}))
+    with pytest.raises(ConfigurationError):
+        get_request(RequestOptions(OPTS.to, locale=bad), LOC)
+
+
+def test_requests_and_filters_are_immutable_values() -> None:
+    request = get_request(OPTS, LOC)
+    with pytest.raises(AttributeError):
+        request.operation = "Put"  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        AssociationFilter(LOC).role = "x"  # type: ignore[misc]
+
+
+def test_message_ids_are_version_4_uuids_counting_up_in_the_node_field() -> None:
+    first, second = new_message_id(), new_message_id()
+    a, b = uuid.UUID(first.removeprefix("uuid:")), uuid.UUID(second.removeprefix("uuid:"))
+    assert first == first.upper().replace("UUID:", "uuid:")
+    assert a.version == 4 and a.variant == uuid.RFC_4122
+    middle = (1 << 48) - 1
+    assert (a.int >> 48) & middle == (b.int >> 48) & middle
+    assert b.node == (a.node + 1) % 2**48
+
+
+def test_message_id_fields_are_the_drawn_bits_with_version_and_variant_forced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Restored after the test: the process keeps its own sequence.
+    for name in ("_ID_MIDDLE", "_ID_COUNTER", "_id_fields"):
+        monkeypatch.setattr(envelope, name, getattr(envelope, name))
+    for start in (0xFF, 0x00, 0x5A):
+        monkeypatch.setattr(
+            envelope.os,
+            "urandom",
+            lambda n, start=start: bytes((start + i) % 256 for i in range(n)),
+        )
+        envelope._reseed_message_ids()
+        first, second = (envelope.new_message_id() for _ in range(2))
+        drawn = bytes((start + i) % 256 for i in range(12))  # middle fields and node
+        fresh = bytes((start + i) % 256 for i in range(4))  # the first ID's first field
+        expected = uuid.UUID(int=int.from_bytes(fresh + drawn, "big"), version=4)
+        assert first == f"uuid:{str(expected).upper()}"
+        assert uuid.UUID(second[5:]).node == (expected.node + 1) % 2**48
+        assert second[13:-12] == first[13:-12]  # the same middle fields
+        fresh2 = bytes((start + 4 + i) % 256 for i in range(4))  # the next pooled field
+        assert second[5:13] == fresh2.hex().upper()
+
+
+def test_template_caches_stay_bounded() -> None:
+    for i in range(envelope._TEMPLATE_CACHE_SIZE + 5):
+        get_request(RequestOptions(f"http://h{i}:5985/wsman"), ResourceLocator(f"urn:r{i}"))
+        assert len(envelope._head_cache) <= envelope._TEMPLATE_CACHE_SIZE
+        assert len(envelope._locator_cache) <= envelope._TEMPLATE_CACHE_SIZE
+
+
+# -- body values: intervals, nested values, raw XML prologs ------------------------------
+
+
+def test_zero_interval_is_sent_and_a_negative_one_refused() -> None:
+    inst = body_child(put_request(OPTS, LOC, {"Every": timedelta(0)}))
+    assert inst.findtext(f"{q(SERVICE, 'Every')}/{q(ns.NS_CIM_COMMON, 'Interval')}") == "PT0S"
+    with pytest.raises(ConfigurationError):
+        put_request(OPTS, LOC, {"Every": timedelta(seconds=-1)})
+
+
+def test_date_time_item_and_list_of_mappings_in_a_body() -> None:
+    embedded = Item(parse_xml(b'<e:Emb xmlns:e="urn:e"><e:V>1</e:V></e:Emb>'))
+    inst = body_child(
+        put_request(
+            OPTS,
+            LOC,
+            {
+                "Day": date(2024, 5, 6),
+                "At": time(7, 8, 9),
+                "Emb": embedded,
+                "Rows": [{"K": "a"}, {"K": "b"}],
+            },
+        )
+    )
+    cim = ns.NS_CIM_COMMON
+    assert inst.findtext(f"{q(SERVICE, 'Day')}/{q(cim, 'Date')}") == "2024-05-06"
+    assert inst.findtext(f"{q(SERVICE, 'At')}/{q(cim, 'Time')}") == "07:08:09"
+    assert inst.findtext(f"{q(SERVICE, 'Emb')}/{{urn:e}}Emb/{{urn:e}}V") == "1"
+    rows = inst.findall(q(SERVICE, "Rows"))
+    assert [r.findtext(q(SERVICE, "K")) for r in rows] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "raw", ['<?xml version="1.0" encoding="utf-8"?><A>1</A>', '  \n<?xml version="1.0"?>\n<A>1</A>']
+)
+def test_raw_xml_declaration_is_dropped(raw: str) -> None:
+    request = put_request(OPTS, ResourceLocator(CONFIG), raw)
+    assert b"<?xml" not in request.body
+    assert body_child(request).text == "1"
+
+
+@pytest.mark.parametrize(
+    "raw", ['<?xml version="1.0"?><?xml version="1.0"?><A/>', "<A>\ud800</A>", "<A>\x01</A>"]
+)
+def test_raw_xml_with_a_second_declaration_or_bad_characters_is_refused(raw: str) -> None:
+    with pytest.raises(ConfigurationError):
+        put_request(OPTS, ResourceLocator(CONFIG), raw)
+
+
+def test_mapping_body_class_is_the_last_segment_of_a_resource_uri_with_a_trailing_slash() -> None:
+    inst = body_child(put_request(OPTS, ResourceLocator(SERVICE + "/"), {"A": "1"}))
+    assert inst.tag == q(SERVICE + "/", "Win32_Service")
+
+
+def test_smallest_max_envelope_size_is_one_byte() -> None:
+    req = get_request(RequestOptions(OPTS.to, max_envelope_size=1), LOC)
+    assert header(req, W, "MaxEnvelopeSize").text == "1"
+
+
+def test_option_with_type_and_must_comply_keeps_every_attribute() -> None:
+    loc = ResourceLocator(SERVICE)
+    loc.add_option("o", "v", must_comply=True, type="xs:string")
+    (opt,) = header(get_request(OPTS, loc), W, "OptionSet")
+    assert dict(opt.attrib) == {"Name": "o", "Type": "xs:string", "MustComply": "true"}
+
+
+def test_the_same_resource_with_and_without_a_fragment_in_either_order() -> None:
+    uri = "urn:fragments/" + uuid.uuid4().hex  # a resource no other test rendered
+    plain, fragment = ResourceLocator(uri), ResourceLocator(uri, fragment="A")
+    for first, second in ((fragment, plain), (plain, fragment)):
+        assert header(get_request(OPTS, first), W, "ResourceURI").text == uri
+        got = parse(get_request(OPTS, second)).find(f"{q(S, 'Header')}/{q(W, 'FragmentTransfer')}")
+        assert (got is None) == (second is plain)
+        assert got is None or got.text == "A"
+    assert header(get_request(OPTS, plain, fragment="B"), W, "FragmentTransfer").text == "B"
+
+
+def test_nested_mappings_with_several_keys_in_a_body_and_a_fragment() -> None:
+    value = {"Outer": {"A": "1", "B": "2"}}
+    inst = body_child(put_request(OPTS, LOC, value))
+    assert [(c.tag, c.text) for c in inst.find(q(SERVICE, "Outer"))] == [
+        (q(SERVICE, "A"), "1"),
+        (q(SERVICE, "B"), "2"),
+    ]
+    fragment = body_child(
+        put_request(OPTS, ResourceLocator(CONFIG, fragment="F"), {"A": "1", "B": "2"})
+    )
+    assert [(c.tag, c.text) for c in fragment] == [("A", "1"), ("B", "2")]
+
+
+def test_class_and_method_names_ending_in_x_are_kept_whole() -> None:
+    uri = "http://schemas.example/wbem/Win32_X"
+    assert body_child(put_request(OPTS, ResourceLocator(uri), {"A": "1"})).tag == q(uri, "Win32_X")
+    request = invoke_request(OPTS, ResourceLocator(uri), f"{uri}/ResetX")
+    assert body_child(request).tag == q(uri, "ResetX_INPUT")
+
+
+@pytest.mark.parametrize("fmt", envelope.DATETIME_FORMATS)
+def test_temporal_values_in_each_datetime_format(fmt: str) -> None:
+    assert envelope.DATETIME_FORMATS == ("cim", "bare")
+    when = datetime(2001, 1, 1, 1, 1, 1, 1, tzinfo=UTC)
+    values = {"When": when, "Day": date(2001, 1, 2), "At": time(3, 4, 5), "Every": timedelta(0)}
+    opts = RequestOptions(OPTS.to, datetime_format=fmt)  # type: ignore[arg-type]
+    inst = body_child(put_request(opts, LOC, values))
+    texts = {"When": when.isoformat(), "Day": "2001-01-02", "At": "03:04:05", "Every": "PT0S"}
+    wrappers = {"When": "Datetime", "Day": "Date", "At": "Time", "Every": "Interval"}
+    for name, text in texts.items():
+        prop = inst.find(q(SERVICE, name))
+        assert prop is not None
+        if fmt == "bare":
+            assert prop.text == text and len(prop) == 0
+        else:
+            (wrapper,) = prop
+            assert (wrapper.tag, wrapper.text) == (q(ns.NS_CIM_COMMON, wrappers[name]), text)
+
+
+def test_pull_with_max_time_orders_context_max_time_and_max_elements() -> None:
+    pull = body_child(pull_request(OPTS, LOC, "ctx", max_elements=5, max_time=2.5))
+    assert [(c.tag.rpartition("}")[2], c.text) for c in pull] == [
+        ("EnumerationContext", "ctx"),
+        ("MaxTime", "PT2.500S"),
+        ("MaxElements", "5"),
+    ]

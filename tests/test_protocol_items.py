@@ -7,8 +7,10 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from aiowsman.protocol import EndpointReference, Item, parse_enumeration, parse_envelope, parse_xml
+from aiowsman.protocol.items import DETACH_SHARE, detach_if_sparse, standalone
 
 CORPUS = Path(__file__).parent / "corpus"
 P = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_X"
@@ -143,3 +145,247 @@ def test_repr_html_is_an_escaped_table() -> None:
     html = item("<p:Name>&lt;b&gt;bold&lt;/b&gt;</p:Name><p:N xsi:nil='true'/>")._repr_html_()
     assert html.startswith("<table>") and "&lt;b&gt;bold" in html and "<b>" not in html
     assert "(null)" in html
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [
+        ("20150226175957.000000-300", -300),  # every time zone of the Americas is negative
+        ("20150226175957.000000+330", 330),
+        ("20150226175957.000000+000", 0),
+    ],
+)
+def test_dmtf_datetime_offset_keeps_its_sign(text: str, minutes: int) -> None:
+    value = item(f"<p:D>{text}</p:D>")["D"]
+    assert value == datetime(2015, 2, 26, 17, 59, 57, tzinfo=timezone(timedelta(minutes=minutes)))
+    assert value.utcoffset() == timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize("text", ["20150230175957.000000+000", "2015022617595.7000000+000"])
+def test_impossible_or_misshapen_dmtf_datetime_stays_text(text: str) -> None:
+    assert item(f"<p:D>{text}</p:D>")["D"] == text
+
+
+def test_dmtf_interval_inside_a_cim_interval_wrapper() -> None:
+    it = item("<p:I><cim:Interval>00000002030405.000006:000</cim:Interval></p:I>")
+    assert it["I"] == timedelta(days=2, hours=3, minutes=4, seconds=5, microseconds=6)
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "text"),
+    [("Interval", "soon"), ("Date", "2024-13-01"), ("Date", "2024"), ("Time", "25:00")],
+)
+def test_unparseable_wrapped_values_stay_text(wrapper: str, text: str) -> None:
+    assert item(f"<p:V><cim:{wrapper}>{text}</cim:{wrapper}></p:V>")["V"] == text
+
+
+def test_date_wrapper_with_an_offset_keeps_the_date() -> None:
+    assert item("<p:V><cim:Date>2024-05-06Z</cim:Date></p:V>")["V"] == date(2024, 5, 6)
+
+
+@pytest.mark.parametrize(
+    ("nil", "expected"), [("true", None), ("1", None), ("false", "x"), ("0", "x")]
+)
+def test_xsi_nil_true_or_1_is_none_and_false_or_0_is_the_value(
+    nil: str, expected: str | None
+) -> None:
+    assert item(f'<p:A xsi:nil="{nil}">x</p:A>')["A"] == expected
+
+
+def test_a_property_wrapping_an_endpoint_reference_is_that_reference() -> None:
+    it = item(
+        "<p:Ref><a:EndpointReference><a:Address>urn:anon</a:Address><a:ReferenceParameters>"
+        "<w:ResourceURI>urn:r</w:ResourceURI></a:ReferenceParameters></a:EndpointReference></p:Ref>"
+    )
+    assert it["Ref"] == EndpointReference("urn:anon", "urn:r", {})
+
+
+def test_a_property_with_only_reference_parameters_is_a_reference() -> None:
+    it = item(
+        "<p:Ref><a:ReferenceParameters><w:ResourceURI>urn:r</w:ResourceURI>"
+        "</a:ReferenceParameters></p:Ref>"
+    )
+    assert it["Ref"] == EndpointReference(None, "urn:r", {})
+
+
+def test_items_are_equal_only_with_the_same_xml_and_the_same_epr() -> None:
+    data = f"{HEAD}<p:A>1</p:A></p:Win32_X>".encode()
+    epr_a = EndpointReference("urn:anon", P, {"K": "a"})
+    epr_b = EndpointReference("urn:anon", P, {"K": "b"})
+    assert Item(parse_xml(data), epr=epr_a) == Item(parse_xml(data), epr=epr_a)
+    assert Item(parse_xml(data), epr=epr_a) != Item(parse_xml(data), epr=epr_b)
+    assert Item(parse_xml(data), epr=epr_a) != Item(parse_xml(data))
+    assert Item(parse_xml(data)) != item("<p:A>2</p:A>")
+    assert Item(parse_xml(data)) == {"A": "1"}  # a read-only mapping compares as one
+    with pytest.raises(TypeError):
+        hash(Item(parse_xml(data)))
+
+
+def test_text_is_the_instance_element_own_text() -> None:
+    assert Item(parse_xml(b"<v>42</v>")).text == "42"
+    assert Item(parse_xml(b"<v/>")).text == ""
+    assert Item(parse_xml(b"<v/>")).namespace is None
+
+
+def test_repr_of_a_short_item_shows_every_property() -> None:
+    assert repr(item("<p:A>1</p:A><p:B>2</p:B>")) == "<Item Win32_X A='1' B='2'>"
+    assert repr(Item(parse_xml(b"<Empty/>"))) == "<Item Empty>"
+
+
+def test_repr_html_lists_arrays_and_names_the_class() -> None:
+    html = item("<p:L>1</p:L><p:L>2</p:L>")._repr_html_()
+    assert "<caption>Win32_X</caption>" in html and "1, 2" in html
+
+
+def test_a_wrapper_named_like_a_cim_type_but_holding_elements_is_an_embedded_instance() -> None:
+    it = item("<p:V><cim:Datetime><p:Y>1</p:Y></cim:Datetime></p:V>")
+    assert it["V"] == {"Datetime": {"Y": "1"}}
+
+
+def test_wrapped_values_are_stripped_and_an_empty_wrapper_is_empty_text() -> None:
+    it = item(
+        "<p:D><cim:Datetime>\n 2020-01-01T00:00:00Z \n</cim:Datetime></p:D>"
+        "<p:E><cim:Datetime/></p:E>"
+    )
+    assert it["D"] == datetime(2020, 1, 1, tzinfo=UTC) and it["E"] == ""
+
+
+def test_xml_is_utf8_without_the_tail_of_a_pretty_printed_item() -> None:
+    body = (
+        "<n:PullResponse><n:Items>\n  <x:A xmlns:x='urn:x'><x:B>caf\u00e9</x:B></x:A>\n</n:Items>"
+        "<n:EndOfSequence/></n:PullResponse>"
+    )
+    data = (
+        "<s:Envelope xmlns:s='http://www.w3.org/2003/05/soap-envelope' "
+        "xmlns:n='http://schemas.xmlsoap.org/ws/2004/09/enumeration'>"
+        f"<s:Body>{body}</s:Body></s:Envelope>"
+    ).encode()
+    (it,) = parse_enumeration(parse_envelope(data)).items
+    assert isinstance(it, Item)
+    assert it.xml.startswith(b"<x:A ") and it.xml.endswith(b"</x:A>")
+    assert "<x:B>caf\u00e9</x:B>".encode() in it.xml
+
+
+def test_repr_shows_four_properties_then_an_ellipsis() -> None:
+    it = item("".join(f"<p:P{i}>{i}</p:P{i}>" for i in range(6)))
+    assert repr(it) == "<Item Win32_X P0='0' P1='1' P2='2' P3='3' ...>"
+    assert repr(item("<p:L>" + "x" * 50 + "</p:L>")) == f"<Item Win32_X L='{'x' * 36}...>"
+
+
+def test_repr_html_is_exactly_one_row_per_property() -> None:
+    assert item("<p:A>1</p:A><p:N xsi:nil='true'/>")._repr_html_() == (
+        "<table><caption>Win32_X</caption>"
+        "<tr><th style='text-align:left'>A</th><td style='text-align:left'>1</td></tr>"
+        "<tr><th style='text-align:left'>N</th><td style='text-align:left'>(null)</td></tr>"
+        "</table>"
+    )
+
+
+# -- xsi:type: every primitive type the server may name ---------------------------------
+
+XS = "http://www.w3.org/2001/XMLSchema"
+TYPED = [
+    *[(f"xs:{t}", "42", 42) for t in (
+        "byte", "short", "int", "long", "integer", "unsignedByte", "unsignedShort",
+        "unsignedInt", "unsignedLong", "nonNegativeInteger", "positiveInteger",
+    )],
+    *[(f"cim:cim{s}Int{n}", " 42 ", 42) for s in ("S", "U") for n in (8, 16, 32, 64)],
+    ("xs:boolean", " true ", True),
+    ("xs:boolean", "0", False),
+    ("cim:cimBoolean", "1", True),
+    ("cim:cimBoolean", "false", False),
+    *[(t, "1.5", 1.5) for t in ("xs:float", "xs:double", "xs:decimal")],
+    *[(t, "1.5", 1.5) for t in ("cim:cimReal32", "cim:cimReal64")],
+    ("xs:dateTime", "2020-01-02T03:04:05Z", datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)),
+    ("xs:string", "007", "007"),
+    ("cim:cimString", "007", "007"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("xsi_type", "text", "value"), TYPED, ids=[t[0] for t in TYPED])
+def test_a_value_is_of_the_primitive_type_its_xsi_type_names(
+    xsi_type: str, text: str, value: object
+) -> None:
+    got = item(f'<p:V xmlns:xs="{XS}" xsi:type="{xsi_type}">{text}</p:V>')["V"]
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    ['xmlns:xs="urn:not-schema" xsi:type="xs:int"', 'xsi:type="int"', 'xsi:type="xs:nosuch"'],
+)
+def test_an_unknown_xsi_type_leaves_the_text(declaration: str) -> None:
+    decl = declaration if "xmlns:xs" in declaration else f'xmlns:xs="{XS}" {declaration}'
+    assert item(f"<p:V {decl}>42</p:V>")["V"] == "42"
+
+
+def test_get_typed_strips_text_and_reads_datetimes_and_refuses_booleans_as_ints() -> None:
+    it = item(
+        f'<p:B xmlns:xs="{XS}" xsi:type="xs:boolean">true</p:B><p:T> true </p:T>'
+        "<p:W>2020-01-02T03:04:05Z</p:W>"
+    )
+    assert it.get_typed("T", bool) is True
+    assert it.get_typed("W", datetime) == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert it.get_typed("B", bool) is True
+    with pytest.raises(ValueError):
+        it.get_typed("B", int)  # True is an int to Python, not to the server
+
+
+# -- after issue 9: bare values, standalone copies, detaching sparse items -----------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("PT5S", timedelta(seconds=5)), ("-PT5S", timedelta(seconds=-5)), ("P", "P"), ("-P", "-P")],
+)
+def test_bare_durations(text: str, value: object) -> None:
+    assert item(f"<p:V>{text}</p:V>")["V"] == value
+
+
+def test_get_typed_datetime_reads_text_no_rule_converted() -> None:
+    it = item("<p:D>2020-01-02</p:D>")
+    assert it["D"] == "2020-01-02"  # a date alone stays text ...
+    assert it.get_typed("D", datetime) == datetime(2020, 1, 2)  # ... unless asked for
+
+
+def test_standalone_copy_declares_what_the_item_uses_and_its_own_declarations() -> None:
+    doc = parse_xml(
+        b'<r xmlns:u="urn:unused" xmlns:c="urn:c" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        b'<p:I xmlns:p="urn:p" xmlns:own="urn:own"><p:V xsi:type="c:T">1</p:V></p:I></r>'
+    )
+    element = doc[0]
+    copied = standalone(element)
+    assert copied.getparent() is None and copied is not element
+    xml = etree.tostring(copied)
+    assert b"urn:unused" not in xml
+    for declaration in (b'xmlns:c="urn:c"', b'xmlns:p="urn:p"', b'xmlns:own="urn:own"'):
+        assert declaration in xml
+    assert Item(copied).to_dict() == Item(element).to_dict() == {"V": "1"}
+    assert standalone(doc).getparent() is None  # a root has no ancestors to drop
+
+
+def test_items_are_detached_only_from_a_response_that_spent_more_than_the_share_on_each() -> None:
+    def batch() -> list[Item]:
+        doc = parse_xml(b"<r><a><v>1</v></a><b><v>2</v></b></r>")
+        return [Item(doc[0]), Item(doc[1])]
+
+    kept = batch()
+    detach_if_sparse(kept, DETACH_SHARE * 2)
+    assert all(it.element.getparent() is not None for it in kept)
+    detached = batch()
+    detach_if_sparse(detached, DETACH_SHARE * 2 + 1)
+    assert all(it.element.getparent() is None for it in detached)
+    assert [it["v"] for it in detached] == ["1", "2"]
+
+
+def test_a_detached_item_keeps_the_namespaces_its_xsi_types_name() -> None:
+    # cim is declared on the envelope only; the item names it in xsi:type.
+    doc = parse_xml(
+        b'<r xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" '
+        b'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        b'<p:I xmlns:p="urn:p" a="1">t<p:V xsi:type="cim:cimUInt32">5</p:V></p:I></r>'
+    )
+    (it,) = items = [Item(doc[0])]
+    detach_if_sparse(items, DETACH_SHARE + 1)
+    assert it.element.getparent() is None
+    assert it.to_dict() == {"V": 5} and it.text == "t" and it.element.get("a") == "1"

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import FrozenInstanceError
 
 import pytest
 
-from aiowsman.protocol import EndpointReference, Option, ResourceLocator, expand_resource_uri
+from aiowsman.protocol import (
+    EndpointReference,
+    Option,
+    ResourceLocator,
+    expand_resource_uri,
+    parse_xml,
+)
 from aiowsman.protocol import namespaces as ns
+from aiowsman.protocol.locator import epr_from_element
 
 SERVICE = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service"
 
@@ -120,3 +128,150 @@ def test_endpoint_reference_repr() -> None:
     assert repr(EndpointReference(None, SERVICE, {"Name": "WinRM"})) == (
         f"EndpointReference({SERVICE!r}, {{Name='WinRM'}})"
     )
+
+
+def test_copy_keeps_every_field_and_shares_no_list() -> None:
+    loc = ResourceLocator(
+        SERVICE,
+        Name="WinRM",
+        options={"o": "v"},
+        fragment="Status",
+        fragment_dialect=ns.DIALECT_XPATH,
+        must_understand_options=True,
+    )
+    copied = loc.copy()
+    assert copied == loc
+    assert (copied.fragment_path, copied.fragment_dialect) == ("Status", ns.DIALECT_XPATH)
+    assert copied.must_understand_options and copied.options == [Option("o", "v")]
+    copied.add_option("p", "w")
+    assert loc.options == [Option("o", "v")]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("resource_uri", "urn:other"),
+        ("selectors", {"Name": "Spooler"}),
+        ("options", [Option("o", "v")]),
+        ("fragment_path", "Status"),
+        ("fragment_dialect", "urn:d"),
+        ("must_understand_options", True),
+    ],
+)
+def test_locators_differing_in_one_field_are_not_equal(field: str, value: object) -> None:
+    loc, other = ResourceLocator(SERVICE, Name="WinRM"), ResourceLocator(SERVICE, Name="WinRM")
+    setattr(other, field, value)
+    assert loc != other
+    assert loc != SERVICE
+
+
+def test_query_string_keys_are_stripped_and_empty_pairs_skipped() -> None:
+    loc = ResourceLocator("wmicimv2/Win32_Service?&Name=WinRM&& Port =5985&Flag")
+    assert loc.selectors == {"Name": "WinRM", "Port": "5985", "Flag": ""}
+
+
+@pytest.mark.parametrize("alias", ["wmicimv2", "wmicimv2/", " wmicimv2 "])
+def test_bare_alias_expands_to_its_base(alias: str) -> None:
+    assert expand_resource_uri(alias) == "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2"
+
+
+def test_epr_to_locator_without_resource_uri_is_empty() -> None:
+    assert EndpointReference(None, None).to_locator().resource_uri == ""
+
+
+def test_repr_shows_the_fragment_and_plain_options() -> None:
+    loc = ResourceLocator(SERVICE, fragment="Status", options={"o": "v"})
+    assert repr(loc) == f"ResourceLocator({SERVICE!r}, options={{'o': 'v'}}, fragment='Status')"
+
+
+def test_selectors_of_a_response_epr_may_themselves_be_eprs() -> None:
+    data = (
+        f'<a:EndpointReference xmlns:a="{ns.NS_ADDRESSING}" xmlns:w="{ns.NS_WSMAN}">'
+        "<a:Address> urn:anon </a:Address><a:ReferenceParameters>"
+        "<w:ResourceURI> urn:assoc </w:ResourceURI><w:SelectorSet>"
+        '<w:Selector Name="Antecedent"><a:EndpointReference><a:Address>urn:anon</a:Address>'
+        f"<a:ReferenceParameters><w:ResourceURI>{SERVICE}</w:ResourceURI><w:SelectorSet>"
+        '<w:Selector Name="Name">WinRM</w:Selector></w:SelectorSet></a:ReferenceParameters>'
+        '</a:EndpointReference></w:Selector><w:Selector Name="K"> v </w:Selector>'
+        "</w:SelectorSet></a:ReferenceParameters></a:EndpointReference>"
+    ).encode()
+    epr = epr_from_element(parse_xml(data))
+    inner = EndpointReference("urn:anon", SERVICE, {"Name": "WinRM"})
+    assert epr == EndpointReference("urn:anon", "urn:assoc", {"Antecedent": inner, "K": "v"})
+    assert isinstance(epr.selectors["Antecedent"], EndpointReference)
+
+
+def test_a_resource_uri_holding_a_scheme_anywhere_is_not_an_alias() -> None:
+    assert expand_resource_uri("cimv2/x://y") == "cimv2/x://y"
+
+
+def test_a_locator_built_from_nothing_has_an_empty_uri() -> None:
+    assert ResourceLocator().resource_uri == ""
+
+
+def epr_of(inner: str) -> EndpointReference:
+    decls = f'xmlns:p="urn:p" xmlns:a="{ns.NS_ADDRESSING}" xmlns:w="{ns.NS_WSMAN}"'
+    data = f"<p:Ref {decls}>{inner}</p:Ref>"
+    return epr_from_element(parse_xml(data.encode()))
+
+
+def test_epr_of_an_element_wrapping_an_endpoint_reference() -> None:
+    assert epr_of(
+        "<a:EndpointReference><a:Address>urn:anon</a:Address><a:ReferenceParameters>"
+        "<w:ResourceURI>urn:r</w:ResourceURI></a:ReferenceParameters></a:EndpointReference>"
+    ) == EndpointReference("urn:anon", "urn:r")
+
+
+def test_epr_address_beside_a_wrapped_reference_is_read_from_the_element_itself() -> None:
+    assert epr_of(
+        "<a:Address>urn:outer</a:Address>"
+        "<a:EndpointReference><a:Address>urn:inner</a:Address></a:EndpointReference>"
+    ) == EndpointReference("urn:outer", None)
+
+
+def test_epr_with_old_reference_properties_empty_values_and_a_nameless_selector() -> None:
+    assert epr_of(
+        "<a:Address/><a:ReferenceProperties><w:ResourceURI> urn:r </w:ResourceURI>"
+        '<w:SelectorSet><w:Selector Name="K"/><w:Selector>v</w:Selector></w:SelectorSet>'
+        "</a:ReferenceProperties>"
+    ) == EndpointReference("", "urn:r", {"K": "", "": "v"})
+
+
+def test_repr_lists_selectors_and_every_option() -> None:
+    loc = ResourceLocator(SERVICE, Name="WinRM")
+    loc.add_option("a", "1")
+    loc.add_option("b", "2", must_comply=True)
+    assert repr(loc) == (
+        f"ResourceLocator({SERVICE!r}, selectors={{'Name': 'WinRM'}}, "
+        "options={'a': '1', 'b': '2' (must comply)})"
+    )
+    epr = EndpointReference(None, SERVICE, {"A": "1", "B": "2"})
+    assert repr(epr) == f"EndpointReference({SERVICE!r}, {{A='1', B='2'}})"
+
+
+def test_a_locator_is_never_equal_to_something_else() -> None:
+    loc = ResourceLocator(SERVICE)
+    assert (loc == SERVICE) is False and (loc == 42) is False and (loc != 42) is True
+
+
+def test_options_are_immutable_values() -> None:
+    with pytest.raises(FrozenInstanceError):
+        Option("a", "1").value = "2"  # type: ignore[misc]
+
+
+def test_epr_with_an_empty_resource_uri() -> None:
+    assert epr_of(
+        "<a:ReferenceParameters><w:ResourceURI/></a:ReferenceParameters>"
+    ) == EndpointReference(None, "")
+
+
+def test_in_namespace_completes_nested_references_even_when_the_outer_one_has_a_namespace() -> None:
+    inner = EndpointReference(None, "urn:b", {"K": "v"})
+    outer = EndpointReference(None, "urn:a", {"__cimnamespace": "root/x", "Ref": inner})
+    completed = outer.in_namespace("root/cimv2")
+    assert completed.selectors["__cimnamespace"] == "root/x"
+    assert completed.selectors["Ref"] == EndpointReference(
+        None, "urn:b", {"__cimnamespace": "root/cimv2", "K": "v"}
+    )
+    done = EndpointReference(None, "urn:a", {"__cimnamespace": "root/x"})
+    assert done.in_namespace("root/cimv2") is done and outer.in_namespace(None) is outer

@@ -40,6 +40,7 @@ from aiowsman.protocol.shell import (
     signal_code,
     signal_request,
 )
+from tests.soap_shapes import request_header
 
 CORPUS = Path(__file__).parent / "corpus"
 OPTS = RequestOptions(to="http://192.168.56.11:5985/wsman")
@@ -59,19 +60,7 @@ def _root(data: bytes) -> etree._Element:
 
 
 def _header(root: etree._Element) -> dict[str, Any]:
-    """Action, resource URI, selectors and options of a request."""
-    h = root.find("s:Header", NS)
-    assert h is not None
-    return {
-        "action": h.findtext("a:Action", namespaces=NS),
-        "uri": h.findtext("w:ResourceURI", namespaces=NS),
-        "selectors": {s.get("Name"): s.text for s in h.iterfind("w:SelectorSet/w:Selector", NS)},
-        # Option values are booleans or numbers: compared without case.
-        "options": {
-            o.get("Name"): ((o.text or "").lower(), o.get("MustComply", "false").lower())
-            for o in h.iterfind("w:OptionSet/w:Option", NS)
-        },
-    }
+    return request_header(root)
 
 
 def _canon(el: etree._Element) -> tuple[Any, ...]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import codecs
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -168,3 +172,134 @@ def test_unsupported_charset_is_a_protocol_error() -> None:
 def test_invalid_utf16_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError):
         parse_xml(codecs.BOM_UTF16_LE + b"<\x00r\x00\x00\xd8>\x00")
+
+
+# -- the prolog scan refuses a DOCTYPE before anything is parsed ----------------------
+
+#: Each prolog shape is followed by a DOCTYPE and a body the parser would reject as
+#: malformed: only a scan that refuses before parsing can answer UnsafeXMLError.
+HOSTILE_TAIL = b'<!DOCTYPE r [<!ENTITY e "x">]><r>&e;<?later?><!-- later --></broken>'
+
+
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        b"",
+        b"\n  ",
+        b'<?xml version="1.0"?>',
+        b"<?pi a>b?>",
+        b"<?a?><?b?>",
+        b"<??>",
+        b"<!-- <!DOCTYPE decoy> -->",
+        b"<!---->",
+        b'<?xml version="1.0"?>\n<!-- c --><?pi x?>\n',
+    ],
+    ids=[
+        "bare",
+        "space",
+        "decl",
+        "pi-with-gt",
+        "two-pis",
+        "empty-pi",
+        "comment",
+        "empty-comment",
+        "mixed",
+    ],
+)
+def test_doctype_after_any_prolog_is_refused_before_parsing(prolog: bytes) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_xml(prolog + HOSTILE_TAIL)
+    assert type(info.value) is UnsafeXMLError
+
+
+@pytest.mark.parametrize("bom", [codecs.BOM_UTF16_LE, b""])
+def test_doctype_in_utf16_is_refused_before_parsing(bom: bytes) -> None:
+    data = bom + (b'<?xml version="1.0"?>' + HOSTILE_TAIL).decode().encode("utf-16-le")
+    with pytest.raises(ProtocolError) as info:
+        parse_xml(data, content_type="application/soap+xml;charset=UTF-16")
+    assert type(info.value) is UnsafeXMLError
+
+
+def test_unterminated_prolog_is_malformed_not_unsafe() -> None:
+    for data in (b"<?xml version='1.0'", b"<!-- never closed <r/>"):
+        with pytest.raises(ProtocolError) as info:
+            parse_xml(data)
+        assert type(info.value) is ProtocolError
+
+
+def test_utf16_with_a_bom_and_its_own_declaration_decodes() -> None:
+    text = '<?xml version="1.0" encoding="utf-16"?><r>caf\u00e9</r>'
+    for codec, bom in (("utf-16-le", codecs.BOM_UTF16_LE), ("utf-16-be", codecs.BOM_UTF16_BE)):
+        assert parse_xml(bom + text.encode(codec)).text == "caf\u00e9"
+
+
+def test_comments_inside_values_are_dropped_in_every_thread() -> None:
+    results: list[str | None] = []
+
+    def parse() -> None:
+        results.append(parse_xml(b"<v>4<!-- c -->2</v>").text)
+
+    parse()
+    worker = threading.Thread(target=parse)  # a thread that never parsed before
+    worker.start()
+    worker.join(10)
+    assert results == ["42", "42"]
+
+
+def test_processing_instructions_inside_values_are_dropped() -> None:
+    assert parse_xml(b"<v>4<?pi x?>2</v>").text == "42"
+
+
+def test_nesting_deeper_than_libxml2_default_limit_is_refused() -> None:
+    # huge_tree stays off: libxml2 then refuses documents nested over 256 deep.
+    deep = b"<a>" * 300 + b"</a>" * 300
+    with pytest.raises(ProtocolError):
+        parse_xml(deep)
+    assert parse_xml(b"<a>" * 200 + b"</a>" * 200).tag == "a"
+
+
+def _utf7(text: str) -> bytes:
+    # UTF-7 with every "<", ">", "!", '"', "[", "]", "&", ";" and "%" encoded:
+    # invisible to the prolog scan, decoded by libxml2.
+    out = []
+    for ch in text:
+        encoded = base64.b64encode(ch.encode("utf-16-be")).decode().rstrip("=")
+        out.append(f"+{encoded}-" if ch in '<>!"[]&;%' else ch)
+    return b'<?xml version="1.0" encoding="UTF-7"?>' + "".join(out).encode("ascii")
+
+
+@pytest.mark.parametrize(
+    "doctype",
+    ['<!DOCTYPE r [<!ENTITY e SYSTEM "{path}">]><r>&e;</r>', '<!DOCTYPE r SYSTEM "{path}"><r/>'],
+    ids=["external-entity", "external-dtd"],
+)
+def test_a_hidden_doctype_never_makes_the_parser_open_a_file(tmp_path: Path, doctype: str) -> None:
+    # The file is a FIFO: if the parser opened it (to expand an entity or
+    # load a DTD), a writer could open it too. The document is refused either
+    # way; what is checked is that nothing was read on the way.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    opened = threading.Event()
+    done = threading.Event()
+
+    def writer() -> None:
+        while not done.is_set():
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: nobody is reading
+                time.sleep(0.005)
+                continue
+            opened.set()
+            os.write(fd, b"x")
+            os.close(fd)
+            return
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ProtocolError):
+            parse_xml(_utf7(doctype.format(path=fifo.as_uri())))
+    finally:
+        done.set()
+        thread.join(5)
+    assert not opened.is_set()

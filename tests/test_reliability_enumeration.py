@@ -10,20 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from aioresponses import CallbackResult
 
 from aiowsman import (
     AsyncSession,
     InvalidEnumerationContextFault,
     OperationTimedOutFault,
+    ProtocolError,
     TimeoutError,
 )
 from aiowsman.fanout import run
 from aiowsman.testing import HostBehaviour, Injection, InjectionKind, RequestInfo, WSManTestServer
+from tests.conftest import _CompatResponse
 from tests.test_hygiene_probe import ResourceProbe
+
+if TYPE_CHECKING:
+    from tests.conftest import MockedHTTP
 
 K = InjectionKind
 SERVICE = "wmicimv2/Win32_Service"  # 200 instances: 10 batches of 20
@@ -73,9 +80,30 @@ async def test_a_pull_the_server_keeps_timing_out_fails_before_the_deadline(
                 await session.enumerate(SERVICE).to_list()
         assert not bound.expired()
         assert info.value.operation == "Pull"
+        # The first Pull and 16 retries, then the enumerator gives up.
+        assert server.host(0).stats.by_operation["Pull"] == 17
         # TimedOut leaves the context valid (DSP0226 8.4): it was released.
         assert len(server.host(0).stats.releases) == 1
         assert server.host(0).contexts_open == 0
+
+
+async def test_pull_retries_ask_for_less_time_and_stop_before_the_deadline(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    # The server would take 30 s, so it answers TimedOut after each Pull's
+    # OperationTimeout (DSP0226 6.1). Each retry must ask for less than what
+    # is left of the Pull's deadline, so the last answer is still a TimedOut
+    # fault (not a client time-out), and retrying stops once too little is left.
+    behaviour = on_pull(Injection(K.LATENCY, delay=30.0))
+    async with (
+        make_server(behaviours={0: behaviour}) as server,
+        make_session(server, batch_items=20, timeout=2.0) as session,
+    ):
+        async with asyncio.timeout(10.0):
+            with pytest.raises(OperationTimedOutFault) as info:
+                await session.enumerate(SERVICE).to_list()
+        assert info.value.operation == "Pull"
+        assert 2 <= server.host(0).stats.by_operation["Pull"] < 17
 
 
 async def test_a_pull_timed_out_once_is_pulled_again_and_loses_nothing(
@@ -168,3 +196,117 @@ async def test_a_fan_out_deadline_mid_enumeration_still_releases_the_context(
         assert isinstance(result.error, TimeoutError)
         assert len(server.host(0).stats.releases) == 1
         assert server.host(0).contexts_open == 0
+
+
+async def test_a_dropped_enumerator_whose_prefetch_failed_leaves_no_unretrieved_error(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        behaviour = on_pull(Injection(K.EXPIRE_CONTEXTS))
+        async with (
+            make_server(behaviours={0: behaviour}) as server,
+            make_session(server) as session,
+        ):
+            services = session.enumerate(SERVICE, batch_items=20)
+            await services.start()  # the first batch; the prefetched Pull then fails
+            for _ in range(200):  # bounded: 10 s
+                if server.host(0).stats.by_operation["Pull"]:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # let the failed Pull's task finish
+            del services
+        del session  # it keeps the last error, whose traceback reaches the task
+        gc.collect()  # the enumerator, its task and the task's error are garbage now
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert reported == []
+
+
+# -- a service that answers Pulls with empty batches (DSP0226 8.4 allows a few) ----------
+
+URL = "http://127.0.0.1:5985/wsman"
+_ENVELOPE = (
+    '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+    'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+    'xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" '
+    'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">'
+    "<s:Header><a:RelatesTo>{}</a:RelatesTo></s:Header><s:Body>{}</s:Body></s:Envelope>"
+)
+_OPENED = (
+    "<n:EnumerateResponse><n:EnumerationContext>ctx</n:EnumerationContext></n:EnumerateResponse>"
+)
+_EMPTY = (
+    "<n:PullResponse><n:EnumerationContext>ctx</n:EnumerationContext><n:Items/></n:PullResponse>"
+)
+_ONE = (
+    "<n:PullResponse><n:EnumerationContext>ctx</n:EnumerationContext>"
+    "<n:Items><x:I xmlns:x='urn:x'><x:N>{}</x:N></x:I></n:Items></n:PullResponse>"
+)
+_LAST = "<n:PullResponse><n:Items/><n:EndOfSequence/></n:PullResponse>"
+_MESSAGE_ID = re.compile(rb"<a:MessageID>([^<]+)</a:MessageID>")
+
+
+def _serve(mocked_http: MockedHTTP, *bodies: str) -> None:
+    """Answer the next requests with ``bodies``, each relating to its request."""
+    for body in bodies:
+
+        def answer(url: Any, *, body: str = body, **kwargs: Any) -> CallbackResult:
+            match = _MESSAGE_ID.search(kwargs["data"])
+            assert match is not None
+            text = _ENVELOPE.format(match.group(1).decode(), body)
+            return CallbackResult(
+                status=200,
+                body=text.encode(),
+                content_type="application/soap+xml;charset=UTF-8",
+                response_class=_CompatResponse,
+            )
+
+        mocked_http.post(URL, callback=answer)
+
+
+def _session() -> AsyncSession:
+    return AsyncSession(URL, auth="basic", username="u", password="p", allow_unencrypted=True)
+
+
+async def test_a_hundred_empty_batches_in_a_row_are_tolerated_between_items(
+    mocked_http: MockedHTTP,
+) -> None:
+    _serve(mocked_http, _OPENED, *[_EMPTY] * 100, _ONE.format(1), *[_EMPTY] * 100, _LAST)
+    async with _session() as session:
+        items = await session.enumerate("urn:x/I", optimize=False).to_list()
+    assert [item["N"] for item in items] == ["1"]  # type: ignore[index]
+
+
+async def test_a_service_answering_only_empty_batches_is_given_up_and_released(
+    mocked_http: MockedHTTP,
+) -> None:
+    _serve(mocked_http, _OPENED, *[_EMPTY] * 101, "<n:ReleaseResponse/>")
+    async with _session() as session:
+        with pytest.raises(ProtocolError, match="empty batches") as info:
+            await session.enumerate("urn:x/I", optimize=False).to_list()
+    assert (info.value.host, info.value.operation) == (session.host, "Pull")
+    sent = [call["data"] for call in mocked_http.sent(URL)]
+    assert len(sent) == 1 + 101 + 1
+    assert b"/enumeration/Release<" in sent[-1]
+
+
+async def test_an_enumerate_response_ending_the_sequence_with_a_context_needs_no_pull(
+    mocked_http: MockedHTTP,
+) -> None:
+    # iDRAC-like: a context is sent along with EndOfSequence. The sequence has
+    # ended (DSP0226 8.2.3): nothing is pulled and nothing released.
+    ended = (
+        "<n:EnumerateResponse><n:EnumerationContext>ctx</n:EnumerationContext>"
+        "<w:Items><x:I xmlns:x='urn:x'><x:N>1</x:N></x:I></w:Items><w:EndOfSequence/>"
+        "</n:EnumerateResponse>"
+    )
+    _serve(mocked_http, ended)
+    async with _session() as session:
+        items = await session.enumerate("urn:x/I").to_list()
+    assert [item["N"] for item in items] == ["1"]  # type: ignore[index]
+    assert len(mocked_http.sent(URL)) == 1

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from aiowsman import (
     AssociationFilter,
     AsyncSession,
+    ConfigurationError,
     EndpointReference,
     Enumerator,
     InvalidEnumerationContextFault,
@@ -281,3 +283,127 @@ async def test_a_failed_enumerate_raises_again_instead_of_ending_quietly(
     with pytest.raises(WSManFault):
         async for _ in services:
             pass
+
+
+def server_order(server: WSManTestServer) -> list[str]:
+    return [str(i.values["Name"]) for i in server.host(0).store.instances("Win32_Service")]
+
+
+async def test_items_arrive_in_the_server_order_across_batches(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    services = basic_session.enumerate(SERVICE, batch_items=7)
+    names = [item["Name"] async for item in services]
+    assert names == server_order(basic_server)
+    assert services.pulls == basic_server.host(0).stats.by_operation["Pull"] == 28
+
+
+async def test_read_item_returns_items_in_the_server_order(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    async with basic_session.enumerate(SERVICE, batch_items=9) as services:
+        names = [(await services.read_item())["Name"] for _ in range(SERVICES)]
+        assert services.at_end_of_stream
+    assert names == server_order(basic_server)
+
+
+async def test_without_optimisation_the_enumerate_response_carries_no_item(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    # 199 per batch: the 200 items take exactly two Pulls only if the
+    # EnumerateResponse brought none of them.
+    items = await basic_session.enumerate(SERVICE, batch_items=199, optimize=False).to_list()
+    assert len(items) == SERVICES
+    assert basic_server.host(0).stats.by_operation["Pull"] == 2
+
+
+async def test_the_dialect_given_is_the_dialect_used(basic_session: AsyncSession) -> None:
+    # A mapping filter is a selector filter: naming another dialect is refused.
+    with pytest.raises(ConfigurationError, match="selector dialect"):
+        await basic_session.enumerate(SERVICE, filter={"Name": "WinRM"}, dialect="WQL")
+
+
+async def test_more_than_a_hundred_batches_with_items_are_not_empty_batches(
+    basic_session: AsyncSession,
+) -> None:
+    items = await basic_session.enumerate(SERVICE, batch_items=1).to_list()
+    assert len(items) == SERVICES
+
+
+async def test_a_failed_pull_fails_every_later_read_the_same_way(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    behaviour = HostBehaviour(
+        inject=lambda info: (
+            Injection(InjectionKind.EXPIRE_CONTEXTS) if info.operation == "Pull" else None
+        )
+    )
+    async with make_server(behaviours={0: behaviour}) as server, make_session(server) as session:
+        services = session.enumerate(SERVICE, batch_items=10)
+        names = [item["Name"] async for item in _until_fault(services)]
+        assert len(names) == 10
+        for _ in range(2):
+            with pytest.raises(InvalidEnumerationContextFault):
+                await services.read_item()
+        assert services.at_end_of_stream and services.context is None
+
+
+async def _until_fault(services: Enumerator) -> AsyncIterator[Item]:
+    with pytest.raises(InvalidEnumerationContextFault):
+        async for item in services:
+            assert isinstance(item, Item)
+            yield item
+
+
+async def test_repr_names_the_class_state_buffer_and_host(basic_session: AsyncSession) -> None:
+    uri = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service"
+    host = basic_session.host
+    services = basic_session.enumerate(SERVICE, batch_items=10)
+    assert repr(services) == f"<Enumerator {uri} new buffered=0 host={host}>"
+    async with services:
+        assert repr(services) == f"<Enumerator {uri} open buffered=10 host={host}>"
+    assert repr(services) == f"<Enumerator {uri} closed buffered=0 host={host}>"
+    everything = basic_session.enumerate(SERVICE, batch_items=500)
+    await everything
+    assert repr(everything) == f"<Enumerator {uri} ended buffered={SERVICES} host={host}>"
+    failing = basic_session.enumerate("wmicimv2/No_Such_Class")
+    with pytest.raises(WSManFault):
+        await failing
+    assert repr(failing).startswith("<Enumerator ") and " failed buffered=0 " in repr(failing)
+
+
+async def test_a_finished_enumerator_dropped_without_closing_sends_no_release(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    services = basic_session.enumerate(SERVICE, batch_items=30)
+    assert len([item async for item in services]) == SERVICES
+    del services
+    gc.collect()
+    await basic_session.aclose()
+    assert basic_server.host(0).stats.releases == []
+
+
+async def test_an_enumerate_cancelled_in_flight_starts_over_on_the_next_use(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    slow_enumerate = HostBehaviour(
+        inject=lambda info: (
+            Injection(InjectionKind.LATENCY, delay=0.5) if info.operation == "Enumerate" else None
+        )
+    )
+    async with (
+        make_server(behaviours={0: slow_enumerate}) as server,
+        make_session(server) as session,
+    ):
+        services = session.enumerate(SERVICE, batch_items=50)
+        starting = asyncio.ensure_future(services.start())
+        for _ in range(100):  # bounded: until the server has the request
+            if server.host(0).stats.in_flight:
+                break
+            await asyncio.sleep(0.01)
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+        assert services.context is None and not services.at_end_of_stream
+        assert len(await services.to_list()) == SERVICES
+        assert server.host(0).stats.by_operation["Enumerate"] == 2

@@ -80,6 +80,25 @@ async def test_http_503_carries_retry_after_seconds(mocked_http: MockedHTTP) -> 
     assert info.value.host == "127.0.0.1:5986"
 
 
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("7", 7.0), (" 12 ", 12.0), ("²", None), ("-3", None), ("soon", None), ("", None)],
+)
+async def test_http_503_retry_after_that_is_not_delay_seconds_is_ignored(
+    mocked_http: MockedHTTP, header: str, seconds: float | None
+) -> None:
+    mocked_http.post(
+        URL_HTTPS,
+        status=503,
+        body=b"busy",
+        content_type="text/plain",
+        headers={"Retry-After": header},
+    )
+    with pytest.raises(ServiceUnavailableError) as info:
+        await _exchange(_transport())
+    assert info.value.retry_after == seconds
+
+
 async def test_other_status_without_soap_is_http_status_error(mocked_http: MockedHTTP) -> None:
     mocked_http.post(URL_HTTPS, status=404, body=b"<html>nope</html>", content_type="text/html")
     with pytest.raises(HTTPStatusError) as info:

@@ -20,6 +20,7 @@ from typing import Any
 from aiowsman.enumerator import Enumerator
 from aiowsman.protocol.items import Item
 from aiowsman.protocol.locator import EndpointReference, ResourceLocator
+from aiowsman.protocol.namespaces import PSRP_DEFAULT_CONFIGURATION
 from aiowsman.session import AsyncSession
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "IdentifyOp",
     "InvokeOp",
     "OutputLine",
+    "PSRPOp",
     "PutOp",
     "RunOp",
     "Target",
@@ -254,3 +256,40 @@ class RunOp:
             for line in result.stderr_text.splitlines():
                 yield OutputLine("stderr", line)
         yield CommandExit(result.command, result.exit_code)
+
+
+@dataclass(frozen=True)
+class PSRPOp:
+    """``ps --psrp -- SCRIPT``: a script over PowerShell remoting (``Invoke-Command``).
+
+    The record is the script's :class:`~aiowsman.psrp.InvokeResult`: its
+    output objects (as plain data), errors, warnings, verbose, debug and
+    information messages. With ``stream_objects``, one record per output
+    object as it arrives instead.
+    """
+
+    script: str
+    configuration_name: str = PSRP_DEFAULT_CONFIGURATION
+    timeout: float | None = 3600.0
+    stream_objects: bool = False
+    idempotent = False  # a script may change the host: never run twice
+
+    @property
+    def streams(self) -> bool:
+        return self.stream_objects
+
+    async def __call__(self, session: AsyncSession) -> Any:
+        if self.stream_objects:
+            return [value async for value in self.stream(session)]
+        from aiowsman.fanout import InvokeCommand
+
+        return await InvokeCommand(
+            (self.script,), configuration_name=self.configuration_name, timeout=self.timeout
+        )(session)
+
+    async def stream(self, session: AsyncSession) -> AsyncIterator[Any]:
+        """The script's output objects as they arrive (its pool closed at the end)."""
+        async with session.runspace_pool(configuration_name=self.configuration_name) as pool:
+            ps = pool.powershell().add_script(self.script)
+            async for value in ps.stream(timeout=self.timeout):
+                yield value

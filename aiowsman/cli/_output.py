@@ -209,8 +209,7 @@ class CSVWriter(Writer):
                 self.writer.writerow(base)
                 self.out.flush()
             return
-        value = result.value
-        for item in value if isinstance(value, list) else [value]:
+        for item in _rows(result.value):
             self._row(base, item)
 
     def write_item(self, host: str, item: Any) -> None:
@@ -344,6 +343,8 @@ class TextWriter(Writer):
         for part in value if isinstance(value, list) else [value]:
             if _is_command_result(part):
                 self._command(result.host, part)
+            elif _is_invoke_result(part):
+                self._invoke(result.host, part)
             else:
                 self._block(result.host, part)
 
@@ -364,6 +365,27 @@ class TextWriter(Writer):
                 print(f"exit code {item.exit_code}", file=sys.stderr)
         else:
             self._block(host, item)
+
+    def _invoke(self, host: str, result: Any) -> None:
+        """A PowerShell remoting result: each output object (a value on a
+        line, an object as ``Name = value`` lines); errors and warnings on
+        stderr, as a console shows them."""
+        lines = [f"[{host}]"] if self.show_host else []
+        for value in result.output:
+            data = select(value, self.properties)
+            if isinstance(data, dict):
+                lines += ([""] if lines else []) + _text_lines(data, "")
+            else:
+                lines.append(_scalar(data))
+        if lines:
+            self.out.write(("\n" if self.blocks else "") + "\n".join(lines) + "\n")
+            self.out.flush()
+            self.blocks += 1
+        where = f"[{host}] " if self.show_host else ""
+        notes = [f"WARNING: {w}" for w in result.streams.warning]
+        notes += [e.text or e.message for e in result.streams.error]
+        for note in notes:
+            sys.stderr.write("".join(f"{where}{line}\n" for line in note.splitlines()))
 
     def _command(self, host: str, result: Any) -> None:
         """A remote command's result, as winrs shows it: its output as written
@@ -461,8 +483,7 @@ class TableWriter(Writer):
                 + [f"! {result.error_class}: {result.message}"]
             )
             return
-        value = result.value
-        for part in value if isinstance(value, list) else [value]:
+        for part in _rows(result.value):
             self._row(result.host, select(part, self.properties))
 
     def write_item(self, host: str, item: Any) -> None:
@@ -472,6 +493,21 @@ class TableWriter(Writer):
         if self.widths is None and self.held:
             self._flush_held()
         super().close()
+
+
+def _is_invoke_result(value: Any) -> bool:
+    """A PowerShell remoting result (aiowsman.psrp.InvokeResult; psrpcore may
+    not be installed, so it is not imported to be checked)."""
+    return type(value).__name__ == "InvokeResult" and type(value).__module__ == "aiowsman.psrp"
+
+
+def _rows(value: Any) -> list[Any]:
+    """The rows of a host's value in a table or CSV: each item of a list,
+    each output object of a PowerShell remoting result."""
+    rows: list[Any] = []
+    for part in value if isinstance(value, list) else [value]:
+        rows.extend(part.output if _is_invoke_result(part) else [part])
+    return rows
 
 
 def _is_command_result(value: Any) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiowsman.cli import _ops
 from aiowsman.cli._values import UsageError, parse_hash_literal, parse_pairs
-from aiowsman.protocol.namespaces import DIALECT_SELECTOR
+from aiowsman.protocol.namespaces import DIALECT_SELECTOR, PSRP_DEFAULT_CONFIGURATION
 
 __all__ = ["VERBS", "Verb", "verb_named"]
 
@@ -215,6 +215,18 @@ def _command_arguments(what: str) -> Callable[[argparse.ArgumentParser], None]:
     return add
 
 
+def _ps_arguments(parser: argparse.ArgumentParser) -> None:
+    _command_arguments("the script")(parser)
+    parser.add_argument(
+        "--psrp", action="store_true",
+        help="over PowerShell remoting (Invoke-Command): output objects, as JSON records",
+    )  # fmt: skip
+    parser.add_argument(
+        "--configuration", default=PSRP_DEFAULT_CONFIGURATION, metavar="NAME",
+        help="with --psrp: the endpoint configuration (a JEA endpoint's name)",
+    )  # fmt: skip
+
+
 def _run_op(powershell: bool) -> Callable[[argparse.Namespace], Any]:
     def build(args: argparse.Namespace) -> Any:
         if not args.command:
@@ -224,6 +236,13 @@ def _run_op(powershell: bool) -> Callable[[argparse.Namespace], Any]:
         if args.deadline is None:
             # The host's deadline covers the command, not one request.
             args.deadline = args.command_timeout + 2 * args.timeout
+        if powershell and args.psrp:
+            return _ops.PSRPOp(
+                " ".join(args.command),
+                configuration_name=args.configuration,
+                timeout=args.command_timeout,
+                stream_objects=args.stream,
+            )
         return _ops.RunOp(
             tuple(args.command),
             powershell=powershell,
@@ -339,10 +358,14 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "ps",
-        "run a PowerShell script over WinRS (powershell.exe); its error streams decoded",
-        _command_arguments("the script"),
+        "run a PowerShell script over WinRS (powershell.exe; its error streams decoded), "
+        "or with --psrp over PowerShell remoting: objects, one JSON record per host",
+        _ps_arguments,
         _run_op(powershell=True),
-        examples=("aiowsman ps --hosts hosts.txt -u admin -- 'Get-Service WinRM'",),
+        examples=(
+            "aiowsman ps --hosts hosts.txt -u admin -- 'Get-Service WinRM'",
+            "aiowsman ps --psrp --hosts hosts.txt -u admin -- 'Get-Service WinRM'",
+        ),
     ),
     Verb(
         "demo",

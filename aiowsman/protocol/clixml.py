@@ -77,20 +77,49 @@ def unescape(value: str) -> str:
 
 @dataclass(frozen=True)
 class ErrorRecord:
-    """One error as powershell.exe renders it on stderr.
+    """One PowerShell error record.
+
+    From powershell.exe's stderr (``run_ps``) only the rendered text is
+    known: ``message``, ``category_info``, ``fully_qualified_error_id`` and
+    ``text``. From PowerShell remoting (a serialized
+    ``System.Management.Automation.ErrorRecord``, MS-PSRP 2.2.3.15) the
+    fields after them are known too.
 
     Attributes:
         message: the text before the CategoryInfo line (for a cmdlet error
-            ``<the statement> : <message>``; may span lines).
-        category_info: the ``+ CategoryInfo`` value, if given.
+            over WinRS ``<the statement> : <message>``; may span lines); over
+            PowerShell remoting the exception's message.
+        category_info: the ``+ CategoryInfo`` value, if given
+            (``ObjectNotFound: (Get-Foo:String) [], CommandNotFoundException``).
         fully_qualified_error_id: the ``+ FullyQualifiedErrorId`` value.
-        text: every line of the record, as PowerShell wrote them.
+        text: every line of the record, as a console shows it.
+        category: the ErrorCategory name (``NotSpecified``, ``ObjectNotFound``...).
+        reason: CategoryInfo's reason (usually the exception's short type name).
+        activity: CategoryInfo's activity (the command, ``Write-Error``).
+        target_name: CategoryInfo's target name.
+        exception_type: the .NET type of the exception
+            (``System.Management.Automation.CommandNotFoundException``).
+        script_name: the script the error happened in ('' for a script block).
+        line_number: its line (1-based; 0 or None when unknown).
+        offset_in_line: its column (1-based; 0 or None when unknown).
+        position_message: PowerShell's ``At line:1 char:1 ...`` text.
+        script_stack_trace: the script stack trace, if sent.
     """
 
     message: str
     category_info: str | None = None
     fully_qualified_error_id: str | None = None
     text: str = ""
+    category: str | None = None
+    reason: str | None = None
+    activity: str | None = None
+    target_name: str | None = None
+    exception_type: str | None = None
+    script_name: str | None = None
+    line_number: int | None = None
+    offset_in_line: int | None = None
+    position_message: str | None = None
+    script_stack_trace: str | None = None
 
     def __str__(self) -> str:
         return self.message

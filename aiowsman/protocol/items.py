@@ -304,10 +304,27 @@ def standalone(element: etree._Element) -> etree._Element:
     # lxml's copy declares every namespace in scope on its new root, so that
     # the copy stands alone; the ones it does not use are removed next.
     copied = copy.deepcopy(element)
+    named: set[str] = set()
     for el in copied.iter():
         qname = el.get(_XSI_TYPE) if isinstance(el.tag, str) else None
         if qname and ":" in qname:
-            keep.add(qname.partition(":")[0].strip())
+            named.add(qname.partition(":")[0].strip())
+    keep |= named
+    # The copy only declares the prefixes its tags and attributes use: a
+    # prefix named only by an xsi:type value (cim:cimUInt32, declared on the
+    # Envelope) would be lost, and with it the value's type. Declare those
+    # on a new root that takes over the copy's content.
+    scope = element.nsmap
+    missing: dict[str | None, str] = {
+        p: scope[p] for p in named if p in scope and p not in copied.nsmap
+    }
+    if missing:
+        nsmap: dict[Any, str] = {**copied.nsmap, **missing}  # None: the default namespace
+        attrib: dict[Any, Any] = dict(copied.attrib)
+        root = etree.Element(copied.tag, attrib, nsmap=nsmap)
+        root.text = copied.text
+        root.extend(list(copied))
+        copied = root
     etree.cleanup_namespaces(copied, keep_ns_prefixes=sorted(keep))
     return copied
 

@@ -153,6 +153,8 @@ URI_EVENTLOG: Final = "http://schemas.microsoft.com/wbem/wsman/1/windows/EventLo
 URI_SHELL_CMD: Final = f"{URI_SHELL}/cmd"
 #: PowerShell remoting shells: ``{URI_POWERSHELL}/<configuration>`` (MS-PSRP 3.1.4.1).
 URI_POWERSHELL: Final = "http://schemas.microsoft.com/powershell"
+#: The endpoint configuration of ``Enter-PSSession`` without -ConfigurationName.
+PSRP_DEFAULT_CONFIGURATION: Final = "Microsoft.PowerShell"
 ACTION_SHELL_COMMAND: Final = f"{URI_SHELL}/Command"
 ACTION_SHELL_SEND: Final = f"{URI_SHELL}/Send"
 ACTION_SHELL_RECEIVE: Final = f"{URI_SHELL}/Receive"
@@ -228,6 +230,10 @@ CODE_EVT_INVALID_QUERY: Final = 15001  # ERROR_EVT_INVALID_QUERY
 CODE_EVT_CHANNEL_NOT_FOUND: Final = 15007  # ERROR_EVT_CHANNEL_NOT_FOUND
 #: ERROR_WSMAN_QUOTA_MAX_SHELLS (0x803381A5): the user's MaxShellsPerUser is reached.
 CODE_QUOTA_MAX_SHELLS: Final = 2150859173
+#: ERROR_WSMAN_QUOTA_MAX_COMMANDS_PER_SHELL_PPQ (0x803381E9): a shell plug-in's
+#: MaxConcurrentCommandsPerShell is reached (the PowerShell plug-in's 1000
+#: pipelines not terminated, pypsrp#148; Windows sends it as w:InternalError).
+CODE_QUOTA_MAX_COMMANDS_PER_SHELL: Final = 2150859241
 #: ERROR_WSMAN_INVALID_SELECTORS (0x8033805B), the code WinRS answers for a
 #: ShellId or CommandId the service does not know (a shell that was deleted,
 #: expired or never existed; corpus pypsrp-fault-invalidselectors-bad-commandid.xml).

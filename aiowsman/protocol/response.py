@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from ..errors import (
+    CommandQuotaExceededFault,
     FaultDetail,
     HTTPStatusError,
     InvalidEnumerationContextFault,
@@ -278,9 +279,7 @@ def parse_fault(fault: etree._Element, envelope: Envelope | None = None) -> Faul
     detail.detail_text = _text(d.find(_W_FAULT_DETAIL))
     wsf = d.find(_F_WSMAN_FAULT)
     if wsf is not None:
-        code_attr = wsf.get("Code")
-        if code_attr and code_attr.strip().isdigit():
-            detail.wsman_code = int(code_attr.strip())
+        detail.wsman_code = _int_value(wsf.get("Code"))
         machine = wsf.get("Machine")
         detail.machine = machine.strip() if machine is not None else None
         message = wsf.find(_F_MESSAGE)
@@ -358,8 +357,12 @@ def _int_value(value: object) -> int | None:
     """
     if isinstance(value, int) and not isinstance(value, bool):
         return value if value >= 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        text = value.strip()
+        # ASCII digits only: str.isdigit() also takes superscripts and other
+        # scripts' digits, which int() then refuses ("²") or reads ("١٢").
+        if text.isascii() and text.isdigit():
+            return int(text)
     return None
 
 
@@ -370,7 +373,9 @@ def fault_exception(detail: FaultDetail, http_status: int | None = None) -> WSMa
     * ``InvalidEnumerationContext`` -> InvalidEnumerationContextFault (DSP0226 8.5);
     * ``w:QuotaLimit`` or an ERROR_WSMAN_QUOTA_* code -> QuotaExceededFault,
       ShellQuotaExceededFault for MaxShellsPerUser (2150859173),
-      OperationQuotaExceededFault for MaxConcurrentOperationsPerUser (2150859174).
+      OperationQuotaExceededFault for MaxConcurrentOperationsPerUser (2150859174),
+      CommandQuotaExceededFault for MaxConcurrentCommandsPerShell (2150859241,
+      which Windows sends with subcode w:InternalError, pypsrp#148).
     """
     sub = detail.subcode
     cls: type[WSManFault] = WSManFault
@@ -382,6 +387,8 @@ def fault_exception(detail: FaultDetail, http_status: int | None = None) -> WSMa
         cls = ShellQuotaExceededFault
     elif detail.wsman_code == ns.CODE_QUOTA_MAX_OPERATIONS:
         cls = OperationQuotaExceededFault
+    elif detail.wsman_code == ns.CODE_QUOTA_MAX_COMMANDS_PER_SHELL:
+        cls = CommandQuotaExceededFault
     elif sub == ns.FAULT_QUOTA_LIMIT or detail.wsman_code in ns.CODES_QUOTA:
         cls = QuotaExceededFault
     return cls(detail, http_status=http_status)

@@ -48,7 +48,9 @@ __all__ = [
     "ShellInfo",
     "ShellSpec",
     "StreamChunk",
+    "base64_room",
     "codepage_codec",
+    "command_chunk_size",
     "command_line",
     "command_request",
     "create_shell_request",
@@ -382,6 +384,36 @@ def send_chunk_size(
         ConfigurationError: MaxEnvelopeSize cannot hold any data at all.
     """
     empty = send_request(opts, shell, b"", stream=stream, command_id=command_id, end=True)
+    return base64_room(opts, empty)
+
+
+def command_chunk_size(
+    opts: RequestOptions,
+    shell: ResourceLocator,
+    *,
+    command_id: str | None = None,
+    options: Sequence[Option] = (),
+) -> int:
+    """The most bytes of base64 data one ``rsp:Arguments`` of a Command with
+    an empty ``rsp:Command`` can carry (PowerShell remoting sends a
+    pipeline's first fragment there, MS-PSRP 3.1.5.3.3); measured as
+    :func:`send_chunk_size` measures a Send.
+
+    Raises:
+        ConfigurationError: MaxEnvelopeSize cannot hold any data at all.
+    """
+    empty = command_request(opts, shell, "", [""], command_id=command_id, options=options)
+    return base64_room(opts, empty)
+
+
+def base64_room(opts: RequestOptions, empty: Request) -> int:
+    """What is left of MaxEnvelopeSize around ``empty`` (a request built with
+    no data), in bytes before base64 (4/3), 256 bytes kept in reserve for
+    attributes and the service's own accounting.
+
+    Raises:
+        ConfigurationError: MaxEnvelopeSize cannot hold any data at all.
+    """
     room = opts.max_envelope_size - len(empty.body) - 256
     size = room // 4 * 3
     if size < 3:

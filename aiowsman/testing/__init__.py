@@ -17,7 +17,10 @@ its **resource families**, one handler module each under
   WS-Eventing source (pull-mode subscriptions on ``.../windows/EventLog``),
   over ``_eventlog.py``'s simulated channels.
 * ``families/shell.py`` (``ShellFamily``): remote shells (WinRS), running a
-  small documented cmd.exe (``_cmd.py``) and powershell.exe (``_powershell.py``).
+  small documented cmd.exe (``_cmd.py``) and powershell.exe (``_powershell.py``);
+  its PowerShell plug-in, ``families/psrp.py``, serves PowerShell remoting
+  (runspace pools on ``http://schemas.microsoft.com/powershell/*``, on
+  psrpcore's server side, running the same PowerShell with objects).
 
 How a family registers: it subclasses ``families.base.ResourceFamily`` and
 declares the resource URI prefixes it serves (``resource_uris``, each with

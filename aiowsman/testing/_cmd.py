@@ -256,6 +256,21 @@ class SimProcess:
             self._space.set()
         return taken
 
+    def push(self, stream: str, data: bytes) -> None:
+        """Queue output at once, whatever is unread (the writer then waits
+        with :meth:`room`): for writers that produce whole blocks that must
+        not be split into writes (PSRP fragments)."""
+        if data:
+            self._output.append((stream, data))
+            self._queued += len(data)
+            self._ready.set()
+
+    async def room(self) -> None:
+        """Wait until the unread output is below the limit."""
+        while self._queued >= self._limit:
+            self._space.clear()
+            await self._space.wait()
+
     def output_left(self, streams: frozenset[str]) -> bool:
         return any(s in streams for s, _ in self._output)
 

@@ -22,6 +22,7 @@ from aiowsman.protocol.namespaces import (
     ADDRESS_ANONYMOUS,
     CODE_INVALID_SELECTORS,
     CODE_OPERATION_TIMEDOUT,
+    CODE_QUOTA_MAX_COMMANDS_PER_SHELL,
     CODE_QUOTA_MAX_OPERATIONS,
     CODE_QUOTA_MAX_SHELLS,
     NS_CIM_COMMON,
@@ -47,8 +48,6 @@ CODE_SCHEMA_VALIDATION: Final = 2150858817  # 0x80338041
 CODE_ACCESS_DENIED: Final = 5
 CODE_INVALID_PARAMETER: Final = 87  # Win32 ERROR_INVALID_PARAMETER
 CODE_FILE_NOT_FOUND: Final = 2147942402  # 0x80070002, HRESULT of ERROR_FILE_NOT_FOUND
-#: ERROR_WSMAN_QUOTA_MAX_COMMANDS_PER_SHELL_PPQ (0x803381E9).
-CODE_QUOTA_MAX_COMMANDS_PER_SHELL: Final = 2150859241
 _SHELL_PLUGIN: Final = 'provider="Shell cmd plugin" path="%systemroot%\\system32\\winrscmd.dll"'
 
 # CIM statuses (DSP0004 CIM_ERR_*; OMI's MI_Result has the same numbers).
@@ -296,15 +295,21 @@ class Fault(Exception):
         )
 
     @classmethod
-    def quota_commands_per_shell(cls, limit: int) -> Fault:
-        """The shell plug-in's MaxConcurrentCommandsPerShell exceeded (pypsrp#148)."""
-        return cls._quota(
-            CODE_QUOTA_MAX_COMMANDS_PER_SHELL,
+    def quota_commands_per_shell(cls) -> Fault:
+        """The shell plug-in's MaxConcurrentCommandsPerShell exceeded: Windows
+        sends it as ``w:InternalError`` with this reason (pypsrp#148, word for
+        word) and the code ERROR_WSMAN_QUOTA_MAX_COMMANDS_PER_SHELL_PPQ."""
+        reason = (
             "The WS-Management service cannot process the request. The maximum number of "
-            "concurrent commands per shell has been exceeded. ",
-            "The WS-Management service cannot process the request because the maximum number "
-            f"of concurrent commands per shell ({limit}) has been exceeded. Retry after some "
-            "commands have completed. ",
+            "concurrent commands per shell has been exceeded. Retry the request later or "
+            "raise the Maximum Commands per Shell quota. "
+        )
+        return cls(
+            "w:InternalError",
+            reason,
+            code="s:Receiver",
+            wsman_code=CODE_QUOTA_MAX_COMMANDS_PER_SHELL,
+            message=reason,
         )
 
     @classmethod

@@ -63,6 +63,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
+import datetime
+import fnmatch
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -77,7 +80,7 @@ from aiowsman.testing._cmd import (
     run_command_line,
 )
 
-__all__ = ["clixml_string", "run_powershell"]
+__all__ = ["Interpreter", "PSError", "clixml_string", "processes", "run_powershell"]
 
 _NS_PS: Final = "http://schemas.microsoft.com/powershell/2004/04"
 _OBJS_OPEN: Final = f'<Objs Version="1.1.0.1" xmlns="{_NS_PS}">'
@@ -142,11 +145,96 @@ def _text(value: Any) -> str:
         return "False"
     if isinstance(value, list):
         return "\r\n".join(_text(v) for v in value)
+    if isinstance(value, datetime.datetime):
+        # The en-US default display of a DateTime.
+        hour = value.hour % 12 or 12
+        return (
+            f"{value:%A}, {value:%B} {value.day}, {value.year} "
+            f"{hour}:{value:%M:%S} {'AM' if value.hour < 12 else 'PM'}"
+        )
     return str(value)
+
+
+@dataclass(frozen=True)
+class PSError:
+    """An error as the interpreter raises it, before a host renders it
+    (powershell.exe as CLIXML lines, remoting as an ErrorRecord).
+
+    Attributes:
+        message: the exception's message.
+        category: the ErrorCategory name.
+        reason: CategoryInfo's reason (the exception's short type name).
+        exception_type: the exception's .NET type.
+        fully_qualified_error_id: the FullyQualifiedErrorId.
+        target_name, target_type, activity: the rest of CategoryInfo.
+        prefix: what a console writes before `` : message`` (the statement,
+            or the command name), if anything.
+        statement: where it happened, if known.
+        console_position: powershell.exe shows the position (``At line:``);
+            it does not for a cmdlet's own errors (``Write-Error``).
+    """
+
+    message: str
+    category: str
+    reason: str
+    exception_type: str
+    fully_qualified_error_id: str
+    target_name: str = ""
+    target_type: str = ""
+    activity: str = ""
+    prefix: str | None = None
+    statement: _Statement | None = None
+    console_position: bool = True
+
+    @property
+    def category_info(self) -> str:
+        return (
+            f"{self.category}: ({self.target_name}:{self.target_type}) "
+            f"[{self.activity}], {self.reason}"
+        )
+
+    def position(self) -> list[str]:
+        """``At line:N char:M``, the line and a ``~`` underline (empty when unknown)."""
+        st = self.statement
+        if st is None:
+            return []
+        first = st.text.splitlines()[0]
+        return [f"At line:{st.line} char:{st.column}", f"+ {first}", "+ " + "~" * len(first)]
+
+    def console_lines(self) -> list[str]:
+        """The record as powershell.exe writes it on stderr, line by line."""
+        head = f"{self.prefix} : {self.message}" if self.prefix else self.message
+        return [
+            head,
+            *(self.position() if self.console_position else []),
+            f"    + CategoryInfo          : {self.category_info}",
+            f"    + FullyQualifiedErrorId : {self.fully_qualified_error_id}",
+        ]
+
+
+def not_recognized(name: str, statement: _Statement | None) -> PSError:
+    """The CommandNotFoundException of a name that is no command."""
+    return PSError(
+        f"The term '{name}' is not recognized as the name of a cmdlet, function, script "
+        "file, or operable program. Check the spelling of the name, or if a path was "
+        "included, verify that the path is correct and try again.",
+        "ObjectNotFound",
+        "CommandNotFoundException",
+        "System.Management.Automation.CommandNotFoundException",
+        "CommandNotFoundException",
+        target_name=name,
+        target_type="String",
+        prefix=name,
+        statement=statement,
+    )
 
 
 class _Terminating(Exception):
     """A terminating error: the script stops, powershell.exe exits 1."""
+
+    def __init__(self, error: PSError | None = None) -> None:
+        super().__init__(error.message if error is not None else "terminated")
+        self.error = error
 
 
 class _PSExit(Exception):
@@ -167,11 +255,14 @@ class _Statement:
     text: str
     line: int
     column: int
+    #: The whole line of the script the statement starts on.
+    source: str = ""
 
 
 def split_statements(script: str) -> list[_Statement]:
     """Statements at depth 0, ended by a newline or ``;``; comments dropped."""
     out: list[_Statement] = []
+    lines = script.splitlines() or [""]
     current: list[str] = []
     depth = 0
     quote: str | None = None
@@ -182,7 +273,7 @@ def split_statements(script: str) -> list[_Statement]:
     def flush() -> None:
         text = "".join(current).strip()
         if text:
-            out.append(_Statement(text, *start))
+            out.append(_Statement(text, *start, lines[min(start[0], len(lines)) - 1]))
         current.clear()
 
     while i < len(script):
@@ -320,14 +411,70 @@ _PREFERENCES: Final = {
 # -- the interpreter ---------------------------------------------------------------------
 
 
-class _Interpreter:
-    def __init__(self, io: ProgramIO, ctx: Context) -> None:
+@dataclass(frozen=True)
+class Service:
+    """A Win32 service as ``Get-Service`` returns it (a ServiceController)."""
+
+    name: str
+    status: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class SimProcessInfo:
+    """A process as ``Get-Process`` returns it (a System.Diagnostics.Process)."""
+
+    name: str
+    id: int
+    handles: int
+    cpu: float
+    working_set: int
+    path: str | None
+
+
+@dataclass(frozen=True)
+class CustomObject:
+    """A ``[pscustomobject]`` (what ``aiowsman-objects`` writes)."""
+
+    properties: tuple[tuple[str, Any], ...]
+
+    def __str__(self) -> str:
+        return "@{" + "; ".join(f"{k}={_text(v)}" for k, v in self.properties) + "}"
+
+
+class Interpreter:
+    """The language: statements, values, variables, the cmdlet table.
+
+    What a script writes goes to the host through the methods below; this
+    class is powershell.exe's host (text on stdout, CLIXML on stderr), and
+    the remoting host (:mod:`aiowsman.testing.families.psrp`) overrides them
+    to write objects and records instead.
+
+    Args:
+        io: the program's stdin/stdout/stderr.
+        ctx: the host's facts (name, user, services...).
+        variables: the variable table to use (a runspace's, kept between
+            pipelines); a new one when None.
+        input: the objects piped in (``$input``), if any.
+    """
+
+    def __init__(
+        self,
+        io: ProgramIO,
+        ctx: Context,
+        *,
+        variables: dict[str, Any] | None = None,
+        input: list[Any] | None = None,
+    ) -> None:
         self.io = io
         self.ctx = ctx
         self.env = ctx.environment
-        self.vars: dict[str, Any] = {k: v for k, v in _PREFERENCES.items()}
-        self.vars["lastexitcode"] = None
+        self.vars: dict[str, Any] = variables if variables is not None else {}
+        for name, value in _PREFERENCES.items():
+            self.vars.setdefault(name, value)
+        self.vars.setdefault("lastexitcode", None)
         self.vars["?"] = True
+        self.input = input
         self.output_encoding = _Encoding(io.codepage)
         self.input_encoding = _Encoding(io.codepage)
         self._bom_pending: set[str] = set()
@@ -336,7 +483,77 @@ class _Interpreter:
         self._stdin_text: str | None = None
         self._info_ref = 0
 
-    # -- writing -------------------------------------------------------------------
+    # -- the host: powershell.exe's (overridden by the remoting host) --------------------
+
+    async def emit(self, values: list[Any]) -> None:
+        """Write a statement's output (powershell.exe: formatted text on stdout)."""
+        services = [v for v in values if isinstance(v, Service)]
+        if services and len(services) == len(values):
+            await self.out(_service_table(services) + "\r\n")
+            return
+        for value in values:
+            await self.out(_text(value) + "\r\n")
+
+    async def report(self, error: PSError, *, terminating: bool = False) -> None:
+        """Write an error record (raises :class:`_Terminating` when ``terminating``)."""
+        for line in [*error.console_lines(), " "]:
+            await self.record(f'<S S="Error">{clixml_string(line)}{_CRLF}</S>')
+        self.vars["?"] = False
+        if terminating:
+            raise _Terminating(error)
+
+    async def stream_line(self, tag: str, message: str) -> None:
+        """A line of the warning, verbose or debug stream."""
+        await self.record(f'<S S="{tag}">{clixml_string(message)}{_CRLF}</S>')
+
+    async def host_text(self, text: str, *, newline: bool) -> None:
+        """``Write-Host``: straight to the console."""
+        await self.out(text + "\r\n" if newline else text)
+
+    async def information(self, message: str, *, shown: bool = True) -> None:
+        """An information record (``Write-Information``); ``shown``: its
+        preference displays it (powershell.exe writes only those)."""
+        if not shown:
+            return
+        text = clixml_string(message)
+        self._info_ref += 1
+        ref = self._info_ref
+        await self.record(
+            f'<Obj S="information" RefId="{ref}"><TN RefId="{ref}">'
+            "<T>System.Management.Automation.InformationRecord</T><T>System.Object</T></TN>"
+            f'<ToString>{text}</ToString><Props><S N="MessageData">{text}</S>'
+            '<S N="Source">Write-Information</S><Obj N="Tags" RefId="0"><LST /></Obj>'
+            f'<S N="User">{clixml_string(self.ctx.hostname + chr(92) + self.ctx.user)}</S>'
+            f'<S N="Computer">{clixml_string(self.ctx.hostname)}</S></Props></Obj>'
+        )
+
+    async def progress(
+        self, activity: str, status: str, percent: int, activity_id: int, completed: bool
+    ) -> None:
+        """A progress record (``Write-Progress``)."""
+        self._progress_source += 1
+        record_type = "Completed" if completed else "Processing"
+        await self.record(
+            '<Obj S="progress" RefId="0"><TN RefId="0">'
+            "<T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN><MS>"
+            f'<I64 N="SourceId">{self._progress_source}</I64><PR N="Record">'
+            f"<AV>{clixml_string(activity)}</AV><AI>{activity_id}</AI><Nil /><PI>-1</PI>"
+            f"<PC>{percent}</PC><T>{record_type}</T><SR>-1</SR>"
+            f"<SD>{clixml_string(status)}</SD></PR></MS></Obj>"
+        )
+
+    async def read_line(self, prompt: str | None) -> str:
+        """``Read-Host``: powershell.exe -NonInteractive refuses to read.
+
+        Raises:
+            _HostRefused: the host cannot read (the message says why).
+        """
+        raise _HostRefused(
+            "Windows PowerShell is in NonInteractive mode. Read and Prompt functionality "
+            "is not available."
+        )
+
+    # -- writing (powershell.exe) ------------------------------------------------------
 
     def _encode(self, stream: str, text: str) -> bytes:
         codec = codec_for(self.output_encoding.codepage) or "ascii"
@@ -360,24 +577,6 @@ class _Interpreter:
         if self._clixml_open:
             await self.io.stderr.write(self._encode("stderr", "</Objs>"))
 
-    async def stream_line(self, tag: str, message: str) -> None:
-        await self.record(f'<S S="{tag}">{clixml_string(message)}{_CRLF}</S>')
-
-    async def error(self, lines: list[str], *, terminating: bool = False) -> None:
-        for line in [*lines, " "]:
-            await self.record(f'<S S="Error">{clixml_string(line)}{_CRLF}</S>')
-        self.vars["?"] = False
-        if terminating:
-            raise _Terminating()
-
-    def _position(self, st: _Statement) -> list[str]:
-        first = st.text.splitlines()[0]
-        return [
-            f"At line:{st.line} char:{st.column}",
-            f"+ {first}",
-            "+ " + "~" * len(first),
-        ]
-
     # -- values --------------------------------------------------------------------------
 
     def variable(self, name: str) -> Any:
@@ -390,6 +589,8 @@ class _Interpreter:
             return False
         if key == "null":
             return None
+        if key == "input":
+            return list(self.input or [])
         return self.vars.get(key)
 
     def interpolate(self, body: str) -> str:
@@ -502,25 +703,32 @@ class _Interpreter:
             if low.startswith("throw"):
                 values = await self.pipeline_values(text[5:].strip() or "'ScriptHalted'")
                 message = _text(values[0] if values else "ScriptHalted")
-                await self.error(
-                    [
+                await self.report(
+                    PSError(
                         message,
-                        *self._position(st),
-                        "    + CategoryInfo          : OperationStopped: "
-                        f"({message}:String) [], RuntimeException",
-                        f"    + FullyQualifiedErrorId : {message}",
-                    ],
+                        "OperationStopped",
+                        "RuntimeException",
+                        "System.Management.Automation.RuntimeException",
+                        message,
+                        target_name=message,
+                        target_type="String",
+                        statement=st,
+                    ),
                     terminating=True,
                 )
-            for value in await self.pipeline_values(text, statement=st):
-                await self.out(_text(value) + "\r\n")
+            values = await self.pipeline_values(text, statement=st)
+            if values:
+                await self.emit(values)
         except _NotSupported as exc:
-            await self.error(
-                [
-                    f"{text} : the test server's PowerShell does not support {exc.args[0]!r}",
-                    "    + CategoryInfo          : NotImplemented: (:) [], NotSupportedException",
-                    "    + FullyQualifiedErrorId : NotSupported",
-                ]
+            await self.report(
+                PSError(
+                    f"the test server's PowerShell does not support {exc.args[0]!r}",
+                    "NotImplemented",
+                    "NotSupportedException",
+                    "System.NotSupportedException",
+                    "NotSupported",
+                    prefix=text,
+                )
             )
 
     async def pipeline_values(self, text: str, statement: _Statement | None = None) -> list[Any]:
@@ -534,7 +742,11 @@ class _Interpreter:
             elif name in ("out-string", "out-default", "out-host"):
                 values = ["\r\n".join(_text(v) for v in values)] if values else []
             else:
-                raise _NotSupported(f"| {stage}")
+                tokens = _tokens(stage)
+                if not tokens or tokens[0][0] != "word":
+                    raise _NotSupported(f"| {stage}")
+                st = statement or _Statement(stage, 1, 1)
+                values = await self.command(tokens[0][1], tokens[1:], st, input=values)
         return values
 
     async def element(self, text: str, statement: _Statement | None) -> list[Any]:
@@ -543,10 +755,40 @@ class _Interpreter:
             return []
         kind, first = tokens[0]
         if kind != "word" or first.startswith(("&", ".")):
+            if any(k == "word" and t in _OPERATORS for k, t in tokens):
+                return [await self.arithmetic(tokens)]
             values = [await self.value(k, t) for k, t in tokens if k != "comma"]
             return values
         st = statement or _Statement(text, 1, 1)
         return await self.command(first, tokens[1:], st)
+
+    async def arithmetic(self, tokens: list[tuple[str, str]]) -> Any:
+        """``a op b op c``: ``* / %`` before ``+ -``, left to right (numbers;
+        ``+`` of strings joins them)."""
+        operands: list[Any] = []
+        operators: list[str] = []
+        expect_value = True
+        for kind, text in tokens:
+            if expect_value:
+                if kind == "word" and text in _OPERATORS:
+                    raise _NotSupported(text)
+                operands.append(await self.value(kind, text))
+            else:
+                if not (kind == "word" and text in _OPERATORS):
+                    raise _NotSupported(text)
+                operators.append(text)
+            expect_value = not expect_value
+        if expect_value:
+            raise _NotSupported("an operator without its right operand")
+        for group in ("*/%", "+-"):
+            i = 0
+            while i < len(operators):
+                if operators[i] in group:
+                    operands[i : i + 2] = [_apply(operators[i], operands[i], operands[i + 1])]
+                    del operators[i]
+                else:
+                    i += 1
+        return operands[0]
 
     async def arguments(self, tokens: list[tuple[str, str]]) -> tuple[list[Any], dict[str, Any]]:
         positional: list[Any] = []
@@ -559,8 +801,16 @@ class _Interpreter:
                 if i + 1 < len(tokens) and tokens[i + 1][0] != "param":
                     nxt = tokens[i + 1]
                     if name in _PARAMS_WITH_VALUES:
-                        named[name] = await self.value(*nxt)
+                        value = await self.value(*nxt)
                         i += 2
+                        # "-Property Name, Id": a comma makes the value a list.
+                        if i + 1 < len(tokens) and tokens[i][0] == "comma":
+                            items = [value]
+                            while i + 1 < len(tokens) and tokens[i][0] == "comma":
+                                items.append(await self.value(*tokens[i + 1]))
+                                i += 2
+                            value = items
+                        named[name] = value
                         continue
                 named[name] = True
             elif kind != "comma":
@@ -568,27 +818,39 @@ class _Interpreter:
             i += 1
         return positional, named
 
-    async def command(self, name: str, tokens: list[tuple[str, str]], st: _Statement) -> list[Any]:
+    async def command(
+        self,
+        name: str,
+        tokens: list[tuple[str, str]],
+        st: _Statement,
+        *,
+        input: list[Any] | None = None,
+    ) -> list[Any]:
         low = name.lower()
-        handler = _CMDLETS.get(low)
-        if handler is not None:
+        if low in _CMDLETS:
             positional, named = await self.arguments(tokens)
-            return await handler(self, positional, named, st)
+            return await self.invoke(name, positional, named, st, input=input)
         native = program_name(name)
         if native in _NATIVE:
             return await self.native(native, tokens)
-        await self.error(
-            [
-                f"{name} : The term '{name}' is not recognized as the name of a cmdlet, "
-                "function, script file, or operable program. Check the spelling of the name, "
-                "or if a path was included, verify that the path is correct and try again.",
-                *self._position(st),
-                "    + CategoryInfo          : ObjectNotFound: "
-                f"({name}:String) [], CommandNotFoundException",
-                "    + FullyQualifiedErrorId : CommandNotFoundException",
-            ]
-        )
+        await self.report(not_recognized(name, st))
         return []
+
+    async def invoke(
+        self,
+        name: str,
+        positional: list[Any],
+        named: dict[str, Any],
+        st: _Statement,
+        *,
+        input: list[Any] | None = None,
+    ) -> list[Any]:
+        """Run cmdlet ``name`` (a key of the cmdlet table) with its arguments
+        and pipeline input."""
+        handler = _CMDLETS[name.lower()]
+        if input is not None:
+            named = {**named, "__input__": input}
+        return await handler(self, positional, named, st)
 
     async def native(self, name: str, tokens: list[tuple[str, str]]) -> list[Any]:
         args: list[str] = []
@@ -606,6 +868,47 @@ class _Interpreter:
         return []
 
 
+class _HostRefused(Exception):
+    """The host would not do what a cmdlet asked (read a line...)."""
+
+
+_OPERATORS: Final = frozenset({"+", "-", "*", "/", "%"})
+
+
+def _apply(operator: str, left: Any, right: Any) -> Any:
+    if operator == "+" and isinstance(left, str):
+        return left + _text(right)
+    a, b = _number(left), _number(right)
+    if operator == "+":
+        return a + b
+    if operator == "-":
+        return a - b
+    if operator == "*":
+        return a * b
+    if b == 0:
+        raise _NotSupported("division by zero")
+    if operator == "%":
+        return a % b
+    quotient = a / b
+    return int(quotient) if quotient == int(quotient) else quotient
+
+
+def _number(value: Any) -> int | float:
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        return value
+    try:
+        return int(str(value))
+    except ValueError:
+        try:
+            return float(str(value))
+        except ValueError:
+            raise _NotSupported(f"{value!r} as a number") from None
+
+
 def _exit_code(value: Any) -> int:
     if value is None or value is False:
         return 0
@@ -617,9 +920,22 @@ def _exit_code(value: Any) -> int:
         return 0
 
 
+def _service_table(services: list[Service]) -> str:
+    """Format-Table's view of ServiceController objects: Status, Name, DisplayName."""
+    rows = [
+        "",
+        "Status   Name               DisplayName",
+        "------   ----               -----------",
+    ]
+    for svc in services:
+        line = f"{svc.status:<8} {svc.name:<18} {svc.display_name}"
+        rows.append(line if len(line) <= 79 else line[:76] + "...")
+    return "\r\n".join([*rows, "", ""])
+
+
 # -- cmdlets -----------------------------------------------------------------------------
 
-_Cmdlet = Callable[[_Interpreter, list[Any], dict[str, Any], _Statement], Awaitable[list[Any]]]
+_Cmdlet = Callable[[Interpreter, list[Any], dict[str, Any], _Statement], Awaitable[list[Any]]]
 _PARAMS_WITH_VALUES: Final = frozenset(
     {
         "message",
@@ -638,49 +954,68 @@ _PARAMS_WITH_VALUES: Final = frozenset(
         "typename",
         "argumentlist",
         "command",
+        "prompt",
+        "messagedata",
+        "count",
+        "first",
+        "property",
     }
 )
 
 
+def _piped(named: dict[str, Any]) -> list[Any] | None:
+    value = named.get("__input__")
+    return value if isinstance(value, list) else None
+
+
 async def _write_output(
-    ps: _Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+    ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
 ) -> list[Any]:
     values = list(args)
     if "inputobject" in named:
         values.insert(0, named["inputobject"])
+    piped = _piped(named)
+    if piped is not None and not values:
+        values = piped  # the pipeline's input, echoed
     return [v for v in values if v is not None]
 
 
 async def _write_host(
-    ps: _Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+    ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
 ) -> list[Any]:
     text = " ".join(_text(a) for a in args if a is not None)
     if "object" in named:
         text = _text(named["object"])
-    await ps.out(text if named.get("nonewline") else text + "\r\n")
+    await ps.host_text(text, newline=not named.get("nonewline"))
     return []
 
 
 async def _write_error(
-    ps: _Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+    ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
 ) -> list[Any]:
     message = _text(named.get("message", args[0] if args else ""))
     stop = str(named.get("erroraction", ps.vars["erroractionpreference"])).lower() == "stop"
     if str(named.get("erroraction", "")).lower() in ("silentlycontinue", "ignore"):
         ps.vars["?"] = False
         return []
-    await ps.error(
-        [
-            f"{st.text} : {message}",
-            "    + CategoryInfo          : NotSpecified: (:) [Write-Error], WriteErrorException",
-            "    + FullyQualifiedErrorId : Microsoft.PowerShell.Commands.WriteErrorException",
-        ],
+    await ps.report(
+        PSError(
+            message,
+            "NotSpecified",
+            "WriteErrorException",
+            "Microsoft.PowerShell.Commands.WriteErrorException",
+            "Microsoft.PowerShell.Commands.WriteErrorException",
+            activity="Write-Error",
+            prefix=st.text,
+            statement=st,
+            console_position=False,
+        ),
         terminating=stop,
     )
     return []
 
 
-def _wants(ps: _Interpreter, preference: str, switch: bool) -> bool:
+def _wants(ps: Interpreter, preference: str, switch: bool) -> bool:
     return switch or str(ps.vars[preference]).lower() == "continue"
 
 
@@ -689,7 +1024,7 @@ def _stream_cmdlet(tag: str, preference: str, switch: str | None) -> _Cmdlet:
     ``$<preference>`` is Continue (or the ``-<switch>`` switch is given)."""
 
     async def write(
-        ps: _Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+        ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
     ) -> list[Any]:
         if _wants(ps, preference, bool(switch and named.get(switch))):
             await ps.stream_line(tag, _text(named.get("message", args[0] if args else "")))
@@ -699,47 +1034,35 @@ def _stream_cmdlet(tag: str, preference: str, switch: str | None) -> _Cmdlet:
 
 
 async def _write_information(
-    ps: _Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+    ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
 ) -> list[Any]:
     action = str(named.get("informationaction", "")).lower()
-    if not (action == "continue" or _wants(ps, "informationpreference", False)):
+    if action == "ignore":
         return []
-    message = clixml_string(_text(named.get("messagedata", args[0] if args else "")))
-    ps._info_ref += 1
-    ref = ps._info_ref
-    await ps.record(
-        f'<Obj S="information" RefId="{ref}"><TN RefId="{ref}">'
-        "<T>System.Management.Automation.InformationRecord</T><T>System.Object</T></TN>"
-        f'<ToString>{message}</ToString><Props><S N="MessageData">{message}</S>'
-        '<S N="Source">Write-Information</S><Obj N="Tags" RefId="0"><LST /></Obj>'
-        f'<S N="User">{clixml_string(ps.ctx.hostname + chr(92) + ps.ctx.user)}</S>'
-        f'<S N="Computer">{clixml_string(ps.ctx.hostname)}</S></Props></Obj>'
-    )
+    # SilentlyContinue (the default) hides the record but keeps it in the
+    # information stream: a console does not show it, remoting sends it.
+    shown = action == "continue" or _wants(ps, "informationpreference", False)
+    await ps.information(_text(named.get("messagedata", args[0] if args else "")), shown=shown)
     return []
 
 
 async def _write_progress(
-    ps: _Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+    ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
 ) -> list[Any]:
     if str(ps.vars["progresspreference"]).lower() == "silentlycontinue":
         return []
-    activity = clixml_string(_text(named.get("activity", args[0] if args else "")))
-    status = clixml_string(_text(named.get("status", "Processing")))
-    percent = _exit_code(named.get("percentcomplete", -1))
-    record_type = "Completed" if named.get("completed") else "Processing"
-    ps._progress_source += 1
-    await ps.record(
-        '<Obj S="progress" RefId="0"><TN RefId="0">'
-        "<T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN><MS>"
-        f'<I64 N="SourceId">{ps._progress_source}</I64><PR N="Record"><AV>{activity}</AV>'
-        f"<AI>{_exit_code(named.get('id', 0))}</AI><Nil /><PI>-1</PI><PC>{percent}</PC>"
-        f"<T>{record_type}</T><SR>-1</SR><SD>{status}</SD></PR></MS></Obj>"
+    await ps.progress(
+        _text(named.get("activity", args[0] if args else "")),
+        _text(named.get("status", "Processing")),
+        _exit_code(named.get("percentcomplete", -1)),
+        _exit_code(named.get("id", 0)),
+        bool(named.get("completed")),
     )
     return []
 
 
 async def _start_sleep(
-    ps: _Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+    ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
 ) -> list[Any]:
     if "milliseconds" in named:
         seconds = _exit_code(named["milliseconds"]) / 1000
@@ -750,7 +1073,7 @@ async def _start_sleep(
 
 
 async def _invoke_expression(
-    ps: _Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+    ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
 ) -> list[Any]:
     script = _text(named.get("command", args[0] if args else ""))
     await ps.run_script(script)
@@ -758,7 +1081,7 @@ async def _invoke_expression(
 
 
 async def _new_object(
-    ps: _Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+    ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
 ) -> list[Any]:
     type_name = _text(named.get("typename", args[0] if args else "")).lower()
     if type_name.replace("system.", "") == "text.utf8encoding":
@@ -767,41 +1090,187 @@ async def _new_object(
     raise _NotSupported(f"New-Object {type_name}")
 
 
-async def _get_service(
-    ps: _Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
-) -> list[Any]:
+def _names(args: list[Any], named: dict[str, Any]) -> list[str]:
     wanted: list[str] = []
     for value in [*args, *([named["name"]] if "name" in named else [])]:
-        wanted.extend(v for v in (value if isinstance(value, list) else [value]) if v)
-    services = sorted(ps.ctx.services(), key=lambda s: s[0].lower())
-    if wanted:
-        found = []
-        for name in wanted:
-            match = [s for s in services if s[0].lower() == _text(name).lower()]
-            if not match:
-                await ps.error(
-                    [
-                        f"{st.text} : Cannot find any service with service name '{name}'.",
-                        "    + CategoryInfo          : ObjectNotFound: "
-                        f"({name}:String) [Get-Service], ServiceCommandException",
-                        "    + FullyQualifiedErrorId : NoServiceFoundForGivenName,"
-                        "Microsoft.PowerShell.Commands.GetServiceCommand",
-                    ]
+        wanted.extend(_text(v) for v in (value if isinstance(value, list) else [value]) if v)
+    return wanted
+
+
+async def _get_service(
+    ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+) -> list[Any]:
+    wanted = _names(args, named)
+    services = sorted(
+        (Service(name, state, display) for name, state, display in ps.ctx.services()),
+        key=lambda s: s.name.lower(),
+    )
+    if not wanted:
+        return list(services)
+    found: list[Any] = []
+    for name in wanted:
+        match = [s for s in services if s.name.lower() == name.lower()]
+        if not match:
+            await ps.report(
+                PSError(
+                    f"Cannot find any service with service name '{name}'.",
+                    "ObjectNotFound",
+                    "ServiceCommandException",
+                    "Microsoft.PowerShell.Commands.ServiceCommandException",
+                    "NoServiceFoundForGivenName,Microsoft.PowerShell.Commands.GetServiceCommand",
+                    target_name=name,
+                    target_type="String",
+                    activity="Get-Service",
+                    prefix=st.text,
                 )
-            found.extend(match)
-        services = found
-    if not services:
+            )
+        found.extend(match)
+    return found
+
+
+async def _get_date(
+    ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+) -> list[Any]:
+    return [datetime.datetime.now().astimezone()]
+
+
+#: Get-Process: the processes of every simulated host (names, then a
+#: seeded count of svchost instances), ids and figures derived from the host.
+_PROCESS_NAMES: Final = (
+    ("System", None),
+    ("smss", r"C:\Windows\System32\smss.exe"),
+    ("csrss", r"C:\Windows\System32\csrss.exe"),
+    ("wininit", r"C:\Windows\System32\wininit.exe"),
+    ("services", r"C:\Windows\System32\services.exe"),
+    ("lsass", r"C:\Windows\System32\lsass.exe"),
+    ("svchost", r"C:\Windows\System32\svchost.exe"),
+    ("svchost", r"C:\Windows\System32\svchost.exe"),
+    ("svchost", r"C:\Windows\System32\svchost.exe"),
+    ("spoolsv", r"C:\Windows\System32\spoolsv.exe"),
+    ("explorer", r"C:\Windows\explorer.exe"),
+    ("wsmprovhost", r"C:\Windows\System32\wsmprovhost.exe"),
+)
+
+
+def processes(hostname: str) -> list[SimProcessInfo]:
+    """The processes ``Get-Process`` lists on host ``hostname`` (stable per host)."""
+    seed = sum(hostname.encode())
+    out = []
+    for i, (name, path) in enumerate(_PROCESS_NAMES):
+        pid = 4 if name == "System" else 300 + ((seed * 7 + i * 131) % 9000) // 4 * 4
+        out.append(
+            SimProcessInfo(
+                name=name,
+                id=pid,
+                handles=200 + (seed + i * 37) % 1500,
+                cpu=round(((seed + i * 13) % 5000) / 100, 2),
+                working_set=(4 + (seed + i * 17) % 200) * 1024 * 1024,
+                path=path,
+            )
+        )
+    return sorted(out, key=lambda p: (p.name.lower(), p.id))
+
+
+async def _get_process(
+    ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+) -> list[Any]:
+    wanted = _names(args, named)
+    listed = processes(ps.ctx.hostname)
+    if "id" in named:
+        ids = {
+            _exit_code(v) for v in (named["id"] if isinstance(named["id"], list) else [named["id"]])
+        }
+        return [p for p in listed if p.id in ids]
+    if not wanted:
+        return list(listed)
+    found: list[Any] = []
+    for name in wanted:
+        match = [p for p in listed if fnmatch.fnmatch(p.name.lower(), name.lower())]
+        if not match:
+            await ps.report(
+                PSError(
+                    f'Cannot find a process with the name "{name}". Verify the process name '
+                    "and call the cmdlet again.",
+                    "ObjectNotFound",
+                    "ProcessCommandException",
+                    "Microsoft.PowerShell.Commands.ProcessCommandException",
+                    "NoProcessFoundForGivenName,Microsoft.PowerShell.Commands.GetProcessCommand",
+                    target_name=name,
+                    target_type="String",
+                    activity="Get-Process",
+                    prefix=st.text,
+                )
+            )
+        found.extend(match)
+    return found
+
+
+async def _read_host(
+    ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+) -> list[Any]:
+    prompt = named.get("prompt", args[0] if args else None)
+    try:
+        return [await ps.read_line(None if prompt is None else _text(prompt))]
+    except _HostRefused as exc:
+        await ps.report(
+            PSError(
+                str(exc),
+                "InvalidOperation",
+                "PSInvalidOperationException",
+                "System.Management.Automation.PSInvalidOperationException",
+                "InvalidOperation,Microsoft.PowerShell.Commands.ReadHostCommand",
+                activity="Read-Host",
+                prefix=st.text,
+                statement=st,
+            )
+        )
         return []
-    # Format-Table's view of ServiceController: Status, Name, DisplayName.
-    rows = [
-        "",
-        "Status   Name               DisplayName",
-        "------   ----               -----------",
+
+
+async def _select_object(
+    ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+) -> list[Any]:
+    values = list(_piped(named) or [])
+    if "first" in named:
+        values = values[: _exit_code(named["first"])]
+    props = named.get("property", args[0] if args else None)
+    if props is None:
+        return values
+    names = [_text(p) for p in (props if isinstance(props, list) else [props])]
+    return [CustomObject(tuple((n, _property(v, n)) for n in names)) for v in values]
+
+
+def _property(value: Any, name: str) -> Any:
+    """A property of a plain value, by name, without case (None when missing)."""
+    if isinstance(value, CustomObject):
+        for key, item in value.properties:
+            if key.lower() == name.lower():
+                return item
+        return None
+    for field in dataclasses.fields(value) if dataclasses.is_dataclass(value) else ():
+        if field.name.replace("_", "").lower() == name.replace("_", "").lower():
+            return getattr(value, field.name)
+    return None
+
+
+async def _aiowsman_objects(
+    ps: Interpreter, args: list[Any], named: dict[str, Any], st: _Statement
+) -> list[Any]:
+    count = _exit_code(named.get("count", args[0] if args else 10))
+    start = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    return [
+        CustomObject(
+            (
+                ("Index", i),
+                ("Name", f"object-{i}"),
+                ("Value", i * 1.5),
+                ("Enabled", i % 2 == 0),
+                ("When", start + datetime.timedelta(seconds=i)),
+                ("Tags", ["a", "b"]),
+            )
+        )
+        for i in range(max(0, count))
     ]
-    for name, state, display in services:
-        line = f"{state:<8} {name:<18} {display}"
-        rows.append(line if len(line) <= 79 else line[:76] + "...")
-    return ["\r\n".join([*rows, "", ""])]
 
 
 _CMDLETS: Final[dict[str, _Cmdlet]] = {
@@ -822,6 +1291,13 @@ _CMDLETS: Final[dict[str, _Cmdlet]] = {
     "new-object": _new_object,
     "get-service": _get_service,
     "gsv": _get_service,
+    "get-date": _get_date,
+    "get-process": _get_process,
+    "gps": _get_process,
+    "read-host": _read_host,
+    "select-object": _select_object,
+    "select": _select_object,
+    "aiowsman-objects": _aiowsman_objects,
 }
 
 
@@ -873,7 +1349,7 @@ async def run_powershell(io: ProgramIO, ctx: Context, argv: list[str]) -> int:
             script = " ".join(argv[i:])  # powershell.exe treats the rest as -Command
             break
         i += 1
-    ps = _Interpreter(io, ctx)
+    ps = Interpreter(io, ctx)
     code = 0
     try:
         if script is None:

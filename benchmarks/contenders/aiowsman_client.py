@@ -5,6 +5,9 @@ what a user would write. Basic over plain HTTP needs the explicit opt-in
 ``allow_unencrypted=True`` (WinRM's own AllowUnencrypted), which the other
 contenders get for free.
 
+PowerShell remoting (``psrp_*``) is ``session.runspace_pool()`` and
+``fanout.invoke_command``.
+
 The fan-out comes in three contenders (``params["contender"]``):
 
 * ``aiowsman``: the runner, ``aiowsman.fanout.run``, as the CLI runs it.
@@ -18,6 +21,7 @@ The fan-out comes in three contenders (``params["contender"]``):
 from __future__ import annotations
 
 import asyncio
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +74,7 @@ class _Aiowsman(AsyncWorkload):
         self.options = _session_options(target)
         self.locator = ResourceLocator(target.get_uri, dict(target.get_selectors))
         self.session: Any = None
+        self.pool: Any = None
 
     async def asetup(self) -> None:
         self.session = aiowsman.AsyncSession(self.target.endpoints[0], **self.options)
@@ -79,6 +84,13 @@ class _Aiowsman(AsyncWorkload):
             await self.session.get(self.locator)
         if self.scenario.startswith("command"):
             await self.session.run_cmd("hostname")
+        if self.scenario == "psrp_fanout":
+            # Imported outside the timed part, as the peer's modules are.
+            importlib.import_module("aiowsman.psrp")
+        if self.scenario in ("psrp_commands", "psrp_objects"):
+            # One pool per worker, opened and warmed outside the timed part.
+            self.pool = await self.session.runspace_pool().open()
+            _check_output(await self.pool.powershell().add_script("1").invoke(), [1])
 
     async def arun(self) -> dict[str, Any]:
         if self.scenario == "single":
@@ -113,7 +125,53 @@ class _Aiowsman(AsyncWorkload):
             return await self._command_fanout()
         if self.scenario == "command_stream":
             return await self._command_stream()
+        if self.scenario == "psrp_commands":
+            return await self._psrp_commands()
+        if self.scenario == "psrp_objects":
+            return await self._psrp_objects()
+        if self.scenario == "psrp_fanout":
+            return await self._psrp_fanout()
         raise ValueError(f"aiowsman: unknown scenario {self.scenario}")
+
+    async def _psrp_commands(self) -> dict[str, Any]:
+        """Pipelines one after another in one runspace pool (each: Command,
+        Receive, and the Terminate aiowsman sends when a pipeline ends)."""
+        count = int(self.params["count"])
+        pool = self.pool
+        for _ in range(count):
+            _check_output(await pool.powershell().add_script("1").invoke(), [1])
+        return {"commands": count, "ops": 3 * count, "errors": 0}
+
+    async def _psrp_objects(self) -> dict[str, Any]:
+        """One pipeline writing N objects, read to the end (deserialized)."""
+        count = int(self.params["objects"])
+        objects = await self.pool.powershell().add_script(f"aiowsman-objects {count}").invoke()
+        check_count("aiowsman psrp objects", len(objects), count)
+        _check_output([objects[-1].Index], [count - 1])
+        return {"objects": len(objects), "ops": 1, "errors": 0}
+
+    async def _psrp_fanout(self) -> dict[str, Any]:
+        """Invoke-Command on N hosts: the runner, a pool per host for one script."""
+        hosts = self.target.endpoints[: int(self.params["hosts"])]
+        ok = errors = 0
+        sample = ""
+        async with fanout.invoke_command(
+            hosts,
+            "hostname",
+            concurrency=int(self.params["concurrency"]),
+            retries=0,
+            deadline=120.0,
+            gc_threshold=10_000,
+            **self.options,
+        ) as results:
+            async for result in results:
+                if result.ok and str(result.value.output[0]).startswith("HOST"):
+                    ok += 1
+                else:
+                    errors += 1
+                    if not sample:
+                        sample = f"{result.host}: {result.error or result.value!r}"
+        return {"hosts": ok, "ops": 6 * ok, "errors": errors, "error_sample": sample}
 
     async def _events(self) -> dict[str, Any]:
         """Read ``events`` events: the backlog of one host through one
@@ -278,8 +336,15 @@ class _Aiowsman(AsyncWorkload):
         }
 
     async def aclose(self) -> None:
+        if self.pool is not None:
+            await self.pool.aclose()
         if self.session is not None:
             await self.session.__aexit__(None, None, None)
+
+
+def _check_output(output: list[Any], expected: list[Any]) -> None:
+    if list(output) != expected:
+        raise RuntimeError(f"PowerShell gave {output!r}, not {expected!r}")
 
 
 def _check(result: Any) -> None:

@@ -1,6 +1,7 @@
 """The peer: pypsrp's WS-Man layer (``pypsrp.wsman.WSMan``), synchronous, on requests.
 
-Used through its public ``WSMan.get`` / ``enumerate`` / ``pull`` calls, with a
+Used through its public ``WSMan.get`` / ``enumerate`` / ``pull`` calls (and,
+for PowerShell remoting, its ``RunspacePool``/``PowerShell``), with a
 ``ThreadPoolExecutor`` for fan-out, as a pypsrp user would. pypsrp has no
 Identify call, so Identify goes through the same ``WSMan`` object's HTTP
 transport (``wsman.transport.send``) with a fixed Identify envelope, and the
@@ -14,6 +15,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from pypsrp.client import Client
+from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.shell import Process, SignalCode, WinRS
 from pypsrp.wsman import SelectorSet, WSMan
 
@@ -38,6 +40,7 @@ class _Pypsrp:
         self.params = params
         self.wsman: WSMan | None = None
         self.client: Any = None
+        self.pool: Any = None
 
     def _connect(self, endpoint: str) -> WSMan:
         host, port, path, tls = split_endpoint(endpoint)
@@ -133,6 +136,10 @@ class _Pypsrp:
         if self.scenario.startswith("command"):
             self.client = self._client(self.target.endpoints[0])
             _check(*self.client.execute_cmd("hostname"))
+        if self.scenario in ("psrp_commands", "psrp_objects"):
+            self.pool = RunspacePool(self.wsman)
+            self.pool.open()
+            _check_output(_invoke(self.pool, "1"), [1])
 
     def run(self) -> dict[str, Any]:
         assert self.wsman is not None
@@ -160,7 +167,40 @@ class _Pypsrp:
             return self._command_fanout()
         if self.scenario == "command_stream":
             return self._command_stream()
+        if self.scenario == "psrp_commands":
+            return self._psrp_commands()
+        if self.scenario == "psrp_objects":
+            return self._psrp_objects()
+        if self.scenario == "psrp_fanout":
+            return self._psrp_fanout()
         raise ValueError(f"pypsrp: unknown scenario {self.scenario}")
+
+    def _psrp_commands(self) -> dict[str, Any]:
+        """Pipelines one after another in one RunspacePool, as a pypsrp user
+        writes them (``PowerShell(pool).invoke()``: Command and Receive; pypsrp
+        sends no Terminate unless ``close()`` is called)."""
+        count = int(self.params["count"])
+        for _ in range(count):
+            _check_output(_invoke(self.pool, "1"), [1])
+        return {"commands": count, "ops": 2 * count, "errors": 0}
+
+    def _psrp_objects(self) -> dict[str, Any]:
+        count = int(self.params["objects"])
+        objects = _invoke(self.pool, f"aiowsman-objects {count}")
+        check_count("pypsrp psrp objects", len(objects), count)
+        _check_output([objects[-1].extended_properties["Index"]], [count - 1])
+        return {"objects": len(objects), "ops": 1, "errors": 0}
+
+    def _psrp_fanout(self) -> dict[str, Any]:
+        hosts = self.target.endpoints[: int(self.params["hosts"])]
+
+        def one(url: str) -> None:
+            with self._connect(url) as wsman, RunspacePool(wsman) as pool:
+                (name,) = _invoke(pool, "hostname")
+                if not str(name).startswith("HOST"):
+                    raise RuntimeError(f"hostname gave {name!r}")
+
+        return thread_hosts(hosts, int(self.params["concurrency"]), one, ops_per_host=5)
 
     def _commands(self) -> dict[str, Any]:
         count = int(self.params["count"])
@@ -211,8 +251,21 @@ class _Pypsrp:
         return thread_hosts(hosts, int(self.params["concurrency"]), one, ops_per_host=2)
 
     def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
         if self.wsman is not None:
             self.wsman.close()
+
+
+def _invoke(pool: Any, script: str) -> list[Any]:
+    ps = PowerShell(pool)
+    ps.add_script(script)
+    return list(ps.invoke())
+
+
+def _check_output(output: list[Any], expected: list[Any]) -> None:
+    if list(output) != expected:
+        raise RuntimeError(f"PowerShell gave {output!r}, not {expected!r}")
 
 
 def _check(stdout: str, stderr: str, rc: int) -> None:

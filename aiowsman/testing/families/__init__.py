@@ -23,7 +23,10 @@ family          serves                                      state per host
                 /wsman/1/windows/EventLog`` (WS-Eventing    subscriptions
                 pull mode)
 ``ShellFamily``  ``http://schemas.microsoft.com/wbem/...     open shells and
-                /wsman/1/windows/shell`` (and ``/cmd``)       their commands
+                /wsman/1/windows/shell`` (and ``/cmd``);      their commands;
+                ``http://schemas.microsoft.com/powershell``   runspace pools
+                (runspace pools: ``families/psrp.py``, a      and pipelines
+                plug-in of the shell family)
 ==============  ==========================================  ==================
 """
 

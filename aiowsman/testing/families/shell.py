@@ -1,7 +1,13 @@
 """Remote shells (WinRS): ``windows/shell/cmd`` shells and the ``windows/shell`` listing.
 
 The operations of MS-WSMV 3.1.4.1.31 and 3.1.4.5-3.1.4.14 on a simulated
-host, by these rules:
+host. As in WinRS, what runs in a shell is a plug-in chosen by the shell's
+resource URI (:class:`ShellPlugin`): :class:`CmdPlugin` for
+``windows/shell/cmd`` (the rules below), and PowerShell's runspace pools for
+``http://schemas.microsoft.com/powershell/<configuration>``
+(:mod:`aiowsman.testing.families.psrp`, which states its own rules). The
+family keeps the shells of both, their quotas, idle expiry and listing, and
+the WinRS messages; the rules, for cmd:
 
 * **Create** (``.../windows/shell/cmd``, body ``rsp:Shell``): a shell with
   the requested streams, environment, working directory (default
@@ -61,7 +67,7 @@ import binascii
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from lxml import etree
 
@@ -84,6 +90,7 @@ from aiowsman.protocol.namespaces import (
     SIGNAL_CTRL_BREAK,
     SIGNAL_CTRL_C,
     SIGNAL_TERMINATE,
+    URI_POWERSHELL,
     URI_SHELL,
     URI_SHELL_CMD,
 )
@@ -108,7 +115,7 @@ from aiowsman.testing.families.base import Host, Reply, ResourceFamily
 from aiowsman.testing.families.cim import CimFamily
 from aiowsman.testing.families.config import ConfigFamily
 
-__all__ = ["RemoteCommand", "RemoteShell", "ShellFamily"]
+__all__ = ["CmdPlugin", "RemoteCommand", "RemoteShell", "ShellFamily", "ShellPlugin"]
 
 _RSP = "{" + NS_WINRS + "}"
 _XMLNS_RSP: Final = f'xmlns:rsp="{NS_WINRS}"'
@@ -184,6 +191,10 @@ class RemoteShell:
     last_used: float = field(default_factory=time.monotonic)
     commands: dict[str, RemoteCommand] = field(default_factory=dict)
     receiving: int = 0
+    #: What runs in it (cmd.exe's plug-in, PowerShell's...).
+    plugin: ShellPlugin | None = None
+    #: The plug-in's state of this shell (a runspace pool for PowerShell).
+    runtime: Any = None
 
     def touch(self) -> None:
         self.last_used = time.monotonic()
@@ -241,10 +252,13 @@ class ShellFamily(ResourceFamily):
     """
 
     name = "shell"
-    resource_uris = (URI_SHELL,)
+    resource_uris = (URI_SHELL, URI_POWERSHELL)
 
     def __init__(self, host: Host) -> None:
         super().__init__(host)
+        self.cmd = CmdPlugin(self)
+        #: The PowerShell plug-in (made on first use: it needs psrpcore).
+        self._powershell: ShellPlugin | None = None
         self.shells: dict[str, RemoteShell] = {}
         self.max_commands_per_shell = 1000
         self.ping_interval = 1.0
@@ -259,6 +273,33 @@ class ShellFamily(ResourceFamily):
         """The open shells (of ``user``, when given), idle ones expired first."""
         self.expire_idle()
         return [s for s in self.shells.values() if user is None or s.owner == user]
+
+    @property
+    def powershell(self) -> ShellPlugin:
+        """The PowerShell plug-in (:mod:`aiowsman.testing.families.psrp`).
+
+        Raises:
+            Fault: psrpcore is not installed (the ``psrp`` extra).
+        """
+        if self._powershell is None:
+            try:
+                from aiowsman.testing.families.psrp import PowerShellPlugin
+            except ImportError:
+                raise Fault.destination_unreachable(URI_POWERSHELL) from None
+            self._powershell = PowerShellPlugin(self)
+        return self._powershell
+
+    def plugin_for(self, uri: str) -> ShellPlugin:
+        """The plug-in serving shells of resource URI ``uri``.
+
+        Raises:
+            Fault: no plug-in serves it (DestinationUnreachable).
+        """
+        if uri == URI_SHELL_CMD:
+            return self.cmd
+        if uri.startswith(URI_POWERSHELL + "/"):
+            return self.powershell
+        raise Fault.destination_unreachable(uri)
 
     def live_commands(self) -> int:
         """Commands not yet terminated, over all shells."""
@@ -350,13 +391,13 @@ class ShellFamily(ResourceFamily):
 
     def _create(self, req: ParsedRequest, user: str | None) -> str:
         uri = req.resource_uri or ""
-        if uri != URI_SHELL_CMD:
-            raise Fault.destination_unreachable(uri)
+        plugin = self.plugin_for(uri)
         body = self._body(req, "Shell")
         owner = user or "user"
         limit = self._setting("Winrs", "MaxShellsPerUser")
         if sum(1 for s in self.shells.values() if s.owner == owner) >= limit:
             raise Fault.quota_shells(limit)
+        plugin.check_quota(self, owner)
         codepage = DEFAULT_CODEPAGE
         if "WINRS_CODEPAGE" in req.options:
             try:
@@ -396,7 +437,11 @@ class ShellFamily(ResourceFamily):
             name=body.findtext(_RSP + "Name"),
             noprofile=req.options.get("WINRS_NOPROFILE", "").upper() == "TRUE",
             variables=tuple(variables),
+            plugin=plugin,
         )
+        if shell.shell_id in self.shells:
+            raise Fault.shell_invalid_parameter()  # a client-chosen ShellId already in use
+        plugin.create(shell, req, body)
         self.shells[shell.shell_id] = shell
         self.created.append(shell.shell_id)
         return (
@@ -436,6 +481,8 @@ class ShellFamily(ResourceFamily):
             command.process.kill()
         shell.commands.clear()
         self.shells.pop(shell.shell_id, None)
+        if shell.plugin is not None:
+            shell.plugin.closed(shell)
 
     def _delete(self, req: ParsedRequest) -> None:
         shell = self._shell(req)
@@ -459,50 +506,38 @@ class ShellFamily(ResourceFamily):
         shell = self._shell(req)
         body = self._body(req, "CommandLine")
         if len(shell.commands) >= self.max_commands_per_shell:
-            raise Fault.quota_commands_per_shell(self.max_commands_per_shell)
+            raise Fault.quota_commands_per_shell()
         limit = self._setting("Service", "MaxConcurrentOperationsPerUser")
         owned = sum(len(s.commands) for s in self.shells.values() if s.owner == shell.owner)
         if owned >= limit:
             raise Fault.quota(limit)
-        command = (body.findtext(_RSP + "Command") or "").strip()
-        arguments = [a.text or "" for a in body.iter(_RSP + "Arguments")]
-        line = " ".join([command, *arguments]).strip()
-        skip = req.options.get("WINRS_SKIP_CMD_SHELL", "").upper() == "TRUE"
-        if skip:
-            words = split_arguments(line)
-            if not words or program_name(words[0]) not in _EXECUTABLES:
-                raise Fault.shell_file_not_found()
-        console = req.options.get("WINRS_CONSOLEMODE_STDIN", "TRUE").upper() != "FALSE"
         command_id = (body.get("CommandId") or new_uuid()).upper()
-        process = SimProcess()
-        ctx = Context(
-            hostname=self.host.hostname,
-            user=shell.owner,
-            environment=shell.environment.copy(),
-            cwd=shell.working_directory,
-            codepage=shell.codepage,
-            os_version=os_facts(self.host.seed, self.host.index)[1],
-            ping_interval=self.ping_interval,
-            services=self._services,
-            console_stdin=console,
-        )
-
-        async def main(proc: SimProcess) -> int:
-            io = ProgramIO(proc.source(), proc.sink("stdout"), proc.sink("stderr"), ctx.codepage)
-            if skip:
-                # Without cmd.exe the line is one program and its arguments:
-                # no variables, operators or redirections (WINRS_SKIP_CMD_SHELL).
-                return await run_program(io, ctx, line)
-            return await run_command_line(io, ctx, line)
-
-        process.start(main)
-        shell.commands[command_id] = RemoteCommand(command_id, line, process, console)
+        if command_id in shell.commands:
+            raise Fault.shell_invalid_parameter()
+        plugin = shell.plugin or self.cmd
+        shell.commands[command_id] = plugin.command(shell, req, body, command_id)
         return (
             f"<rsp:CommandResponse {_XMLNS_RSP}><rsp:CommandId>{command_id}</rsp:CommandId>"
             "</rsp:CommandResponse>"
         )
 
-    def _services(self) -> list[tuple[str, str, str]]:
+    def context(self, shell: RemoteShell, *, console_stdin: bool = True) -> Context:
+        """What a program started in ``shell`` sees of the host."""
+        host = self.host
+        return Context(
+            hostname=host.hostname,
+            user=shell.owner,
+            environment=shell.environment.copy(),
+            cwd=shell.working_directory,
+            codepage=shell.codepage,
+            os_version=os_facts(host.seed, host.index)[1],
+            ping_interval=self.ping_interval,
+            services=self.services,
+            console_stdin=console_stdin,
+        )
+
+    def services(self) -> list[tuple[str, str, str]]:
+        """The host's services (name, state, display name), from its Win32_Service instances."""
         store = self.host.family(CimFamily).load_store()
         return [
             (str(i.values["Name"]), str(i.values["State"]), str(i.values["DisplayName"]))
@@ -512,18 +547,19 @@ class ShellFamily(ResourceFamily):
     def _send(self, req: ParsedRequest) -> str:
         shell = self._shell(req)
         body = self._body(req, "Send")
+        plugin = shell.plugin or self.cmd
         for stream in body.iter(_RSP + "Stream"):
             name = stream.get("Name", "")
             if name not in shell.input_streams:
                 raise Fault.shell_invalid_parameter()
-            command = self._command_of(shell, stream.get("CommandId"))
+            command_id = stream.get("CommandId")
+            command = self._command_of(shell, command_id) if command_id else None
             try:
                 data = base64.b64decode((stream.text or "").strip(), validate=True)
             except (binascii.Error, ValueError):
                 raise Fault.schema_validation("The Send stream is not base64. ") from None
             end = stream.get("End", "").lower() in ("true", "1")
-            # A console's input never ends (WINRS_CONSOLEMODE_STDIN, MS-WSMV 3.1.4.11).
-            command.process.feed(data, end=end and not command.console_stdin)
+            plugin.send(shell, command, name, data, end=end)
         return f"<rsp:SendResponse {_XMLNS_RSP}/>"
 
     def _signal(self, req: ParsedRequest) -> str:
@@ -537,10 +573,9 @@ class ShellFamily(ResourceFamily):
         if low == SIGNAL_TERMINATE:
             command.process.kill()
             del shell.commands[command.command_id]
-        elif low in (SIGNAL_CTRL_C, SIGNAL_CTRL_BREAK):
-            command.process.interrupt()
+            (shell.plugin or self.cmd).forgotten(shell, command)
         else:
-            raise Fault.shell_invalid_parameter()
+            (shell.plugin or self.cmd).signal(shell, command, low)
         return f"<rsp:SignalResponse {_XMLNS_RSP}/>"
 
     # -- Receive -----------------------------------------------------------------------------
@@ -554,15 +589,30 @@ class ShellFamily(ResourceFamily):
         ) or frozenset(shell.output_streams)
         command_id = desired.get("CommandId") if desired is not None else None
         timeout = req.operation_timeout if req.operation_timeout is not None else 60.0
+        envelope = req.max_envelope_size or 512000
+        budget = max(4096, envelope - _RECEIVE_OVERHEAD)
         if not command_id:
-            # A cmd shell has no output of its own: nothing comes before the timeout.
+            own = (shell.plugin or self.cmd).shell_output(shell)
             shell.receiving += 1
             try:
-                await asyncio.sleep(timeout)
+                if own is None:
+                    # A cmd shell has no output of its own: nothing comes before the timeout.
+                    await asyncio.sleep(timeout)
+                    ready = False
+                else:
+                    ready = await own.wait_ready(streams, timeout) and own.has_output(streams)
             finally:
                 shell.receiving -= 1
                 shell.touch()
-            raise Fault.timed_out()
+            if own is None or not ready or self.shells.get(shell.shell_id) is not shell:
+                raise Fault.timed_out()
+            # The shell's own output (a runspace pool's): no CommandId, no CommandState.
+            parts = [f"<rsp:ReceiveResponse {_XMLNS_RSP}>"]
+            for stream, data in own.take(streams, budget, per_block=_STREAM_OVERHEAD):
+                payload = base64.b64encode(data).decode("ascii")
+                parts.append(f'<rsp:Stream Name="{attr(stream)}">{payload}</rsp:Stream>')
+            parts.append("</rsp:ReceiveResponse>")
+            return Reply(ACTION_SHELL_RECEIVE + "Response", "".join(parts), ENVELOPE_SHELL)
         command = self._command_of(shell, command_id)
         proc = command.process
         shell.receiving += 1
@@ -575,8 +625,6 @@ class ShellFamily(ResourceFamily):
             raise Fault.command_not_found()  # terminated (or the shell deleted) meanwhile
         if not ready:
             raise Fault.timed_out()  # "no output yet" (MS-WSMV 3.1.4.14)
-        envelope = req.max_envelope_size or 512000
-        budget = max(4096, envelope - _RECEIVE_OVERHEAD)
         parts = [f"<rsp:ReceiveResponse {_XMLNS_RSP}>"]
         cid = attr(command.command_id)
         # Windows sends output in blocks of its own size; so do we (one
@@ -605,3 +653,102 @@ class ShellFamily(ResourceFamily):
             )
         parts.append("</rsp:ReceiveResponse>")
         return Reply(ACTION_SHELL_RECEIVE + "Response", "".join(parts), ENVELOPE_SHELL)
+
+
+# -- plug-ins: what runs in a shell ----------------------------------------------------------
+
+
+class ShellPlugin:
+    """What runs in the shells of a resource URI. WinRS hands each shell to
+    the plug-in of its URI (MS-WSMV 3.1.4.5.2 "Custom Remote Shell"); the
+    family keeps the shells, their quotas and the WinRS messages, the
+    plug-in the behaviour. Subclasses: :class:`CmdPlugin` (cmd.exe) and
+    :class:`~aiowsman.testing.families.psrp.PowerShellPlugin`.
+    """
+
+    name = ""
+
+    def __init__(self, family: ShellFamily) -> None:
+        self.family = family
+
+    def check_quota(self, family: ShellFamily, owner: str) -> None:
+        """Refuse a new shell of ``owner`` beyond the plug-in's own quota.
+
+        Raises:
+            Fault: the quota fault.
+        """
+
+    def create(self, shell: RemoteShell, req: ParsedRequest, body: etree._Element) -> None:
+        """Set up a new shell (before it is listed). Raises Fault to refuse it."""
+
+    def command(
+        self, shell: RemoteShell, req: ParsedRequest, body: etree._Element, command_id: str
+    ) -> RemoteCommand:
+        """Start a command. Raises Fault to refuse it."""
+        raise Fault.action_not_supported(req.action)
+
+    def send(
+        self,
+        shell: RemoteShell,
+        command: RemoteCommand | None,
+        stream: str,
+        data: bytes,
+        *,
+        end: bool,
+    ) -> None:
+        """Input on ``stream`` of a command (or, with ``command`` None, of
+        the shell). Raises Fault to refuse it."""
+        if command is None:
+            raise Fault.command_not_found()
+        # A console's input never ends (WINRS_CONSOLEMODE_STDIN, MS-WSMV 3.1.4.11).
+        command.process.feed(data, end=end and not command.console_stdin)
+
+    def signal(self, shell: RemoteShell, command: RemoteCommand, code: str) -> None:
+        """A signal other than terminate (``code`` in lower case). Raises
+        Fault for a signal the plug-in does not know."""
+        if code in (SIGNAL_CTRL_C, SIGNAL_CTRL_BREAK):
+            command.process.interrupt()
+        else:
+            raise Fault.shell_invalid_parameter()
+
+    def shell_output(self, shell: RemoteShell) -> SimProcess | None:
+        """The shell's own output (what a Receive without CommandId reads), or None."""
+        return None
+
+    def forgotten(self, shell: RemoteShell, command: RemoteCommand) -> None:
+        """A command was terminated (the family has stopped and dropped it)."""
+
+    def closed(self, shell: RemoteShell) -> None:
+        """The shell was deleted or expired."""
+
+
+class CmdPlugin(ShellPlugin):
+    """``windows/shell/cmd``: each command runs as ``cmd.exe /c`` (see the module docstring)."""
+
+    name = "cmd"
+
+    def command(
+        self, shell: RemoteShell, req: ParsedRequest, body: etree._Element, command_id: str
+    ) -> RemoteCommand:
+        command = (body.findtext(_RSP + "Command") or "").strip()
+        arguments = [a.text or "" for a in body.iter(_RSP + "Arguments")]
+        line = " ".join([command, *arguments]).strip()
+        skip = req.options.get("WINRS_SKIP_CMD_SHELL", "").upper() == "TRUE"
+        if skip:
+            words = split_arguments(line)
+            if not words or program_name(words[0]) not in _EXECUTABLES:
+                raise Fault.shell_file_not_found()
+        console = req.options.get("WINRS_CONSOLEMODE_STDIN", "TRUE").upper() != "FALSE"
+        process = SimProcess()
+        ctx = self.family.context(shell, console_stdin=console)
+
+        async def main(proc: SimProcess) -> int:
+            io = ProgramIO(proc.source(), proc.sink("stdout"), proc.sink("stderr"), ctx.codepage)
+            if skip:
+                # Without cmd.exe the line is one program and its arguments:
+                # no variables, operators or redirections (WINRS_SKIP_CMD_SHELL).
+                return await run_program(io, ctx, line)
+            return await run_command_line(io, ctx, line)
+
+        process.start(main)
+        return RemoteCommand(command_id, line, process, console)
