@@ -147,6 +147,10 @@ def new_client(
         own asyncio deadline) or transparent decompression (WinRM does not
         compress, and the response size cap must count the bytes received).
     """
+    global _ALLOCATOR_SETTLED
+    if not _ALLOCATOR_SETTLED:
+        _raise_mmap_threshold()
+        _ALLOCATOR_SETTLED = True
     client = aiohttp.ClientSession(
         connector=connector,
         connector_owner=connector_owner,
@@ -159,6 +163,32 @@ def new_client(
     if keyed:
         _KEYED_CLIENTS.add(client)
     return client
+
+
+#: Set once :func:`_raise_mmap_threshold` has run (it acts on the whole process).
+_ALLOCATOR_SETTLED = False
+
+
+def _raise_mmap_threshold() -> None:
+    """Let glibc serve asyncio's 256 KiB receive buffers from its heap, not from new mappings.
+
+    asyncio's selector transport reads a socket with ``recv(256 KiB)``:
+    CPython allocates a 256 KiB bytes object and shrinks it to what arrived.
+    glibc's malloc serves a block that large with ``mmap`` until the process
+    frees a mapped block above its threshold (128 KiB at start); it then
+    raises the threshold to that block's size (malloc's *dynamic mmap
+    threshold*). A receive buffer never raises it -- it is freed after being
+    shrunk -- so in a process whose other code never happened to free a
+    large block, *every* response received costs ``mmap`` + ``mremap`` +
+    ``munmap`` and fresh page faults: about a fifth of a sequential
+    Identify's client CPU (strace and timings in the h12b note,
+    ``benchmarks/results/profiles/README.md``). One 512 KiB block allocated
+    and freed raises the threshold once for the process, as any large
+    temporary object would have; elsewhere than glibc it is one short-lived
+    allocation and nothing more.
+    """
+    block = bytes(512 * 1024)
+    del block
 
 
 def is_library_client(client: aiohttp.ClientSession) -> bool:
