@@ -28,7 +28,7 @@ import time
 import traceback
 from typing import Any
 
-from benchmarks._common import Target, raise_fd_limit
+from benchmarks._common import Target, raise_fd_limit, settle_allocator
 
 PREFIX = "BENCH "
 
@@ -44,26 +44,9 @@ def _rss() -> int:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
-def _settle_allocator() -> None:
-    """Raise glibc's mmap threshold before any contender runs, for all of them alike.
-
-    asyncio reads sockets with ``recv(256 KiB)``; glibc serves that buffer
-    with ``mmap`` (then ``mremap``, ``munmap``) until the process has freed a
-    mapped block above the threshold, which raises it. Whether a contender's
-    imports and setup happen to free such a block is luck, and it moved one
-    contender's CPU per sequential operation by about a fifth. One large
-    block allocated and freed here takes the luck out: no contender is
-    measured with or without that cost by accident (aiowsman does the same
-    itself, ``aiowsman._http._raise_mmap_threshold``, so a user's process
-    does not depend on it either).
-    """
-    block = bytes(512 * 1024)
-    del block
-
-
 def main() -> int:
     spec = json.loads(sys.stdin.readline())
-    _settle_allocator()
+    settle_allocator()
     fd_limit = raise_fd_limit()
     try:
         module = importlib.import_module(f"benchmarks.contenders.{spec['contender']}")
