@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from yarl import URL
 
 from aiowsman import AsyncSession
-from aiowsman.testing import WSManTestServer
+from aiowsman.testing import HostBehaviour, Injection, InjectionKind, RequestInfo, WSManTestServer
 from tests.tripwires import Tripwires
 
 # Hypothesis: the same randomised search everywhere, but nothing timed. On a
@@ -157,6 +157,26 @@ async def basic_session(basic_server: WSManTestServer) -> AsyncIterator[AsyncSes
         timeout=10.0,
     ) as s:
         yield s
+
+
+def black_hole(operation: str) -> HostBehaviour:
+    """A host that accepts ``operation`` requests and never answers them (other operations: ok)."""
+
+    def inject(info: RequestInfo) -> Injection | None:
+        return Injection(InjectionKind.BLACK_HOLE) if info.operation == operation else None
+
+    return HostBehaviour(inject=inject)
+
+
+def slow(operation: str, delay: float) -> HostBehaviour:
+    """A host that answers ``operation`` requests ``delay`` seconds late (others at once)."""
+
+    def inject(info: RequestInfo) -> Injection | None:
+        if info.operation == operation:
+            return Injection(InjectionKind.LATENCY, delay=delay)
+        return None
+
+    return HostBehaviour(inject=inject)
 
 
 def _make_server(**kwargs: Any) -> WSManTestServer:
