@@ -33,6 +33,7 @@ from aiowsman.protocol import ResourceLocator
 from aiowsman.testing import WSManTestServer
 from aiowsman.transport import _acquire_loop_pool, _forget_pools_after_fork, _release_loop_pool
 from tests.conftest import PASSWORD, USER, slow
+from tests.waiting import until
 
 SERVICE = "wmicimv2/Win32_Service"
 OMI_SERVICE = ResourceLocator(
@@ -47,14 +48,6 @@ def _client(session: AsyncSession) -> object:
     transport = session._transport
     assert transport is not None
     return transport._client
-
-
-async def _until(condition: Callable[[], bool]) -> None:
-    for _ in range(500):  # bounded: 5 s
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not reached in 5 s")
 
 
 async def test_sessions_given_no_pool_share_the_loops_client(
@@ -142,7 +135,7 @@ async def test_a_closed_session_closes_its_idle_connections(
             async with make_session(server, index) as session:
                 await session.identify()
                 assert server.host(index).stats.open_connections == 1
-            await _until(lambda index=index: server.host(index).stats.open_connections == 0)
+            await until(lambda index=index: server.host(index).stats.open_connections == 0)
         assert server.host(0).stats.open_connections == 1  # still open: still in use
 
 
@@ -159,7 +152,7 @@ async def test_closing_a_session_leaves_another_sessions_request_alone(
         await closing.identify()
         await staying.identify()  # the same connection, same identity
         call = asyncio.ensure_future(staying.invoke("StopService", f"{SERVICE}?Name=WinRM"))
-        await _until(lambda: server.host(0).stats.in_flight == 1)
+        await until(lambda: server.host(0).stats.in_flight == 1)
         await closing.aclose()
         await asyncio.wait_for(call, 20)
         assert server.host(0).stats.connections == 1
