@@ -31,8 +31,9 @@ costs a whole shard. This module keeps the asyncio runner's contract across
   which closes its sessions and releases what they opened on servers -- waits
   up to ``close_grace`` plus a few seconds for them to exit, then kills any
   that did not. A worker whose parent dies sees its socket close and exits the
-  same way. Workers ignore SIGINT: Ctrl-C in a terminal reaches the whole
-  process group, and the parent decides.
+  same way. Ctrl-C is the parent's to decide: workers run in a process group
+  of their own (a terminal's Ctrl-C signals only the foreground group, so it
+  never reaches a worker still starting up), and ignore SIGINT besides.
 
 The operation (and a ``session_factory``, and the session options) cross to
 the workers by pickle: a module-level function or a picklable callable
@@ -367,6 +368,9 @@ class ProcessFanOut(FanOut[T]):
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=_worker_stdout(),
                 pass_fds=(child_sock.fileno(),),
+                # Out of the terminal's foreground group: Ctrl-C goes to the parent
+                # only, also while the worker's interpreter is still starting.
+                process_group=0,
             )
         finally:
             child_sock.close()
@@ -595,7 +599,7 @@ class _HostSource:
 
 def worker_main() -> None:
     """Entry point of a worker process: ``python -c '...worker_main()' FD``."""
-    # Ctrl-C reaches the whole process group; the parent decides what stops.
+    # The parent decides what stops (a SIGINT sent to this process itself is ignored).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     fd = int(sys.argv[1])
     asyncio.run(_worker(fd))

@@ -10,6 +10,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,11 @@ async def test_a_bad_process_count_is_a_usage_error() -> None:
     assert "Traceback" not in err
 
 
-async def test_ctrl_c_stops_the_run_and_its_worker_processes() -> None:
+async def _interrupt(ready: Callable[[list[psutil.Process], WSManTestServer], bool]) -> str:
+    """Run the CLI on two worker processes, Ctrl-C it once ``ready``: its stderr.
+
+    Asserts the run ended as interrupted (130) with no worker left running.
+    """
     slow = {i: HostBehaviour(latency=60.0) for i in range(20)}
     async with WSManTestServer(hosts=20, behaviours=slow) as server:
         remotes = [arg for url in server.endpoints for arg in ("-r", url)]
@@ -99,26 +104,26 @@ async def test_ctrl_c_stops_the_run_and_its_worker_processes() -> None:
             sys.executable, "-m", "aiowsman.cli", "identify", *remotes, *AUTH,
             "--processes", "2",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+            process_group=0,  # a group of its own, as a shell gives a job
         )  # fmt: skip
         workers: list[psutil.Process] = []
         try:
-            for _ in range(600):  # until both workers run (bounded: 60 s)
-                await asyncio.sleep(0.1)
+            for _ in range(3000):  # until ready (bounded: 60 s)
+                await asyncio.sleep(0.02)
                 try:
                     workers = psutil.Process(proc.pid).children()
                 except psutil.NoSuchProcess:
                     break  # the CLI ended: its output says why (below)
-                if len(workers) == 2 and server.summary()["connections"] >= 4:
+                if ready(workers, server):
                     break
-            if len(workers) != 2 or proc.returncode is not None:
+            if not ready(workers, server) or proc.returncode is not None:
                 _, err = await asyncio.wait_for(proc.communicate(), 30)
                 raise AssertionError(
                     f"workers {workers}, server {server.summary()}; the CLI ended "
                     f"({proc.returncode}): {err.decode()[-300:]}"
                 )
-            # Ctrl-C in a terminal signals the whole process group.
-            for p in (proc.pid, *(w.pid for w in workers)):
-                os.kill(p, signal.SIGINT)
+            # Ctrl-C in a terminal signals the job's process group.
+            os.killpg(proc.pid, signal.SIGINT)
             _, err = await asyncio.wait_for(proc.communicate(), 30)
             running = [w for w in workers if _alive(w)]  # looked at before the clean-up below
         finally:
@@ -130,5 +135,19 @@ async def test_ctrl_c_stops_the_run_and_its_worker_processes() -> None:
                 proc.kill()
                 await proc.wait()
     assert proc.returncode == 130
-    assert "interrupted" in err.decode()
     assert running == []
+    return err.decode()
+
+
+async def test_ctrl_c_stops_the_run_and_its_worker_processes() -> None:
+    err = await _interrupt(
+        lambda workers, server: len(workers) == 2 and server.summary()["connections"] >= 4
+    )
+    assert "interrupted" in err
+
+
+async def test_ctrl_c_while_the_workers_start_is_a_clean_interruption() -> None:
+    # The first worker has just been spawned: its interpreter is still starting.
+    err = await _interrupt(lambda workers, server: len(workers) >= 1)
+    assert "interrupted" in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
