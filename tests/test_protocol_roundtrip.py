@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiowsman.errors import (
+    CommandQuotaExceededFault,
     InvalidEnumerationContextFault,
     OperationQuotaExceededFault,
     OperationTimedOutFault,
@@ -199,6 +200,8 @@ def expected_class(subcode: str | None, code: int | None) -> type[WSManFault]:
         return ShellQuotaExceededFault
     if code == ns.CODE_QUOTA_MAX_OPERATIONS:
         return OperationQuotaExceededFault
+    if code == ns.CODE_QUOTA_MAX_COMMANDS_PER_SHELL:
+        return CommandQuotaExceededFault
     if subcode == "w:QuotaLimit" or code in ns.CODES_QUOTA:
         return QuotaExceededFault
     return WSManFault
