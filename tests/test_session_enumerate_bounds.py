@@ -278,3 +278,30 @@ async def test_to_list_one_item_short_of_the_whole_enumeration_is_stopped(
     )
     # The last batch ended the sequence: no context is left, none to release.
     assert basic_server.host(0).contexts_open == 0
+
+
+async def test_a_read_cancelled_while_the_next_batch_comes_does_not_count_against_max_items(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    # read_item takes the batch's last item, then waits for the next batch; a
+    # cancellation there keeps the item for the next read, and so must the
+    # count of items handed out: exactly max_items reads succeed.
+    async with (
+        make_server(behaviours={0: on(K.LATENCY, "Pull", delay=0.3)}) as server,
+        make_session(server) as session,
+        session.enumerate(SERVICE, batch_items=10, max_items=25) as services,
+    ):
+        first = [await services.read_item() for _ in range(9)]
+        reader = asyncio.ensure_future(services.read_item())
+        await asyncio.sleep(0)
+        reader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reader
+        rest = []
+        async with asyncio.timeout(GUARD):
+            with pytest.raises(EnumerationTooLargeError):
+                while True:
+                    rest.append(await services.read_item())
+    assert len(first) + len(rest) == 25
+    assert len({item["Name"] for item in first + rest}) == 25  # type: ignore[index]
+    assert server.host(0).contexts_open == 0
