@@ -117,6 +117,16 @@ def test_malformed_xml_is_a_protocol_error(data: bytes) -> None:
         parse_xml(data)
 
 
+@pytest.mark.parametrize("data", [b"<a>", b"<?xml version='1.0'?>\n<a>\n<b></a>"])
+def test_a_malformed_body_is_reported_as_malformed_xml_on_one_line(data: bytes) -> None:
+    # What went wrong, in words a log line keeps whole (libxml2's own
+    # messages may span lines).
+    with pytest.raises(ProtocolError) as info:
+        parse_xml(data)
+    assert info.value.message.startswith("malformed XML: ")
+    assert "\n" not in info.value.message
+
+
 def test_well_formed_non_envelope_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError, match="not a SOAP"):
         parse_envelope(b"<html><body>Bad gateway</body></html>")
