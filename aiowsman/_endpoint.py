@@ -15,6 +15,7 @@ and ``Enter-PSSession`` accept them, so all of these are understood::
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -48,22 +49,35 @@ class Endpoint:
         """True for ``https``."""
         return self.scheme == "https"
 
-    @property
-    def _host_literal(self) -> str:
-        return f"[{self.host}]" if ":" in self.host else self.host
+    def __post_init__(self) -> None:
+        # Both are read by every session made for the endpoint, and by every
+        # error and log line naming it: made once.
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        authority = f"{host}:{self.port}"
+        object.__setattr__(self, "_authority", authority)
+        object.__setattr__(self, "_url", f"{self.scheme}://{authority}{self.path}")
 
     @property
     def authority(self) -> str:
         """``host:port`` (IPv6 in brackets): how errors and logs name the host."""
-        return f"{self._host_literal}:{self.port}"
+        authority: str = self._authority  # type: ignore[attr-defined]
+        return authority
 
     @property
     def url(self) -> str:
         """The full endpoint URL (the value of the ``wsa:To`` header)."""
-        return f"{self.scheme}://{self.authority}{self.path}"
+        url: str = self._url  # type: ignore[attr-defined]
+        return url
 
     def __str__(self) -> str:
         return self.url
+
+
+#: The usual URL (``http(s)://`` + host name or IPv4 address, an optional
+#: port and path; no userinfo, IPv6, query or fragment), read without
+#: ``urlsplit``: a fan-out parses one endpoint per host. Anything else takes
+#: the general path below, which gives the same answer for these.
+_PLAIN_URL = re.compile(r"(https?)://([A-Za-z0-9._-]+)(?::([0-9]{1,5}))?(/[^?#\s]*)?", re.I)
 
 
 def _parse_port(text: str, original: str) -> int:
@@ -100,6 +114,22 @@ def parse_endpoint(value: str, *, use_tls: bool | None = None) -> Endpoint:
         aiowsman.errors.ConfigurationError: empty value, unknown scheme, bad port.
     """
     text = value.strip()
+    plain = _PLAIN_URL.fullmatch(text)
+    if plain is not None:
+        scheme, host, port_text, path = plain.groups()
+        port = int(port_text) if port_text else None
+        if port is None or 0 < port < 65536:
+            scheme = scheme.lower()
+            if port is None:
+                port = HTTPS_PORT if scheme == "https" else HTTP_PORT
+            return Endpoint(
+                scheme, host.lower(), port, path if path and path != "/" else DEFAULT_PATH
+            )
+    return _parse_general(value, text, use_tls)
+
+
+def _parse_general(value: str, text: str, use_tls: bool | None) -> Endpoint:
+    """:func:`parse_endpoint` for every form (``text``: ``value`` stripped)."""
     if not text:
         raise ConfigurationError("empty endpoint")
     authority = text.split("://", 1)[-1].split("/", 1)[0]

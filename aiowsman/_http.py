@@ -51,7 +51,7 @@ import aiohttp
 from aiohttp import hdrs
 from aiohttp.client_reqrep import ConnectionKey
 
-__all__ = ["credential_tag", "is_library_client", "new_client"]
+__all__ = ["CredentialHeader", "credential_tag", "is_library_client", "new_client"]
 
 #: Key of the credential tag: drawn once per process, never stored elsewhere,
 #: so a tag seen in a log or a ConnectionKey cannot be tested offline against
@@ -71,6 +71,30 @@ def credential_tag(authorization: str) -> int:
     return int.from_bytes(digest, "big")
 
 
+class CredentialHeader(str):
+    """An ``Authorization`` header value that carries its credential tag.
+
+    A session sends the same header with every request; made once with its
+    tag, it spares each request the digest (the tag travels with the value
+    into aiohttp's header dict). Values of any other type are tagged on the
+    fly, so nothing depends on it but speed.
+    """
+
+    __slots__ = ("tag",)
+
+    tag: int
+
+    def __new__(cls, value: str) -> CredentialHeader:
+        header = super().__new__(cls, value)
+        header.tag = credential_tag(value)
+        return header
+
+
+#: Where aiohttp's ConnectionKey keeps the proxy headers' hash (the slot the
+#: credential tag is folded into): found by name, so field order may change.
+_TAG_SLOT = ConnectionKey._fields.index("proxy_headers_hash")
+
+
 class _CredentialKeyedRequest(aiohttp.ClientRequest):
     """A ``ClientRequest`` whose connection key includes its credential tag.
 
@@ -81,15 +105,24 @@ class _CredentialKeyedRequest(aiohttp.ClientRequest):
     short-lived key), so no behaviour but pooling changes.
     """
 
+    _keyed: ConnectionKey | None = None
+
     @property
     def connection_key(self) -> ConnectionKey:
+        key = self._keyed  # asked again when the pool hands the connection out
+        if key is not None:
+            return key
         key = super().connection_key
         authorization = self.headers.get(hdrs.AUTHORIZATION)
-        if authorization is None:
-            return key
-        return key._replace(
-            proxy_headers_hash=hash((key.proxy_headers_hash, credential_tag(authorization)))
-        )
+        if authorization is not None:
+            tag = authorization.tag if type(authorization) is CredentialHeader else None
+            if tag is None:
+                tag = credential_tag(authorization)
+            fields = list(key)
+            fields[_TAG_SLOT] = hash((fields[_TAG_SLOT], tag))
+            key = tuple.__new__(ConnectionKey, fields)
+        self._keyed = key
+        return key
 
 
 def new_client(
@@ -114,6 +147,10 @@ def new_client(
         own asyncio deadline) or transparent decompression (WinRM does not
         compress, and the response size cap must count the bytes received).
     """
+    global _ALLOCATOR_SETTLED
+    if not _ALLOCATOR_SETTLED:
+        _raise_mmap_threshold()
+        _ALLOCATOR_SETTLED = True
     client = aiohttp.ClientSession(
         connector=connector,
         connector_owner=connector_owner,
@@ -126,6 +163,32 @@ def new_client(
     if keyed:
         _KEYED_CLIENTS.add(client)
     return client
+
+
+#: Set once :func:`_raise_mmap_threshold` has run (it acts on the whole process).
+_ALLOCATOR_SETTLED = False
+
+
+def _raise_mmap_threshold() -> None:
+    """Let glibc serve asyncio's 256 KiB receive buffers from its heap, not from new mappings.
+
+    asyncio's selector transport reads a socket with ``recv(256 KiB)``:
+    CPython allocates a 256 KiB bytes object and shrinks it to what arrived.
+    glibc's malloc serves a block that large with ``mmap`` until the process
+    frees a mapped block above its threshold (128 KiB at start); it then
+    raises the threshold to that block's size (malloc's *dynamic mmap
+    threshold*). A receive buffer never raises it -- it is freed after being
+    shrunk -- so in a process whose other code never happened to free a
+    large block, *every* response received costs ``mmap`` + ``mremap`` +
+    ``munmap`` and fresh page faults: about a fifth of a sequential
+    Identify's client CPU (strace and timings in the h12b note,
+    ``benchmarks/results/profiles/README.md``). One 512 KiB block allocated
+    and freed raises the threshold once for the process, as any large
+    temporary object would have; elsewhere than glibc it is one short-lived
+    allocation and nothing more.
+    """
+    block = bytes(512 * 1024)
+    del block
 
 
 def is_library_client(client: aiohttp.ClientSession) -> bool:

@@ -71,6 +71,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import aiohttp
 
+from aiowsman._deadline import Deadline
 from aiowsman._endpoint import parse_endpoint
 from aiowsman._http import new_client
 from aiowsman.errors import (
@@ -618,6 +619,16 @@ class FanOut(Generic[T]):
 
         async def work() -> None:
             assert factory is not None
+            # One timer for this worker's hosts, one after another (aiowsman._deadline).
+            timer = Deadline(asyncio.get_running_loop())
+            try:
+                await _work(timer)
+            finally:
+                timer.close()
+            await done.put(_END)
+
+        async def _work(timer: Deadline) -> None:
+            assert factory is not None
             while True:
                 if source is not None:
                     if feed_error:
@@ -634,9 +645,11 @@ class FanOut(Generic[T]):
                     if job is _END:
                         break
                     index, host = job  # type: ignore[misc]
-                result = await self._one(factory, host, index)
-                await done.put(result)
-            await done.put(_END)
+                result = await self._one(factory, host, index, timer)
+                if done.full():
+                    await done.put(result)
+                else:
+                    done.put_nowait(result)  # no coroutine for the usual case
 
         tasks: list[asyncio.Task[None]] = []
         if cfg.gc_threshold is not None:
@@ -674,68 +687,70 @@ class FanOut(Generic[T]):
                 if cfg.gc_threshold is not None:
                     _gc_restore()
 
-    async def _one(self, factory: SessionFactory[Any], host: str, index: int) -> HostResult[T]:
+    async def _one(
+        self, factory: SessionFactory[Any], host: str, index: int, timer: Deadline
+    ) -> HostResult[T]:
         cfg = self._settings
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+        loop = timer.loop
         attempts = 0
         last: BaseException | None = None
         late = False
         _HOST.set(host)  # this worker task's context: current_host()
+        task: Any = asyncio.current_task(loop)
+        # Two bounds, one timer: the deadline proper, and a short grace beyond
+        # it in which a session may close (send its Release, say). A session
+        # whose close hangs too is abandoned at deadline + grace.
+        deadline_at = timer.start(task, cfg.deadline, grace=cfg.close_grace)
+        start = deadline_at - cfg.deadline
         try:
-            # Two bounds: the deadline proper, and a short grace beyond it in
-            # which a session may close (send its Release, say). A session
-            # whose close hangs too is abandoned at deadline + grace.
-            async with asyncio.timeout(cfg.deadline + cfg.close_grace):
-                async with asyncio.timeout(cfg.deadline):
-                    while True:
-                        attempts += 1
-                        try:
-                            async with factory(host) as session:
-                                value = await self._operation(session)
-                                finished = loop.time()
-                        except asyncio.CancelledError:
-                            raise
-                        except Exception as exc:
-                            last = exc
-                            if loop.time() - start > cfg.deadline:
-                                late = True  # see below
-                                break
-                            retry, at_least = _retryable(exc, cfg.idempotent)
-                            if not retry or attempts > cfg.retries:
-                                break
-                            # Full jitter (AWS architecture blog, "Exponential
-                            # Backoff And Jitter"): spreads the retries of many
-                            # hosts refused at once by a shared quota.
-                            ceiling = min(cfg.backoff_max, cfg.backoff * 2 ** (attempts - 1))
-                            delay = random.uniform(0, ceiling)
-                            if at_least is not None:
-                                delay = max(delay, min(at_least, cfg.backoff_max))
-                            await asyncio.sleep(delay)
-                            continue
-                        if finished - start > cfg.deadline:
-                            # The operation returned after the deadline: the
-                            # loop was too busy to fire it in time (a timer
-                            # cannot interrupt running code). The deadline is
-                            # the contract, so this is a timeout, not a late ok.
-                            late = True
-                            break
-                        return HostResult(
-                            host=host,
-                            ok=True,
-                            value=value,
-                            elapsed=loop.time() - start,
-                            attempts=attempts,
-                            index=index,
-                        )
-        except asyncio.CancelledError:
-            raise
-        except TimeoutError:
-            # Only the host deadline gets here: an attempt's own errors are
-            # caught inside the loop.
-            late = True
+            while True:
+                attempts += 1
+                try:
+                    async with factory(host) as session:
+                        value = await self._operation(session)
+                        finished = loop.time()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    last = exc
+                    if loop.time() > deadline_at:
+                        late = True  # see below
+                        break
+                    retry, at_least = _retryable(exc, cfg.idempotent)
+                    if not retry or attempts > cfg.retries:
+                        break
+                    # Full jitter (AWS architecture blog, "Exponential
+                    # Backoff And Jitter"): spreads the retries of many
+                    # hosts refused at once by a shared quota.
+                    ceiling = min(cfg.backoff_max, cfg.backoff * 2 ** (attempts - 1))
+                    delay = random.uniform(0, ceiling)
+                    if at_least is not None:
+                        delay = max(delay, min(at_least, cfg.backoff_max))
+                    await asyncio.sleep(delay)
+                    continue
+                if finished > deadline_at:
+                    # The operation returned after the deadline: the loop was
+                    # too busy to fire it in time (a timer cannot interrupt
+                    # running code). The deadline is the contract, so this is
+                    # a timeout, not a late ok.
+                    late = True
+                    break
+                return HostResult(
+                    host=host,
+                    ok=True,
+                    value=value,
+                    elapsed=loop.time() - start,
+                    attempts=attempts,
+                    index=index,
+                )
+        except asyncio.CancelledError as exc:
+            if not timer.stop(exc):
+                raise
+            late = True  # only the host deadline gets here
         except Exception as exc:  # session close failed, etc.
             last = exc
+        finally:
+            timer.stop(None)
         if late:
             # Report it naming the host, with what the last attempt saw.
             err = _deadline_error(host, cfg.deadline, last)

@@ -49,9 +49,9 @@ Errors
 from __future__ import annotations
 
 import asyncio
-import builtins
 import dataclasses
 import functools
+import logging
 import os
 import random
 import time
@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import aiohttp
 
+from aiowsman._deadline import Deadline
 from aiowsman._endpoint import Endpoint, parse_endpoint
 from aiowsman._log import log_exchange, logger
 from aiowsman._threads import WorkerPool
@@ -212,6 +213,34 @@ def _read_response(
     return parse(envelope)
 
 
+@functools.lru_cache(maxsize=64)
+def _transport_settings(
+    verify: bool | str,
+    skip_cn_check: bool,
+    skip_ca_check: bool,
+    cert: str | tuple[str, str] | None,
+    ssl_context: Any,
+    proxy: str | None,
+    allow_unencrypted: bool,
+    encrypt: bool,
+    max_response_size: int,
+    max_channels: int,
+) -> TransportSettings:
+    # Immutable, and the same for every session of a fan-out: made once.
+    return TransportSettings(
+        verify=verify,
+        skip_cn_check=skip_cn_check,
+        skip_ca_check=skip_ca_check,
+        cert=cert,
+        ssl_context=ssl_context,
+        proxy=proxy,
+        allow_unencrypted=allow_unencrypted,
+        encrypt=encrypt,
+        max_response_size=max_response_size,
+        max_channels=max_channels,
+    )
+
+
 def _coerce_locator(locator: Locator) -> ResourceLocator:
     if isinstance(locator, Item):
         if locator.epr is None:
@@ -257,7 +286,9 @@ class AsyncSession:
             credentials it carried, its trace configs are kept and its
             default headers, auth and timeouts are not applied.
         connector: an aiohttp connector to share (not closed by this
-            session), with the same rules.
+            session), with the same rules. Without either, Basic, none and
+            certificate sessions share their event loop's default pool
+            (same rules; the session's idle connections are closed with it).
         max_channels: concurrent requests in flight on this session.
         use_tls: force HTTPS (True) or HTTP (False) for an endpoint without a scheme.
         encrypt: message encryption for connection-bound schemes (NTLM,
@@ -361,18 +392,22 @@ class AsyncSession:
                 host=self._host,
                 operation="CreateSession",
             )
-        settings = TransportSettings(
-            verify=verify,
-            skip_cn_check=skip_cn_check,
-            skip_ca_check=skip_ca_check,
-            cert=cert,
-            ssl_context=ssl_context,
-            proxy=proxy,
-            allow_unencrypted=allow_unencrypted,
-            encrypt=encrypt,
-            max_response_size=response_size_cap(max_envelope_size),
-            max_channels=max_channels,
+        settings_args = (
+            verify,
+            skip_cn_check,
+            skip_ca_check,
+            cert,
+            ssl_context,
+            proxy,
+            allow_unencrypted,
+            encrypt,
+            response_size_cap(max_envelope_size),
+            max_channels,
         )
+        try:
+            settings = _transport_settings(*settings_args)
+        except TypeError:  # an unhashable value (a list as cert, say): made afresh
+            settings = _transport_settings.__wrapped__(*settings_args)
         try:
             self._transport = Transport(
                 self._endpoint,
@@ -421,8 +456,11 @@ class AsyncSession:
         self._open_subscriptions: weakref.WeakSet[Subscription] | None = None
         #: Shells created and not yet deleted (deleted by aclose()).
         self._shells: set[Shell] = set()
-        #: invoke_command's runspace pools, by configuration (closed by aclose()).
-        self._pools: dict[str, RunspacePool] = {}
+        #: The timer of this session's operation deadlines (made on first use).
+        self._timer: Deadline | None = None
+        #: invoke_command's runspace pools, by configuration (closed by
+        #: aclose()); made on first use, as most sessions never invoke one.
+        self._pools: dict[str, RunspacePool] | None = None
         self._pools_lock: asyncio.Lock | None = None
 
     # -- properties -----------------------------------------------------------
@@ -532,19 +570,19 @@ class AsyncSession:
         """
         if self._closed:
             return
-        pools, self._pools = list(self._pools.values()), {}
-        if pools:
+        if self._pools:
+            pools, self._pools = list(self._pools.values()), {}
             await asyncio.gather(*(p.aclose() for p in pools), return_exceptions=True)
-        shells = list(self._shells)
-        if shells:
+        if self._shells:
+            shells = list(self._shells)
             await asyncio.gather(*(s.aclose() for s in shells), return_exceptions=True)
-        closers = [e.aclose() for e in list(self._open_enumerators or ())]
-        closers += [s.aclose() for s in list(self._open_subscriptions or ())]
-        if closers:
+        if self._open_enumerators or self._open_subscriptions:
+            closers = [e.aclose() for e in list(self._open_enumerators or ())]
+            closers += [s.aclose() for s in list(self._open_subscriptions or ())]
             await asyncio.gather(*closers, return_exceptions=True)
-        orphans, self._orphaned_contexts = self._orphaned_contexts, []
-        abandoned, self._orphaned_subscriptions = self._orphaned_subscriptions, []
-        if orphans or abandoned:
+        if self._orphaned_contexts or self._orphaned_subscriptions:
+            orphans, self._orphaned_contexts = self._orphaned_contexts, []
+            abandoned, self._orphaned_subscriptions = self._orphaned_subscriptions, []
             await asyncio.gather(
                 *(self._release_context(loc, ctx) for loc, ctx in orphans),
                 *(self._unsubscribe(uri, manager) for uri, manager in abandoned),
@@ -553,6 +591,8 @@ class AsyncSession:
         if self._orphan_release is not None:
             await asyncio.gather(self._orphan_release, return_exceptions=True)
         self._closed = True
+        if self._timer is not None:
+            self._timer.close()
         if self._transport is not None:
             await self._transport.close()
 
@@ -659,48 +699,65 @@ class AsyncSession:
             raise ConfigurationError("the session is closed", host=self._host, operation=operation)
         if deadline is None:
             deadline = self._timeout
-        started = time.perf_counter()
+        debug = logger.isEnabledFor(logging.DEBUG)  # once: log_exchange is only called if so
+        started = time.perf_counter() if debug else 0.0
         status: int | str = "-"
         size = 0
         expired = False
+        # One deadline over the whole operation (see aiowsman._deadline: the
+        # session's timer serves its successive operations; one running
+        # concurrently with another of this session gets its own).
+        loop = asyncio.get_running_loop()
+        timer = self._timer
+        if timer is None or timer.loop is not loop:
+            timer = self._timer = Deadline(loop)
+        elif timer.task is not None:  # busy: another operation of this session
+            timer = Deadline(loop)
+        task: Any = asyncio.current_task(loop)
+        when = timer.start(task, deadline)
         try:
-            async with asyncio.timeout(deadline) as cm:
-                attempt = 0
-                while True:
-                    try:
-                        if anonymous:
-                            response = await transport.exchange_anonymous(
-                                request.body,
-                                operation=operation,
-                                path=_ANONYMOUS_IDENTIFY_PATH,
-                                headers={"WSMANIDENTIFY": "unauthenticated"},
-                            )
-                        else:
-                            response = await transport.exchange(request.body, operation=operation)
-                    except (ConnectError, ServiceUnavailableError) as exc:
-                        delay = self._retry_delay(exc, operation, attempt, cm.when())
-                        if delay is None:
-                            raise
-                        attempt += 1
-                        logger.debug(
-                            "[%s] %s failed (%s); attempt %d in %.2fs",
-                            self._host,
-                            operation,
-                            exc.message,
-                            attempt + 1,
-                            delay,
+            attempt = 0
+            while True:
+                try:
+                    if anonymous:
+                        response = await transport.exchange_anonymous(
+                            request.body,
+                            operation=operation,
+                            path=_ANONYMOUS_IDENTIFY_PATH,
+                            headers={"WSMANIDENTIFY": "unauthenticated"},
                         )
-                        await asyncio.sleep(delay)
-                        continue
-                    break
-                status = response.status
-                size = len(response.body)
-                if size > PARSE_OFFLOAD_BYTES:
-                    result = await PARSE_POOL.run(
-                        functools.partial(_read_response, response, request, parse)
+                    else:
+                        response = await transport.exchange(request.body, operation=operation)
+                except (ConnectError, ServiceUnavailableError) as exc:
+                    delay = self._retry_delay(exc, operation, attempt, when)
+                    if delay is None:
+                        raise
+                    attempt += 1
+                    logger.debug(
+                        "[%s] %s failed (%s); attempt %d in %.2fs",
+                        self._host,
+                        operation,
+                        exc.message,
+                        attempt + 1,
+                        delay,
                     )
-                else:
-                    result = _read_response(response, request, parse)
+                    await asyncio.sleep(delay)
+                    continue
+                break
+            status = response.status
+            size = len(response.body)
+            if size > PARSE_OFFLOAD_BYTES:
+                result = await PARSE_POOL.run(
+                    functools.partial(_read_response, response, request, parse)
+                )
+            else:
+                result = _read_response(response, request, parse)
+        except asyncio.CancelledError as cancelled:
+            if not timer.stop(cancelled):
+                raise
+            if debug:
+                self._log(request, resource, "timeout", size, started)
+            expired = True
         except WSManFault as fault:
             fault.with_context(self._host, operation)
             if operation not in _CLEANUP_OPERATIONS:
@@ -709,26 +766,12 @@ class AsyncSession:
                 # Unsubscribe sent when an enumeration or subscription ends
                 # neither sets nor clears it.
                 self._error = fault
-            log_exchange(
-                self._host,
-                operation,
-                request.action,
-                resource,
-                f"{status} fault",
-                size,
-                time.perf_counter() - started,
-            )
+            if debug:
+                self._log(request, resource, f"{status} fault", size, started)
             raise
         except WSManError as exc:
-            log_exchange(
-                self._host,
-                operation,
-                request.action,
-                resource,
-                f"error:{exc.category}",
-                size,
-                time.perf_counter() - started,
-            )
+            if debug:
+                self._log(request, resource, f"error:{exc.category}", size, started)
             if exc.__suppress_context__:
                 # Raised "from None": the context is never shown, and it may
                 # not pickle (lxml's XMLSyntaxError holds its error log), which
@@ -736,39 +779,36 @@ class AsyncSession:
                 # pickles errors, with tblib's traceback support).
                 exc.__context__ = None
             raise exc.with_context(self._host, operation) from exc.__cause__
-        except builtins.TimeoutError:
-            if not cm.expired():
-                raise
-            log_exchange(
-                self._host,
-                operation,
-                request.action,
-                resource,
-                "timeout",
-                size,
-                time.perf_counter() - started,
-            )
-            expired = True
+        finally:
+            timer.stop(None)
+            if timer is not self._timer:
+                timer.close()
         if expired:
-            # Raised outside the handler: the asyncio TimeoutError and the
-            # CancelledError it came from say nothing more, and whatever the
-            # cancelled HTTP exchange was holding must not ride along.
+            # Raised outside the handler: the CancelledError of the deadline
+            # says nothing more, and whatever the cancelled HTTP exchange was
+            # holding must not ride along.
             message = f"no answer within the {deadline:g}s deadline"
             if anonymous or not self._auth.sends_credentials:
                 message += UNAUTHENTICATED_HINT
             raise TimeoutError(message, host=self._host, operation=operation)
         if operation not in _CLEANUP_OPERATIONS:
             self._error = None
+        if debug:
+            self._log(request, resource, status, size, started)
+        return result
+
+    def _log(
+        self, request: Request, resource: str | None, outcome: int | str, size: int, started: float
+    ) -> None:
         log_exchange(
             self._host,
-            operation,
+            request.operation,
             request.action,
             resource,
-            status,
+            outcome,
             size,
             time.perf_counter() - started,
         )
-        return result
 
     def _retry_delay(
         self, exc: WSManError, operation: str, attempt: int, deadline_at: float | None
@@ -1334,8 +1374,8 @@ class AsyncSession:
             aiowsman.errors.WSManError: any other failure.
         """
         psrp = _psrp_module(self._host)
-        if self._pools_lock is None:
-            self._pools_lock = asyncio.Lock()
+        if self._pools is None or self._pools_lock is None:
+            self._pools, self._pools_lock = {}, asyncio.Lock()
         result: InvokeResult = await psrp.invoke_command(
             self,
             self._pools,

@@ -11,12 +11,19 @@ Channels
 
     * Schemes that are not connection-bound (Basic, none, certificate) need
       no per-connection state: every request goes through one shared,
-      keep-alive connection pool -- ours, or a caller-supplied
-      ``aiohttp.ClientSession`` / connector shared across many sessions. This
-      is the hot path and does nothing beyond aiohttp's own work, except
-      that pooled connections are keyed by the credentials they carried, so
-      sessions with other credentials (or none) sharing the pool never reuse
-      them, and no cookie is kept (:mod:`aiowsman._http`).
+      keep-alive connection pool -- a caller-supplied
+      ``aiohttp.ClientSession`` / connector shared across many sessions, the
+      fan-out runner's, or by default the event loop's own (one per loop,
+      made for its first session and closed with its last: an aiohttp
+      client per session cost more than a Get). This is the hot path and
+      does nothing beyond aiohttp's own work, except that pooled connections
+      are keyed by the credentials they carried, so sessions with other
+      credentials (or none) sharing the pool never reuse them, and no cookie
+      is kept (:mod:`aiowsman._http`); TLS settings and proxy are part of
+      aiohttp's own key. On a pool shared with other sessions a session
+      bounds its requests in flight itself (``max_channels``), and on the
+      library's pools it closes its idle connections when it closes, as its
+      own pool's would have been.
     * Connection-bound schemes (NTLM, Negotiate, Kerberos with encryption,
       CredSSP: MS-WSMV 2.2.9.1 ties the context to the TCP connection) get up
       to ``max_channels`` channels, each its own ``TCPConnector(limit=1)``, so
@@ -56,7 +63,9 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Coroutine, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,10 +73,17 @@ import aiohttp
 from aiohttp.connector import Connection
 
 from aiowsman._endpoint import Endpoint
-from aiowsman._http import is_library_client, new_client
+from aiowsman._http import CredentialHeader, is_library_client, new_client
 from aiowsman._log import transport_logger as log
 from aiowsman.auth._executor import run_offload
-from aiowsman.auth.base import Auth, AuthContext, HttpRequest, HttpResponse, Offload
+from aiowsman.auth.base import (
+    Auth,
+    AuthContext,
+    HttpRequest,
+    HttpResponse,
+    Offload,
+    PreemptiveContext,
+)
 from aiowsman.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -127,6 +143,13 @@ UNAUTHENTICATED_HINT = (
     "may never answer an unauthenticated request)"
 )
 _READ_CHUNK = 64 * 1024
+#: The headers of every request (a scheme adds its own).
+_BASE_HEADERS: Mapping[str, str] = {
+    "Content-Type": CONTENT_TYPE,
+    # WinRM does not compress; identity also keeps the size cap exact.
+    "Accept-Encoding": "identity",
+    "User-Agent": USER_AGENT,
+}
 
 
 def response_size_cap(max_envelope_size: int) -> int:
@@ -383,11 +406,19 @@ class GuardedConnector(aiohttp.TCPConnector):
     the session) covers a push that arrives after the request was sent.
     """
 
-    async def connect(self, *args: Any, **kwargs: Any) -> Connection:
+    async def connect(
+        self,
+        req: aiohttp.ClientRequest,
+        traces: list[Any],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 (aiohttp's signature)
+    ) -> Connection:
         for _ in range(_MAX_DISCARDS):
-            conn = await super().connect(*args, **kwargs)
+            conn = await super().connect(req, traces, timeout)
             protocol = conn.protocol
             if protocol is None or not protocol.should_close:
+                held = _HELD.get()
+                if held is not None and protocol is not held.last:
+                    held.note(protocol, req)
                 return conn
             transport = protocol.transport
             peer = transport.get_extra_info("peername") if transport is not None else None
@@ -400,6 +431,144 @@ class GuardedConnector(aiohttp.TCPConnector):
             f"the server kept sending responses nobody asked for on {_MAX_DISCARDS} "
             "kept-alive connections"
         )
+
+    def close_idle(self, key: object, protocol: object) -> None:
+        """Close ``protocol`` if it waits idle in this pool under ``key``.
+
+        For a session sharing the pool with others that closes: its idle
+        connections go, as its own pool's would have (nobody else is served
+        on them), while one in use by another session of the same
+        credentials is left alone. aiohttp has no public call for this; its
+        idle pool (``_conns``: key -> (protocol, time) pairs) is read
+        defensively, and without it the connections simply expire after
+        ``keepalive_timeout``.
+        """
+        pool = getattr(self, "_conns", None)
+        if not isinstance(pool, dict):
+            return
+        idle = pool.get(key)
+        if not idle:
+            return
+        for index, entry in enumerate(idle):
+            if entry[0] is protocol:
+                del idle[index]
+                if not idle:
+                    del pool[key]
+                protocol.close()
+                return
+
+
+class _Held:
+    """The connections one transport was handed by a shared pool (to close them with it).
+
+    Filled by :meth:`GuardedConnector.connect` through :data:`_HELD`, set
+    around each request of a transport on a shared pool. A transport holds
+    one connection mostly (kept without a dict), at most ``max_channels``
+    at a time; closed ones are pruned when more pile up.
+    """
+
+    __slots__ = ("key", "last", "limit", "more", "protocol")
+
+    def __init__(self, limit: int) -> None:
+        #: The first connection (or one that replaced it once it closed), and its pool key.
+        self.protocol: Any = None
+        self.key: object = None
+        #: Any other: protocol -> its pool key.
+        self.more: dict[object, object] | None = None
+        self.last: object = None
+        self.limit = 2 * limit + 2
+
+    def note(self, protocol: Any, request: aiohttp.ClientRequest) -> None:
+        """Note a connection other than the previous request's (the caller checks ``last``)."""
+        self.last = protocol
+        first = self.protocol
+        if first is protocol:
+            return
+        if first is None or not first.is_connected():
+            self.protocol = protocol
+            self.key = request.connection_key
+            return
+        more = self.more
+        if more is None:
+            more = self.more = {}
+        if protocol not in more:
+            if len(more) >= self.limit:
+                for gone in [p for p in more if not p.is_connected()]:  # type: ignore[attr-defined]
+                    del more[gone]
+            more[protocol] = request.connection_key
+
+    def release(self, connector: aiohttp.BaseConnector | None) -> None:
+        """Close the held connections that wait idle in ``connector``'s pool."""
+        if isinstance(connector, GuardedConnector):
+            if self.protocol is not None:
+                connector.close_idle(self.key, self.protocol)
+            for protocol, key in (self.more or {}).items():
+                connector.close_idle(key, protocol)
+        self.protocol = self.key = self.more = self.last = None
+
+
+#: The :class:`_Held` of the transport whose request is being sent (its task's context).
+_HELD: ContextVar[_Held | None] = ContextVar("aiowsman_held_connections", default=None)
+
+
+class _LoopPool:
+    """The default connection pool of one event loop, and how many transports use it."""
+
+    __slots__ = ("__weakref__", "client", "loop", "users")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.client = new_client(GuardedConnector(limit=0), connector_owner=True)
+        self.users = 0
+
+
+#: The default pools, one per event loop (aiohttp's objects belong to the loop
+#: they were made on). Only the transports using a pool hold it; the last one
+#: to close closes it, so a loop ends with nothing of it open. (The registry
+#: holds neither loops nor pools: a pool refers to its loop, so a strong
+#: reference here would keep both alive forever after a session left unclosed.)
+_LOOP_POOLS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, weakref.ReferenceType[_LoopPool]
+] = weakref.WeakKeyDictionary()
+#: Pools a forked child inherited: their sockets are the parent's, so the
+#: child never uses, closes nor collects them (closing would end the parent's
+#: TLS sessions); it starts pools of its own.
+_INHERITED_POOLS: list[_LoopPool] = []
+
+
+def _forget_pools_after_fork() -> None:
+    _INHERITED_POOLS.extend(pool for ref in _LOOP_POOLS.values() if (pool := ref()) is not None)
+    _LOOP_POOLS.clear()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_forget_pools_after_fork)
+
+
+def _acquire_loop_pool() -> _LoopPool | None:
+    """The running loop's default pool, one more user counted; None if the loop cannot have one."""
+    loop = asyncio.get_running_loop()
+    ref = _LOOP_POOLS.get(loop)
+    pool = ref() if ref is not None else None
+    if pool is None:
+        try:
+            weakref.ref(loop)
+        except TypeError:  # a loop that cannot be weakly referenced: no default pool
+            return None
+        pool = _LoopPool(loop)
+        _LOOP_POOLS[loop] = weakref.ref(pool)
+    pool.users += 1
+    return pool
+
+
+async def _release_loop_pool(pool: _LoopPool) -> None:
+    pool.users -= 1
+    if pool.users == 0:
+        ref = _LOOP_POOLS.get(pool.loop)
+        if ref is not None and ref() is pool:
+            del _LOOP_POOLS[pool.loop]
+        if pool not in _INHERITED_POOLS:
+            await pool.client.close()
 
 
 class _Channel:
@@ -432,8 +601,13 @@ class _ChannelConnector(GuardedConnector):
         super().__init__(limit=1)
         self.channel: _Channel | None = None
 
-    async def connect(self, *args: Any, **kwargs: Any) -> Connection:
-        conn = await super().connect(*args, **kwargs)
+    async def connect(
+        self,
+        req: aiohttp.ClientRequest,
+        traces: list[Any],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 (aiohttp's signature)
+    ) -> Connection:
+        conn = await super().connect(req, traces, timeout)
         channel = self.channel
         if channel is not None and conn.protocol is not channel.protocol:
             channel.protocol = conn.protocol
@@ -491,6 +665,53 @@ class _ChannelPool:
                 fut.set_result(channel)
                 return
         self._idle.append(channel)
+
+
+class _Slots:
+    """At most ``size`` requests of a session in flight on a pool it shares with others.
+
+    A semaphore (FIFO, cancellation-safe) whose free path is an integer
+    update: the caller takes a slot with ``if slots.free and not
+    slots.waiters: slots.free -= 1`` and only awaits :meth:`wait` otherwise.
+    """
+
+    __slots__ = ("free", "waiters")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        #: Made on the first wait: most sessions never wait.
+        self.waiters: collections.deque[asyncio.Future[None]] | None = None
+
+    async def wait(self) -> None:
+        """Wait for a slot (handed over by :meth:`release`), in arrival order."""
+        waiters = self.waiters
+        if self.free and not waiters:
+            self.free -= 1
+            return
+        if waiters is None:
+            waiters = self.waiters = collections.deque()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot in the same tick: pass it on
+            else:
+                try:
+                    waiters.remove(waiter)
+                except ValueError:
+                    pass
+            raise
+
+    def release(self) -> None:
+        waiters = self.waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot goes straight to the next in line
+                return
+        self.free += 1
 
 
 class Transport:
@@ -552,24 +773,30 @@ class Transport:
         )
         self._proxy = settings.proxy
         self._max_response = settings.max_response_size
-        self._base_headers = {
-            "Content-Type": CONTENT_TYPE,
-            # WinRM does not compress; identity also keeps the size cap exact.
-            "Accept-Encoding": "identity",
-            "User-Agent": settings.user_agent,
-        }
+        # Read, never changed (requests copy or merge them): shared unless the
+        # User-Agent is the caller's own.
+        self._base_headers = (
+            _BASE_HEADERS
+            if settings.user_agent == USER_AGENT
+            else {**_BASE_HEADERS, "User-Agent": settings.user_agent}
+        )
         self._user_session = client_session
         self._user_connector = connector
         self._client: aiohttp.ClientSession | None = None
         self._own_client = False
         self._shared_context: AuthContext | None = None
-        #: Bounds requests in flight to max_channels on a caller-supplied pool
-        #: (whose limits are the caller's, shared by many sessions).
-        self._slots: asyncio.Semaphore | None = (
-            asyncio.Semaphore(settings.max_channels)
-            if client_session is not None or connector is not None
-            else None
-        )
+        #: Every header of a request, when the scheme only adds fixed headers
+        #: (set with the shared context): the hot path of :meth:`exchange`.
+        self._preemptive_headers: dict[str, str] | None = None
+        self._preemptive: PreemptiveContext | None = None
+        #: Bounds requests in flight to max_channels on a pool shared with
+        #: other sessions (whose limits are not this session's).
+        self._slots: _Slots | None = None
+        #: The default pool of the event loop, when this transport uses it.
+        self._loop_pool: _LoopPool | None = None
+        #: The connections handed to this transport by a pool it shares with
+        #: other sessions (the loop's, the fan-out runner's), closed with it.
+        self._held: _Held | None = None
         self._pool: _ChannelPool | None = None
         self._closed = False
         self._opened = False
@@ -591,6 +818,9 @@ class Transport:
             return
         self._closed = True
         clients: list[aiohttp.ClientSession] = []
+        if self._held is not None and self._client is not None:
+            # A shared pool stays open: only this session's idle connections go.
+            self._held.release(self._client.connector)
         if self._own_client and self._client is not None:
             clients.append(self._client)
         if self._pool is not None:
@@ -598,6 +828,9 @@ class Transport:
         self._client = None
         for client in clients:
             await client.close()
+        loop_pool, self._loop_pool = self._loop_pool, None
+        if loop_pool is not None:
+            await _release_loop_pool(loop_pool)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -608,8 +841,10 @@ class Transport:
         if client is None:
             self._check_open()
             user = self._user_session
+            limit = self.settings.max_channels
             if user is not None and is_library_client(user):
                 client = user  # the fan-out runner's: already keyed, cookie-free
+                self._held = _Held(limit)
             elif user is not None:
                 # Only the caller's pool is shared: requests go through a
                 # client of ours over its connector, so connections stay keyed
@@ -623,15 +858,25 @@ class Transport:
                     connector, connector_owner=False, trace_configs=user.trace_configs
                 )
                 self._own_client = True
-            else:
-                if self._user_connector is not None:
-                    client = new_client(self._user_connector, connector_owner=False)
-                else:
-                    client = new_client(
-                        GuardedConnector(limit=self.settings.max_channels),
-                        connector_owner=True,
-                    )
+            elif self._user_connector is not None:
+                client = new_client(self._user_connector, connector_owner=False)
                 self._own_client = True
+            elif (loop_pool := _acquire_loop_pool()) is not None:
+                # The default: the event loop's pool, shared by every session
+                # given none (no client and connector made and closed per
+                # session). Connections stay apart as on any shared pool:
+                # keyed by credentials, TLS settings and proxy (aiowsman._http).
+                self._loop_pool = loop_pool
+                client = loop_pool.client
+                self._held = _Held(limit)
+            else:
+                client = new_client(GuardedConnector(limit=limit), connector_owner=True)
+                self._own_client = True
+                self._client = client
+                self._opened = True
+                return client  # its own connector holds at most `limit` connections
+            # A pool shared with other sessions: this session's own bound.
+            self._slots = _Slots(limit)
             self._client = client
             self._opened = True
         return client
@@ -647,8 +892,12 @@ class Transport:
 
     # -- the exchange ---------------------------------------------------------
 
-    async def exchange(self, body: bytes, *, operation: str) -> HttpResponse:
+    def exchange(self, body: bytes, *, operation: str) -> Coroutine[Any, Any, HttpResponse]:
         """POST ``body`` (a SOAP envelope) and return the final response.
+
+        A plain function returning the coroutine to await (``await
+        transport.exchange(...)``): on the hot path that coroutine is the one
+        that sends the request, so the call costs no coroutine of its own.
 
         Returns:
             The response, when its status is 200 or it carries a SOAP body
@@ -663,18 +912,34 @@ class Transport:
         if self._closed:
             self._check_open()  # raises
         if self.auth.connection_bound:
-            response = await self._exchange_bound(body, operation)
-        else:
-            # The hot path, awaited here rather than in a coroutine of its own
-            # (one frame less to create and to resume on every request).
-            client, context, request = self._prepare_shared(body)
-            slots = self._slots
-            if slots is None:
-                # Our own connector already holds at most max_channels connections.
-                response = await self._run_flow(context, request, client, operation, None)
-            else:
-                async with slots:
-                    response = await self._run_flow(context, request, client, operation, None)
+            return self._exchange_bound(body, operation)
+        client = self._client or self._shared_client()
+        context = self._shared_context
+        if context is None:
+            context = self._new_shared_context()
+        headers = self._preemptive_headers
+        if headers is not None:
+            # The hot path (Basic, none, certificate): the scheme only adds
+            # fixed headers, so the request is sent directly, with no flow
+            # generator and no request object (aiowsman.auth.base).
+            return self._send(
+                client, self._url, body, headers, operation, None, preemptive=self._preemptive
+            )
+        return self._exchange_flow(client, context, body, operation)
+
+    async def _exchange_flow(
+        self, client: aiohttp.ClientSession, context: AuthContext, body: bytes, operation: str
+    ) -> HttpResponse:
+        """The shared pool, for a scheme whose flow is more than fixed headers."""
+        slots = self._slots
+        if slots is not None:
+            await slots.wait()
+        try:
+            request = HttpRequest(self._url, body, dict(self._base_headers))
+            response = await self._run_flow(context, request, client, operation, None)
+        finally:
+            if slots is not None:
+                slots.release()
         return self._check_status(response)
 
     async def exchange_anonymous(
@@ -693,21 +958,25 @@ class Transport:
         self._check_open()
         client = self._shared_client()
         url = f"{self.endpoint.scheme}://{self.endpoint.authority}{path}"
-        request = HttpRequest(url, body, {**self._base_headers, **headers})
-        response = await self._send(client, request, operation, None, anonymous=True)
+        response = await self._send(
+            client, url, body, {**self._base_headers, **headers}, operation, None, anonymous=True
+        )
         return self._check_status(response, scheme="none")
 
-    def _prepare_shared(
-        self, body: bytes
-    ) -> tuple[aiohttp.ClientSession, AuthContext, HttpRequest]:
-        """The pool, the shared context and the request, for a scheme not bound to connections."""
-        client = self._client or self._shared_client()
-        context = self._shared_context
-        if context is None:
-            context = self._shared_context = self.auth.new_context(
-                url=self._url, host=self.endpoint.host, encrypt=self.settings.encrypt
-            )
-        return client, context, HttpRequest(self._url, body, dict(self._base_headers))
+    def _new_shared_context(self) -> AuthContext:
+        """The one context of a scheme not bound to connections (made on first use)."""
+        context = self._shared_context = self.auth.new_context(
+            url=self._url, host=self.endpoint.host, encrypt=self.settings.encrypt
+        )
+        if isinstance(context, PreemptiveContext):
+            self._preemptive = context
+            headers = {**self._base_headers, **context.preemptive_headers}
+            authorization = headers.get("Authorization")
+            if authorization is not None:
+                # Tagged once for the pool's credential keying (aiowsman._http).
+                headers["Authorization"] = CredentialHeader(authorization)
+            self._preemptive_headers = headers
+        return context
 
     async def _exchange_bound(self, body: bytes, operation: str) -> HttpResponse:
         self._check_open()
@@ -719,7 +988,7 @@ class Transport:
         try:
             response = await self._exchange_on_channel(channel, body, operation)
             ok = True
-            return response
+            return self._check_status(response)
         finally:
             if not ok:
                 # An error or cancellation mid-flow leaves the context in an
@@ -768,8 +1037,7 @@ class Transport:
             # token is made (Kerberos puts it in the AP-REQ), so open the
             # connection with an unauthenticated request first; WinRM answers
             # it with a 401 on the same kept-alive connection.
-            probe = HttpRequest(self._url, b"", dict(self._base_headers))
-            await self._send(channel.client, probe, operation, channel)
+            await self._send(channel.client, self._url, b"", self._base_headers, operation, channel)
         if channel.peer_cert is None:
             return None
         # RFC 5929 tls-server-end-point, computed where the SPNEGO schemes live.
@@ -802,7 +1070,10 @@ class Transport:
                     else:
                         step = flow.send(result)
                 else:
-                    step = flow.send(await self._send(client, step, operation, channel))
+                    response = await self._send(
+                        client, step.url, step.body, step.headers, operation, channel
+                    )
+                    step = flow.send(response)
         except StopIteration as stop:
             final: HttpResponse = stop.value
             return final
@@ -812,69 +1083,103 @@ class Transport:
     async def _send(
         self,
         client: aiohttp.ClientSession,
-        request: HttpRequest,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
         operation: str,
         channel: _Channel | None,
         anonymous: bool = False,
+        preemptive: PreemptiveContext | None = None,
     ) -> HttpResponse:
+        """Send one request (resent once if idempotent and a kept-alive connection dropped).
+
+        With ``preemptive`` (the hot path of :meth:`exchange`), this is the
+        whole exchange: a slot of the session's bound is taken, and a 401
+        (the context's refusal) and the status are checked here.
+        """
+        slots = self._slots if preemptive is not None else None
+        if slots is not None:
+            if slots.free and not slots.waiters:
+                slots.free -= 1
+            else:
+                await slots.wait()
         attempts = 2 if operation in _IDEMPOTENT else 1
-        for attempt in range(attempts):
-            started = time.perf_counter()
-            failure: WSManError | None = None
-            try:
-                async with client.post(
-                    request.url,
-                    data=request.body,
-                    headers=request.headers,
-                    ssl=self._anonymous_ssl if anonymous else self._ssl,
-                    proxy=self._proxy,
-                    allow_redirects=False,
-                ) as resp:
-                    body = await self._read_body(resp)
-                    response = HttpResponse(resp.status, resp.headers, body)
-            except _CLIENT_ERRORS as exc:
-                if client.closed or self._closed:
-                    # Closed under the request (session.aclose(), or the
-                    # caller's shared ClientSession): not the peer's doing.
+        debug = log.isEnabledFor(logging.DEBUG)
+        # The connections a shared pool hands this transport are noted (and
+        # closed with it); a channel's connector is its own.
+        held = _HELD.set(self._held if channel is None else None)
+        try:
+            for attempt in range(attempts):
+                started = time.perf_counter() if debug else 0.0
+                failure: WSManError | None = None
+                try:
+                    async with client.post(
+                        url,
+                        data=body,
+                        headers=headers,
+                        ssl=self._anonymous_ssl if anonymous else self._ssl,
+                        proxy=self._proxy,
+                        allow_redirects=False,
+                    ) as resp:
+                        length = resp.content_length
+                        if length is not None and length <= self._max_response:
+                            data = await resp.read()  # the common case, read here: no frame more
+                        else:
+                            data = await self._read_body(resp)
+                        response = HttpResponse(resp.status, resp.headers, data)
+                except _CLIENT_ERRORS as exc:
+                    if client.closed or self._closed:
+                        # Closed under the request (session.aclose(), or the
+                        # caller's shared ClientSession): not the peer's doing.
+                        failure = ConfigurationError("the session was closed", host=self.host)
+                    elif attempt + 1 < attempts and _connection_dropped(exc):
+                        # Typically a kept-alive connection the server had closed
+                        # (idle timeout, recycled worker); the operation is
+                        # idempotent, so send it once more on a new connection.
+                        log.debug(
+                            "[%s] %s: connection dropped by peer; retrying once",
+                            self.host,
+                            operation,
+                        )
+                        continue
+                    else:
+                        failure = _map_client_error(exc, self.host)
+                        if _connection_dropped(exc) and (
+                            anonymous or (channel is None and not self.auth.sends_credentials)
+                        ):
+                            failure = ConnectError(failure.message + UNAUTHENTICATED_HINT)
+                except RuntimeError:
+                    # aiohttp refuses a request on a closed ClientSession with a
+                    # bare RuntimeError: report it as the library's own error.
+                    if not client.closed:
+                        raise
                     failure = ConfigurationError("the session was closed", host=self.host)
-                elif attempt + 1 < attempts and _connection_dropped(exc):
-                    # Typically a kept-alive connection the server had closed
-                    # (idle timeout, recycled worker); the operation is
-                    # idempotent, so send it once more on a new connection.
+                if failure is not None:
+                    # Raised here, outside the handler, so the aiohttp exception is
+                    # neither the cause nor the context: it holds the request
+                    # (RequestInfo with the Authorization header, a ConnectionKey
+                    # with proxy credentials), and no credential may be reachable
+                    # from an error a caller gets. The message keeps what it said.
+                    raise failure
+                if debug:
                     log.debug(
-                        "[%s] %s: connection dropped by peer; retrying once", self.host, operation
+                        "[%s] %s HTTP %d, %d bytes, %.3fs",
+                        self.host,
+                        operation,
+                        response.status,
+                        len(data),
+                        time.perf_counter() - started,
                     )
-                    continue
-                else:
-                    failure = _map_client_error(exc, self.host)
-                    if _connection_dropped(exc) and (
-                        anonymous or (channel is None and not self.auth.sends_credentials)
-                    ):
-                        failure = ConnectError(failure.message + UNAUTHENTICATED_HINT)
-            except RuntimeError:
-                # aiohttp refuses a request on a closed ClientSession with a
-                # bare RuntimeError: report it as the library's own error.
-                if not client.closed:
-                    raise
-                failure = ConfigurationError("the session was closed", host=self.host)
-            if failure is not None:
-                # Raised here, outside the handler, so the aiohttp exception is
-                # neither the cause nor the context: it holds the request
-                # (RequestInfo with the Authorization header, a ConnectionKey
-                # with proxy credentials), and no credential may be reachable
-                # from an error a caller gets. The message keeps what it said.
-                raise failure
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "[%s] %s HTTP %d, %d bytes, %.3fs",
-                    self.host,
-                    operation,
-                    response.status,
-                    len(body),
-                    time.perf_counter() - started,
-                )
-            return response
-        raise AssertionError("unreachable")  # pragma: no cover
+                if preemptive is None:
+                    return response
+                if response.status == 401:
+                    raise preemptive.refusal(response)
+                return self._check_status(response)
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            _HELD.reset(held)
+            if slots is not None:
+                slots.release()
 
     async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes:
         limit = self._max_response

@@ -7,7 +7,27 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["Target", "raise_fd_limit", "split_endpoint"]
+__all__ = ["Target", "raise_fd_limit", "settle_allocator", "split_endpoint"]
+
+
+def settle_allocator() -> None:
+    """Raise glibc's mmap threshold before any contender runs, for all of them alike.
+
+    Called by the benchmark worker before it imports a contender, and by
+    ``benchmarks.profile`` before it runs one.
+
+    asyncio reads sockets with ``recv(256 KiB)``; glibc serves that buffer
+    with ``mmap`` (then ``mremap``, ``munmap``) until the process has freed a
+    mapped block above the threshold, which raises it. Whether a contender's
+    imports and setup happen to free such a block is luck, and it moved one
+    contender's CPU per sequential operation by about a fifth. One large
+    block allocated and freed here takes the luck out: no contender is
+    measured with or without that cost by accident (aiowsman does the same
+    itself, ``aiowsman._http._raise_mmap_threshold``, so a user's process
+    does not depend on it either).
+    """
+    block = bytes(512 * 1024)
+    del block
 
 
 def raise_fd_limit() -> int:

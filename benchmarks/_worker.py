@@ -28,7 +28,7 @@ import time
 import traceback
 from typing import Any
 
-from benchmarks._common import Target, raise_fd_limit
+from benchmarks._common import Target, raise_fd_limit, settle_allocator
 
 PREFIX = "BENCH "
 
@@ -46,6 +46,7 @@ def _rss() -> int:
 
 def main() -> int:
     spec = json.loads(sys.stdin.readline())
+    settle_allocator()
     fd_limit = raise_fd_limit()
     try:
         module = importlib.import_module(f"benchmarks.contenders.{spec['contender']}")

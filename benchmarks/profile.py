@@ -72,7 +72,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import Target, raise_fd_limit
+from benchmarks._common import Target, raise_fd_limit, settle_allocator
 from benchmarks._config import CONTENDERS
 from benchmarks._server import FANOUT_GET_URI, SERVERS, TestServer, server_options
 
@@ -394,6 +394,7 @@ def breakdown(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    settle_allocator()
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
     parser.add_argument("command", choices=("compare", "versus", "profile", "diff", "breakdown"))
     parser.add_argument("a", nargs="?", help="diff/breakdown: cProfile dump A (.pstats)")

@@ -15,7 +15,7 @@ from aioresponses import aioresponses
 from yarl import URL
 
 from aiowsman import AsyncSession
-from aiowsman.testing import WSManTestServer
+from aiowsman.testing import HostBehaviour, Injection, InjectionKind, RequestInfo, WSManTestServer
 from tests.tripwires import Tripwires
 
 
@@ -140,6 +140,26 @@ async def basic_session(basic_server: WSManTestServer) -> AsyncIterator[AsyncSes
         timeout=10.0,
     ) as s:
         yield s
+
+
+def black_hole(operation: str) -> HostBehaviour:
+    """A host that accepts ``operation`` requests and never answers them (other operations: ok)."""
+
+    def inject(info: RequestInfo) -> Injection | None:
+        return Injection(InjectionKind.BLACK_HOLE) if info.operation == operation else None
+
+    return HostBehaviour(inject=inject)
+
+
+def slow(operation: str, delay: float) -> HostBehaviour:
+    """A host that answers ``operation`` requests ``delay`` seconds late (others at once)."""
+
+    def inject(info: RequestInfo) -> Injection | None:
+        if info.operation == operation:
+            return Injection(InjectionKind.LATENCY, delay=delay)
+        return None
+
+    return HostBehaviour(inject=inject)
 
 
 def _make_server(**kwargs: Any) -> WSManTestServer:

@@ -23,6 +23,7 @@ import trustme
 from aiohttp import web
 
 from aiowsman import AsyncSession
+from aiowsman._http import CredentialHeader, credential_tag
 from aiowsman.errors import ConnectError, TimeoutError
 from aiowsman.fanout import run
 from aiowsman.protocol import ResourceLocator
@@ -212,3 +213,13 @@ async def test_a_dropped_unauthenticated_request_says_why_it_may_have_been(
         with pytest.raises(ConnectError) as info:
             await session.get("wmicimv2/Win32_Service", Name="WinRM")
     assert (HINT in str(info.value)) is hinted
+
+
+def test_a_header_tagged_in_advance_carries_the_tag_of_its_text() -> None:
+    # Sessions tag their Authorization header once (CredentialHeader); the
+    # pool must key it exactly as a header tagged per request, and the text
+    # sent is unchanged.
+    first, second = "Basic dXNlcjpwYXNz", "Basic b3RoZXI6cGFzcw=="
+    assert CredentialHeader(first) == first
+    assert CredentialHeader(first).tag == credential_tag(first)
+    assert CredentialHeader(first).tag != CredentialHeader(second).tag

@@ -404,3 +404,70 @@ async def test_finished_results_are_not_retained_by_the_runner() -> None:
             # in flight (10) + waiting in the results queue (10) + the one in hand
             assert len(alive) <= 21
     assert seen == 3000
+
+
+async def test_a_host_after_quick_ones_on_the_same_worker_is_cut_at_its_own_deadline() -> None:
+    # One worker: its timer is armed by the first host and re-armed, never
+    # fired early, for the later ones (aiowsman._deadline).
+    reg = Registry()
+    hosts = ["ok-0", "slow-1", "ok-2", "hole-3", "ok-4"]
+    async with asyncio.timeout(30):
+        results = {
+            r.host: r
+            async for r in run(
+                hosts, scripted, concurrency=1, deadline=0.5, session_factory=reg.factory
+            )
+        }
+    assert [results[h].ok for h in hosts] == [True, True, True, False, True]
+    assert results["hole-3"].error_class == "timeout"
+    assert reg.open == 0
+
+
+async def test_a_host_whose_close_hangs_is_given_up_at_deadline_plus_grace() -> None:
+    closing: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def stubborn(host: str) -> AsyncIterator[FakeSession]:
+        try:
+            yield FakeSession(host, Registry())
+        finally:
+            closing.append(host)
+            await asyncio.Event().wait()  # closing never ends
+
+    async with asyncio.timeout(20):
+        results = [
+            r
+            async for r in run(
+                ["hole-0", "ok-1"],
+                scripted,
+                concurrency=1,
+                deadline=0.3,
+                close_grace=0.3,
+                session_factory=stubborn,
+            )
+        ]
+    assert closing == ["hole-0", "ok-1"]
+    assert [(r.host, r.error_class) for r in results] == [
+        ("hole-0", "timeout"),
+        ("ok-1", "timeout"),
+    ]
+    assert results[0].elapsed >= 0.6 - 1e-3  # the grace was given to the hanging close
+
+
+async def test_cancelling_the_run_is_not_mistaken_for_a_host_deadline() -> None:
+    reg = Registry()
+    results: list[HostResult[Any]] = []
+
+    async def consume() -> None:
+        async for r in run(["hole-0"], scripted, deadline=60, session_factory=reg.factory):
+            results.append(r)
+
+    task = asyncio.ensure_future(consume())
+    async with asyncio.timeout(30):
+        while reg.opened == 0:
+            await reg.changed.wait()
+            reg.changed.clear()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 30)
+    assert results == [] and reg.open == 0

@@ -13,33 +13,18 @@ from aiowsman import AsyncSession, OperationTimedOutFault
 from aiowsman import TimeoutError as WSManTimeoutError
 from aiowsman.protocol.envelope import RequestOptions
 from aiowsman.session import operation_timeout_for
-from aiowsman.testing import HostBehaviour, Injection, InjectionKind, RequestInfo, WSManTestServer
+from aiowsman.testing import WSManTestServer
+from tests.conftest import black_hole, slow
 
 SERVICE = "wmicimv2/Win32_Service"
 NAMES = ["WinRM", "Spooler", "W32Time", "EventLog", "Dnscache", "LanmanServer"]
-
-
-def _slow(operation: str, delay: float) -> HostBehaviour:
-    def inject(info: RequestInfo) -> Injection | None:
-        if info.operation == operation:
-            return Injection(InjectionKind.LATENCY, delay=delay)
-        return None
-
-    return HostBehaviour(inject=inject)
-
-
-def _black_hole(operation: str) -> HostBehaviour:
-    def inject(info: RequestInfo) -> Injection | None:
-        return Injection(InjectionKind.BLACK_HOLE) if info.operation == operation else None
-
-    return HostBehaviour(inject=inject)
 
 
 async def test_many_operations_run_concurrently_on_one_session(
     make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
 ) -> None:
     async with (
-        make_server(behaviours={0: _slow("Get", 0.2)}) as server,
+        make_server(behaviours={0: slow("Get", 0.2)}) as server,
         make_session(server, max_channels=4) as session,
     ):
         names = NAMES * 2
@@ -53,7 +38,7 @@ async def test_a_cancelled_operation_leaves_the_session_usable(
     make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
 ) -> None:
     async with (
-        make_server(behaviours={0: _black_hole("Invoke")}) as server,
+        make_server(behaviours={0: black_hole("Invoke")}) as server,
         make_session(server) as session,
     ):
         stuck = asyncio.ensure_future(session.invoke("StopService", f"{SERVICE}?Name=WinRM"))
@@ -71,7 +56,7 @@ async def test_the_deadline_raises_timeout_error_naming_host_and_operation(
     make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
 ) -> None:
     async with (
-        make_server(behaviours={0: _black_hole("Get")}) as server,
+        make_server(behaviours={0: black_hole("Get")}) as server,
         make_session(server, timeout=0.5) as session,
     ):
         with pytest.raises(WSManTimeoutError) as info:
@@ -90,7 +75,7 @@ async def test_the_server_gives_up_first_thanks_to_the_derived_operation_timeout
     # OperationTimeout sent is shorter than the deadline, so the server
     # answers w:TimedOut first and the caller learns why.
     async with (
-        make_server(behaviours={0: _slow("Get", 30.0)}) as server,
+        make_server(behaviours={0: slow("Get", 30.0)}) as server,
         make_session(server, timeout=2.0) as session,
     ):
         with pytest.raises(OperationTimedOutFault) as info:
@@ -129,7 +114,7 @@ async def test_each_pull_has_its_own_deadline(
     make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
 ) -> None:
     async with (
-        make_server(behaviours={0: _black_hole("Pull")}) as server,
+        make_server(behaviours={0: black_hole("Pull")}) as server,
         make_session(server, timeout=0.5) as session,
     ):
         async with session.enumerate(SERVICE, batch_items=10) as services:
@@ -143,7 +128,7 @@ async def test_max_channels_bounds_requests_in_flight_on_a_shared_client(
     make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
 ) -> None:
     async with (
-        make_server(behaviours={0: _slow("Get", 0.1)}) as server,
+        make_server(behaviours={0: slow("Get", 0.1)}) as server,
         aiohttp.ClientSession() as shared,
         make_session(server, client_session=shared, max_channels=2) as session,
     ):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from aiowsman._endpoint import Endpoint, parse_endpoint
+from aiowsman._endpoint import Endpoint, _parse_general, parse_endpoint
 from aiowsman.errors import ConfigurationError
 
 
@@ -50,3 +52,31 @@ def test_ipv6_host_is_kept_without_brackets() -> None:
 def test_malformed_endpoints_are_configuration_errors(bad: str) -> None:
     with pytest.raises(ConfigurationError):
         parse_endpoint(bad)
+
+
+_URL_PARTS = st.tuples(
+    st.sampled_from(["http", "https", "HTTP", "Https"]),
+    st.text(alphabet="abcXYZ019.-_", min_size=1, max_size=12),
+    st.one_of(st.none(), st.integers(min_value=0, max_value=99999).map(str), st.just("05985")),
+    st.one_of(
+        st.none(), st.sampled_from(["/", "/wsman", "/Custom/Path", "/a b", "/x?y=1", "/x#f"])
+    ),
+)
+
+
+@given(_URL_PARTS)
+def test_the_quick_url_reading_agrees_with_the_general_one(parts: tuple[str, ...]) -> None:
+    # parse_endpoint reads the usual URL without urlsplit; for every URL it
+    # takes that way, the general reading must give the same endpoint (or the
+    # same error).
+    scheme, host, port, path = parts
+    text = f"{scheme}://{host}" + (f":{port}" if port is not None else "") + (path or "")
+    try:
+        expected: Endpoint | str = _parse_general(text, text, None)
+    except ConfigurationError as exc:
+        expected = str(exc)
+    try:
+        got: Endpoint | str = parse_endpoint(text)
+    except ConfigurationError as exc:
+        got = str(exc)
+    assert got == expected

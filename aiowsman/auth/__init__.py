@@ -130,7 +130,7 @@ def resolve_auth(
         aiowsman.errors.ConfigurationError: unknown name, scheme not available
             (its module or dependencies missing), or bad options.
     """
-    if isinstance(auth, Auth):
+    if not isinstance(auth, str) and isinstance(auth, Auth):  # (str first: Auth is an ABC)
         if username is not None or password is not None:
             raise ConfigurationError("pass credentials to the Auth object, not to the session")
         return auth

@@ -22,9 +22,20 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Auth", "AuthContext", "FlowStep", "HttpRequest", "HttpResponse", "Offload"]
+if TYPE_CHECKING:
+    from aiowsman.errors import AuthenticationError
+
+__all__ = [
+    "Auth",
+    "AuthContext",
+    "FlowStep",
+    "HttpRequest",
+    "HttpResponse",
+    "Offload",
+    "PreemptiveContext",
+]
 
 
 @dataclass
@@ -77,6 +88,33 @@ class AuthContext(abc.ABC):
             aiowsman.errors.AuthenticationError: the server refused the credentials.
             aiowsman.errors.EncryptionError: an encrypted response failed to verify.
         """
+
+
+class PreemptiveContext(AuthContext):
+    """A context whose whole flow is: add fixed headers to every request; a 401 is a refusal.
+
+    Basic, none and certificate authentication are such schemes: no
+    handshake, no per-request state. The transport sends their requests
+    itself with :attr:`preemptive_headers` added (its hot path: no flow
+    generator per request) and raises :meth:`refusal` on a 401; :meth:`flow`
+    does the same for callers that drive flows.
+    """
+
+    __slots__ = ()
+
+    #: The headers added to every request.
+    preemptive_headers: Mapping[str, str] = {}
+
+    @abc.abstractmethod
+    def refusal(self, response: HttpResponse) -> AuthenticationError:
+        """The error for a 401 answer (the server refused what was sent)."""
+
+    def flow(self, request: HttpRequest) -> Flow:
+        request.headers.update(self.preemptive_headers)
+        response: HttpResponse = yield request
+        if response.status == 401:
+            raise self.refusal(response)
+        return response
 
 
 class Auth(abc.ABC):

@@ -12,8 +12,9 @@ as WinRM's own ``AllowUnencrypted`` setting).
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 
-from aiowsman.auth.base import Auth, AuthContext, Flow, HttpRequest, HttpResponse
+from aiowsman.auth.base import Auth, AuthContext, HttpResponse, PreemptiveContext
 from aiowsman.errors import AuthenticationError, ConfigurationError
 
 __all__ = ["BasicAuth", "NoAuth"]
@@ -27,24 +28,20 @@ def _challenges(response: HttpResponse) -> str:
     return f"; server offers: {', '.join(names)}" if names else ""
 
 
-class _BasicContext(AuthContext):
-    __slots__ = ("_header",)
+class _BasicContext(PreemptiveContext):
+    __slots__ = ("preemptive_headers",)
 
-    def __init__(self, header: str) -> None:
-        self._header = header
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        self.preemptive_headers = headers  # the scheme's own (never changed)
 
     def __repr__(self) -> str:
         return "<BasicContext>"
 
-    def flow(self, request: HttpRequest) -> Flow:
-        request.headers["Authorization"] = self._header
-        response: HttpResponse = yield request
-        if response.status == 401:
-            raise AuthenticationError(
-                "the server refused the user name or password" + _challenges(response),
-                scheme="basic",
-            )
-        return response
+    def refusal(self, response: HttpResponse) -> AuthenticationError:
+        return AuthenticationError(
+            "the server refused the user name or password" + _challenges(response),
+            scheme="basic",
+        )
 
 
 class BasicAuth(Auth):
@@ -73,7 +70,7 @@ class BasicAuth(Auth):
         # RFC 7617 2.1: UTF-8 is the charset a server may announce; WinRM
         # decodes UTF-8. Encode once: the header is the same for every request.
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-        self._header = f"Basic {token}"
+        self._headers: Mapping[str, str] = {"Authorization": f"Basic {token}"}
         self.username = username
 
     def new_context(
@@ -81,19 +78,16 @@ class BasicAuth(Auth):
     ) -> AuthContext:
         if encrypt:
             raise ConfigurationError("Basic authentication cannot encrypt messages; use HTTPS")
-        return _BasicContext(self._header)
+        return _BasicContext(self._headers)
 
 
-class _NoAuthContext(AuthContext):
+class _NoAuthContext(PreemptiveContext):
     __slots__ = ()
 
-    def flow(self, request: HttpRequest) -> Flow:
-        response: HttpResponse = yield request
-        if response.status == 401:
-            raise AuthenticationError(
-                "the server requires authentication" + _challenges(response), scheme="none"
-            )
-        return response
+    def refusal(self, response: HttpResponse) -> AuthenticationError:
+        return AuthenticationError(
+            "the server requires authentication" + _challenges(response), scheme="none"
+        )
 
 
 class NoAuth(Auth):

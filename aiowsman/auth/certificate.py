@@ -20,7 +20,7 @@ import ssl
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from aiowsman.auth.base import Auth, AuthContext, Flow, HttpRequest, HttpResponse
+from aiowsman.auth.base import Auth, HttpResponse, PreemptiveContext
 from aiowsman.errors import AuthenticationError, ConfigurationError, InsecureTransportError
 
 __all__ = [
@@ -121,30 +121,23 @@ class CertificateAuth(Auth):
         return CertificateContext()
 
 
-class CertificateContext(AuthContext):
+class CertificateContext(PreemptiveContext):
     """Adds the ``https/mutual`` Authorization header; a 401 means the mapping failed."""
+
+    __slots__ = ()
+
+    preemptive_headers = {"Authorization": MUTUAL_PROFILE}
 
     def __repr__(self) -> str:
         return "<CertificateContext>"
 
-    def flow(self, request: HttpRequest) -> Flow:
-        """Send ``request`` with the profile header.
-
-        Raises:
-            AuthenticationError: the service refused the certificate (no
-                mapping, untrusted issuer, or the TLS layer sent none).
-        """
-        headers = dict(request.headers)
-        headers["Authorization"] = MUTUAL_PROFILE
-        response: HttpResponse = yield HttpRequest(
-            url=request.url, body=request.body, headers=headers, method=request.method
+    def refusal(self, response: HttpResponse) -> AuthenticationError:
+        """The service refused the certificate (no mapping, untrusted issuer,
+        or the TLS layer sent none)."""
+        return AuthenticationError(
+            "the server refused the client certificate (is it mapped to a user?)",
+            scheme="certificate",
         )
-        if response.status == 401:
-            raise AuthenticationError(
-                "the server refused the client certificate (is it mapped to a user?)",
-                scheme="certificate",
-            )
-        return response
 
 
 def certificate_factory(

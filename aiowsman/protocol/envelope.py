@@ -36,7 +36,6 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any, Literal
 
 from ..errors import ConfigurationError, ProtocolError
@@ -312,7 +311,6 @@ _REPLY_TO = (
 )
 
 
-@lru_cache(maxsize=256)
 def _session_headers(opts: RequestOptions) -> str:
     # The headers that only depend on the session: rendered once per options.
     parts = [f"<a:To>{escape_text(opts.to)}</a:To>", _REPLY_TO]
@@ -399,31 +397,46 @@ def _locator_headers(locator: ResourceLocator, *, fragment: str | None = None) -
 # the session's options and the action; everything after it (up to the Body)
 # only on the locator. Both are rendered once and reused, so a request costs a
 # dictionary lookup, a MessageID and one join instead of escaping and
-# formatting every header again. Locators are mutable, so their key is their
-# content (URI, selectors, fragment); a locator with options is rendered
-# afresh each time (rare, and its options may hold unhashable values). The
-# caches are bounded: a fan-out over many hosts has one session template per
-# host, and a full cache is simply dropped (re-rendering costs microseconds).
+# formatting every header again. The session part is kept with the options
+# themselves (one RequestOptions per session: it lives and dies with it, and
+# costs no hash of the options per request); options made per request from a
+# session's (``dataclasses.replace``: a shell's Receive timeout, say) find
+# their equals' in a small shared cache. Locators are mutable, so their
+# key is their content (URI, selectors, fragment), in a bounded cache shared
+# by every session (a fan-out sends the same locator to every host; a full
+# cache is simply dropped: re-rendering costs microseconds); a locator with
+# options is rendered afresh each time (rare, and its options may hold
+# unhashable values).
 _TEMPLATE_CACHE_SIZE = 1024
-_head_cache: dict[tuple[RequestOptions, str], str] = {}
 _locator_cache: dict[tuple[object, ...], str] = {}
+_HEAD_CACHE_SIZE = 64
+_head_cache: dict[tuple[RequestOptions, str], str] = {}
 
 
 def _head(opts: RequestOptions, action: str) -> str:
-    key = (opts, action)
-    head = _head_cache.get(key)
+    heads: dict[str, str] | None = getattr(opts, "_heads", None)
+    if heads is None:
+        # A memo, not a field (equality and hashing ignore it): set past the
+        # frozen dataclass's guard, as functools.cached_property would.
+        heads = {}
+        object.__setattr__(opts, "_heads", heads)
+    head = heads.get(action)
     if head is None:
-        head = "".join(
-            (
-                _ENVELOPE_OPEN,
-                _session_headers(opts),
-                f'<a:Action s:mustUnderstand="true">{escape_text(action)}</a:Action>',
-                "<a:MessageID>",
+        key = (opts, action)
+        head = _head_cache.get(key)
+        if head is None:
+            head = "".join(
+                (
+                    _ENVELOPE_OPEN,
+                    _session_headers(opts),
+                    f'<a:Action s:mustUnderstand="true">{escape_text(action)}</a:Action>',
+                    "<a:MessageID>",
+                )
             )
-        )
-        if len(_head_cache) >= _TEMPLATE_CACHE_SIZE:
-            _head_cache.clear()
-        _head_cache[key] = head
+            if len(_head_cache) >= _HEAD_CACHE_SIZE:
+                _head_cache.clear()
+            _head_cache[key] = head
+        heads[action] = head
     return head
 
 
@@ -608,11 +621,15 @@ _IDENTIFY = (
     f'<s:Envelope xmlns:s="{ns.NS_SOAP}" xmlns:wsmid="{ns.NS_WSMAN_IDENTITY}">'
     "<s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>"
 ).encode()
+_IDENTIFY_REQUEST = Request("Identify", "", "", _IDENTIFY)
 
 
 def identify_request() -> Request:
-    """Build an Identify request (DSP0226 11: no WS-Addressing headers at all)."""
-    return Request("Identify", "", "", _IDENTIFY)
+    """Build an Identify request (DSP0226 11: no WS-Addressing headers at all).
+
+    It has no MessageID, so it is always the same (immutable) request.
+    """
+    return _IDENTIFY_REQUEST
 
 
 def get_request(

@@ -162,6 +162,8 @@ class HostStats:
     faults: Counter[str] = field(default_factory=Counter)
     releases: list[str] = field(default_factory=list)
     connections: int = 0
+    #: Connections open now (``connections`` counts every one ever accepted).
+    open_connections: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
     auth_failures: int = 0

@@ -113,10 +113,13 @@ class _WebServer(web.Server):
         if host is not None:
             self.owner._connections[handler] = (host, ConnectionState())
             host.stats.connections += 1
+            host.stats.open_connections += 1
 
     def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
         super().connection_lost(handler, exc)
-        self.owner._connections.pop(handler, None)
+        entry = self.owner._connections.pop(handler, None)
+        if entry is not None:
+            entry[0].stats.open_connections -= 1
 
 
 def _loopback_address(n: int) -> str:
