@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aiowsman.protocol import format_duration, parse_duration, parse_timedelta
+from aiowsman.protocol.durations import format_interval
 
 
 @pytest.mark.parametrize(
@@ -65,3 +66,36 @@ def test_parse_timedelta() -> None:
 @given(st.integers(min_value=0, max_value=10**9))
 def test_format_then_parse_round_trips_milliseconds(millis: int) -> None:
     assert parse_duration(format_duration(millis / 1000)) == pytest.approx(millis / 1000)
+
+
+# -- CIM intervals (cim:Interval values in Put/Create/Invoke bodies) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (timedelta(0), "PT0S"),
+        (timedelta(days=2000), "P2000D"),
+        (timedelta(days=1, hours=2, minutes=3, seconds=4, microseconds=5), "P1DT2H3M4.000005S"),
+        (timedelta(hours=5), "PT5H"),
+        (timedelta(minutes=59), "PT59M"),
+        (timedelta(seconds=59), "PT59S"),
+        (timedelta(microseconds=1), "PT0.000001S"),
+        (timedelta(days=1, seconds=1), "P1DT1S"),
+        (timedelta(hours=23, minutes=59, seconds=59, microseconds=999999), "PT23H59M59.999999S"),
+    ],
+)
+def test_format_interval_writes_omis_shape_leaving_zero_parts_out(
+    value: timedelta, text: str
+) -> None:
+    assert format_interval(value) == text
+
+
+def test_format_interval_refuses_a_negative_interval() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        format_interval(timedelta(microseconds=-1))
+
+
+@given(st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=1000)))
+def test_format_interval_then_parse_round_trips_to_the_microsecond(value: timedelta) -> None:
+    assert parse_timedelta(format_interval(value)) == value

@@ -8,6 +8,7 @@ import pytest
 from lxml import etree
 
 from aiowsman.errors import (
+    CommandQuotaExceededFault,
     HTTPStatusError,
     InvalidEnumerationContextFault,
     OperationQuotaExceededFault,
@@ -234,6 +235,9 @@ def test_success_status_range_is_200_to_299() -> None:
         ("n:InvalidEnumerationContext", None, InvalidEnumerationContextFault),
         ("w:QuotaLimit", None, QuotaExceededFault),
         ("w:InternalError", "2150859174", OperationQuotaExceededFault),
+        # MaxConcurrentCommandsPerShell (wsmerror.h 0x803381E9), also under w:QuotaLimit.
+        ("w:InternalError", "2150859241", CommandQuotaExceededFault),
+        ("w:QuotaLimit", "2150859241", CommandQuotaExceededFault),
         ("w:InternalError", None, WSManFault),
         ("w:InternalError", "5", WSManFault),
     ],

@@ -517,3 +517,13 @@ def test_enumerated_shells_parse_as_shell_info() -> None:
     ]
     assert {i.state for i in infos} == {"Disconnected"}
     assert infos[0].properties["MemoryUsed"] == "46MB"
+
+
+def test_command_request_sends_the_callers_options_next_to_its_own() -> None:
+    req = command_request(
+        OPTS, _shell("S"), "cmd", skip_cmd_shell=True, options=(Option("X_OPT", "1"),)
+    )
+    assert _header(_root(req.body))["options"] == {
+        "WINRS_SKIP_CMD_SHELL": ("true", "false"),
+        "X_OPT": ("1", "false"),
+    }

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import concurrent.futures
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -282,3 +283,61 @@ def test_the_tripwires_fire_for_a_parser_that_loads(
     data = dtd_forms(wires)["external-pe-fifo"].encode("utf-32")
     outcome(worker, lambda: etree.fromstring(data, unsafe))
     assert wires.tripped
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "internal-entity",
+        "external-ge-file",
+        "external-pe-file",
+        "external-subset-fifo",
+        "external-subset-public",
+    ],
+)
+def test_the_parser_alone_expands_nothing_and_asks_for_nothing(
+    form: str, wires: Tripwires, worker: concurrent.futures.ThreadPoolExecutor
+) -> None:
+    # Layer 3 alone, each of its switches: entities stay references (internal
+    # ones too), and libxml2 is not even asked for a DTD or an entity -- a
+    # load it asked for would be refused by the resolver, failing the parse.
+    data = dtd_forms(wires)[form].encode()
+    result = outcome(worker, lambda: etree.fromstring(data, safe_xml._parser()))
+    assert isinstance(result, etree._Element), repr(result)
+    text = etree.tostring(result).decode()
+    assert "expanded" not in text
+    assert wires.marker not in text
+    assert not wires.tripped
+
+
+def test_a_load_the_parser_is_asked_for_is_refused_by_its_resolver(wires: Tripwires) -> None:
+    # Parsing asks for no load (above); an XInclude of XML run on a parsed
+    # document does (aiowsman never runs one; a caller may), and goes to the
+    # parser's resolvers, whose refusal ends it. Run in a thread of its own:
+    # lxml keeps the refusal and raises it again at that parser's next parse.
+    (wires.secret.parent / "included.xml").write_text(f"<leak>{wires.marker}</leak>")
+    href = (wires.secret.parent / "included.xml").as_uri()
+    data = f'<r xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="{href}"/></r>'
+    result: list[object] = []
+
+    def include() -> None:
+        root = etree.fromstring(data.encode(), safe_xml._parser())
+        try:
+            etree.XInclude()(root)
+        except etree.XIncludeError as exc:
+            result.append(exc)
+        result.append(etree.tostring(root).decode())
+
+    thread = threading.Thread(target=include)
+    thread.start()
+    thread.join(BOUND)
+    assert isinstance(result[0], etree.XIncludeError)
+    assert wires.marker not in str(result[1])
+
+
+def test_the_resolver_names_what_was_asked_for_in_at_most_80_characters() -> None:
+    url = "file:///" + "x" * 200
+    with pytest.raises(UnsafeXMLError) as info:
+        safe_xml._RefuseEveryLoad().resolve(url, None, None)
+    assert repr(url)[:80] in str(info.value)
+    assert repr(url)[:81] not in str(info.value)

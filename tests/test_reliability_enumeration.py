@@ -25,6 +25,7 @@ from aiowsman import (
     TimeoutError,
 )
 from aiowsman.fanout import run
+from aiowsman.protocol import parse_duration
 from aiowsman.testing import HostBehaviour, Injection, InjectionKind, RequestInfo, WSManTestServer
 from tests.conftest import _CompatResponse
 from tests.test_hygiene_probe import ResourceProbe
@@ -228,6 +229,104 @@ async def test_a_dropped_enumerator_whose_prefetch_failed_leaves_no_unretrieved_
     assert reported == []
 
 
+# -- which deadline ends a request the server never answers ------------------------------
+
+
+def on(operation: str, injection: Injection) -> HostBehaviour:
+    return HostBehaviour(inject=lambda info: injection if info.operation == operation else None)
+
+
+async def test_an_unanswered_enumerate_fails_at_the_session_timeout_and_stays_failed(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    async with (
+        make_server(behaviours={0: on("Enumerate", Injection(K.BLACK_HOLE))}) as server,
+        make_session(server, timeout=0.5) as session,
+    ):
+        services = session.enumerate(SERVICE)
+        async with asyncio.timeout(10):
+            with pytest.raises(TimeoutError) as info:
+                await services.read_item()
+            assert info.value.message.startswith("no answer within the 0.5s deadline")
+            assert info.value.operation == "Enumerate"
+            with pytest.raises(TimeoutError) as again:
+                await services.read_item()
+        assert again.value is info.value
+
+
+async def test_an_unanswered_enumerate_fails_at_a_shorter_enumeration_deadline(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    async with (
+        make_server(behaviours={0: on("Enumerate", Injection(K.BLACK_HOLE))}) as server,
+        make_session(server, timeout=30.0) as session,
+    ):
+        async with asyncio.timeout(10):
+            with pytest.raises(TimeoutError) as info:
+                await session.enumerate(SERVICE, deadline=0.5).to_list()
+        assert info.value.message == (
+            "the enumeration did not end within its 0.5s deadline "
+            "(session.enumerate(deadline=...)); it was released"
+        )
+        assert info.value.operation == "Enumerate"
+
+
+async def test_a_pull_is_bounded_by_the_session_timeout_under_a_longer_deadline(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    async with (
+        make_server(behaviours={0: on("Pull", Injection(K.BLACK_HOLE))}) as server,
+        make_session(server, timeout=0.5, batch_items=20) as session,
+    ):
+        async with asyncio.timeout(10):
+            with pytest.raises(TimeoutError) as info:
+                await session.enumerate(SERVICE, deadline=60.0).to_list()
+        # The Pull's own deadline: what was left of session.timeout when it was sent.
+        assert re.match(r"no answer within the 0\.\d+s deadline", info.value.message)
+        assert info.value.operation == "Pull"
+        assert server.host(0).contexts_open == 0  # released by to_list on the way out
+
+
+async def test_an_unanswered_pull_fails_at_a_shorter_enumeration_deadline(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    async with (
+        make_server(behaviours={0: on("Pull", Injection(K.BLACK_HOLE))}) as server,
+        make_session(server, timeout=30.0, batch_items=20) as session,
+    ):
+        async with asyncio.timeout(10):
+            with pytest.raises(TimeoutError) as info:
+                await session.enumerate(SERVICE, deadline=0.5).to_list()
+        assert info.value.message.startswith("the enumeration did not end within its 0.5s")
+        assert info.value.operation == "Pull"
+        assert len(server.host(0).stats.releases) == 1
+        assert server.host(0).contexts_open == 0
+
+
+async def test_a_pull_is_still_sent_with_less_than_a_second_of_the_deadline_left(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    # The Enumerate takes 0.6 s of a 1.4 s deadline: the Pull goes out with
+    # about 0.8 s left, and the server answers it at once.
+    slow_enumerate = on("Enumerate", Injection(K.LATENCY, delay=0.6))
+    async with (
+        make_server(behaviours={0: slow_enumerate}) as server,
+        make_session(server, timeout=30.0, batch_items=150) as session,
+    ):
+        items = await session.enumerate(SERVICE, deadline=1.4).to_list()
+    assert len(items) == 200
+    assert server.host(0).stats.by_operation["Pull"] == 1
+
+
+async def test_an_enumeration_ending_within_a_deadline_shorter_than_the_timeout_loses_nothing(
+    basic_server: WSManTestServer, make_session: Callable[..., AsyncSession]
+) -> None:
+    async with make_session(basic_server, timeout=60.0, batch_items=20) as session:
+        items = await session.enumerate(SERVICE, deadline=30.0).to_list()
+    assert len(items) == 200
+    assert basic_server.host(0).stats.by_operation["Pull"] == 9
+
+
 # -- a service that answers Pulls with empty batches (DSP0226 8.4 allows a few) ----------
 
 URL = "http://127.0.0.1:5985/wsman"
@@ -311,3 +410,51 @@ async def test_an_enumerate_response_ending_the_sequence_with_a_context_needs_no
         items = await session.enumerate("urn:x/I").to_list()
     assert [item["N"] for item in items] == ["1"]  # type: ignore[index]
     assert len(mocked_http.sent(URL)) == 1
+
+
+async def test_the_release_after_too_many_empty_batches_names_the_newest_context(
+    mocked_http: MockedHTTP,
+) -> None:
+    # A service may hand out a new context with each PullResponse (DSP0226
+    # 8.4): the one to release is the last one it sent.
+    rotating = [_EMPTY.replace(">ctx<", f">ctx{n}<") for n in range(1, 102)]
+    _serve(mocked_http, _OPENED, *rotating, "<n:ReleaseResponse/>")
+    async with _session() as session:
+        with pytest.raises(ProtocolError) as info:
+            await session.enumerate("urn:x/I", optimize=False).to_list()
+    assert info.value.message.startswith("100 empty batches in a row without an end")
+    sent = [call["data"] for call in mocked_http.sent(URL)]
+    assert b"<n:EnumerationContext>ctx100</n:EnumerationContext>" in sent[-2]  # the last Pull
+    assert b"<n:EnumerationContext>ctx101</n:EnumerationContext>" in sent[-1]  # the Release
+
+
+async def test_too_many_items_with_the_end_of_the_sequence_leave_nothing_to_release(
+    mocked_http: MockedHTTP,
+) -> None:
+    ended = (
+        "<n:EnumerateResponse><n:EnumerationContext>ctx</n:EnumerationContext><w:Items>"
+        + "".join(f"<x:I xmlns:x='urn:x'><x:N>{n}</x:N></x:I>" for n in range(3))
+        + "</w:Items><w:EndOfSequence/></n:EnumerateResponse>"
+    )
+    _serve(mocked_http, ended)
+    async with _session() as session:
+        with pytest.raises(ProtocolError) as info:
+            await session.enumerate("urn:x/I", batch_items=2).to_list()
+    assert info.value.message.startswith("the service returned more than the 2 items asked for")
+    assert len(mocked_http.sent(URL)) == 1  # the Enumerate; the sequence ended with it
+
+
+@pytest.mark.parametrize(("deadline", "asked"), [(2.0, 1.5), (120.0, 55.0)])
+async def test_an_enumerate_asks_for_no_more_time_than_the_enumeration_has(
+    mocked_http: MockedHTTP, deadline: float, asked: float
+) -> None:
+    # OperationTimeout (DSP0226 6.1) from the shorter of session.timeout (60 s)
+    # and the enumeration's deadline, less the margin for the answer's trip.
+    _serve(mocked_http, _LAST.replace("PullResponse", "EnumerateResponse"))
+    async with AsyncSession(
+        URL, auth="basic", username="u", password="p", allow_unencrypted=True, timeout=60.0
+    ) as session:
+        await session.enumerate("urn:x/I", deadline=deadline).to_list()
+    [sent] = [call["data"] for call in mocked_http.sent(URL)]
+    timeout = re.search(rb"<w:OperationTimeout>([^<]+)</w:OperationTimeout>", sent)
+    assert timeout is not None and parse_duration(timeout.group(1).decode()) == asked

@@ -199,3 +199,109 @@ async def test_to_list_without_a_bound_returns_everything(basic_session: AsyncSe
 async def test_bounds_must_be_positive(basic_session: AsyncSession, name: str, value: int) -> None:
     with pytest.raises(ConfigurationError, match=name):
         basic_session.enumerate(SERVICE, **{name: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("max_items", 0, "max_items must be a positive integer or None, not 0"),
+        ("max_items", 2.5, "max_items must be a positive integer or None, not 2.5"),
+        ("deadline", -1, "deadline must be a positive number or None, not -1"),
+    ],
+)
+async def test_a_bad_bound_says_what_it_must_be(
+    basic_session: AsyncSession, name: str, value: float, message: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        basic_session.enumerate(SERVICE, **{name: value})  # type: ignore[arg-type]
+    assert info.value.message == message
+    assert (info.value.host, info.value.operation) == (basic_session.host, "Enumerate")
+
+
+@pytest.mark.parametrize("value", [0, 1.5])
+async def test_a_bad_bound_of_to_list_is_refused_before_anything_is_sent(
+    basic_session: AsyncSession, basic_server: WSManTestServer, value: float
+) -> None:
+    with pytest.raises(ConfigurationError, match="max_items must be a positive integer"):
+        await basic_session.enumerate(SERVICE).to_list(max_items=value)  # type: ignore[arg-type]
+    assert basic_server.host(0).stats.by_operation["Enumerate"] == 0
+
+
+def test_the_bounds_given_are_the_enumerators_own(basic_session: AsyncSession) -> None:
+    services = basic_session.enumerate(SERVICE, max_items=7, deadline=2.5)
+    assert (services.max_items, services.deadline) == (7, 2.5)
+
+
+async def test_read_item_hands_out_max_items_and_then_stops_for_good(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    services = basic_session.enumerate(SERVICE, batch_items=2, max_items=3)
+    for _ in range(3):
+        assert isinstance(await services.read_item(), Item)
+    with pytest.raises(EnumerationTooLargeError) as info:
+        await services.read_item()
+    assert info.value.message == (
+        "the enumeration returned more than 3 items (pass a larger "
+        "session.enumerate(max_items=...), or None for no bound); it was released"
+    )
+    assert (info.value.max_items, info.value.operation) == (3, "Pull")
+    assert released(basic_server)
+    # It stays stopped: the same error again, and nothing left to read.
+    assert services.at_end_of_stream
+    with pytest.raises(EnumerationTooLargeError) as again:
+        await services.read_item()
+    assert again.value is info.value
+
+
+async def test_a_bound_passed_within_the_first_batch_is_blamed_on_the_enumerate(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    seen = 0
+    with pytest.raises(EnumerationTooLargeError) as info:
+        async for _ in basic_session.enumerate(SERVICE, batch_items=10, max_items=3):
+            seen += 1
+    assert seen == 3
+    assert (info.value.max_items, info.value.operation) == (3, "Enumerate")
+    assert basic_server.host(0).stats.by_operation["Pull"] == 0
+    assert released(basic_server)
+
+
+async def test_to_list_one_item_short_of_the_whole_enumeration_is_stopped(
+    basic_session: AsyncSession, basic_server: WSManTestServer
+) -> None:
+    with pytest.raises(EnumerationTooLargeError) as info:
+        await basic_session.enumerate(SERVICE, batch_items=50).to_list(max_items=SERVICES - 1)
+    assert info.value.message == (
+        f"the enumeration returned more than {SERVICES - 1} items (to_list() keeps every item "
+        "in memory: pass to_list(max_items=N), or None for no bound, or iterate with "
+        "'async for' to stream); it was released"
+    )
+    # The last batch ended the sequence: no context is left, none to release.
+    assert basic_server.host(0).contexts_open == 0
+
+
+async def test_a_read_cancelled_while_the_next_batch_comes_does_not_count_against_max_items(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    # read_item takes the batch's last item, then waits for the next batch; a
+    # cancellation there keeps the item for the next read, and so must the
+    # count of items handed out: exactly max_items reads succeed.
+    async with (
+        make_server(behaviours={0: on(K.LATENCY, "Pull", delay=0.3)}) as server,
+        make_session(server) as session,
+        session.enumerate(SERVICE, batch_items=10, max_items=25) as services,
+    ):
+        first = [await services.read_item() for _ in range(9)]
+        reader = asyncio.ensure_future(services.read_item())
+        await asyncio.sleep(0)
+        reader.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reader
+        rest = []
+        async with asyncio.timeout(GUARD):
+            with pytest.raises(EnumerationTooLargeError):
+                while True:
+                    rest.append(await services.read_item())
+    assert len(first) + len(rest) == 25
+    assert len({item["Name"] for item in first + rest}) == 25  # type: ignore[index]
+    assert server.host(0).contexts_open == 0

@@ -105,8 +105,12 @@ _UCS4_BOMS = (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00", b"\x00\x00\xff\xfe", b"\
 
 
 def _family(name: str) -> str | None:
-    """``"utf-8"``, ``"utf-16"`` or None (not allowed) for an encoding name."""
-    name = name.strip().lower().replace("_", "-")
+    """``"utf-8"``, ``"utf-16"`` or None (not allowed) for an encoding name.
+
+    Names hold no whitespace: a charset is read without it, and a declaration
+    with it (``encoding=" utf-8"``) is not XML (4.3.3 EncName).
+    """
+    name = name.lower().replace("_", "-")
     if name in _UTF8_NAMES:
         return "utf-8"
     if name in _UTF16_NAMES:

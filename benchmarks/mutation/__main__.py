@@ -112,24 +112,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     previous: dict[str, object] | None = None
     stale: set[str] = set()
     only = set(args.only or [])
+    kept: list[Target] = []
     if args.survivors:
         previous = json.loads(Path(args.survivors).read_text())
-        rerun = {o["ident"] for o in previous["outcomes"] if o["status"] == "survived"}  # type: ignore[index]
+        # Survivors, and mutants no test reached then: new tests may reach them.
+        rerun = {
+            o["ident"]
+            for o in previous["outcomes"]  # type: ignore[attr-defined]
+            if o["status"] in ("survived", "uncovered")
+        }
         only |= rerun
         if args.update:
             # The file keeps every module it measured; --modules may add new
             # targets, which are measured in full, as is a module whose source
-            # changed (it has other mutants).
+            # changed (it has other mutants). Modules left out of --modules
+            # keep their outcomes, which needs their source unchanged.
             sources: dict[str, str] = previous["sources"]  # type: ignore[assignment]
-            targets = [t for t in TARGETS if t.module in sources or (args.modules and t in targets)]
-            hashes = _source_hashes(targets)
+            chosen = targets
+            every = [t for t in TARGETS if t.module in sources or t in chosen]
+            hashes = _source_hashes(every)
             stale = {m for m, h in hashes.items() if sources.get(m) != h}
+            targets = chosen if args.modules else every
+            kept = [t for t in every if t not in targets]
+            changed = sorted(t.module for t in kept if t.module in stale)
+            if changed:
+                raise SystemExit(
+                    f"changed since measured, add them to --modules: {' '.join(changed)}"
+                )
     files = {t.module: test_files_for(t) for t in targets}
     baseline = _collect(targets, files)
     preload()
     outcomes: list[Outcome] = []
     all_jobs: list[Job] = []
     generated: list[Mutant] = []
+    for target in kept:  # outcomes carried over: their mutants, for the report
+        generated += generate(target.module, (ROOT / target.module).read_bytes())
     for target in targets:
         mutants = list(generate(target.module, (ROOT / target.module).read_bytes()))
         generated += mutants
@@ -181,10 +198,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             "remeasured": sorted(stale),
         }
         runs = [*previous["runs"], this_run]  # type: ignore[index]
+        every_target = [t for t in TARGETS if t in kept or t in targets]
         write_report(
             Path(args.survivors).with_suffix(""),
-            targets=targets,
-            files=files,
+            targets=every_target,
+            files={t.module: files.get(t.module) or test_files_for(t) for t in every_target},
             outcomes=merged,
             equivalents=load_equivalents(),
             runs=runs,
