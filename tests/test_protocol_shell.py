@@ -9,6 +9,7 @@ every real WinRS response parses into what a reading of its XML by hand says.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,13 @@ from aiowsman.protocol.envelope import RequestOptions
 from aiowsman.protocol.locator import Option
 from aiowsman.protocol.response import parse_envelope
 from aiowsman.protocol.shell import (
+    CreatedShell,
+    ReceiveResult,
+    ShellInfo,
     ShellSpec,
+    StreamChunk,
+    codepage_codec,
+    command_chunk_size,
     command_line,
     command_request,
     create_shell_request,
@@ -60,7 +67,13 @@ def _root(data: bytes) -> etree._Element:
 
 
 def _header(root: etree._Element) -> dict[str, Any]:
-    return request_header(root)
+    header = request_header(root)
+    option_set = root.find("s:Header/w:OptionSet", NS)
+    # The corpus' WinRS requests mark their OptionSet mustUnderstand.
+    header["options_must_understand"] = (
+        None if option_set is None else option_set.get(f"{{{ns.NS_SOAP}}}mustUnderstand")
+    )
+    return header
 
 
 def _canon(el: etree._Element) -> tuple[Any, ...]:
@@ -76,12 +89,18 @@ def _canon(el: etree._Element) -> tuple[Any, ...]:
     text: Any = (el.text or "").strip()
     if etree.QName(el).localname in _DURATION_TAGS:
         text = parse_duration(text)
-    return (el.tag, tuple(sorted(attrs.items())), text, tuple(_canon(c) for c in el))
+    # Text after a child (its tail) is part of the parent's content: stray
+    # characters between elements make a different message.
+    tails = tuple((c.tail or "").strip() for c in el)
+    return (el.tag, tuple(sorted(attrs.items())), text, tuple(_canon(c) for c in el), tails)
 
 
 def _body(root: etree._Element) -> tuple[Any, ...]:
     body = root.find("s:Body", NS)
     assert body is not None
+    # The Body holds elements only (no text before, between or after them).
+    assert (body.text or "").strip() == ""
+    assert all((c.tail or "").strip() == "" for c in body)
     return tuple(_canon(c) for c in body)
 
 
@@ -94,6 +113,7 @@ def _same_request(ours: bytes, corpus_name: str, *, unordered: bool = False) -> 
         (b,) = _body(theirs)
         assert a[:3] == b[:3]
         assert sorted(a[3]) == sorted(b[3])
+        assert sorted(a[4]) == sorted(b[4])
     else:
         assert _body(mine) == _body(theirs)
 
@@ -527,3 +547,289 @@ def test_command_request_sends_the_callers_options_next_to_its_own() -> None:
         "WINRS_SKIP_CMD_SHELL": ("true", "false"),
         "X_OPT": ("1", "false"),
     }
+
+
+# -- what the session and the callers rely on -----------------------------------------------
+
+_S = "4283CBDC-3706-415B-88BD-B385F3E51A53"
+
+
+@pytest.mark.parametrize(
+    ("request_", "operation"),
+    [
+        (lambda: create_shell_request(OPTS, ShellSpec()), "Create"),
+        (lambda: command_request(OPTS, _shell(_S), "cmd"), "Command"),
+        (lambda: send_request(OPTS, _shell(_S), b"x", command_id="C"), "Send"),
+        (lambda: receive_request(OPTS, _shell(_S), command_id="C"), "Receive"),
+        (lambda: signal_request(OPTS, _shell(_S), "ctrl_c", command_id="C"), "Signal"),
+        (lambda: delete_shell_request(OPTS, _shell(_S)), "Delete"),
+    ],
+)
+def test_each_request_names_its_operation(request_: Any, operation: str) -> None:
+    # The session decides from the operation which requests may be resent.
+    assert request_().operation == operation
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        ShellSpec(),
+        StreamChunk("stdout", b"x"),
+        ReceiveResult(),
+        ShellInfo(shell_id="S"),
+        CreatedShell("S", CMD, None, None),
+    ],
+)
+def test_shell_values_are_immutable(value: Any) -> None:
+    field_name = next(iter(value.__dataclass_fields__))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(value, field_name, None)
+
+
+def test_a_send_without_a_stream_name_writes_stdin() -> None:
+    req = send_request(OPTS, _shell(_S), b"x", command_id="C")
+    stream = _root(req.body).find("s:Body/rsp:Send/rsp:Stream", NS)
+    assert stream is not None and stream.get("Name") == "stdin"
+
+
+def test_a_receive_asks_no_keepalive_unless_told() -> None:
+    req = receive_request(OPTS, _shell(_S), command_id="C")
+    assert _header(_root(req.body))["options"] == {}
+    assert _header(_root(req.body))["options_must_understand"] is None
+
+
+def test_a_receive_carries_the_sequence_id_of_a_robust_connection() -> None:
+    req = receive_request(OPTS, _shell(_S), command_id="C", sequence_id=7)
+    receive = _root(req.body).find("s:Body/rsp:Receive", NS)
+    assert receive is not None and receive.get("SequenceId") == "7"
+
+
+def test_a_receive_refuses_a_desired_stream_name_with_a_space() -> None:
+    with pytest.raises(ConfigurationError, match="desired stream name 'std out'"):
+        receive_request(OPTS, _shell(_S), streams=("std out",))
+
+
+def test_a_signal_without_a_command_id_goes_to_the_shell() -> None:
+    req = signal_request(OPTS, _shell(_S), "terminate")
+    signal = _root(req.body).find("s:Body/rsp:Signal", NS)
+    assert signal is not None and signal.attrib == {}
+    assert signal.findtext("rsp:Code", namespaces=NS) == ns.SIGNAL_TERMINATE
+
+
+def test_an_unknown_signal_name_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigurationError, match="use one of terminate, ctrl_c, ctrl_break"):
+        signal_code("hup")
+
+
+def test_a_negative_idle_timeout_is_refused_by_name() -> None:
+    with pytest.raises(ConfigurationError, match=r"^idle_timeout: "):
+        create_shell_request(OPTS, ShellSpec(idle_timeout=-1))
+
+
+@pytest.mark.parametrize(
+    ("arg", "quoted"),
+    [
+        ('a\\"b', '"a\\\\\\"b"'),  # a backslash before a quote: doubled, then \"
+        ('a\\\\"b c', '"a\\\\\\\\\\"b c"'),  # two before a quote: four, then \"
+        ("a\\\\\\b c", '"a\\\\\\b c"'),  # backslashes before another character stay
+    ],
+)
+def test_backslashes_are_doubled_only_before_a_quote(arg: str, quoted: str) -> None:
+    assert quote_argument(arg) == quoted
+
+
+@pytest.mark.parametrize(
+    ("codepage", "codec"), [(65001, "utf-8"), (1200, "utf-16-le"), (437, "cp437")]
+)
+def test_code_pages_map_to_python_codecs(codepage: int, codec: str) -> None:
+    assert codepage_codec(codepage) == codec
+
+
+def _largest_that_fits(size: int, build: Any, opts: RequestOptions) -> None:
+    # The chunk is the largest whole base64 group that leaves 256 bytes of the
+    # envelope free; three more bytes (one more group) would not.
+    assert len(build(size).body) <= opts.max_envelope_size - 256
+    assert len(build(size + 3).body) > opts.max_envelope_size - 256
+
+
+@pytest.mark.parametrize("max_size", [2000, 2001, 2002, 2003])
+@pytest.mark.parametrize(("stream", "command_id"), [("stdin", "C0-FFEE"), ("pr", None)])
+def test_a_send_chunk_is_the_largest_that_fits(
+    max_size: int, stream: str, command_id: str | None
+) -> None:
+    opts = RequestOptions(to="http://host:5985/wsman", max_envelope_size=max_size)
+    size = send_chunk_size(opts, _shell(_S), stream=stream, command_id=command_id)
+    _largest_that_fits(
+        size,
+        lambda n: send_request(
+            opts, _shell(_S), b"x" * n, stream=stream, command_id=command_id, end=True
+        ),
+        opts,
+    )
+
+
+@pytest.mark.parametrize("max_size", [2000, 2001, 2002, 2003])
+def test_a_command_chunk_is_the_largest_that_fits(max_size: int) -> None:
+    opts = RequestOptions(to="http://host:5985/wsman", max_envelope_size=max_size)
+    extra = (Option("X_OPTION", "1"),)
+    size = command_chunk_size(opts, _shell(_S, PS), command_id="C0-FFEE", options=extra)
+    _largest_that_fits(
+        size,
+        lambda n: command_request(
+            opts,
+            _shell(_S, PS),
+            "",
+            [base64.b64encode(b"x" * n).decode()],
+            command_id="C0-FFEE",
+            options=extra,
+        ),
+        opts,
+    )
+
+
+def test_an_envelope_with_room_for_one_base64_group_still_sends() -> None:
+    # Measured with a MaxEnvelopeSize of as many digits as the ones below.
+    four_digits = RequestOptions(to=OPTS.to, max_envelope_size=1000)
+    empty = len(send_request(four_digits, _shell(_S), b"", command_id="C", end=True).body)
+    fits_three = RequestOptions(to=OPTS.to, max_envelope_size=empty + 256 + 4)
+    assert send_chunk_size(fits_three, _shell(_S), command_id="C") == 3
+    too_small = RequestOptions(to=OPTS.to, max_envelope_size=empty + 256 + 3)
+    with pytest.raises(ConfigurationError, match="leaves no room for input data"):
+        send_chunk_size(too_small, _shell(_S), command_id="C")
+
+
+def _receive(stream: str, *, state: str = "") -> Any:
+    data = (
+        '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+        f'xmlns:rsp="{ns.NS_WINRS}"><s:Header/><s:Body><rsp:ReceiveResponse>'
+        f"{stream}{state}</rsp:ReceiveResponse></s:Body></s:Envelope>"
+    )
+    return parse_envelope(data.encode())
+
+
+@pytest.mark.parametrize("end", ["true", "1", " true ", "TRUE"])
+def test_a_stream_end_is_an_xs_boolean(end: str) -> None:
+    result = parse_receive(_receive(f'<rsp:Stream Name="stdout" End="{end}"/>'))
+    assert result.streams[0].end is True
+
+
+def test_stream_attributes_are_read_without_surrounding_blanks() -> None:
+    result = parse_receive(
+        _receive('<rsp:Stream Name=" stdout " CommandId=" C1 ">aGk=</rsp:Stream>')
+    )
+    assert (result.streams[0].name, result.streams[0].command_id) == ("stdout", "C1")
+
+
+def test_a_stream_without_a_name_has_an_empty_one() -> None:
+    assert parse_receive(_receive("<rsp:Stream>aGk=</rsp:Stream>")).streams[0].name == ""
+
+
+def test_base64_split_over_lines_is_read() -> None:
+    result = parse_receive(_receive('<rsp:Stream Name="stdout">\n  aGk=\n</rsp:Stream>'))
+    assert result.streams[0].data == b"hi"
+
+
+def test_a_stray_character_in_base64_is_a_protocol_error_not_dropped() -> None:
+    with pytest.raises(ProtocolError, match="not base64"):
+        parse_receive(_receive('<rsp:Stream Name="stdout">aG*k=</rsp:Stream>'))
+
+
+def test_a_chunk_is_not_the_end_of_its_stream_unless_said() -> None:
+    assert StreamChunk("stdout", b"x").end is False
+
+
+@pytest.mark.parametrize(
+    ("parse", "what"), [(parse_receive, "Receive"), (parse_command, "Command")]
+)
+def test_an_empty_response_body_is_an_error_naming_the_operation(parse: Any, what: str) -> None:
+    env = parse_envelope(
+        b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header/>'
+        b"<s:Body/></s:Envelope>"
+    )
+    with pytest.raises(ProtocolError, match=f"^{what} response has an empty Body"):
+        parse(env)
+
+
+def _command_response(command_id: str) -> Any:
+    data = (
+        '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+        f'xmlns:rsp="{ns.NS_WINRS}"><s:Header/><s:Body><rsp:CommandResponse>'
+        f"{command_id}</rsp:CommandResponse></s:Body></s:Envelope>"
+    )
+    return parse_envelope(data.encode())
+
+
+def test_a_command_id_is_read_without_surrounding_blanks() -> None:
+    assert parse_command(_command_response("<rsp:CommandId>\n C1 \n</rsp:CommandId>")) == "C1"
+
+
+def test_a_command_response_without_a_command_id_is_refused() -> None:
+    with pytest.raises(ProtocolError, match="has no CommandId"):
+        parse_command(_command_response(""))
+
+
+@pytest.mark.parametrize("parse", [parse_send, parse_signal])
+def test_a_fault_answering_send_or_signal_is_raised(parse: Any) -> None:
+    with pytest.raises(WSManFault):
+        parse(_env("pypsrp-fault-invalidselectors-bad-commandid.xml"))
+
+
+def _created(text: str, *, old: str, new: str) -> Any:
+    data = (CORPUS / "pypsrp-shell-create-response-cmd.xml").read_text()
+    assert old in data
+    return parse_envelope(data.replace(old, new).encode())
+
+
+_SELECTOR = f'<w:Selector Name="ShellId">{_S}</w:Selector>'
+_SHELL_ID = f"<rsp:ShellId>{_S}</rsp:ShellId>"
+
+
+def test_a_shell_id_selector_is_read_without_surrounding_blanks() -> None:
+    env = _created("", old=_SELECTOR, new=f'<w:Selector Name="ShellId">\n {_S} \n</w:Selector>')
+    assert parse_create_shell(env).shell_id == _S
+
+
+def test_a_create_response_without_the_selector_takes_the_shells_own_id() -> None:
+    env = _created("", old=_SELECTOR, new="")
+    assert parse_create_shell(env).shell_id == _S
+
+
+def test_a_create_response_naming_no_shell_id_anywhere_is_refused() -> None:
+    data = (CORPUS / "pypsrp-shell-create-response-cmd.xml").read_text()
+    data = data.replace(_SELECTOR, "").replace(_SHELL_ID, "")
+    with pytest.raises(ProtocolError, match="names no ShellId"):
+        parse_create_shell(parse_envelope(data.encode()))
+    without_shell = data[: data.index("<rsp:Shell ")] + "</s:Body></s:Envelope>"
+    with pytest.raises(ProtocolError, match="names no ShellId"):
+        parse_create_shell(parse_envelope(without_shell.encode()))
+
+
+def test_a_created_shell_reports_its_resource_uri() -> None:
+    info = parse_create_shell(_env("pypsrp-shell-create-response-cmd.xml")).info
+    assert info is not None and info.resource_uri == CMD
+
+
+def _shell_element(children: str, attrs: str = "") -> etree._Element:
+    return etree.fromstring(f'<rsp:Shell xmlns:rsp="{ns.NS_WINRS}"{attrs}>{children}</rsp:Shell>')
+
+
+def test_a_shell_id_may_come_as_an_attribute() -> None:
+    assert parse_shell(_shell_element("", ' ShellId="S1"')).shell_id == "S1"
+
+
+def test_a_shell_without_stream_lists_has_no_streams() -> None:
+    info = parse_shell(_shell_element("<rsp:State>Connected</rsp:State>"))
+    assert (info.input_streams, info.output_streams) == ((), ())
+
+
+def test_shell_properties_after_the_environment_are_read() -> None:
+    info = parse_shell(
+        _shell_element(
+            '<rsp:Environment><rsp:Variable Name="A">1</rsp:Variable>'
+            '<rsp:Variable Name="EMPTY"/></rsp:Environment>'
+            "<!-- a comment --><rsp:Owner> me </rsp:Owner><rsp:Name/>"
+        )
+    )
+    assert info.environment == {"A": "1", "EMPTY": ""}
+    assert info.owner == "me"
+    assert info.properties["Name"] == ""
