@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from aiowsman.protocol.clixml import decode_clixml, unescape
+from aiowsman.protocol.clixml import (
+    ClixmlStreams,
+    ErrorRecord,
+    ProgressRecord,
+    decode_clixml,
+    unescape,
+)
 
 OBJS = '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">'
 
@@ -148,3 +156,201 @@ def test_a_document_that_cannot_be_read_is_kept_as_text_never_expanded() -> None
     streams = decode_clixml("#< CLIXML\r\n" + doctype)
     assert streams.records == []
     assert streams.other == doctype
+
+
+# -- records and their defaults --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("record", [ErrorRecord("m"), ProgressRecord("a")])
+def test_records_are_immutable(record: object) -> None:
+    first_field = dataclasses.fields(record)[0].name  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(record, first_field, "x")
+
+
+def test_an_error_record_of_a_message_alone_reads_as_that_message() -> None:
+    record = ErrorRecord("it failed")
+    assert str(record) == "it failed"
+    assert record.text == ""
+    assert record.category_info is None and record.fully_qualified_error_id is None
+
+
+def test_a_progress_record_has_powershells_defaults() -> None:
+    # System.Management.Automation.ProgressRecord: -1 means "not given" for
+    # the percentage, the parent and the seconds; a new record is Processing.
+    assert ProgressRecord("a") == ProgressRecord(
+        activity="a",
+        status="",
+        percent_complete=-1,
+        activity_id=0,
+        parent_activity_id=-1,
+        current_operation=None,
+        seconds_remaining=-1,
+        record_type="Processing",
+    )
+
+
+def test_empty_streams_have_no_text() -> None:
+    streams = ClixmlStreams()
+    assert streams.other == ""
+    assert streams.text() == ""
+
+
+def test_plain_text_ends_with_one_line_end_in_the_text() -> None:
+    assert ClixmlStreams(other="code X\r\n").text() == "code X\n"
+    assert ClixmlStreams(other="\r\nafter a blank line").text() == "\r\nafter a blank line\n"
+
+
+# -- progress --------------------------------------------------------------------------------
+
+
+def _progress(record: str) -> str:
+    return f'<Obj S="progress" RefId="0"><MS><PR N="Record">{record}</PR></MS></Obj>'
+
+
+def test_every_field_of_a_progress_record_is_read() -> None:
+    streams = decode_clixml(
+        _doc(
+            _progress(
+                "<AV>Copying</AV><AI>3</AI><CO>file.txt</CO><PI>1</PI><PC>40</PC>"
+                "<T>Processing</T><SR>12</SR><SD>2 of 5</SD>"
+            )
+        )
+    )
+    assert streams.progress == [
+        ProgressRecord(
+            activity="Copying",
+            status="2 of 5",
+            percent_complete=40,
+            activity_id=3,
+            parent_activity_id=1,
+            current_operation="file.txt",
+            seconds_remaining=12,
+            record_type="Processing",
+        )
+    ]
+
+
+def test_missing_or_unreadable_progress_fields_take_the_defaults() -> None:
+    streams = decode_clixml(_doc(_progress("<AV /><SD></SD><PC>n/a</PC><Nil />")))
+    assert streams.progress == [ProgressRecord(activity="")]
+
+
+def test_a_progress_object_without_a_record_is_skipped() -> None:
+    assert decode_clixml(_doc('<Obj S="progress" RefId="0"><MS /></Obj>')).progress == []
+
+
+# -- strings and line ends -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("escaped", "message"),
+    [
+        ("a_x000D__x000A_", "a"),
+        ("a_x000A_", "a"),  # a bare LF ends the line too
+        ("_x000A_indented", "\nindented"),  # only the end is a line end
+        ("ends in X", "ends in X"),
+        ("", ""),
+    ],
+)
+def test_a_message_loses_only_its_line_end(escaped: str, message: str) -> None:
+    assert decode_clixml(_doc(f'<S S="warning">{escaped}</S>')).warnings == [message]
+
+
+def test_information_written_as_a_string_is_read() -> None:
+    streams = decode_clixml(_doc('<S S="information">note_x000D__x000A_</S>'))
+    assert streams.information == ["note"]
+    assert streams.records == [("information", "note")]
+
+
+def test_information_without_tostring_takes_its_message_data() -> None:
+    streams = decode_clixml(
+        _doc(
+            '<Obj S="information" RefId="0"><Props><S N="MessageData">hi_x0021_</S></Props></Obj>',
+            '<Obj S="information" RefId="1"><Props /></Obj>',
+        )
+    )
+    assert streams.information == ["hi!", ""]
+
+
+def test_an_error_record_without_a_closing_blank_line_is_kept() -> None:
+    streams = decode_clixml(_doc('<S S="Error">bad_x000D__x000A_</S>'))
+    assert [e.message for e in streams.errors] == ["bad"]
+
+
+def test_an_error_message_is_trimmed_at_both_ends() -> None:
+    streams = decode_clixml(_doc(_error("  indented : oops  ")))
+    assert streams.errors[0].message == "indented : oops"
+
+
+# -- bytes, headers and plain text -----------------------------------------------------------
+
+
+def test_bytes_invalid_in_the_codepage_are_replaced_not_raised() -> None:
+    streams = decode_clixml(b"bad \xff byte", encoding="utf-8")
+    assert streams.other == "bad \ufffd byte"
+
+
+def test_a_byte_order_mark_leaves_nothing_behind() -> None:
+    data = ("\ufeff" + _doc('<S S="warning">w</S>')).encode("utf-8")
+    assert decode_clixml(data).other == ""
+
+
+def test_plain_text_keeps_its_own_characters() -> None:
+    assert decode_clixml("XML error X").other == "XML error X"
+    assert decode_clixml("\r\nfirst line\r\n").other == "first line"
+
+
+@pytest.mark.parametrize("line_end", ["\r\n", "\n", ""])
+def test_the_clixml_header_line_is_removed_whole(line_end: str) -> None:
+    data = f'before\r\n#< CLIXML{line_end}{OBJS}<S S="warning">w</S></Objs>after'
+    assert decode_clixml(data).other == "before\r\nafter"
+
+
+def test_a_document_that_cannot_be_read_does_not_stop_the_next() -> None:
+    doctype = '<!DOCTYPE x [<!ENTITY a "b">]><Objs>&a;</Objs>'
+    streams = decode_clixml("#< CLIXML\r\n" + doctype + _doc('<S S="warning">next</S>'))
+    assert streams.warnings == ["next"]
+
+
+# -- documents cut off -----------------------------------------------------------------------
+
+
+def test_text_before_a_document_cut_off_is_kept() -> None:
+    cut = "native\r\n" + _doc('<S S="warning">kept</S>')[: -len("</Objs>")]
+    streams = decode_clixml(cut)
+    assert (streams.other, streams.warnings) == ("native", ["kept"])
+
+
+def test_a_document_cut_off_at_the_very_start_is_read() -> None:
+    cut = OBJS + '<S S="warning">kept</S><S S="war'
+    assert decode_clixml(cut).warnings == ["kept"]
+
+
+def test_a_document_cut_off_before_its_first_record_holds_nothing() -> None:
+    streams = decode_clixml("#< CLIXML\r\n" + OBJS + '<S S="warning">lo')
+    assert (streams.records, streams.other) == ([], "")
+
+
+def test_a_document_cut_off_inside_its_root_tag_is_kept_as_text() -> None:
+    streams = decode_clixml('#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns')
+    assert streams.other == '<Objs Version="1.1.0.1" xmlns'
+
+
+def test_a_cut_document_is_searched_back_over_at_most_32_record_ends() -> None:
+    # Each candidate end is a parse of the whole prefix: the search is bounded.
+    partial = '<Obj S="information" RefId="1"><Props>' + "<S>x</S>" * 32
+    assert decode_clixml(_doc('<S S="warning">w</S>', partial)[: -len("</Objs>")]).records == []
+    partial = '<Obj S="information" RefId="1"><Props>' + "<S>x</S>" * 31
+    cut = _doc('<S S="warning">w</S>', partial)[: -len("</Objs>")]
+    assert decode_clixml(cut).warnings == ["w"]
+
+
+@pytest.mark.parametrize("cut", [False, True])
+def test_plain_text_mentioning_objs_does_not_swallow_the_document_after_it(cut: bool) -> None:
+    data = "tool: unexpected <Objs in input\r\n" + _doc('<S S="warning">w</S>')
+    if cut:
+        data = data[: -len("</Objs>")]
+    streams = decode_clixml(data)
+    assert streams.warnings == ["w"]
+    assert streams.other == "tool: unexpected <Objs in input"

@@ -605,7 +605,7 @@ def test_a_receive_carries_the_sequence_id_of_a_robust_connection() -> None:
 
 
 def test_a_receive_refuses_a_desired_stream_name_with_a_space() -> None:
-    with pytest.raises(ConfigurationError, match="desired stream name 'std out'"):
+    with pytest.raises(ConfigurationError, match=r"^desired stream name 'std out'"):
         receive_request(OPTS, _shell(_S), streams=("std out",))
 
 
@@ -826,10 +826,11 @@ def test_shell_properties_after_the_environment_are_read() -> None:
     info = parse_shell(
         _shell_element(
             '<rsp:Environment><rsp:Variable Name="A">1</rsp:Variable>'
-            '<rsp:Variable Name="EMPTY"/></rsp:Environment>'
+            '<rsp:Variable Name="EMPTY"/><rsp:Variable>no name</rsp:Variable>'
+            "</rsp:Environment>"
             "<!-- a comment --><rsp:Owner> me </rsp:Owner><rsp:Name/>"
         )
     )
-    assert info.environment == {"A": "1", "EMPTY": ""}
+    assert info.environment == {"A": "1", "EMPTY": "", "": "no name"}
     assert info.owner == "me"
     assert info.properties["Name"] == ""

@@ -54,7 +54,10 @@ __all__ = [
 NS_PS: Final = "http://schemas.microsoft.com/powershell/2004/04"
 _P = "{" + NS_PS + "}"
 _HEADER: Final = "#< CLIXML"
-_DOCUMENT: Final = re.compile(r"<Objs\b.*?</Objs>", re.DOTALL)
+# A document starts at the last "<Objs" before its "</Objs>": within one, text
+# escapes "<", and no element is named Objs but the root, so an earlier "<Objs"
+# can only be plain stderr text (a native program's) and must not swallow it.
+_DOCUMENT: Final = re.compile(r"<Objs\b(?:(?!<Objs\b).)*?</Objs>", re.DOTALL)
 _ESCAPES: Final = re.compile(r"(?:_x[0-9A-Fa-f]{4}_)+")
 _UNIT: Final = re.compile(r"_x([0-9A-Fa-f]{4})_")
 _LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
@@ -273,7 +276,7 @@ def decode_clixml(data: str | bytes, *, encoding: str = "utf-8") -> ClixmlStream
         documents.append(match.group())
         pos = match.end()
     tail = text[pos:]
-    start = tail.find("<Objs")
+    start = tail.rfind("<Objs")  # the last one, as for whole documents
     if start >= 0:
         # A document without its end (the process was stopped): read what is whole.
         other.append(tail[:start])
