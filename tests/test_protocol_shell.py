@@ -834,3 +834,9 @@ def test_shell_properties_after_the_environment_are_read() -> None:
     assert info.environment == {"A": "1", "EMPTY": "", "": "no name"}
     assert info.owner == "me"
     assert info.properties["Name"] == ""
+
+
+@pytest.mark.parametrize("codepage", [65002, 1201, 0])
+def test_a_code_page_python_has_no_codec_for_is_refused(codepage: int) -> None:
+    with pytest.raises(ConfigurationError, match=f"no text codec for code page {codepage}"):
+        codepage_codec(codepage)
