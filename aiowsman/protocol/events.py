@@ -33,7 +33,7 @@ from typing import Any
 from lxml import etree
 
 from ..errors import ProtocolError
-from .xml import parse_xml
+from .xml import detect_encoding, parse_xml
 
 __all__ = ["LEVEL_NAMES", "Event", "detached_xml", "event_from_element", "parse_event"]
 
@@ -318,5 +318,10 @@ def parse_event(xml: str | bytes, *, host: str | None = None) -> Event:
     """
     data = xml.encode("utf-8") if isinstance(xml, str) else xml
     root = parse_xml(data)
-    text = xml if isinstance(xml, str) else xml.decode("utf-8", "replace")
+    if isinstance(xml, str):
+        text = xml
+    else:
+        # Bytes are read in the encoding parse_xml found them in (UTF-8 or
+        # UTF-16, by the XML 1.0 Appendix F rules), so ``xml`` is their text.
+        text = xml.decode(detect_encoding(xml), "replace").removeprefix("\ufeff")
     return event_from_element(root, xml=text.strip(), host=host)
