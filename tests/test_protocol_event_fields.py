@@ -237,3 +237,19 @@ def test_an_event_given_as_bytes_keeps_its_text_in_any_allowed_encoding(codec: s
     event = parse_event(raw.encode(codec))
     assert event.computer == "caf\u00e9"
     assert event.xml == raw
+
+
+def test_an_empty_rendered_level_text_falls_back_to_the_standard_name() -> None:
+    assert Event(level=2, rendering={"Level": ""}).level_name == "Error"
+    assert Event(level=2, rendering={"Level": ["not", "text"]}).level_name == "Error"
+
+
+def test_an_empty_computer_element_is_none() -> None:
+    assert _event("<Computer/>").computer is None
+
+
+def test_an_event_cut_from_an_envelope_carries_no_unused_declaration() -> None:
+    envelope = _element(
+        f"<s:E xmlns:s='urn:s'><Event xmlns='{NS}' xmlns:u='urn:unused'><System/></Event></s:E>"
+    )
+    assert detached_xml(envelope[0]) == f'<Event xmlns="{NS}"><System/></Event>'

@@ -8,8 +8,10 @@ shell (MS-PSRP 3.1.5.3.1).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import decimal
+import pickle
 import struct
 import uuid
 from typing import Any
@@ -27,6 +29,7 @@ from aiowsman.protocol.psrp import (
     MAX_FRAGMENT,
     FragmentBuffer,
     InformationRecord,
+    OutputList,
     configuration_uri,
     creation_xml,
     error_record,
@@ -414,3 +417,75 @@ def test_an_information_record_has_every_field() -> None:
 def test_an_information_record_without_data_is_empty() -> None:
     record = information_record(ps.PSCustomObject())
     assert record == InformationRecord(message="")
+
+
+def _innermost_value(value: Any) -> Any:
+    while isinstance(value, dict | list):
+        (value,) = value.values() if isinstance(value, dict) else value
+    return value
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda inner: {"k": inner},
+        lambda inner: ps.PSCustomObject(k=inner),
+    ],
+)
+def test_dictionaries_and_objects_count_towards_max_depth(wrap: Any) -> None:
+    def nested(depth: int) -> Any:
+        value: Any = 1
+        for _ in range(depth):
+            value = wrap(value)
+        return value
+
+    assert _innermost_value(to_python(nested(MAX_DEPTH))) == 1
+    assert _innermost_value(to_python(nested(MAX_DEPTH + 1))) == "1"
+
+
+def test_an_object_whose_type_name_starts_with_system_enum_is_not_an_enum() -> None:
+    value = ps.PSCustomObject(A="a")
+    value.PSObject.type_names.insert(0, "System.Enum.Helper")
+    value.PSObject.to_string = "text"
+    assert to_python(value) == {"A": "a"}
+
+
+def test_a_new_buffer_holds_nothing() -> None:
+    assert FragmentBuffer().pending == 0
+
+
+def test_a_second_fragment_with_its_header_but_not_its_blob_waits() -> None:
+    first, second = _fragment(b"abcdef"), _fragment(b"ghijkl")
+    buffer = FragmentBuffer()
+    assert buffer.feed(first + second[:-1]) == first
+    assert buffer.pending == len(second) - 1
+    assert buffer.feed(second[-1:]) == second
+
+
+def test_an_extent_of_no_width_underlines_to_the_lines_end() -> None:
+    extent = ps.PSCustomObject(
+        StartColumnNumber=5, EndColumnNumber=5, StartLineNumber=3, EndLineNumber=3
+    )
+    record = error_record(_error(InvocationInfo=_invocation(DisplayScriptPosition=extent)))
+    assert record.position_message is not None
+    assert record.position_message.splitlines()[-1] == "+     ~~~~~~~~~~~~~~~~"
+
+
+def test_an_extent_one_column_wide_underlines_one_character() -> None:
+    extent = ps.PSCustomObject(
+        StartColumnNumber=5, EndColumnNumber=6, StartLineNumber=3, EndLineNumber=3
+    )
+    record = error_record(_error(InvocationInfo=_invocation(DisplayScriptPosition=extent)))
+    assert record.position_message is not None
+    assert record.position_message.splitlines()[-1] == "+     ~"
+
+
+def test_an_information_record_is_immutable() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        InformationRecord(message="m").message = "x"  # type: ignore[misc]
+
+
+def test_output_that_has_no_clixml_form_travels_as_plain_data() -> None:
+    # A SecureString cannot be serialized without the pool's session key.
+    out = OutputList([ps.PSString("a"), ps.PSSecureString("pw")])
+    assert pickle.loads(pickle.dumps(out)) == ["a", "<SecureString>"]
