@@ -174,15 +174,18 @@ _BACKOFF_BASE = 0.1
 _BACKOFF_CAP = 2.0
 
 #: Response bodies larger than this are parsed in :data:`PARSE_POOL`, off the
-#: event loop. Measured (``python -m timeit`` over parse + items, loopback
-#: test-server batches on the shared CI-class machine): ordinary WS-Man
-#: parses at 130-180 MB/s, the costliest legal XML (a header of tiny elements)
-#: at ~40 MB/s, and a hand-off to a thread and back costs ~70 us. At 128 KiB
-#: a body parsed on the loop stalls it for at most ~1 ms (ordinary) or ~3 ms
-#: (worst case), while a body sent to the pool spends under a tenth of its
-#: parse time on the hand-off. Single Gets and small batches never leave the
-#: loop. (The size cap of a response is ~1.1 MB: up to ~30 ms of parsing.)
-PARSE_OFFLOAD_BYTES = 128 * 1024
+#: event loop. Ordinary WS-Man parses at 130-180 MB/s, the costliest legal XML
+#: (a header of tiny elements) at ~40 MB/s. Handing a body to a thread is not
+#: free: the items built there are then read on the loop's thread, and the two
+#: threads contend for the GIL while the next batch arrives. Measured with the
+#: suite's enumerate scenario (``python -m benchmarks run --scenarios
+#: enumerate``): batches of ~130 KB cost 27 us of client CPU per item when
+#: parsed in the pool and 19 us on the loop (raw aiohttp+lxml: 20-22). So
+#: every body a server may send within WinRM's default MaxEnvelopeSize
+#: (512,000 bytes) stays on the loop, stalling it ~3 ms (at worst ~13 ms);
+#: only larger ones -- a raised MaxEnvelopeSize, UTF-16, or a hostile peer
+#: padding up to the ~1.1 MB response cap (~30 ms of parsing) -- go to the pool.
+PARSE_OFFLOAD_BYTES = 512 * 1024
 #: The threads that parse large responses. Parsing is CPU-bound, so more
 #: threads than cores buy nothing, and one core is left to the event loop
 #: (TLS, HTTP, the loop's own share of every response): at most 4, at least 1.

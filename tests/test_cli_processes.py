@@ -90,6 +90,17 @@ async def test_a_bad_process_count_is_a_usage_error() -> None:
     assert "Traceback" not in err
 
 
+def _as_a_terminal_job() -> None:
+    """In the child before exec: a process group of its own, Ctrl-C not ignored.
+
+    An interactive shell gives each job its own group and leaves SIGINT at its
+    default; a non-interactive one starting this suite in the background (`&`)
+    leaves it ignored, which Python would then honour.
+    """
+    os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def _interrupt(ready: Callable[[list[psutil.Process], WSManTestServer], bool]) -> str:
     """Run the CLI on two worker processes, Ctrl-C it once ``ready``: its stderr.
 
@@ -104,7 +115,7 @@ async def _interrupt(ready: Callable[[list[psutil.Process], WSManTestServer], bo
             sys.executable, "-m", "aiowsman.cli", "identify", *remotes, *AUTH,
             "--processes", "2",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-            process_group=0,  # a group of its own, as a shell gives a job
+            preexec_fn=_as_a_terminal_job,
         )  # fmt: skip
         workers: list[psutil.Process] = []
         try:
