@@ -815,21 +815,26 @@ def _psrp_sections(plan: dict[str, Any], pick: Any) -> list[str]:
             "request\n\naiowsman `fanout.invoke_command`; pypsrp a `RunspacePool` per host on "
             "a thread pool.\n"
         )
-        lines = [
-            [
-                str(r["case"]["hosts"]),
-                str(r["case"]["concurrency"]),
-                r["contender"],
-                *_rate_cells(r),
-                _f(r.get("cpu_per_unit_us")),
-                _f(r.get("kib_per_inflight"), ".1f"),
-                *_tail(r),
-            ]
-            for r in pick("psrp_fanout")
-        ]
-        header = ["hosts", "concurrency", "contender", "hosts/s", "range", "client CPU µs/host"]
-        parts.append(_table([*header, "KiB per in-flight host", *_COMMON], lines))
+        parts.append(_per_host_table(pick("psrp_fanout")))
     return parts
+
+
+def _per_host_table(rows: list[dict[str, Any]]) -> str:
+    """A fan-out of commands or pipelines: hosts/s, CPU and memory per host."""
+    lines = [
+        [
+            str(r["case"]["hosts"]),
+            str(r["case"]["concurrency"]),
+            r["contender"],
+            *_rate_cells(r),
+            _f(r.get("cpu_per_unit_us")),
+            _f(r.get("kib_per_inflight"), ".1f"),
+            *_tail(r),
+        ]
+        for r in rows
+    ]
+    header = ["hosts", "concurrency", "contender", "hosts/s", "range", "client CPU µs/host"]
+    return _table([*header, "KiB per in-flight host", *_COMMON], lines)
 
 
 def _command_sections(plan: dict[str, Any], s: dict[str, Any], pick: Any) -> list[str]:
@@ -865,33 +870,7 @@ def _command_sections(plan: dict[str, Any], s: dict[str, Any], pick: Any) -> lis
             "## Remote commands over many hosts: `hostname` on each (a shell per host), "
             f"{plan['command_fanout_latency'] * 1000:.0f} ms simulated latency per request\n"
         )
-        lines = [
-            [
-                str(r["case"]["hosts"]),
-                str(r["case"]["concurrency"]),
-                r["contender"],
-                *_rate_cells(r),
-                _f(r.get("cpu_per_unit_us")),
-                _f(r.get("kib_per_inflight"), ".1f"),
-                *tail(r),
-            ]
-            for r in pick("command_fanout")
-        ]
-        parts.append(
-            _table(
-                [
-                    "hosts",
-                    "concurrency",
-                    "contender",
-                    "hosts/s",
-                    "range",
-                    "client CPU µs/host",
-                    "KiB per in-flight host",
-                    *common,
-                ],
-                lines,
-            )
-        )
+        parts.append(_per_host_table(pick("command_fanout")))
     if pick("command_stream"):
         parts.append(
             "## One command's large output, read to the end (`aiowsman-bytes N`)\n\n"
