@@ -679,15 +679,19 @@ def parse_enumeration(env: Envelope, *, max_elements: int | None = None) -> Enum
             elements: Iterator[etree._Element] = child.iterchildren(etree.Element)
             if limit is not None:
                 elements = islice(elements, max(limit - len(items), 0))
-            append = items.append
-            for el in elements:
-                etag = el.tag
-                if etag == _W_ITEM:
-                    append(_object_and_epr(el, namespace))
-                elif etag == _A_EPR:
-                    append(epr_from_element(el, namespace))
-                else:
-                    append(Item(el, cim_namespace=namespace))
+            if next(child.iterchildren(_W_ITEM, _A_EPR), None) is None:
+                # Instances only (EnumerateObject mode, the usual one): no tag
+                # to read per item (lxml builds a new string for each .tag).
+                items.extend([Item(el, cim_namespace=namespace) for el in elements])
+            else:
+                for el in elements:
+                    etag = el.tag
+                    if etag == _W_ITEM:
+                        items.append(_object_and_epr(el, namespace))
+                    elif etag == _A_EPR:
+                        items.append(epr_from_element(el, namespace))
+                    else:
+                        items.append(Item(el, cim_namespace=namespace))
         elif tag in (_W_EOS, _N_EOS):
             eos = True
     excess = max_elements is not None and len(items) > max_elements
