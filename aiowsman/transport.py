@@ -561,14 +561,16 @@ def _acquire_loop_pool() -> _LoopPool | None:
     return pool
 
 
-async def _release_loop_pool(pool: _LoopPool) -> None:
+def _release_loop_pool(pool: _LoopPool) -> aiohttp.ClientSession | None:
+    """One user less; the pool's client when that was the last user (the caller closes it)."""
     pool.users -= 1
     if pool.users == 0:
         ref = _LOOP_POOLS.get(pool.loop)
         if ref is not None and ref() is pool:
             del _LOOP_POOLS[pool.loop]
         if pool not in _INHERITED_POOLS:
-            await pool.client.close()
+            return pool.client
+    return None
 
 
 class _Channel:
@@ -814,8 +816,19 @@ class Transport:
 
     async def close(self) -> None:
         """Close what this transport created; caller-supplied objects stay open."""
+        for client in self.shut():
+            await client.close()
+
+    def shut(self) -> list[aiohttp.ClientSession]:
+        """Mark the transport closed and return the clients left for the caller to close.
+
+        Everything but closing those clients is done here, synchronously: a
+        session on a shared pool (the common case: the loop's default one,
+        still used by other sessions) gets an empty list, so closing it
+        costs no coroutine at all. :meth:`close` is this and the awaits.
+        """
         if self._closed:
-            return
+            return []
         self._closed = True
         clients: list[aiohttp.ClientSession] = []
         if self._held is not None and self._client is not None:
@@ -826,11 +839,13 @@ class Transport:
         if self._pool is not None:
             clients.extend(ch.client for ch in self._pool.channels)
         self._client = None
-        for client in clients:
-            await client.close()
         loop_pool, self._loop_pool = self._loop_pool, None
         if loop_pool is not None:
-            await _release_loop_pool(loop_pool)
+            # Closed after this transport's own clients, as it always was.
+            last = _release_loop_pool(loop_pool)
+            if last is not None:
+                clients.append(last)
+        return clients
 
     def _check_open(self) -> None:
         if self._closed:
