@@ -784,24 +784,28 @@ class Transport:
         )
         self._user_session = client_session
         self._user_connector = connector
-        self._client: aiohttp.ClientSession | None = None
-        self._own_client = False
-        self._shared_context: AuthContext | None = None
-        #: Every header of a request, when the scheme only adds fixed headers
-        #: (set with the shared context): the hot path of :meth:`exchange`.
-        self._preemptive_headers: dict[str, str] | None = None
-        self._preemptive: PreemptiveContext | None = None
-        #: Bounds requests in flight to max_channels on a pool shared with
-        #: other sessions (whose limits are not this session's).
-        self._slots: _Slots | None = None
-        #: The default pool of the event loop, when this transport uses it.
-        self._loop_pool: _LoopPool | None = None
-        #: The connections handed to this transport by a pool it shares with
-        #: other sessions (the loop's, the fan-out runner's), closed with it.
-        self._held: _Held | None = None
-        self._pool: _ChannelPool | None = None
-        self._closed = False
-        self._opened = False
+
+    # State that starts empty, read from these class-level defaults until
+    # first set (one transport per session, thousands in a fan-out: no
+    # stores in the constructor, no entries in the instance dictionary).
+    _client: aiohttp.ClientSession | None = None
+    _own_client = False
+    _shared_context: AuthContext | None = None
+    #: Every header of a request, when the scheme only adds fixed headers
+    #: (set with the shared context): the hot path of :meth:`exchange`.
+    _preemptive_headers: dict[str, str] | None = None
+    _preemptive: PreemptiveContext | None = None
+    #: Bounds requests in flight to max_channels on a pool shared with other
+    #: sessions (whose limits are not this session's).
+    _slots: _Slots | None = None
+    #: The default pool of the event loop, when this transport uses it.
+    _loop_pool: _LoopPool | None = None
+    #: The connections handed to this transport by a pool it shares with
+    #: other sessions (the loop's, the fan-out runner's), closed with it.
+    _held: _Held | None = None
+    _pool: _ChannelPool | None = None
+    _closed = False
+    _opened = False
 
     # -- lifecycle ------------------------------------------------------------
 
