@@ -57,7 +57,7 @@ import random
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import aiohttp
@@ -842,14 +842,8 @@ class AsyncSession:
 
     # -- operations -----------------------------------------------------------
 
-    def identify(
-        self, *, unauthenticated: bool = False
-    ) -> Coroutine[Any, Any, resp.IdentifyResponse]:
+    async def identify(self, *, unauthenticated: bool = False) -> resp.IdentifyResponse:
         """Ask the service what it is (DSP0226 11: ``wsmid:Identify``).
-
-        Awaited as any operation (``await session.identify()``). A plain
-        function returning the exchange's coroutine, as :meth:`get`: the
-        hot path of a fan-out, so it costs no coroutine frame of its own.
 
         Args:
             unauthenticated: send it without credentials to
@@ -863,7 +857,9 @@ class AsyncSession:
         Raises:
             aiowsman.errors.WSManError: any failure (named host, ``Identify``).
         """
-        return self._call(env.identify_request(), self._parse_identify, anonymous=unauthenticated)
+        return await self._call(
+            env.identify_request(), self._parse_identify, anonymous=unauthenticated
+        )
 
     def _parse_identify(self, envelope: resp.Envelope) -> resp.IdentifyResponse:
         # The answer is remembered as soon as it is read (datetime_format
@@ -908,15 +904,8 @@ class AsyncSession:
                     self._identify_faulted = True
             return self._identity
 
-    def get(
-        self, locator: Locator, **selectors: str | EndpointReference
-    ) -> Coroutine[Any, Any, Item]:
+    async def get(self, locator: Locator, **selectors: str | EndpointReference) -> Item:
         """Read a resource (WS-Transfer Get, DSP0226 7.3).
-
-        Awaited as any operation (``await session.get(...)``). A plain
-        function returning the exchange's coroutine: one coroutine frame
-        less on the hot path of every Get; a locator that cannot be read
-        raises here, when the call is made.
 
         Args:
             locator: URI or alias (``"wmicimv2/Win32_Service"``), ResourceLocator,
@@ -932,7 +921,7 @@ class AsyncSession:
         """
         loc = self._locator(locator, selectors)
         request = env.get_request(self._options, loc)
-        return self._call(request, resp.parse_get, resource=loc.resource_uri)
+        return await self._call(request, resp.parse_get, resource=loc.resource_uri)
 
     async def put(self, locator: Locator, resource: Any) -> Item | None:
         """Update a resource (WS-Transfer Put, DSP0226 7.4).
