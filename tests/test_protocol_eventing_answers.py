@@ -194,6 +194,13 @@ def test_every_event_carries_the_host_bare_wrapped_or_as_text() -> None:
     assert [(e.record_id, e.host) for e in batch.events] == [(1, "srv01"), (2, "srv01")]
 
 
+def test_an_event_sent_as_text_may_start_with_whitespace_before_its_declaration() -> None:
+    # XML allows its declaration only at the very start: the text is trimmed first.
+    text = f"\n  <?xml version='1.0'?>{EVENT.replace('{rid}', '5')}"
+    batch = pull(f"<n:Items><w:Event><![CDATA[{text}]]></w:Event></n:Items>")
+    assert [e.record_id for e in batch.events] == [5]
+
+
 def test_an_empty_event_wrapper_is_a_protocol_error() -> None:
     with pytest.raises(ProtocolError):
         pull("<n:Items><w:Event/></n:Items>")
@@ -247,6 +254,13 @@ def test_a_subscription_end_is_recognised_by_its_body_alone() -> None:
     with pytest.raises(SubscriptionEndedError) as info:
         parse_event_batch(parse_envelope(envelope(body, action=ns.ACTION_PULL_RESPONSE)))
     assert (info.value.status, info.value.reason) == ("e:DeliveryFailure", None)
+
+
+def test_a_subscription_end_without_a_status_has_none() -> None:
+    body = "<e:SubscriptionEnd><e:Reason>  the log\n was cleared </e:Reason></e:SubscriptionEnd>"
+    with pytest.raises(SubscriptionEndedError) as info:
+        parse_event_batch(parse_envelope(envelope(body, action=ns.ACTION_SUBSCRIPTION_END)))
+    assert (info.value.status, info.value.reason) == (None, "the log was cleared")
 
 
 # -- Renew -----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from aiowsman.errors import ConfigurationError
 from aiowsman.protocol import Bookmark, parse_envelope, parse_event_batch
 from aiowsman.protocol import namespaces as ns
 
@@ -93,7 +94,9 @@ def test_a_rendered_bookmark_escapes_the_channel_name() -> None:
     assert Bookmark(mark.xml).positions == {'Ops & "Apps"': 3}
 
 
-@pytest.mark.parametrize(("channel", "record"), [("System", None), (None, 5), ("", 5)])
+@pytest.mark.parametrize(
+    ("channel", "record"), [("System", None), (None, 5), ("", 5), ("System", -1)]
+)
 def test_an_event_without_channel_or_record_number_cannot_advance_a_bookmark(
     channel: str | None, record: int | None
 ) -> None:
@@ -127,6 +130,33 @@ def test_opaque_bookmarks_are_equal_by_text() -> None:
     assert Bookmark("<Cursor at='x'/>") == Bookmark(" <Cursor at='x'/>")
     assert Bookmark("<Cursor at='x'/>") != Bookmark("<Cursor at='y'/>")
     assert len({Bookmark("token-1"), Bookmark("token-1"), Bookmark("token-2")}) == 2
+
+
+@pytest.mark.parametrize(
+    "mark",
+    [
+        Bookmark(LIST),
+        Bookmark("token"),
+        Bookmark.from_positions({"System": 5}, "System"),
+        Bookmark.from_positions({"System": 0}),
+    ],
+    ids=["list", "opaque", "positions", "record-0"],
+)
+def test_a_bookmark_equals_itself_read_back_from_its_xml(mark: Bookmark) -> None:
+    # What pickling does (__reduce__ keeps the XML), and what a caller who
+    # saved str(bookmark) gets back.
+    again = Bookmark(mark.xml)
+    assert (again == mark, mark == again) == (True, True)
+    assert hash(again) == hash(mark)
+    assert again.positions == mark.positions
+
+
+@pytest.mark.parametrize("position", [("", 5), ("System", -1)])
+def test_positions_need_a_channel_and_a_record_number(position: tuple[str, int]) -> None:
+    # Either would render XML that reads back as an opaque bookmark, unequal
+    # in hash to the one it came from.
+    with pytest.raises(ConfigurationError):
+        Bookmark.from_positions([position])
 
 
 def test_a_bookmark_is_not_equal_to_its_text() -> None:

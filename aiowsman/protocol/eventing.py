@@ -165,11 +165,22 @@ class Bookmark:
         """A Windows ``BookmarkList`` for channel -> last EventRecordID positions.
 
         Cheap: the XML is rendered only when asked for.
+
+        Raises:
+            ConfigurationError: an empty channel name or a negative record
+                number (its XML would not read back as these positions).
         """
         items = tuple(positions.items()) if isinstance(positions, Mapping) else tuple(positions)
+        checked = tuple((str(c), int(r)) for c, r in items)
+        for channel, record in checked:
+            if not channel or record < 0:
+                raise ConfigurationError(
+                    f"a bookmark position needs a channel and a record number >= 0, "
+                    f"not {channel!r} #{record}"
+                )
         mark = cls.__new__(cls)
         mark._xml = None
-        mark._positions = tuple((str(c), int(r)) for c, r in items)
+        mark._positions = checked
         mark._current = current
         return mark
 
@@ -200,7 +211,7 @@ class Bookmark:
         """The bookmark once the event ``(channel, record_id)`` is consumed, or None
         when this bookmark cannot be advanced by the client (opaque content, or an
         event without channel or record number)."""
-        if self._positions is None or not channel or record_id is None:
+        if self._positions is None or not channel or record_id is None or record_id < 0:
             return None
         items = list(self._positions)
         for i, (c, _) in enumerate(items):
