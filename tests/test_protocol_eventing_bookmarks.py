@@ -103,6 +103,12 @@ def test_an_event_without_channel_or_record_number_cannot_advance_a_bookmark(
     assert Bookmark(LIST).advanced(channel, record) is None
 
 
+def test_a_bookmark_can_stand_before_the_first_record() -> None:
+    # Windows numbers records from 1: position 0 means "nothing read yet".
+    mark = Bookmark(LIST).advanced("Security", 0)
+    assert mark is not None and mark.positions == {"System": 40, "Application": 7, "Security": 0}
+
+
 def test_repr_shows_the_positions_or_the_start_of_opaque_content() -> None:
     assert repr(Bookmark(LIST)) == "<Bookmark System#40, Application#7>"
     assert repr(Bookmark("<Cursor at='x'/>")) == "<Bookmark \"<Cursor at='x'/>\">"
