@@ -58,7 +58,6 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import aiohttp
@@ -359,9 +358,9 @@ class AsyncSession:
             raise exc.with_context(None, "CreateSession") from None
         self._host = self._endpoint.authority
         if (
-            isinstance(auth, str)
+            cert is not None
+            and isinstance(auth, str)
             and auth.lower() == "certificate"
-            and cert is not None
             and not (auth_options and "certfile" in auth_options)
         ):
             # The client certificate is the credential: hand it to the scheme,
@@ -440,31 +439,35 @@ class AsyncSession:
                 operation="CreateSession",
             )
         self._datetime_format = datetime_format
-        #: The server's Identify answer, once known (explicit identify(), or
-        #: the one an "auto" datetime_format sends); None until then.
-        self._identity: resp.IdentifyResponse | None = None
-        self._identify_lock: asyncio.Lock | None = None
-        self._identify_faulted = False
-        self._error: WSManFault | None = None
-        # Made on first use (see _enumerators): a WeakSet is six objects for
-        # the garbage collector, and most sessions -- a fan-out's thousands --
-        # never enumerate.
-        self._open_enumerators: weakref.WeakSet[Enumerator] | None = None
         #: (locator, context) of enumerators collected while open; released
         #: soon after from the loop (_release_orphans_soon), else by aclose().
         self._orphaned_contexts: list[tuple[ResourceLocator, str]] = []
         #: (resource URI, manager) of subscriptions collected while open.
         self._orphaned_subscriptions: list[tuple[str, SubscriptionManager]] = []
-        self._orphan_release: asyncio.Task[None] | None = None
-        self._open_subscriptions: weakref.WeakSet[Subscription] | None = None
         #: Shells created and not yet deleted (deleted by aclose()).
         self._shells: set[Shell] = set()
-        #: The timer of this session's operation deadlines (made on first use).
-        self._timer: Deadline | None = None
-        #: invoke_command's runspace pools, by configuration (closed by
-        #: aclose()); made on first use, as most sessions never invoke one.
-        self._pools: dict[str, RunspacePool] | None = None
-        self._pools_lock: asyncio.Lock | None = None
+
+    # State that starts empty, read from these class-level defaults until a
+    # session first sets it: a session made per host (a fan-out's thousands)
+    # stores none of it, which saves its constructor a dozen stores and its
+    # instance dictionary as many entries.
+    #: The server's Identify answer, once known (explicit identify(), or the
+    #: one an "auto" datetime_format sends); None until then.
+    _identity: resp.IdentifyResponse | None = None
+    _identify_lock: asyncio.Lock | None = None
+    _identify_faulted = False
+    _error: WSManFault | None = None
+    # Made on first use (see _enumerators): a WeakSet is six objects for the
+    # garbage collector, and most sessions never enumerate.
+    _open_enumerators: weakref.WeakSet[Enumerator] | None = None
+    _orphan_release: asyncio.Task[None] | None = None
+    _open_subscriptions: weakref.WeakSet[Subscription] | None = None
+    #: The timer of this session's operation deadlines (made on first use).
+    _timer: Deadline | None = None
+    #: invoke_command's runspace pools, by configuration (closed by aclose());
+    #: made on first use, as most sessions never invoke one.
+    _pools: dict[str, RunspacePool] | None = None
+    _pools_lock: asyncio.Lock | None = None
 
     # -- properties -----------------------------------------------------------
 
@@ -557,19 +560,14 @@ class AsyncSession:
     async def __aenter__(self) -> AsyncSession:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
+    async def aclose(self, *_exc_info: object) -> None:
         """Delete open shells and release open enumerations (best effort), then
         close connections.
 
         A caller-supplied ``client_session`` or ``connector`` stays open.
+        Also the ``async with`` exit (``__aexit__``, which ignores the
+        exception it is given and never suppresses it): one coroutine, where
+        a separate ``__aexit__`` awaiting this would be two per session.
         """
         if self._closed:
             return
@@ -597,8 +595,12 @@ class AsyncSession:
         if self._timer is not None:
             self._timer.close()
         if self._transport is not None:
-            await self._transport.close()
+            # The transport's synchronous part inline (Transport.shut): on a
+            # shared pool nothing is left to await.
+            for client in self._transport.shut():
+                await client.close()
 
+    __aexit__ = aclose
     close = aclose
 
     def _release_orphans_soon(self) -> None:
@@ -672,8 +674,10 @@ class AsyncSession:
             logger.debug("[%s] Unsubscribe failed (ignored): %s", self._host, exc)
 
     def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        if getattr(self, "_closed", True):  # closed (the usual case), or never made
+            return
         transport = getattr(self, "_transport", None)
-        if transport is not None and transport.opened and not getattr(self, "_closed", True):
+        if transport is not None and transport.opened:
             _warn(
                 f"unclosed {self!r}; use 'async with' or await session.aclose()",
                 ResourceWarning,
@@ -853,10 +857,14 @@ class AsyncSession:
         Raises:
             aiowsman.errors.WSManError: any failure (named host, ``Identify``).
         """
-        identity = await self._call(
-            env.identify_request(), resp.parse_identify, anonymous=unauthenticated
+        return await self._call(
+            env.identify_request(), self._parse_identify, anonymous=unauthenticated
         )
-        self._identity = identity
+
+    def _parse_identify(self, envelope: resp.Envelope) -> resp.IdentifyResponse:
+        # The answer is remembered as soon as it is read (datetime_format
+        # "auto" asks it): the server said what it is, whatever happens next.
+        identity = self._identity = resp.parse_identify(envelope)
         return identity
 
     @property

@@ -596,7 +596,9 @@ class Subscription(AsyncIterator[Event]):
         positions.update(known or {})
         first: dict[str, int] = {}
         for event in batch.events:
-            if event.channel and event.record_id is not None:
+            # Windows numbers records from 1: anything else is no position
+            # (and would make a bookmark that does not read back).
+            if event.channel and event.record_id is not None and event.record_id > 0:
                 first.setdefault(event.channel, event.record_id)
         for channel, record in first.items():
             if channel not in (known or {}):
@@ -613,7 +615,12 @@ class Subscription(AsyncIterator[Event]):
             self._bookmark = self._batch_bookmark
             self._batch_bookmark = None
             self._positions = None
-        elif self._positions is not None and event.channel and event.record_id is not None:
+        elif (
+            self._positions is not None
+            and event.channel
+            and event.record_id is not None
+            and event.record_id > 0  # as in _begin_batch: Windows numbers records from 1
+        ):
             self._positions[event.channel] = event.record_id
             self._current = event.channel
             self._moved = True

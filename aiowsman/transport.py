@@ -561,14 +561,16 @@ def _acquire_loop_pool() -> _LoopPool | None:
     return pool
 
 
-async def _release_loop_pool(pool: _LoopPool) -> None:
+def _release_loop_pool(pool: _LoopPool) -> aiohttp.ClientSession | None:
+    """One user less; the pool's client when that was the last user (the caller closes it)."""
     pool.users -= 1
     if pool.users == 0:
         ref = _LOOP_POOLS.get(pool.loop)
         if ref is not None and ref() is pool:
             del _LOOP_POOLS[pool.loop]
         if pool not in _INHERITED_POOLS:
-            await pool.client.close()
+            return pool.client
+    return None
 
 
 class _Channel:
@@ -782,24 +784,28 @@ class Transport:
         )
         self._user_session = client_session
         self._user_connector = connector
-        self._client: aiohttp.ClientSession | None = None
-        self._own_client = False
-        self._shared_context: AuthContext | None = None
-        #: Every header of a request, when the scheme only adds fixed headers
-        #: (set with the shared context): the hot path of :meth:`exchange`.
-        self._preemptive_headers: dict[str, str] | None = None
-        self._preemptive: PreemptiveContext | None = None
-        #: Bounds requests in flight to max_channels on a pool shared with
-        #: other sessions (whose limits are not this session's).
-        self._slots: _Slots | None = None
-        #: The default pool of the event loop, when this transport uses it.
-        self._loop_pool: _LoopPool | None = None
-        #: The connections handed to this transport by a pool it shares with
-        #: other sessions (the loop's, the fan-out runner's), closed with it.
-        self._held: _Held | None = None
-        self._pool: _ChannelPool | None = None
-        self._closed = False
-        self._opened = False
+
+    # State that starts empty, read from these class-level defaults until
+    # first set (one transport per session, thousands in a fan-out: no
+    # stores in the constructor, no entries in the instance dictionary).
+    _client: aiohttp.ClientSession | None = None
+    _own_client = False
+    _shared_context: AuthContext | None = None
+    #: Every header of a request, when the scheme only adds fixed headers
+    #: (set with the shared context): the hot path of :meth:`exchange`.
+    _preemptive_headers: dict[str, str] | None = None
+    _preemptive: PreemptiveContext | None = None
+    #: Bounds requests in flight to max_channels on a pool shared with other
+    #: sessions (whose limits are not this session's).
+    _slots: _Slots | None = None
+    #: The default pool of the event loop, when this transport uses it.
+    _loop_pool: _LoopPool | None = None
+    #: The connections handed to this transport by a pool it shares with
+    #: other sessions (the loop's, the fan-out runner's), closed with it.
+    _held: _Held | None = None
+    _pool: _ChannelPool | None = None
+    _closed = False
+    _opened = False
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -814,8 +820,19 @@ class Transport:
 
     async def close(self) -> None:
         """Close what this transport created; caller-supplied objects stay open."""
+        for client in self.shut():
+            await client.close()
+
+    def shut(self) -> list[aiohttp.ClientSession]:
+        """Mark the transport closed and return the clients left for the caller to close.
+
+        Everything but closing those clients is done here, synchronously: a
+        session on a shared pool (the common case: the loop's default one,
+        still used by other sessions) gets an empty list, so closing it
+        costs no coroutine at all. :meth:`close` is this and the awaits.
+        """
         if self._closed:
-            return
+            return []
         self._closed = True
         clients: list[aiohttp.ClientSession] = []
         if self._held is not None and self._client is not None:
@@ -826,11 +843,13 @@ class Transport:
         if self._pool is not None:
             clients.extend(ch.client for ch in self._pool.channels)
         self._client = None
-        for client in clients:
-            await client.close()
         loop_pool, self._loop_pool = self._loop_pool, None
         if loop_pool is not None:
-            await _release_loop_pool(loop_pool)
+            # Closed after this transport's own clients, as it always was.
+            last = _release_loop_pool(loop_pool)
+            if last is not None:
+                clients.append(last)
+        return clients
 
     def _check_open(self) -> None:
         if self._closed:

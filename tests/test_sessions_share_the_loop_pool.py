@@ -216,8 +216,9 @@ async def test_a_forked_child_never_closes_the_pool_it_inherited() -> None:
     _forget_pools_after_fork()  # as os.fork() runs it in the child
     fresh = _acquire_loop_pool()
     assert fresh is not None and fresh is not inherited
-    await _release_loop_pool(inherited)
+    # The last user's release hands back the client to close -- never the inherited one.
+    assert _release_loop_pool(inherited) is None
     assert not inherited.client.closed  # the parent's sockets: left alone
-    await _release_loop_pool(fresh)
-    assert fresh.client.closed
+    assert _release_loop_pool(fresh) is fresh.client
+    await fresh.client.close()
     await inherited.client.close()  # (in this test the "parent" is us)

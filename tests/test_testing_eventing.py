@@ -322,6 +322,18 @@ async def test_a_bookmark_resumes_after_the_event_it_names(
     assert record_ids(await pull(http, server, context_of(reply))) == [8, 9, 10]
 
 
+@pytest.mark.parametrize("record", ["²", "x", ""])
+async def test_a_bookmark_position_that_is_not_a_record_number_is_invalid(
+    http: aiohttp.ClientSession, server: WSManTestServer, record: str
+) -> None:
+    mark = (
+        f'<w:Bookmark><BookmarkList><Bookmark Channel="System" RecordId="{record}"/>'
+        "</BookmarkList></w:Bookmark>"
+    )
+    reply = await subscribe(http, server, subscribe_body(extra=mark))
+    assert reply.subcode == "w:InvalidBookmark"
+
+
 async def test_the_cdata_option_sends_events_as_text(
     http: aiohttp.ClientSession, server: WSManTestServer
 ) -> None:

@@ -313,7 +313,20 @@ _REPLY_TO = (
 
 def _session_headers(opts: RequestOptions) -> str:
     # The headers that only depend on the session: rendered once per options.
-    parts = [f"<a:To>{escape_text(opts.to)}</a:To>", _REPLY_TO]
+    # All but wsa:To are the same for every session of a fan-out (one per
+    # host, each with its own To), so they are rendered once for all.
+    key = (opts.max_envelope_size, opts.operation_timeout, opts.locale, opts.data_locale)
+    rest = _options_headers_cache.get(key)
+    if rest is None:
+        rest = _options_headers(opts)
+        if len(_options_headers_cache) >= _HEAD_CACHE_SIZE:
+            _options_headers_cache.clear()
+        _options_headers_cache[key] = rest
+    return f"<a:To>{escape_text(opts.to)}</a:To>{rest}"
+
+
+def _options_headers(opts: RequestOptions) -> str:
+    parts = [_REPLY_TO]
     if opts.max_envelope_size <= 0:
         raise ConfigurationError("max_envelope_size must be positive")
     parts.append(
@@ -411,6 +424,9 @@ _TEMPLATE_CACHE_SIZE = 1024
 _locator_cache: dict[tuple[object, ...], str] = {}
 _HEAD_CACHE_SIZE = 64
 _head_cache: dict[tuple[RequestOptions, str], str] = {}
+#: The session headers after wsa:To, by (MaxEnvelopeSize, OperationTimeout,
+#: Locale, DataLocale): the same for every host of a fan-out.
+_options_headers_cache: dict[tuple[object, ...], str] = {}
 
 
 def _head(opts: RequestOptions, action: str) -> str:

@@ -149,7 +149,8 @@ class Bookmark:
                 continue
             channel = el.get("Channel")
             record = (el.get("RecordId") or "").strip()
-            if not channel or not record.isdigit():
+            # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+            if not channel or not (record.isascii() and record.isdigit()):
                 return  # not a shape we can advance: keep it opaque
             positions.append((channel, int(record)))
             if (el.get("IsCurrent") or "").strip().lower() == "true":
@@ -164,11 +165,22 @@ class Bookmark:
         """A Windows ``BookmarkList`` for channel -> last EventRecordID positions.
 
         Cheap: the XML is rendered only when asked for.
+
+        Raises:
+            ConfigurationError: an empty channel name or a negative record
+                number (its XML would not read back as these positions).
         """
         items = tuple(positions.items()) if isinstance(positions, Mapping) else tuple(positions)
+        checked = tuple((str(c), int(r)) for c, r in items)
+        for channel, record in checked:
+            if not channel or record < 0:
+                raise ConfigurationError(
+                    f"a bookmark position needs a channel and a record number >= 0, "
+                    f"not {channel!r} #{record}"
+                )
         mark = cls.__new__(cls)
         mark._xml = None
-        mark._positions = tuple((str(c), int(r)) for c, r in items)
+        mark._positions = checked
         mark._current = current
         return mark
 
@@ -199,7 +211,7 @@ class Bookmark:
         """The bookmark once the event ``(channel, record_id)`` is consumed, or None
         when this bookmark cannot be advanced by the client (opaque content, or an
         event without channel or record number)."""
-        if self._positions is None or not channel or record_id is None:
+        if self._positions is None or not channel or record_id is None or record_id < 0:
             return None
         items = list(self._positions)
         for i, (c, _) in enumerate(items):
@@ -307,7 +319,7 @@ def _manager_from(element: etree._Element) -> SubscriptionManager:
             if param.tag in (_W + "ResourceURI", _W + "SelectorSet"):
                 continue
             if param.tag == _E + "Identifier":
-                identifier = (param.text or "").strip()
+                identifier = (param.text or "").strip() or None
             copy = etree.fromstring(etree.tostring(param))
             etree.cleanup_namespaces(copy)
             extra.append(etree.tostring(copy, encoding="unicode"))
@@ -480,7 +492,8 @@ def expires_in(text: str | None, now: datetime | None = None) -> float | None:
             return parse_duration(text)
         except ValueError:
             return None
-    value = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    # fromisoformat reads "Z" itself (Python >= 3.11), but not "z".
+    value = text[:-1] + "+00:00" if text.endswith("z") else text
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
@@ -501,16 +514,10 @@ def parse_subscribe(env: Envelope) -> SubscribeResult:
     first = _require_body(env, "Subscribe")
     if first.tag != _E + "SubscribeResponse":
         raise ProtocolError(f"expected wse:SubscribeResponse, got {first.tag!r}")
-    manager: SubscriptionManager | None = None
-    context: str | None = None
-    expires: str | None = None
-    for child in first.iter(_E + "SubscriptionManager", _E + "Expires", _N + "EnumerationContext"):
-        if child.tag == _E + "SubscriptionManager" and manager is None:
-            manager = _manager_from(child)
-        elif child.tag == _E + "Expires" and expires is None:
-            expires = (child.text or "").strip() or None
-        elif child.tag == _N + "EnumerationContext" and context is None:
-            context = (child.text or "").strip() or None
+    # All three are children of the SubscribeResponse (DSP0226 10.2, pull mode).
+    manager = first.find(_E + "SubscriptionManager")
+    context = (first.findtext(_N + "EnumerationContext") or "").strip() or None
+    expires = (first.findtext(_E + "Expires") or "").strip() or None
     if manager is None:
         raise ProtocolError("SubscribeResponse without wse:SubscriptionManager")
     if context is None:
@@ -518,7 +525,7 @@ def parse_subscribe(env: Envelope) -> SubscribeResult:
             "SubscribeResponse without wsen:EnumerationContext: the source did not "
             "grant pull delivery"
         )
-    return SubscribeResult(manager, context, expires)
+    return SubscribeResult(_manager_from(manager), context, expires)
 
 
 # -- Pull of events ----------------------------------------------------------------------

@@ -497,7 +497,8 @@ class EventingFamily(ResourceFamily):
                 continue
             channel = self.log.channel(el.get("Channel") or "")
             record = (el.get("RecordId") or "").strip()
-            if channel is None or not record.isdigit():
+            # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+            if channel is None or not (record.isascii() and record.isdigit()):
                 raise _invalid_bookmark(
                     f"The bookmark names an unknown position: {el.get('Channel')} "
                     f"{el.get('RecordId')}. "
