@@ -297,12 +297,12 @@ class ProcessFanOut(FanOut[T]):
         readers: list[asyncio.Task[None]] = []
         source = _HostSource(self._hosts)
         try:
-            await self._start_all(workers)
+            await self._start_all(workers, source)
             readers = [
                 asyncio.create_task(self._listen(w, events), name=f"aiowsman-fanout-w{w.number}")
                 for w in workers
             ]
-            await self._deal(workers, source)
+            await self._feed(None, 0, source, workers)
             running = len(workers)
             next_check = time.monotonic() + 1.0
             while running:
@@ -345,7 +345,24 @@ class ProcessFanOut(FanOut[T]):
 
     # -- starting, feeding, listening -----------------------------------------
 
-    async def _start_all(self, workers: list[_Worker]) -> None:
+    async def _start_all(self, workers: list[_Worker], source: _HostSource) -> None:
+        """Start every worker; each gets its first hosts before it has loaded.
+
+        The first hosts are dealt as soon as the processes exist and queued on
+        their sockets behind the set-up message, so a worker starts on them
+        the moment it is ready -- not after a round trip to the parent, and
+        not after the slowest worker's start-up (the start-up is inside the
+        run's time: an interpreter and its imports, about a third of a second).
+        """
+        spawned = [asyncio.create_task(self._spawn(w)) for w in workers]
+        try:
+            await asyncio.gather(*spawned)
+        except BaseException:
+            for task in spawned:
+                task.cancel()
+            await asyncio.gather(*spawned, return_exceptions=True)
+            raise
+        await self._deal(workers, source)
         tasks = [asyncio.create_task(self._start(w)) for w in workers]
         try:
             await asyncio.gather(*tasks)
@@ -357,7 +374,8 @@ class ProcessFanOut(FanOut[T]):
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
 
-    async def _start(self, worker: _Worker) -> None:
+    async def _spawn(self, worker: _Worker) -> None:
+        """Create the worker process and send it the set-up message."""
         parent_sock, child_sock = socket.socketpair()
         try:
             worker.proc = await asyncio.create_subprocess_exec(
@@ -376,6 +394,10 @@ class ProcessFanOut(FanOut[T]):
             child_sock.close()
         worker.reader, worker.writer = await asyncio.open_connection(sock=parent_sock)
         worker.send(("setup", self._setup))
+
+    async def _start(self, worker: _Worker) -> None:
+        """Wait for the worker to load the operation and say it is ready."""
+        assert worker.reader is not None
         try:
             async with asyncio.timeout(_START_TIMEOUT):
                 kind, payload = await _read_frame(worker.reader)
@@ -412,7 +434,6 @@ class ProcessFanOut(FanOut[T]):
         for w, batch in dealt.items():
             if batch:
                 w.send(("hosts", batch))
-        await self._feed(None, 0, source, workers)
 
     async def _feed(
         self,

@@ -8,7 +8,9 @@ stripped before use because OMI and pretty-printed captures pad them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 from lxml import etree
 
@@ -672,18 +674,24 @@ def parse_enumeration(env: Envelope, *, max_elements: int | None = None) -> Enum
         if tag == _N_CONTEXT:
             context = (child.text or "").strip() or None
         elif tag in (_W_ITEMS, _N_ITEMS):
-            for el in child:
-                if limit is not None and len(items) >= limit:
-                    break
-                etag = el.tag
-                if not isinstance(etag, str):
-                    continue
-                if etag == _W_ITEM:
-                    items.append(_object_and_epr(el, namespace))
-                elif etag == _A_EPR:
-                    items.append(epr_from_element(el, namespace))
-                else:
-                    items.append(Item(el, cim_namespace=namespace))
+            # Elements only (lxml skips comments and PIs in C), and none past
+            # the bound: the per-item loop is the hot path of a big enumeration.
+            elements: Iterator[etree._Element] = child.iterchildren(etree.Element)
+            if limit is not None:
+                elements = islice(elements, max(limit - len(items), 0))
+            if next(child.iterchildren(_W_ITEM, _A_EPR), None) is None:
+                # Instances only (EnumerateObject mode, the usual one): no tag
+                # to read per item (lxml builds a new string for each .tag).
+                items.extend([Item(el, cim_namespace=namespace) for el in elements])
+            else:
+                for el in elements:
+                    etag = el.tag
+                    if etag == _W_ITEM:
+                        items.append(_object_and_epr(el, namespace))
+                    elif etag == _A_EPR:
+                        items.append(epr_from_element(el, namespace))
+                    else:
+                        items.append(Item(el, cim_namespace=namespace))
         elif tag in (_W_EOS, _N_EOS):
             eos = True
     excess = max_elements is not None and len(items) > max_elements
