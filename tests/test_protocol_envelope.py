@@ -1052,3 +1052,22 @@ def test_pull_with_max_time_orders_context_max_time_and_max_elements() -> None:
         ("MaxTime", "PT2.500S"),
         ("MaxElements", "5"),
     ]
+
+
+# -- a selector value that cannot be hashed (not cached, still sent whole) -------
+
+
+class CaseInsensitiveName(str):
+    """A caller's str subclass: defining ``__eq__`` makes Python drop its hash."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and self.lower() == other.lower()
+
+
+def test_an_unhashable_selector_value_put_in_by_hand_is_sent_with_the_fragment() -> None:
+    loc = ResourceLocator("winrm/config", fragment="A")
+    loc.selectors["Name"] = CaseInsensitiveName("WinRM")
+    request = get_request(OPTS, loc, fragment="B")
+    (sel,) = header(request, W, "SelectorSet").findall(q(W, "Selector"))
+    assert (sel.get("Name"), sel.text) == ("Name", "WinRM")
+    assert header(request, W, "FragmentTransfer").text == "B"
