@@ -925,8 +925,17 @@ def test_message_id_fields_are_the_drawn_bits_with_version_and_variant_forced(
 def test_template_caches_stay_bounded() -> None:
     for i in range(envelope._TEMPLATE_CACHE_SIZE + 5):
         get_request(RequestOptions(f"http://h{i}:5985/wsman"), ResourceLocator(f"urn:r{i}"))
-        assert len(envelope._head_cache) <= envelope._TEMPLATE_CACHE_SIZE
+        assert len(envelope._head_cache) <= envelope._HEAD_CACHE_SIZE
         assert len(envelope._locator_cache) <= envelope._TEMPLATE_CACHE_SIZE
+
+
+def test_the_session_header_cache_stays_bounded() -> None:
+    # One entry per (MaxEnvelopeSize, OperationTimeout, Locale, DataLocale).
+    for i in range(envelope._HEAD_CACHE_SIZE + 5):
+        options = RequestOptions("http://h:5985/wsman", operation_timeout=1.0 + i)
+        request = get_request(options, ResourceLocator("urn:r"))
+        assert f"<w:OperationTimeout>PT{1 + i}.000S</w:OperationTimeout>".encode() in request.body
+        assert len(envelope._options_headers_cache) <= envelope._HEAD_CACHE_SIZE
 
 
 # -- body values: intervals, nested values, raw XML prologs ------------------------------
