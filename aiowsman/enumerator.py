@@ -188,8 +188,12 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
         # loop right after (or when it is closed) (DSP0226 8.6).
         context = getattr(self, "_context", None)
         if context is not None and getattr(self, "_state", _CLOSED) != _CLOSED:
-            self._session._orphaned_contexts.append((self._locator, context))
-            self._session._release_orphans_soon()
+            self._orphan(context)
+
+    def _orphan(self, context: str) -> None:
+        """Hand ``context`` to the session, which releases it from the loop (or when closed)."""
+        self._session._orphaned_contexts.append((self._locator, context))
+        self._session._release_orphans_soon()
 
     def __repr__(self) -> str:
         return (
@@ -510,21 +514,30 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
         """Stop: cancel the prefetch and Release the context if one is open.
 
         Best effort within ``min(session.timeout, 10 s)``; never raises a
-        WS-Man error (a failed Release is logged at DEBUG).
+        WS-Man error (a failed Release is logged at DEBUG). Cancelled itself,
+        it leaves the context to the session, which releases it from the loop.
         """
         if self._state == _CLOSED:
             return
         self._state = _CLOSED
         self._buffer.clear()
         pending, self._pending = self._pending, None
-        if pending is not None and not pending.done():
-            pending.cancel()
-            await asyncio.gather(pending, return_exceptions=True)
         context, self._context = self._context, None
         session = self._session
         session._enumerators.discard(self)
-        if context is None or session.closed:
-            return
-        await session._release_context(self._locator, context)
+        try:
+            if pending is not None and not pending.done():
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+            if context is None or session.closed:
+                return
+            await session._release_context(self._locator, context)
+        except asyncio.CancelledError:
+            # aclose() itself cancelled (a task cancelled again while leaving
+            # its ``async with``): this enumerator is closed and will not
+            # come back to the context, so the session releases it.
+            if context is not None:
+                self._orphan(context)
+            raise
 
     release = aclose

@@ -925,8 +925,17 @@ def test_message_id_fields_are_the_drawn_bits_with_version_and_variant_forced(
 def test_template_caches_stay_bounded() -> None:
     for i in range(envelope._TEMPLATE_CACHE_SIZE + 5):
         get_request(RequestOptions(f"http://h{i}:5985/wsman"), ResourceLocator(f"urn:r{i}"))
-        assert len(envelope._head_cache) <= envelope._TEMPLATE_CACHE_SIZE
+        assert len(envelope._head_cache) <= envelope._HEAD_CACHE_SIZE
         assert len(envelope._locator_cache) <= envelope._TEMPLATE_CACHE_SIZE
+
+
+def test_the_session_header_cache_stays_bounded() -> None:
+    # One entry per (MaxEnvelopeSize, OperationTimeout, Locale, DataLocale).
+    for i in range(envelope._HEAD_CACHE_SIZE + 5):
+        options = RequestOptions("http://h:5985/wsman", operation_timeout=1.0 + i)
+        request = get_request(options, ResourceLocator("urn:r"))
+        assert f"<w:OperationTimeout>PT{1 + i}.000S</w:OperationTimeout>".encode() in request.body
+        assert len(envelope._options_headers_cache) <= envelope._HEAD_CACHE_SIZE
 
 
 # -- body values: intervals, nested values, raw XML prologs ------------------------------
@@ -1052,3 +1061,22 @@ def test_pull_with_max_time_orders_context_max_time_and_max_elements() -> None:
         ("MaxTime", "PT2.500S"),
         ("MaxElements", "5"),
     ]
+
+
+# -- a selector value that cannot be hashed (not cached, still sent whole) -------
+
+
+class CaseInsensitiveName(str):
+    """A caller's str subclass: defining ``__eq__`` makes Python drop its hash."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and self.lower() == other.lower()
+
+
+def test_an_unhashable_selector_value_put_in_by_hand_is_sent_with_the_fragment() -> None:
+    loc = ResourceLocator("winrm/config", fragment="A")
+    loc.selectors["Name"] = CaseInsensitiveName("WinRM")
+    request = get_request(OPTS, loc, fragment="B")
+    (sel,) = header(request, W, "SelectorSet").findall(q(W, "Selector"))
+    assert (sel.get("Name"), sel.text) == ("Name", "WinRM")
+    assert header(request, W, "FragmentTransfer").text == "B"

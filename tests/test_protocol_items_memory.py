@@ -140,3 +140,32 @@ def test_items_of_an_ordinary_batch_stay_in_place() -> None:
     assert len(data) < 50 * DETACH_SHARE
     for item in items_of(data):
         assert item.element.getparent() is not None
+
+
+NS_A = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+
+
+def instance_and_epr_response(size: int) -> bytes:
+    """A batch of one instance and one EPR entry, padded to ``size`` bytes."""
+    body = (
+        f"<p:Win32_Service xmlns:p='{URI}'><p:Name>svc</p:Name></p:Win32_Service>"
+        f"<a:EndpointReference xmlns:a='{NS_A}'><a:Address>urn:anon</a:Address>"
+        "</a:EndpointReference>"
+    )
+    data = pull_response(0, 0).replace(
+        b"<n:Items></n:Items>", f"<n:Items>{body}</n:Items>".encode()
+    )
+    empty, open_, close = b"<s:Header/>", b"<s:Header>", b"</s:Header>"
+    padding = b" " * (size - len(data) + len(empty) - len(open_) - len(close))
+    return data.replace(empty, open_ + padding + close)
+
+
+@pytest.mark.parametrize(("extra", "copied"), [(0, False), (1, True)])
+def test_a_batch_is_detached_over_the_share_of_each_entry_epr_or_instance(
+    extra: int, copied: bool
+) -> None:
+    data = instance_and_epr_response(2 * DETACH_SHARE + extra)
+    assert len(data) == 2 * DETACH_SHARE + extra
+    instance, epr = parse_enumeration(parse_envelope(data)).items
+    assert isinstance(instance, Item) and not isinstance(epr, Item)
+    assert (instance.element.getparent() is None) is copied

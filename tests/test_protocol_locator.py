@@ -6,6 +6,7 @@ import pickle
 from dataclasses import FrozenInstanceError
 
 import pytest
+from lxml import etree
 
 from aiowsman.protocol import (
     EndpointReference,
@@ -275,3 +276,27 @@ def test_in_namespace_completes_nested_references_even_when_the_outer_one_has_a_
     )
     done = EndpointReference(None, "urn:a", {"__cimnamespace": "root/x"})
     assert done.in_namespace("root/cimv2") is done and outer.in_namespace(None) is outer
+
+
+def test_selectors_after_a_comment_in_an_element_built_by_lxml_are_read() -> None:
+    # epr_from_element takes any lxml element; etree.fromstring keeps comments
+    # (parse_xml, which reads responses, drops them).
+    element = etree.fromstring(
+        f'<a:EndpointReference xmlns:a="{ns.NS_ADDRESSING}" xmlns:w="{ns.NS_WSMAN}">'
+        "<a:ReferenceParameters><w:ResourceURI>urn:r</w:ResourceURI><w:SelectorSet>"
+        '<!-- c --><w:Selector Name="K">v</w:Selector><?pi x?><w:Selector Name="L">w</w:Selector>'
+        "</w:SelectorSet></a:ReferenceParameters></a:EndpointReference>"
+    )
+    assert epr_from_element(element) == EndpointReference(None, "urn:r", {"K": "v", "L": "w"})
+
+
+def test_selectors_of_an_endpoint_reference_read_as_a_dict() -> None:
+    selectors = EndpointReference(None, "urn:r", {"K": "v"}).selectors
+    assert repr(selectors) == "{'K': 'v'}"
+    assert selectors == {"K": "v"}
+
+
+def test_selectors_are_not_equal_to_what_is_not_a_mapping() -> None:
+    selectors = EndpointReference(None, "urn:r", {"K": "v"}).selectors
+    assert (selectors == "K") is False and (selectors == ["K"]) is False
+    assert (selectors != "K") is True

@@ -86,6 +86,41 @@ def test_reference_properties_of_an_item_get_the_requests_namespace() -> None:
     assert item["Antecedent"].cim_namespace == "root/omi"
 
 
+ENUM_NS = 'xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration"'
+ASSOC = (
+    '<p:Assoc xmlns:p="urn:assoc"><p:Antecedent>'
+    + epr_xml('<w:Selector Name="InstanceID">7</w:Selector>')
+    + "</p:Antecedent></p:Assoc>"
+)
+
+
+def enumerated(items: str) -> list[Item | EndpointReference]:
+    body = (
+        f"<n:EnumerateResponse {ENUM_NS}><n:EnumerationContext/><w:Items>{items}</w:Items>"
+        "<w:EndOfSequence/></n:EnumerateResponse>"
+    )
+    return parse_enumeration(parse_envelope(envelope(body), cim_namespace="root/omi")).items
+
+
+def test_reference_properties_of_enumerated_items_get_the_requests_namespace() -> None:
+    (item,) = enumerated(ASSOC)
+    assert isinstance(item, Item) and item["Antecedent"].cim_namespace == "root/omi"
+
+
+def test_reference_properties_of_object_and_epr_items_get_the_requests_namespace() -> None:
+    (item,) = enumerated(
+        f"<w:Item>{ASSOC}<a:EndpointReference>{epr_xml('')}</a:EndpointReference></w:Item>"
+    )
+    assert isinstance(item, Item) and item["Antecedent"].cim_namespace == "root/omi"
+
+
+def test_an_instance_beside_object_and_epr_items_gets_the_requests_namespace_too() -> None:
+    wrapped = f"<w:Item>{ASSOC}<a:EndpointReference>{epr_xml('')}</a:EndpointReference></w:Item>"
+    _, second = enumerated(wrapped + ASSOC)
+    assert isinstance(second, Item) and second.epr is None
+    assert second["Antecedent"].cim_namespace == "root/omi"
+
+
 def test_a_reference_used_again_addresses_its_namespace() -> None:
     epr = EndpointReference(ANONYMOUS, CLASS_URI, {"InstanceID": "1"}).in_namespace("root/omi")
     request = get_request(RequestOptions(to="http://h/wsman"), epr.to_locator())

@@ -20,6 +20,7 @@ from aiowsman.errors import (
 from aiowsman.protocol import (
     CreateResult,
     EndpointReference,
+    EnumerationBatch,
     Envelope,
     IdentifyResponse,
     Item,
@@ -177,8 +178,8 @@ def test_put_with_empty_body_returns_none() -> None:
     assert parse_put(parse_envelope(envelope(""))) is None
 
 
-def test_invoke_with_empty_body_is_a_protocol_error() -> None:
-    with pytest.raises(ProtocolError):
+def test_invoke_with_empty_body_is_a_protocol_error_naming_invoke() -> None:
+    with pytest.raises(ProtocolError, match=r"(^|\W)Invoke response has an empty Body"):
         parse_invoke(parse_envelope(envelope("")))
 
 
@@ -567,6 +568,7 @@ def test_a_fault_of_an_envelope_built_without_its_bytes_keeps_its_xml() -> None:
         ("Open Management Infrastructure", True),
         ("Microsoft (OMI)", True),
         ("OMI", True),
+        ("OMI(Linux)", True),
         ("Microsoft Corporation", False),
         ("Omicron", False),
         (None, False),
@@ -574,3 +576,69 @@ def test_a_fault_of_an_envelope_built_without_its_bytes_keeps_its_xml() -> None:
 )
 def test_is_omi_from_the_vendor(vendor: str | None, omi: bool) -> None:
     assert IdentifyResponse(None, vendor, None).is_omi is omi
+
+
+def test_a_batch_made_without_saying_is_not_in_excess() -> None:
+    assert EnumerationBatch(None, [], True).excess is False
+
+
+def test_a_fault_with_empty_code_and_subcode_values_has_neither() -> None:
+    body = (
+        "<s:Fault><s:Code><s:Value/><s:Subcode><s:Value> </s:Value></s:Subcode></s:Code>"
+        "<s:Reason><s:Text>r</s:Text></s:Reason></s:Fault>"
+    )
+    detail = raised(body).fault
+    assert (detail.code, detail.subcode, detail.subcode_namespace) == (None, None, None)
+
+
+TYPED_CODE = (
+    "<p:{name} xsi:type='xs:int' xmlns:xs='http://www.w3.org/2001/XMLSchema' "
+    "xmlns:xsi='http://www.w3.org/2001/XMLSchema-instance'>{text}</p:{name}>"
+)
+
+
+@pytest.mark.parametrize(("text", "code"), [("0", 0), ("2150858770", 2150858770), ("-5", None)])
+def test_a_cim_error_code_typed_as_an_integer_is_read_and_a_negative_one_is_no_code(
+    text: str, code: int | None
+) -> None:
+    fault = cim_error_fault(TYPED_CODE.format(name="error_Code", text=text))
+    assert fault.wsman_code == code
+
+
+@pytest.mark.parametrize(("text", "code"), [("0", 0), ("6", 6), ("-1", None)])
+def test_a_cim_status_code_typed_as_an_integer_is_read(text: str, code: int | None) -> None:
+    fault = cim_error_fault(TYPED_CODE.format(name="CIMStatusCode", text=text))
+    assert fault.fault.cim_status_code == code
+
+
+# -- trees built by hand: lxml keeps comments and PIs, which parse_xml drops ---------
+
+
+def test_a_cim_error_after_a_comment_in_an_envelope_built_by_hand_is_read() -> None:
+    body = (
+        "<s:Fault><s:Code><s:Value>s:Receiver</s:Value></s:Code><s:Reason><s:Text>r</s:Text>"
+        "</s:Reason><s:Detail><!-- c --><p:OMI_Error xmlns:p='urn:e'><p:Message>m</p:Message>"
+        "</p:OMI_Error></s:Detail></s:Fault>"
+    )
+    detail = Envelope(etree.fromstring(envelope(body))).fault
+    assert detail is not None
+    assert detail.cim_error_class == "OMI_Error" and detail.wsman_message == "m"
+
+
+def test_an_identify_response_built_by_lxml_with_comments_is_read_whole() -> None:
+    element = etree.fromstring(
+        f'<i:IdentifyResponse xmlns:i="{ID}"><!-- c --><i:ProtocolVersion>v</i:ProtocolVersion>'
+        "<?pi x?><i:ProductVendor>OMI</i:ProductVendor></i:IdentifyResponse>"
+    )
+    assert IdentifyResponse.from_element(element) == IdentifyResponse("v", "OMI", None)
+
+
+def test_an_object_and_epr_item_after_a_comment_in_an_envelope_built_by_hand() -> None:
+    body = (
+        "<n:EnumerateResponse><n:EnumerationContext/><w:Items><w:Item><!-- c -->"
+        f"<x:A xmlns:x='urn:x'><x:B>1</x:B></x:A>{EPR_XML}</w:Item></w:Items>"
+        "<w:EndOfSequence/></n:EnumerateResponse>"
+    )
+    (item,) = parse_enumeration(Envelope(etree.fromstring(envelope(body)))).items
+    assert isinstance(item, Item) and item.name == "A" and item["B"] == "1"
+    assert item.epr == EndpointReference("urn:anon", "urn:r", {"K": "v"})

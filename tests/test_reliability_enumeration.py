@@ -29,7 +29,7 @@ from aiowsman.protocol import parse_duration
 from aiowsman.testing import HostBehaviour, Injection, InjectionKind, RequestInfo, WSManTestServer
 from tests.conftest import _CompatResponse
 from tests.test_hygiene_probe import ResourceProbe
-from tests.waiting import BOUND
+from tests.waiting import BOUND, until
 
 if TYPE_CHECKING:
     from tests.conftest import MockedHTTP
@@ -147,6 +147,30 @@ async def test_a_cancelled_enumeration_releases_its_context(
         assert server.host(0).contexts_open == 0
         # The session is still usable.
         assert (await session.get(SERVICE, Name="WinRM"))["Name"] == "WinRM"
+
+
+async def test_an_aclose_cancelled_while_the_prefetch_unwinds_still_releases_the_context(
+    make_server: Callable[..., WSManTestServer], make_session: Callable[..., AsyncSession]
+) -> None:
+    # A task cancelled again while it leaves ``async with session.enumerate()``
+    # cancels aclose() at its first wait: the prefetched Pull unwinding.
+    behaviour = on_pull(Injection(K.LATENCY, delay=5.0))
+    async with (
+        ResourceProbe(),
+        make_server(behaviours={0: behaviour}) as server,
+        make_session(server, batch_items=20, timeout=30.0) as session,
+    ):
+        e = session.enumerate(SERVICE)
+        await e.read_item()  # the first batch is in; its prefetched Pull waits on the server
+        context = e.context
+        closing = asyncio.create_task(e.aclose())
+        await asyncio.sleep(0)
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await closing
+        # Released while the session is still open, not left for it to expire.
+        await until(lambda: server.host(0).contexts_open == 0)
+        assert server.host(0).stats.releases == [context]
 
 
 async def test_a_dropped_open_enumerator_is_released_when_the_session_closes(

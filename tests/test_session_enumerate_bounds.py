@@ -99,6 +99,25 @@ def test_an_oversize_batch_is_read_no_further_than_one_item_past_the_limit() -> 
     assert not parse_enumeration(parse_envelope(data), max_elements=10_000).excess
 
 
+@pytest.mark.parametrize(("first", "second"), [(3, 5), (7, 5)])
+def test_the_bound_holds_for_the_whole_batch_however_many_items_lists_it_holds(
+    first: int, second: int
+) -> None:
+    def items(start: int, count: int) -> str:
+        return (
+            "<n:Items>" + "".join(f"<i>{n}</i>" for n in range(start, start + count)) + "</n:Items>"
+        )
+
+    data = (
+        '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+        'xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration"><s:Body>'
+        f"<n:PullResponse><n:EnumerationContext>c</n:EnumerationContext>{items(0, first)}"
+        f"{items(first, second)}</n:PullResponse></s:Body></s:Envelope>"
+    ).encode()
+    batch = parse_enumeration(parse_envelope(data), max_elements=5)
+    assert batch.excess and [i.text for i in batch.items] == [str(n) for n in range(6)]  # type: ignore[union-attr]
+
+
 # -- services that never end ----------------------------------------------------------
 
 

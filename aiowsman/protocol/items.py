@@ -209,11 +209,16 @@ def _typed_by_xsi(element: etree._Element, text: str) -> Any:
     declared = element.get(_XSI_TYPE)
     if not declared:
         return None
-    prefix, _, local = declared.rpartition(":")
+    # An xs:QName: its whitespace collapses (XML Schema part 2, 3.2.18), so
+    # " cim:cimUInt32 " names cim:cimUInt32.
+    prefix, _, local = declared.strip().rpartition(":")
     namespace = element.nsmap.get(prefix or None)
     convert = _XSI_TYPES.get((namespace or "", local))
     if convert is None:
         return None
+    if convert is str:
+        # xs:string preserves whitespace (3.2.1); the other types collapse it.
+        return text
     try:
         return convert(text.strip())
     except ValueError:
@@ -296,13 +301,15 @@ def standalone(element: etree._Element) -> etree._Element:
     Kept: the element's own namespace declarations, the namespaces of every
     element and attribute in it, and the prefixes named by ``xsi:type``
     values (QNames in content, which no parser tracks). Dropped: whatever
-    else its ancestors declared.
+    else its ancestors declared, including an unused declaration the element
+    repeats from them (lxml's ``nsmap`` cannot tell it from an inherited one).
     """
     parent = element.getparent()
     inherited = parent.nsmap if parent is not None else {}
     keep = {p for p, uri in element.nsmap.items() if p and inherited.get(p) != uri}
-    # lxml's copy declares every namespace in scope on its new root, so that
-    # the copy stands alone; the ones it does not use are removed next.
+    # lxml's copy declares the element's own declarations and those of its
+    # ancestors that the copy uses; the own ones it does not use, if they
+    # only repeat an ancestor's, are removed by the cleanup below.
     copied = copy.deepcopy(element)
     named: set[str] = set()
     for el in copied.iter():
