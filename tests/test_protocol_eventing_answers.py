@@ -13,6 +13,7 @@ import dataclasses
 from datetime import UTC, datetime
 
 import pytest
+from lxml import etree
 
 from aiowsman.errors import FaultDetail, ProtocolError, SubscriptionEndedError, WSManFault
 from aiowsman.protocol import namespaces as ns
@@ -24,6 +25,7 @@ from aiowsman.protocol.eventing import (
     expires_in,
     is_unable_to_renew,
 )
+from aiowsman.protocol.response import Envelope
 
 S, A, E, N, W = ns.NS_SOAP, ns.NS_ADDRESSING, ns.NS_EVENTING, ns.NS_ENUMERATION, ns.NS_WSMAN
 P = "http://example.com/params"
@@ -85,6 +87,24 @@ def test_reference_properties_are_sent_back_too() -> None:
     ).manager
     assert manager.identifier == "ID-2"
     assert manager.headers == f'<e:Identifier xmlns:e="{E}">ID-2</e:Identifier>'
+
+
+def test_a_comment_among_reference_parameters_of_a_hand_built_envelope_is_skipped() -> None:
+    # Envelope() also takes a tree the caller built, where comments survive
+    # (parse_xml drops them): a comment is passed over, not an end of the list.
+    params = (
+        "<!-- first -->"
+        + "<e:Identifier>ID-3</e:Identifier>"
+        + f'<p:Shard xmlns:p="{P}">4</p:Shard>'
+    )
+    context = "<n:EnumerationContext>uuid:C</n:EnumerationContext>"
+    body = f"<e:SubscribeResponse>{manager_epr(params)}{context}</e:SubscribeResponse>"
+    manager = parse_subscribe(Envelope(etree.fromstring(envelope(body)))).manager
+    assert manager.identifier == "ID-3"
+    assert manager.reference_parameters == (
+        f'<e:Identifier xmlns:e="{E}">ID-3</e:Identifier>',
+        f'<p:Shard xmlns:p="{P}">4</p:Shard>',
+    )
 
 
 def test_the_identifier_is_read_without_surrounding_whitespace() -> None:
@@ -185,6 +205,15 @@ def test_events_in_a_wsman_items_wrapper_are_read() -> None:
     batch = pull(f"<w:Items>{EVENT.replace('{rid}', '9')}</w:Items>")
     assert [e.record_id for e in batch.events] == [9]
     assert not batch.heartbeat
+
+
+def test_a_comment_among_the_events_of_a_hand_built_envelope_is_skipped() -> None:
+    events = (
+        "<!-- batch -->" + EVENT.replace("{rid}", "3") + "<!-- x -->" + EVENT.replace("{rid}", "4")
+    )
+    body = f"<n:PullResponse><n:Items>{events}</n:Items></n:PullResponse>"
+    batch = parse_event_batch(Envelope(etree.fromstring(envelope(body))), host="srv01")
+    assert [e.record_id for e in batch.events] == [3, 4]
 
 
 def test_every_event_carries_the_host_bare_wrapped_or_as_text() -> None:
