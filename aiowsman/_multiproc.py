@@ -67,6 +67,7 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
+    Coroutine,
     Iterable,
     Iterator,
 )
@@ -244,6 +245,20 @@ def _worker_stdout() -> int:
         return 2
 
 
+async def _all_or_none(steps: list[Coroutine[Any, Any, None]]) -> None:
+    """Run ``steps`` concurrently; if one fails (or we are cancelled), cancel
+    the others and wait for them before raising, so that no worker process is
+    created or set up after the shutdown that follows."""
+    tasks = [asyncio.create_task(step) for step in steps]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 class ProcessFanOut(FanOut[T]):
     """:class:`~aiowsman.fanout.FanOut` over worker processes; made by ``run(..., processes=N)``.
 
@@ -354,25 +369,9 @@ class ProcessFanOut(FanOut[T]):
         not after the slowest worker's start-up (the start-up is inside the
         run's time: an interpreter and its imports, about a third of a second).
         """
-        spawned = [asyncio.create_task(self._spawn(w)) for w in workers]
-        try:
-            await asyncio.gather(*spawned)
-        except BaseException:
-            for task in spawned:
-                task.cancel()
-            await asyncio.gather(*spawned, return_exceptions=True)
-            raise
+        await _all_or_none([self._spawn(w) for w in workers])
         await self._deal(workers, source)
-        tasks = [asyncio.create_task(self._start(w)) for w in workers]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            # One failed (or we were cancelled): stop the others starting,
-            # so no process is created after the shutdown below.
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        await _all_or_none([self._start(w) for w in workers])
 
     async def _spawn(self, worker: _Worker) -> None:
         """Create the worker process and send it the set-up message."""
