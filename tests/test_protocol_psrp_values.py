@@ -346,19 +346,28 @@ def test_a_position_in_a_script_names_the_script() -> None:
     assert record.position_message == "At C:\\x.ps1:3 char:5"
 
 
-def test_the_extent_sets_the_underline_width_on_one_line() -> None:
+@pytest.mark.parametrize(
+    ("columns", "lines", "underline"),
+    [
+        ((5, 13), (3, 3), "+     ~~~~~~~~"),  # the extent's width, on one line
+        ((5, 13), (3, 4), "+     ~~~~~~~~~~~~~~~~"),  # spanning lines: to the line's end
+        ((5, 5), (3, 3), "+     ~~~~~~~~~~~~~~~~"),  # no width: to the line's end
+        ((5, 6), (3, 3), "+     ~"),  # one column wide: one character
+    ],
+    ids=["one-line", "spanning-lines", "no-width", "one-column"],
+)
+def test_the_extent_sets_the_underline_width(
+    columns: tuple[int, int], lines: tuple[int, int], underline: str
+) -> None:
     extent = ps.PSCustomObject(
-        StartColumnNumber=5, EndColumnNumber=13, StartLineNumber=3, EndLineNumber=3
+        StartColumnNumber=columns[0],
+        EndColumnNumber=columns[1],
+        StartLineNumber=lines[0],
+        EndLineNumber=lines[1],
     )
     record = error_record(_error(InvocationInfo=_invocation(DisplayScriptPosition=extent)))
     assert record.position_message is not None
-    assert record.position_message.splitlines()[-1] == "+     ~~~~~~~~"
-    spanning = ps.PSCustomObject(
-        StartColumnNumber=5, EndColumnNumber=13, StartLineNumber=3, EndLineNumber=4
-    )
-    record = error_record(_error(InvocationInfo=_invocation(DisplayScriptPosition=spanning)))
-    assert record.position_message is not None
-    assert record.position_message.splitlines()[-1] == "+     ~~~~~~~~~~~~~~~~"
+    assert record.position_message.splitlines()[-1] == underline
 
 
 def test_the_servers_position_message_is_kept() -> None:
@@ -460,24 +469,6 @@ def test_a_second_fragment_with_its_header_but_not_its_blob_waits() -> None:
     assert buffer.feed(first + second[:-1]) == first
     assert buffer.pending == len(second) - 1
     assert buffer.feed(second[-1:]) == second
-
-
-def test_an_extent_of_no_width_underlines_to_the_lines_end() -> None:
-    extent = ps.PSCustomObject(
-        StartColumnNumber=5, EndColumnNumber=5, StartLineNumber=3, EndLineNumber=3
-    )
-    record = error_record(_error(InvocationInfo=_invocation(DisplayScriptPosition=extent)))
-    assert record.position_message is not None
-    assert record.position_message.splitlines()[-1] == "+     ~~~~~~~~~~~~~~~~"
-
-
-def test_an_extent_one_column_wide_underlines_one_character() -> None:
-    extent = ps.PSCustomObject(
-        StartColumnNumber=5, EndColumnNumber=6, StartLineNumber=3, EndLineNumber=3
-    )
-    record = error_record(_error(InvocationInfo=_invocation(DisplayScriptPosition=extent)))
-    assert record.position_message is not None
-    assert record.position_message.splitlines()[-1] == "+     ~"
 
 
 def test_an_information_record_is_immutable() -> None:
