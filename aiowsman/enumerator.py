@@ -192,8 +192,7 @@ class Enumerator(AsyncIterator[EnumeratedItem]):
 
     def _orphan(self, context: str) -> None:
         """Hand ``context`` to the session, which releases it from the loop (or when closed)."""
-        self._session._orphaned_contexts.append((self._locator, context))
-        self._session._release_orphans_soon()
+        self._session._orphan_context(self._locator, context)
 
     def __repr__(self) -> str:
         return (

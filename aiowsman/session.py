@@ -439,13 +439,6 @@ class AsyncSession:
                 operation="CreateSession",
             )
         self._datetime_format = datetime_format
-        #: (locator, context) of enumerators collected while open; released
-        #: soon after from the loop (_release_orphans_soon), else by aclose().
-        self._orphaned_contexts: list[tuple[ResourceLocator, str]] = []
-        #: (resource URI, manager) of subscriptions collected while open.
-        self._orphaned_subscriptions: list[tuple[str, SubscriptionManager]] = []
-        #: Shells created and not yet deleted (deleted by aclose()).
-        self._shells: set[Shell] = set()
 
     # State that starts empty, read from these class-level defaults until a
     # session first sets it: a session made per host (a fan-out's thousands)
@@ -468,6 +461,13 @@ class AsyncSession:
     #: made on first use, as most sessions never invoke one.
     _pools: dict[str, RunspacePool] | None = None
     _pools_lock: asyncio.Lock | None = None
+    #: (locator, context) of enumerators collected while open; released
+    #: soon after from the loop (_release_orphans_soon), else by aclose().
+    _orphaned_contexts: list[tuple[ResourceLocator, str]] | None = None
+    #: (resource URI, manager) of subscriptions collected while open.
+    _orphaned_subscriptions: list[tuple[str, SubscriptionManager]] | None = None
+    #: Shells created and not yet deleted (deleted by aclose()).
+    _shells: set[Shell] | None = None
 
     # -- properties -----------------------------------------------------------
 
@@ -582,8 +582,8 @@ class AsyncSession:
             closers += [s.aclose() for s in list(self._open_subscriptions or ())]
             await asyncio.gather(*closers, return_exceptions=True)
         if self._orphaned_contexts or self._orphaned_subscriptions:
-            orphans, self._orphaned_contexts = self._orphaned_contexts, []
-            abandoned, self._orphaned_subscriptions = self._orphaned_subscriptions, []
+            orphans, self._orphaned_contexts = self._orphaned_contexts or [], None
+            abandoned, self._orphaned_subscriptions = self._orphaned_subscriptions or [], None
             await asyncio.gather(
                 *(self._release_context(loc, ctx) for loc, ctx in orphans),
                 *(self._unsubscribe(uri, manager) for uri, manager in abandoned),
@@ -620,6 +620,30 @@ class AsyncSession:
             return
         loop.call_soon(self._start_orphan_release)
 
+    def _orphan_context(self, locator: ResourceLocator, context: str) -> None:
+        """Note an enumeration context whose enumerator was dropped open (released soon)."""
+        if self._orphaned_contexts is None:
+            self._orphaned_contexts = []
+        self._orphaned_contexts.append((locator, context))
+        self._release_orphans_soon()
+
+    def _orphan_subscription(self, resource_uri: str, manager: SubscriptionManager) -> None:
+        """Note a subscription dropped while subscribed (unsubscribed soon)."""
+        if self._orphaned_subscriptions is None:
+            self._orphaned_subscriptions = []
+        self._orphaned_subscriptions.append((resource_uri, manager))
+        self._release_orphans_soon()
+
+    def _shell_opened(self, shell: Shell) -> None:
+        """Note a shell created on the server (deleted by :meth:`aclose` if still open)."""
+        if self._shells is None:
+            self._shells = set()
+        self._shells.add(shell)
+
+    def _shell_closed(self, shell: Shell) -> None:
+        if self._shells is not None:
+            self._shells.discard(shell)
+
     def _start_orphan_release(self) -> None:
         if self._closed or self._orphan_release is not None:
             return
@@ -630,8 +654,8 @@ class AsyncSession:
     async def _release_orphans(self) -> None:
         try:
             while (self._orphaned_contexts or self._orphaned_subscriptions) and not self._closed:
-                orphans, self._orphaned_contexts = self._orphaned_contexts, []
-                abandoned, self._orphaned_subscriptions = self._orphaned_subscriptions, []
+                orphans, self._orphaned_contexts = self._orphaned_contexts or [], None
+                abandoned, self._orphaned_subscriptions = self._orphaned_subscriptions or [], None
                 await asyncio.gather(
                     *(self._release_context(loc, ctx) for loc, ctx in orphans),
                     *(self._unsubscribe(uri, manager) for uri, manager in abandoned),

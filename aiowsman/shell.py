@@ -913,7 +913,7 @@ class Shell:
             raise ConfigurationError("the shell is closed", host=self.session.host)
         if self.shell_id is None:
             await self._create()
-            self.session._shells.add(self)
+            self.session._shell_opened(self)
             if self.keepalive is not None:
                 self._keepalive_task = asyncio.get_running_loop().create_task(
                     self._keep_alive(self.keepalive)
@@ -949,7 +949,7 @@ class Shell:
         if self._closed:
             return
         self._closed = True
-        self.session._shells.discard(self)
+        self.session._shell_closed(self)
         await cleanup(self._close())
 
     async def _close(self) -> None:

@@ -247,8 +247,7 @@ class Subscription(AsyncIterator[Event]):
         # is told, and unsubscribes it from the loop (or when closed).
         manager = getattr(self, "_manager", None)
         if manager is not None and getattr(self, "_state", _CLOSED) != _CLOSED:
-            self._session._orphaned_subscriptions.append((self._locator.resource_uri, manager))
-            self._session._release_orphans_soon()
+            self._session._orphan_subscription(self._locator.resource_uri, manager)
 
     # -- state ----------------------------------------------------------------
 
