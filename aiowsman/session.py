@@ -622,25 +622,32 @@ class AsyncSession:
 
     def _orphan_context(self, locator: ResourceLocator, context: str) -> None:
         """Note an enumeration context whose enumerator was dropped open (released soon)."""
-        if self._orphaned_contexts is None:
-            self._orphaned_contexts = []
-        self._orphaned_contexts.append((locator, context))
+        # Through a local: a finaliser may run on another thread while the
+        # loop swaps the list out (_release_orphans), and must not then
+        # append to None.
+        orphans = self._orphaned_contexts
+        if orphans is None:
+            orphans = self._orphaned_contexts = []
+        orphans.append((locator, context))
         self._release_orphans_soon()
 
     def _orphan_subscription(self, resource_uri: str, manager: SubscriptionManager) -> None:
         """Note a subscription dropped while subscribed (unsubscribed soon)."""
-        if self._orphaned_subscriptions is None:
-            self._orphaned_subscriptions = []
-        self._orphaned_subscriptions.append((resource_uri, manager))
+        abandoned = self._orphaned_subscriptions  # a local, as in _orphan_context
+        if abandoned is None:
+            abandoned = self._orphaned_subscriptions = []
+        abandoned.append((resource_uri, manager))
         self._release_orphans_soon()
 
     def _shell_opened(self, shell: Shell) -> None:
         """Note a shell created on the server (deleted by :meth:`aclose` if still open)."""
-        if self._shells is None:
-            self._shells = set()
-        self._shells.add(shell)
+        shells = self._shells
+        if shells is None:
+            shells = self._shells = set()
+        shells.add(shell)
 
     def _shell_closed(self, shell: Shell) -> None:
+        """Forget a shell deleted (or being deleted) by its own ``aclose``."""
         if self._shells is not None:
             self._shells.discard(shell)
 
