@@ -8,6 +8,7 @@ an envelope's structure and come back exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
@@ -923,10 +924,36 @@ def test_message_id_fields_are_the_drawn_bits_with_version_and_variant_forced(
 
 
 def test_template_caches_stay_bounded() -> None:
+    envelope._action_cache.clear()
+    largest = 0
     for i in range(envelope._TEMPLATE_CACHE_SIZE + 5):
-        get_request(RequestOptions(f"http://h{i}:5985/wsman"), ResourceLocator(f"urn:r{i}"))
-        assert len(envelope._head_cache) <= envelope._HEAD_CACHE_SIZE
+        request = invoke_request(
+            RequestOptions(f"http://h{i}:5985/wsman"), ResourceLocator(f"urn:r{i}"), f"M{i}", {}
+        )
+        assert request.action == f"urn:r{i}/M{i}"
+        largest = max(largest, len(envelope._action_cache))
         assert len(envelope._locator_cache) <= envelope._TEMPLATE_CACHE_SIZE
+    assert largest == envelope._TEMPLATE_CACHE_SIZE  # filled up to the bound, then dropped
+
+
+def test_the_session_headers_are_kept_per_options_and_shared_between_hosts() -> None:
+    # Each session's options keep their own wsa:To; the header block after it
+    # is one string shared by every session with the same values (a fan-out's
+    # thousands of sessions do not each hold a copy).
+    first, second = RequestOptions("http://a:5985/wsman"), RequestOptions("http://b:5985/wsman")
+    for options, host in ((first, b"a"), (second, b"b")):
+        body = get_request(options, LOC).body
+        assert b"<a:To>http://" + host + b":5985/wsman</a:To>" in body
+        assert get_request(options, LOC).body.count(b"<a:To>") == 1
+    to_a, rest_a = envelope._session_headers(first)
+    to_b, rest_b = envelope._session_headers(second)
+    assert (to_a, to_b) == ("<a:To>http://a:5985/wsman</a:To>", "<a:To>http://b:5985/wsman</a:To>")
+    assert rest_a is rest_b
+    assert envelope._session_headers(first)[0] is to_a  # rendered once per options
+    # A changed copy of the options (a shell's Receive timeout) renders its own.
+    later = dataclasses.replace(first, operation_timeout=5.0)
+    assert b"<w:OperationTimeout>PT5.000S</w:OperationTimeout>" in get_request(later, LOC).body
+    assert b"<w:OperationTimeout>PT5.000S</w:OperationTimeout>" not in get_request(first, LOC).body
 
 
 def test_the_session_header_cache_stays_bounded() -> None:
@@ -1080,3 +1107,13 @@ def test_an_unhashable_selector_value_put_in_by_hand_is_sent_with_the_fragment()
     (sel,) = header(request, W, "SelectorSet").findall(q(W, "Selector"))
     assert (sel.get("Name"), sel.text) == ("Name", "WinRM")
     assert header(request, W, "FragmentTransfer").text == "B"
+
+
+def test_to_and_action_are_escaped_in_the_rendered_headers() -> None:
+    # Both come from the caller (an endpoint URL with a query, a resource URI
+    # naming a method): markup characters must not break the envelope.
+    options = RequestOptions("http://h:5985/wsman?a=1&b=<2>")
+    request = invoke_request(options, ResourceLocator("urn:x&y"), "Run", {})
+    root = parse_xml(request.body)
+    assert root.findtext(f"{{{S}}}Header/{{{A}}}To") == "http://h:5985/wsman?a=1&b=<2>"
+    assert root.findtext(f"{{{S}}}Header/{{{A}}}Action") == "urn:x&y/Run"

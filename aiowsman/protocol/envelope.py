@@ -311,18 +311,28 @@ _REPLY_TO = (
 )
 
 
-def _session_headers(opts: RequestOptions) -> str:
-    # The headers that only depend on the session: rendered once per options.
-    # All but wsa:To are the same for every session of a fan-out (one per
-    # host, each with its own To), so they are rendered once for all.
-    key = (opts.max_envelope_size, opts.operation_timeout, opts.locale, opts.data_locale)
-    rest = _options_headers_cache.get(key)
-    if rest is None:
-        rest = _options_headers(opts)
-        if len(_options_headers_cache) >= _HEAD_CACHE_SIZE:
-            _options_headers_cache.clear()
-        _options_headers_cache[key] = rest
-    return f"<a:To>{escape_text(opts.to)}</a:To>{rest}"
+def _session_headers(opts: RequestOptions) -> tuple[str, str]:
+    """The headers that only depend on the session's options: (``wsa:To``, the rest).
+
+    Rendered once per options object and kept on it (a memo, not a field:
+    equality and hashing ignore it; set past the frozen dataclass's guard, as
+    ``functools.cached_property`` would). All but wsa:To are the same for
+    every session of a fan-out (one per host, each with its own To), so they
+    are rendered once for all and shared: a session keeps its short To and a
+    reference, not a copy of the whole header block.
+    """
+    parts: tuple[str, str] | None = getattr(opts, "_headers", None)
+    if parts is None:
+        key = (opts.max_envelope_size, opts.operation_timeout, opts.locale, opts.data_locale)
+        rest = _options_headers_cache.get(key)
+        if rest is None:
+            rest = _options_headers(opts)
+            if len(_options_headers_cache) >= _HEAD_CACHE_SIZE:
+                _options_headers_cache.clear()
+            _options_headers_cache[key] = rest
+        parts = (f"<a:To>{escape_text(opts.to)}</a:To>", rest)
+        object.__setattr__(opts, "_headers", parts)
+    return parts
 
 
 def _options_headers(opts: RequestOptions) -> str:
@@ -406,54 +416,37 @@ def _locator_headers(locator: ResourceLocator, *, fragment: str | None = None) -
     return "".join(parts)
 
 
-# Rendered header templates. Everything before the MessageID depends only on
-# the session's options and the action; everything after it (up to the Body)
-# only on the locator. Both are rendered once and reused, so a request costs a
-# dictionary lookup, a MessageID and one join instead of escaping and
-# formatting every header again. The session part is kept with the options
-# themselves (one RequestOptions per session: it lives and dies with it, and
-# costs no hash of the options per request); options made per request from a
-# session's (``dataclasses.replace``: a shell's Receive timeout, say) find
-# their equals' in a small shared cache. Locators are mutable, so their
-# key is their content (URI, selectors, fragment), in a bounded cache shared
-# by every session (a fan-out sends the same locator to every host; a full
-# cache is simply dropped: re-rendering costs microseconds); a locator with
-# options is rendered afresh each time (rare, and its options may hold
-# unhashable values).
+# Rendered header templates, so a request costs a few dictionary lookups, a
+# MessageID and one join instead of escaping and formatting every header
+# again. Before the MessageID: the session's headers (wsa:To and the
+# RequestOptions values, _session_headers: kept on the options object, which
+# lives and dies with its session; the part after To is shared by every
+# session with the same values, so a fan-out's thousand sessions keep a
+# thousand short To headers, not a thousand copies of the block) and the
+# action (by action, shared). After it, up to the Body: the locator's. Locators
+# are mutable, so their key is their content (URI, selectors, fragment), in a
+# bounded cache shared by every session (a fan-out sends the same locator to
+# every host; a full cache is simply dropped: re-rendering costs microseconds);
+# a locator with options is rendered afresh each time (rare, and its options
+# may hold unhashable values).
 _TEMPLATE_CACHE_SIZE = 1024
 _locator_cache: dict[tuple[object, ...], str] = {}
 _HEAD_CACHE_SIZE = 64
-_head_cache: dict[tuple[RequestOptions, str], str] = {}
+_action_cache: dict[str, str] = {}
 #: The session headers after wsa:To, by (MaxEnvelopeSize, OperationTimeout,
 #: Locale, DataLocale): the same for every host of a fan-out.
 _options_headers_cache: dict[tuple[object, ...], str] = {}
 
 
-def _head(opts: RequestOptions, action: str) -> str:
-    heads: dict[str, str] | None = getattr(opts, "_heads", None)
-    if heads is None:
-        # A memo, not a field (equality and hashing ignore it): set past the
-        # frozen dataclass's guard, as functools.cached_property would.
-        heads = {}
-        object.__setattr__(opts, "_heads", heads)
-    head = heads.get(action)
-    if head is None:
-        key = (opts, action)
-        head = _head_cache.get(key)
-        if head is None:
-            head = "".join(
-                (
-                    _ENVELOPE_OPEN,
-                    _session_headers(opts),
-                    f'<a:Action s:mustUnderstand="true">{escape_text(action)}</a:Action>',
-                    "<a:MessageID>",
-                )
-            )
-            if len(_head_cache) >= _HEAD_CACHE_SIZE:
-                _head_cache.clear()
-            _head_cache[key] = head
-        heads[action] = head
-    return head
+def _action_header(action: str) -> str:
+    # wsa:Action and the opening of wsa:MessageID: one per action for all sessions.
+    part = _action_cache.get(action)
+    if part is None:
+        part = f'<a:Action s:mustUnderstand="true">{escape_text(action)}</a:Action><a:MessageID>'
+        if len(_action_cache) >= _TEMPLATE_CACHE_SIZE:
+            _action_cache.clear()
+        _action_cache[action] = part
+    return part
 
 
 def _locator_part(locator: ResourceLocator, fragment: str | None) -> str:
@@ -491,9 +484,13 @@ def _build(
     # ``headers``: more header blocks, already rendered (the reference
     # parameters of an EPR the request is sent to, WS-Addressing 3.3).
     message_id = new_message_id()
+    to, rest = _session_headers(opts)
     xml = "".join(
         (
-            _head(opts, action),
+            _ENVELOPE_OPEN,
+            to,
+            rest,
+            _action_header(action),
             message_id,
             "</a:MessageID>",
             _locator_part(locator, fragment),
