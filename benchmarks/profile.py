@@ -37,6 +37,8 @@ Examples::
     python -m benchmarks.profile breakdown A.pstats B.pstats --units 1000   # ... by area
     python -m benchmarks.profile instructions --scenario fanout --hosts 1100 \
         --concurrency 500 --contenders aiowsman-sessions,aiowsman,raw   # needs valgrind
+    python -m benchmarks.profile instructions --scenario fanout --hosts 1100 \
+        --concurrency 500 --cache-sim       # and cache misses, mispredicted branches
 
 ``instructions`` counts the instructions the client executes per unit with
 valgrind (``cachegrind --cache-sim=no``): each contender's workload runs once
@@ -45,8 +47,13 @@ them, each in a fresh process, and the difference is divided by the
 difference in units, so start-up cancels out. Unlike CPU time it does not
 move with the machine's load (repeat runs agree within about 1 %), which
 makes it the measure for small changes on a busy machine; it does not see
-system-call time or cache misses, so the suite's CPU figures stay the
-reference.
+system-call time, so the suite's CPU figures stay the reference. With
+``--cache-sim`` it also runs cachegrind's cache and branch-predictor models
+(``--cache-sim=yes --branch-sim=yes``, several times slower) and prints
+first-level instruction and data cache misses and mispredicted branches
+per unit: why the same instructions can cost more
+time in one contender than in another (a model of a CPU, not this one's
+counters, which this VM does not expose).
 
     mkdir /tmp/before && git archive REV | tar -x -C /tmp/before
     cp -r benchmarks /tmp/before/      # the same harness for both
@@ -426,11 +433,39 @@ def once(args: argparse.Namespace) -> None:
         raise RuntimeError(f"{args.contender}: {result.get('error_sample')}")
 
 
-def _instructions(args: argparse.Namespace, contender: str, units: int) -> int:
-    """Instructions the client process executed running ``units`` units once."""
+#: cachegrind's summary lines (on stderr), by the name this module reports them under.
+#: Not the last-level cache: valgrind models it from this VM's L3 description
+#: as direct-mapped, which no real L3 is.
+_CACHEGRIND_COUNTS = {
+    "instructions": r"I\s+refs:\s+([\d,]+)",
+    "I1 misses": r"I1\s+misses:\s+([\d,]+)",
+    "D1 misses": r"D1\s+misses:\s+([\d,]+)",
+    "branches": r"Branches:\s+([\d,]+)",
+    "mispredicts": r"Mispredicts:\s+([\d,]+)",
+}
+
+
+def cachegrind_counts(stderr: str) -> dict[str, int]:
+    """The totals of a cachegrind run's summary (the counts it printed, by name).
+
+    ``instructions`` is always there; the cache and branch lines only with
+    ``--cache-sim=yes`` / ``--branch-sim=yes``.
+    """
+    counts: dict[str, int] = {}
+    for name, pattern in _CACHEGRIND_COUNTS.items():
+        match = re.search(pattern, stderr)
+        if match is not None:
+            counts[name] = int(match.group(1).replace(",", ""))
+    return counts
+
+
+def _instructions(args: argparse.Namespace, contender: str, units: int) -> dict[str, int]:
+    """What the client process executed running ``units`` units once (valgrind's counts)."""
     name = _units_arg(args)
+    sim = "yes" if args.cache_sim else "no"
     cmd = [
-        "valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+        "valgrind", "--tool=cachegrind", f"--cache-sim={sim}", f"--branch-sim={sim}",
+        "--cachegrind-out-file=/dev/null",
         sys.executable, "-m", "benchmarks.profile", "_once", "--contender", contender,
         "--scenario", args.scenario, f"--{name}", str(units), "--server", args.server,
         "--concurrency", str(args.concurrency), "--latency", str(args.latency),
@@ -438,29 +473,45 @@ def _instructions(args: argparse.Namespace, contender: str, units: int) -> int:
     ]  # fmt: skip
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600, check=False)
-    match = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
-    if done.returncode != 0 or match is None:
+    counts = cachegrind_counts(done.stderr)
+    if done.returncode != 0 or "instructions" not in counts:
         raise RuntimeError(f"{contender}: valgrind failed: {done.stderr[-2000:]}")
-    return int(match.group(1).replace(",", ""))
+    return counts
 
 
 def instructions(args: argparse.Namespace) -> None:
-    """Print each contender's client instructions per unit (valgrind)."""
+    """Print each contender's client instructions per unit (valgrind); with
+    ``--cache-sim``, also its simulated cache misses and mispredicted branches."""
     if shutil.which("valgrind") is None:
         raise SystemExit("instructions: valgrind is not installed")
     large = getattr(args, _units_arg(args))
     small = max(large // 10, 1)
     if large <= small:
         raise SystemExit("instructions: give at least 2 units")
-    per_unit: dict[str, float] = {}
+    per_unit: dict[str, dict[str, float]] = {}
     for contender in args.contenders.split(","):
-        counts = [_instructions(args, contender, n) for n in (small, large)]
-        per_unit[contender] = (counts[1] - counts[0]) / (large - small)
+        few, many = (_instructions(args, contender, n) for n in (small, large))
+        per_unit[contender] = {
+            key: (many[key] - few[key]) / (large - small) for key in many if key in few
+        }
     floor = per_unit.get("raw")
     print(f"{args.scenario}: client instructions per unit ({small} vs {large} units)")
-    for contender, value in per_unit.items():
-        ratio = f"  raw / this {floor / value:.3f}" if floor else ""
+    for contender, counts in per_unit.items():
+        value = counts["instructions"]
+        ratio = f"  raw / this {floor['instructions'] / value:.3f}" if floor else ""
         print(f"  {contender:20} {value:14,.0f}{ratio}")
+    if not args.cache_sim:
+        return
+    print("simulated by cachegrind, per unit (this / raw in brackets):")
+    for contender, counts in per_unit.items():
+        cells = []
+        for key, value in counts.items():
+            if key == "instructions":
+                continue
+            base = floor.get(key) if floor else None
+            versus_raw = f" ({value / base:.2f})" if base else ""
+            cells.append(f"{key} {value:,.0f}{versus_raw}")
+        print(f"  {contender:20} " + ", ".join(cells))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -492,6 +543,11 @@ def main(argv: list[str] | None = None) -> int:
         "--server", choices=SERVERS, default="native", help="the WS-Man server (native)"
     )
     parser.add_argument("--name", default=None, help="profile/versus: output file name")
+    parser.add_argument(
+        "--cache-sim",
+        action="store_true",
+        help="instructions: also simulate caches and branch prediction (slower)",
+    )
     parser.add_argument(
         "--before", default=None, help="versus: source tree of the revision for aiowsman@before"
     )
