@@ -39,6 +39,7 @@ Examples::
         --concurrency 500 --contenders aiowsman-sessions,aiowsman,raw   # needs valgrind
     python -m benchmarks.profile instructions --scenario fanout --hosts 1100 \
         --concurrency 500 --cache-sim       # and cache misses, mispredicted branches
+    python -m benchmarks.profile held --hosts 300   # bytes an open session keeps
 
 ``instructions`` counts the instructions the client executes per unit with
 valgrind (``cachegrind --cache-sim=no``): each contender's workload runs once
@@ -420,6 +421,64 @@ def _units_arg(args: argparse.Namespace) -> str:
     return {"fanout": "hosts", "enumerate": "items"}.get(args.scenario, "count")
 
 
+def held(args: argparse.Namespace) -> None:
+    """Print the memory one open ``AsyncSession`` holds after an Identify and a Get.
+
+    ``--hosts`` sessions (one per simulated host, as the per-host pattern
+    makes them) are opened, each sends one Identify and one Get, and all stay
+    open; the bytes Python allocated for them (``tracemalloc``: the session,
+    its transport and auth objects, its kept-alive connection, the answers it
+    keeps) are divided by their number. Deterministic, unlike RSS: the
+    measure for a change of what a session keeps.
+    """
+    import asyncio
+    import tracemalloc
+
+    import aiowsman
+    from aiowsman.protocol.locator import ResourceLocator
+
+    args.scenario = "fanout"
+    count = args.hosts
+
+    async def measure(target: Target) -> float:
+        options: dict[str, Any] = {
+            "username": target.username,
+            "password": target.password,
+            "auth": target.auth,
+            "allow_unencrypted": True,
+        }
+        locator = ResourceLocator(target.get_uri, dict(target.get_selectors))
+        async with aiowsman.AsyncSession(target.endpoints[0], **options) as warm:
+            await warm.identify()
+            await warm.get(locator)
+        gc.collect()
+        tracemalloc.start()
+        sessions: list[aiowsman.AsyncSession] = []
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for endpoint in target.endpoints[:count]:
+                session = aiowsman.AsyncSession(endpoint, **options)
+                sessions.append(session)
+                await session.__aenter__()
+                await session.identify()
+                await session.get(locator)
+            gc.collect()
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+            for session in sessions:
+                await session.aclose()
+        return (after - before) / len(sessions)
+
+    with TestServer(kind=args.server, hosts=count, latency=0.0) as server:
+        target = server.target(get_uri=FANOUT_GET_URI, get_selectors={})
+        per_session = asyncio.run(measure(target))
+    print(
+        f"held per open AsyncSession after Identify + Get ({count} sessions, connection included):"
+    )
+    print(f"  {per_session:,.0f} bytes")
+
+
 def once(args: argparse.Namespace) -> None:
     """Run one contender's workload once (the process ``instructions`` counts)."""
     with _server(args) as server:
@@ -519,7 +578,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
     parser.add_argument(
         "command",
-        choices=("compare", "versus", "profile", "diff", "breakdown", "instructions", "_once"),
+        choices=(
+            "compare",
+            "versus",
+            "profile",
+            "diff",
+            "breakdown",
+            "instructions",
+            "held",
+            "_once",
+        ),
     )
     parser.add_argument("a", nargs="?", help="diff/breakdown: cProfile dump A (.pstats)")
     parser.add_argument("b", nargs="?", help="diff/breakdown: cProfile dump B (.pstats)")
@@ -563,6 +631,8 @@ def main(argv: list[str] | None = None) -> int:
         breakdown(args)
     elif args.command == "instructions":
         instructions(args)
+    elif args.command == "held":
+        held(args)
     elif args.command == "_once":
         once(args)
     else:
