@@ -437,7 +437,6 @@ def held(args: argparse.Namespace) -> None:
     import aiowsman
     from aiowsman.protocol.locator import ResourceLocator
 
-    args.scenario = "fanout"
     count = args.hosts
 
     async def measure(target: Target) -> float:
