@@ -328,6 +328,38 @@ def powershell_result(result: CommandResult) -> PowerShellResult:
 # -- output streams --------------------------------------------------------------------------
 
 
+class _Flow:
+    """What a :class:`Process` shares with its two output streams.
+
+    The streams refer to this, not to the process, and it refers to nothing
+    of theirs: a finished command is then freed by reference counting alone,
+    and with it what it holds (its shell, the session, their connections),
+    instead of waiting, in a fan-out of thousands of commands, for the
+    garbage collector to find a process/stream cycle; an output stream kept
+    after its process holds only its own chunks.
+    """
+
+    __slots__ = ("buffered", "codec", "failure", "failure_seen", "limit", "room")
+
+    def __init__(self, codec: str, limit: int) -> None:
+        #: The shell's code page's codec (fixed when the shell is made).
+        self.codec = codec
+        #: Unread bytes of both streams together, and the bound on them.
+        self.buffered = 0
+        self.limit = limit
+        #: Set while there is room below the bound (the Receive loop waits on it).
+        self.room = asyncio.Event()
+        self.room.set()
+        #: What ended the Receive loop, raised once: by wait() or by whichever
+        #: stream is read to its end first.
+        self.failure: BaseException | None = None
+        self.failure_seen = False
+
+    def consumed(self) -> None:
+        if self.buffered < self.limit:
+            self.room.set()
+
+
 class OutputStream(AsyncIterator[bytes]):
     """One output stream of a :class:`Process`: an async iterator of byte
     chunks as they arrive (``async for chunk in p.stdout``).
@@ -336,8 +368,8 @@ class OutputStream(AsyncIterator[bytes]):
     chunks) and :meth:`lines` (decoded lines).
     """
 
-    def __init__(self, process: Process, name: str) -> None:
-        self._process = process
+    def __init__(self, flow: _Flow, name: str) -> None:
+        self._flow = flow
         self.name = name
         self._chunks: collections.deque[bytes] = collections.deque()
         self.buffered = 0
@@ -348,6 +380,7 @@ class OutputStream(AsyncIterator[bytes]):
         if data:
             self._chunks.append(data)
             self.buffered += len(data)
+            self._flow.buffered += len(data)
             self._changed.set()
 
     def _end(self) -> None:
@@ -358,6 +391,7 @@ class OutputStream(AsyncIterator[bytes]):
         """Everything buffered, at once (for :meth:`Shell.run`, whose buffer is unbounded)."""
         data = b"".join(self._chunks)
         self._chunks.clear()
+        self._flow.buffered -= self.buffered
         self.buffered = 0
         return data
 
@@ -367,16 +401,19 @@ class OutputStream(AsyncIterator[bytes]):
     async def __anext__(self) -> bytes:
         while not self._chunks:
             if self._eof:
-                failure = self._process._failure
-                if failure is not None and not self._process._failure_seen:
-                    self._process._failure_seen = True
+                flow = self._flow
+                failure = flow.failure
+                if failure is not None and not flow.failure_seen:
+                    flow.failure_seen = True
                     raise failure
                 raise StopAsyncIteration
             self._changed.clear()
             await self._changed.wait()
         data = self._chunks.popleft()
         self.buffered -= len(data)
-        self._process._consumed()
+        flow = self._flow
+        flow.buffered -= len(data)
+        flow.consumed()
         return data
 
     async def read(self) -> bytes:
@@ -387,7 +424,7 @@ class OutputStream(AsyncIterator[bytes]):
         """The chunks decoded with the shell's code page (a character split
         between chunks comes out whole, with the later one); the raw chunks
         are also appended to ``keep`` when given."""
-        decoder = codecs.getincrementaldecoder(self._process.codec)("replace")
+        decoder = codecs.getincrementaldecoder(self._flow.codec)("replace")
         async for chunk in self:
             if keep is not None:
                 keep.append(chunk)
@@ -451,17 +488,13 @@ class Process:
         self.shell = shell
         self.command_line = command_line
         self.command_id = command_id
-        self.stdout = OutputStream(self, "stdout")
-        self.stderr = OutputStream(self, "stderr")
+        flow = self._flow = _Flow(shell.codec, buffer)
+        self.stdout = OutputStream(flow, "stdout")
+        self.stderr = OutputStream(flow, "stderr")
         self.exit_code: int | None = None
-        self._buffer = buffer
         self._stdin_open = stdin and prelude is None
         self._prelude = prelude
         self._on_output = on_output
-        self._room = asyncio.Event()
-        self._room.set()
-        self._failure: BaseException | None = None
-        self._failure_seen = False
         self._finished = False
         self._terminated = False
         #: The service reported the command Done (its output is complete).
@@ -495,17 +528,13 @@ class Process:
 
     # -- the Receive loop ---------------------------------------------------------------------
 
-    def _consumed(self) -> None:
-        if self.stdout.buffered + self.stderr.buffered < self._buffer:
-            self._room.set()
-
     async def _run(self) -> None:
         try:
             await self._receive_all()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            self._failure = exc
+            self._flow.failure = exc
         finally:
             self.stdout._end()
             self.stderr._end()
@@ -521,9 +550,10 @@ class Process:
             await self._wait_or_deadline(prelude(self))
         while True:
             # Flow control: no Receive while the reader is behind.
-            while self.stdout.buffered + self.stderr.buffered >= self._buffer:
-                self._room.clear()
-                await self._wait_or_deadline(self._room.wait())
+            flow = self._flow
+            while flow.buffered >= flow.limit:
+                flow.room.clear()
+                await self._wait_or_deadline(flow.room.wait())
             operation_timeout = shell.receive_timeout
             if self._deadline is not None:
                 remaining = self._deadline - loop.time()
@@ -718,9 +748,10 @@ class Process:
         # asyncio.wait neither cancels the Receive loop when the caller is
         # cancelled nor raises when terminate() cancelled it.
         await asyncio.wait([self._pump])
-        if self._failure is not None:
-            self._failure_seen = True
-            raise self._failure
+        flow = self._flow
+        if flow.failure is not None:
+            flow.failure_seen = True
+            raise flow.failure
         return self.exit_code
 
     async def communicate(self, input: bytes | str | None = None) -> tuple[bytes, bytes]:

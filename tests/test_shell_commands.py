@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 
 import pytest
 
@@ -224,8 +225,9 @@ async def test_a_reader_that_falls_behind_stops_the_receives(
         await asyncio.sleep(0.3)
         assert p.receives == receives  # nobody reads: no Receive goes out
         assert held < 64 * 1024 + 512 * 1024  # at most the buffer and one Receive
-        total = sum([len(c) async for c in p.stdout])
-        assert await p.wait() == 0
+        async with asyncio.timeout(30):  # reading makes room: the Receives resume
+            total = sum([len(c) async for c in p.stdout])
+            assert await p.wait() == 0
     assert total == 5_000_000
 
 
@@ -444,3 +446,32 @@ async def test_enumerating_windows_shell_lists_the_open_shells(session: AsyncSes
     assert [(s["ShellId"], s["Name"], s["Owner"]) for s in shells] == [
         (sh.shell_id, "build", "user")
     ]
+
+
+# -- memory ------------------------------------------------------------------------------------
+
+
+async def test_a_finished_command_and_its_session_are_freed_without_the_collector(
+    server: WSManTestServer,
+) -> None:
+    # A fan-out runs thousands of commands: a finished one must go by reference
+    # counting alone, taking its shell, session and connections with it, not
+    # wait in a cycle (process <-> its output streams) for the collector.
+    gc.collect()
+    gc.disable()
+    try:
+        session = _make_session(server)
+        async with session, session.shell() as sh:
+            p = await sh.start("echo", "hi")
+            assert await p.stdout.read() == b"hi\r\n"
+            assert await p.wait() == 0
+            stream = p.stdout
+            refs = [weakref.ref(o) for o in (p, p.stderr, sh, session)]
+        del p, sh, session
+        await asyncio.sleep(0)  # the Receive task's last callbacks
+        assert [r() is None for r in refs] == [True, True, True, True]
+        # A stream kept on its own still reads to its end.
+        assert [chunk async for chunk in stream] == []
+        del stream
+    finally:
+        gc.enable()
