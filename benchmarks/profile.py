@@ -436,16 +436,14 @@ def held(args: argparse.Namespace) -> None:
 
     import aiowsman
     from aiowsman.protocol.locator import ResourceLocator
+    from benchmarks.contenders.aiowsman_client import _session_options
 
     count = args.hosts
 
     async def measure(target: Target) -> float:
-        options: dict[str, Any] = {
-            "username": target.username,
-            "password": target.password,
-            "auth": target.auth,
-            "allow_unencrypted": True,
-        }
+        # The session options the aiowsman contender uses (credentials, the
+        # plain-HTTP opt-in), so what is measured is the benchmarked session.
+        options = _session_options(target)
         locator = ResourceLocator(target.get_uri, dict(target.get_selectors))
         async with aiowsman.AsyncSession(target.endpoints[0], **options) as warm:
             await warm.identify()
