@@ -1063,12 +1063,14 @@ class Commands:
                     break
         return results[0] if len(self.commands) == 1 else results
 
-    async def _one(self, shell: Shell, line: str) -> CommandResult:
+    def _one(self, shell: Shell, line: str) -> Awaitable[CommandResult]:
+        # The coroutine to await, not a coroutine around it: one frame less
+        # held per command in flight.
         if self.on_line is None:
             if self.powershell:
-                return await shell.run_ps(line)
-            return await shell.run(line)
-        return await self._streamed(shell, line)
+                return shell.run_ps(line)
+            return shell.run(line)
+        return self._streamed(shell, line)
 
     async def _streamed(self, shell: Shell, line: str) -> CommandResult:
         from aiowsman.shell import CommandResult, powershell_command, powershell_result

@@ -175,6 +175,22 @@ async def cleanup(coro: Coroutine[Any, Any, None], bound: float = CLEANUP_TIMEOU
         raise
 
 
+def _ended(task: asyncio.Task[Any]) -> asyncio.Future[None]:
+    """A future done when ``task`` is: ``asyncio.wait([task])`` without its sets and frame.
+
+    Cancelling the waiter leaves ``task`` running (its callback then finds
+    the waiter done and does nothing).
+    """
+    waiter: asyncio.Future[None] = task.get_loop().create_future()
+
+    def wake(_: object) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    task.add_done_callback(wake)
+    return waiter
+
+
 # -- results -----------------------------------------------------------------------------
 
 
@@ -328,6 +344,41 @@ def powershell_result(result: CommandResult) -> PowerShellResult:
 # -- output streams --------------------------------------------------------------------------
 
 
+class _Wakeup:
+    """Wake whoever waits for a change: ``asyncio.Event`` without the flag, made lazily.
+
+    The waiter checks its condition, waits, and checks again (``while not
+    ready: await wakeup.wait()``); :meth:`notify` wakes every current waiter.
+    A future exists only while someone waits: an ``asyncio.Event`` allocates
+    a deque at once (~0.7 KB), and a command has three of them waiting for
+    nothing most of the time, which in a fan-out of thousands of commands in
+    flight is a tenth of what each holds.
+    """
+
+    __slots__ = ("_waiters",)
+
+    def __init__(self) -> None:
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def notify(self) -> None:
+        waiters = self._waiters
+        if waiters is not None:
+            self._waiters = None
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def wait(self) -> asyncio.Future[None]:
+        """A future to await; cancelling it leaves the others waiting (it is
+        dropped, already done, at the next :meth:`notify`)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters
+        if waiters is None:
+            waiters = self._waiters = []
+        waiters.append(waiter)
+        return waiter
+
+
 class _Flow:
     """What a :class:`Process` shares with its two output streams.
 
@@ -347,9 +398,8 @@ class _Flow:
         #: Unread bytes of both streams together, and the bound on them.
         self.buffered = 0
         self.limit = limit
-        #: Set while there is room below the bound (the Receive loop waits on it).
-        self.room = asyncio.Event()
-        self.room.set()
+        #: Notified when the reader makes room below the bound (the Receive loop waits on it).
+        self.room = _Wakeup()
         #: What ended the Receive loop, raised once: by wait() or by whichever
         #: stream is read to its end first.
         self.failure: BaseException | None = None
@@ -357,7 +407,7 @@ class _Flow:
 
     def consumed(self) -> None:
         if self.buffered < self.limit:
-            self.room.set()
+            self.room.notify()
 
 
 class OutputStream(AsyncIterator[bytes]):
@@ -371,26 +421,33 @@ class OutputStream(AsyncIterator[bytes]):
     def __init__(self, flow: _Flow, name: str) -> None:
         self._flow = flow
         self.name = name
-        self._chunks: collections.deque[bytes] = collections.deque()
+        # Made with the first chunk (most commands write nothing to stderr).
+        self._chunks: collections.deque[bytes] | None = None
         self.buffered = 0
         self._eof = False
-        self._changed = asyncio.Event()
+        self._changed = _Wakeup()
 
     def _feed(self, data: bytes) -> None:
         if data:
-            self._chunks.append(data)
+            chunks = self._chunks
+            if chunks is None:
+                chunks = self._chunks = collections.deque()
+            chunks.append(data)
             self.buffered += len(data)
             self._flow.buffered += len(data)
-            self._changed.set()
+            self._changed.notify()
 
     def _end(self) -> None:
         self._eof = True
-        self._changed.set()
+        self._changed.notify()
 
     def _take_all(self) -> bytes:
         """Everything buffered, at once (for :meth:`Shell.run`, whose buffer is unbounded)."""
-        data = b"".join(self._chunks)
-        self._chunks.clear()
+        chunks = self._chunks
+        if not chunks:
+            return b""
+        data = b"".join(chunks)
+        chunks.clear()
         self._flow.buffered -= self.buffered
         self.buffered = 0
         return data
@@ -399,7 +456,8 @@ class OutputStream(AsyncIterator[bytes]):
         return self
 
     async def __anext__(self) -> bytes:
-        while not self._chunks:
+        chunks = self._chunks
+        while not chunks:
             if self._eof:
                 flow = self._flow
                 failure = flow.failure
@@ -407,9 +465,9 @@ class OutputStream(AsyncIterator[bytes]):
                     flow.failure_seen = True
                     raise failure
                 raise StopAsyncIteration
-            self._changed.clear()
             await self._changed.wait()
-        data = self._chunks.popleft()
+            chunks = self._chunks
+        data = chunks.popleft()
         self.buffered -= len(data)
         flow = self._flow
         flow.buffered -= len(data)
@@ -552,7 +610,6 @@ class Process:
             # Flow control: no Receive while the reader is behind.
             flow = self._flow
             while flow.buffered >= flow.limit:
-                flow.room.clear()
                 await self._wait_or_deadline(flow.room.wait())
             operation_timeout = shell.receive_timeout
             if self._deadline is not None:
@@ -745,9 +802,11 @@ class Process:
             aiowsman.errors.CommandTimeoutError: the command's deadline passed.
             aiowsman.errors.WSManError: a Receive failed.
         """
-        # asyncio.wait neither cancels the Receive loop when the caller is
-        # cancelled nor raises when terminate() cancelled it.
-        await asyncio.wait([self._pump])
+        # Waiting for the loop's end neither cancels the Receive loop when the
+        # caller is cancelled nor raises when terminate() cancelled it.
+        pump = self._pump
+        if not pump.done():
+            await _ended(pump)
         flow = self._flow
         if flow.failure is not None:
             flow.failure_seen = True

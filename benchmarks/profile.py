@@ -40,6 +40,7 @@ Examples::
     python -m benchmarks.profile instructions --scenario fanout --hosts 1100 \
         --concurrency 500 --cache-sim       # and cache misses, mispredicted branches
     python -m benchmarks.profile held --hosts 300   # bytes an open session keeps
+    python -m benchmarks.profile held --commands --hosts 100   # ... a command in flight
 
 ``instructions`` counts the instructions the client executes per unit with
 valgrind (``cachegrind --cache-sim=no``): each contender's workload runs once
@@ -476,6 +477,77 @@ def held(args: argparse.Namespace) -> None:
     print(f"  {per_session:,.0f} bytes")
 
 
+def held_commands(args: argparse.Namespace) -> None:
+    """Print the memory one remote command in flight holds, with its session and shell.
+
+    ``--hosts`` commands (one per simulated host of the project's Python test
+    server, through ``fanout.run`` at a concurrency of all of them) each start
+    ``timeout /t 6`` in a shell of their own and read its first output: then
+    every one is waiting in a Receive, as most commands of a command fan-out
+    are most of the time. The bytes Python allocated since before the run
+    (``tracemalloc``) are divided by their number, and the top allocation
+    sites are listed. Deterministic within a few bytes, unlike RSS.
+    """
+    import asyncio
+    import tracemalloc
+
+    from aiowsman import AsyncSession, fanout
+    from benchmarks.contenders.aiowsman_client import _session_options
+
+    count = args.hosts
+
+    async def measure(target: Target) -> tuple[float, list[tuple[str, float]]]:
+        options = _session_options(target)
+        started = 0
+        everyone = asyncio.Event()
+
+        async def command(session: AsyncSession) -> bytes:
+            nonlocal started
+            async with session.shell() as shell:
+                process = await shell.start("timeout /t 6", stdin=False)
+                first = await process.stdout.__anext__()  # it runs; the next Receive is out
+                started += 1
+                if started == count:
+                    everyone.set()
+                rest = await process.stdout.read()
+                await process.wait()
+                return first + rest
+
+        async def run(hosts: list[str]) -> None:
+            async with fanout.run(hosts, command, concurrency=len(hosts), **options) as results:
+                async for result in results:
+                    if not result.ok:
+                        raise RuntimeError(f"{result.host}: {result.error!r}")
+
+        await run(target.endpoints[:1])  # imports, pools and caches made once
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot()
+            base = tracemalloc.get_traced_memory()[0]
+            task = asyncio.create_task(run(target.endpoints[:count]))
+            async with asyncio.timeout(60):
+                await everyone.wait()
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - base
+            after = tracemalloc.take_snapshot()
+            await task
+        finally:
+            tracemalloc.stop()
+        sites = [
+            (f"{Path(s.traceback[0].filename).name}:{s.traceback[0].lineno}", s.size_diff / count)
+            for s in after.compare_to(before, "lineno")[:12]
+        ]
+        return held / count, sites
+
+    with TestServer(kind="python", hosts=count, latency=0.0) as server:
+        per_command, sites = asyncio.run(measure(server.target()))
+    print(f"held per remote command in flight, in a Receive ({count} hosts, session and shell):")
+    print(f"  {per_command:,.0f} bytes")
+    for site, size in sites:
+        print(f"    {size:8,.0f}  {site}")
+
+
 def once(args: argparse.Namespace) -> None:
     """Run one contender's workload once (the process ``instructions`` counts)."""
     with _server(args) as server:
@@ -614,6 +686,11 @@ def main(argv: list[str] | None = None) -> int:
         help="instructions: also simulate caches and branch prediction (slower)",
     )
     parser.add_argument(
+        "--commands",
+        action="store_true",
+        help="held: a remote command in flight instead of an open session",
+    )
+    parser.add_argument(
         "--before", default=None, help="versus: source tree of the revision for aiowsman@before"
     )
     args = parser.parse_args(argv)
@@ -629,7 +706,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "instructions":
         instructions(args)
     elif args.command == "held":
-        held(args)
+        if args.commands:
+            held_commands(args)
+        else:
+            held(args)
     elif args.command == "_once":
         once(args)
     else:

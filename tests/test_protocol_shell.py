@@ -365,6 +365,21 @@ def test_create_response_gives_the_shell_id_and_the_shells_properties() -> None:
     assert info.properties["ShellRunTime"] == "P0DT0H0M0S"
 
 
+def test_two_shells_descriptions_share_their_property_names_and_common_values() -> None:
+    # A fan-out keeps a description per open shell: names and the values
+    # every shell has alike are one string each, not one per shell.
+    first, second = (
+        parse_create_shell(_env("pypsrp-shell-create-response-cmd.xml")).info for _ in range(2)
+    )
+    assert first is not None and second is not None
+    assert first == second
+    for (name_a, value_a), (name_b, value_b) in zip(
+        first.properties.items(), second.properties.items(), strict=True
+    ):
+        assert name_a is name_b
+        assert value_a is value_b, name_a
+
+
 def test_create_response_echoes_the_environment() -> None:
     created = parse_create_shell(_env("pypsrp-shell-create-response-environment.xml"))
     assert created.info is not None

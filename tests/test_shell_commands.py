@@ -131,8 +131,9 @@ async def test_commands_run_at_once_in_one_shell(session: AsyncSession) -> None:
 async def test_output_streams_as_it_arrives_in_order(session: AsyncSession) -> None:
     async with session.shell() as sh:
         p = await sh.start("aiowsman-lines", "5", "50", "tick")
-        seen = [line async for line in p.stdout.lines()]
-        assert await p.wait() == 0
+        async with asyncio.timeout(30):  # a stream whose end nobody signals would hang
+            seen = [line async for line in p.stdout.lines()]
+            assert await p.wait() == 0
     assert seen == [f"tick {i}" for i in range(1, 6)]
     assert p.receives >= 5  # one line per Receive: they came as they were written
 
@@ -147,12 +148,13 @@ async def test_stdout_and_stderr_keep_their_own_order(session: AsyncSession) -> 
 async def test_write_and_close_stdin_feed_a_running_command(session: AsyncSession) -> None:
     async with session.shell() as sh:
         q = await sh.start("more")
-        await q.write(b"first\r\n")
-        first = await q.stdout.__anext__()
-        await q.write("second\r\n")
-        await q.close_stdin()
-        rest = await q.stdout.read()
-        assert await q.wait() == 0
+        async with asyncio.timeout(30):  # output nobody signals would leave the reader waiting
+            await q.write(b"first\r\n")
+            first = await q.stdout.__anext__()
+            await q.write("second\r\n")
+            await q.close_stdin()
+            rest = await q.stdout.read()
+            assert await q.wait() == 0
     assert first == b"first\r\n"
     assert rest == b"second\r\n"
 
@@ -229,6 +231,42 @@ async def test_a_reader_that_falls_behind_stops_the_receives(
             total = sum([len(c) async for c in p.stdout])
             assert await p.wait() == 0
     assert total == 5_000_000
+
+
+async def test_two_readers_of_one_stream_share_its_chunks_and_both_see_its_end(
+    session: AsyncSession,
+) -> None:
+    async with session.shell() as sh:
+        p = await sh.start("aiowsman-lines", "6", "30", "tick")
+
+        async def read() -> list[bytes]:
+            return [chunk async for chunk in p.stdout]
+
+        async with asyncio.timeout(30):  # a reader left waiting would hang here
+            first, second = await asyncio.gather(read(), read())
+            assert await p.wait() == 0
+    # Each chunk went to one of them; every line arrived once.
+    text = b"".join(sorted(first + second, key=lambda c: int(c.split()[1]))).decode()
+    assert text.split("\r\n")[:-1] == [f"tick {i}" for i in range(1, 7)]
+
+
+async def test_a_cancelled_reader_or_waiter_leaves_the_command_running(
+    session: AsyncSession,
+) -> None:
+    async with session.shell() as sh:
+        p = await sh.start("waitfor", "/t", "1", "aiowsman-test")  # silent for a second
+        reader = asyncio.create_task(p.stdout.__anext__())
+        waiter = asyncio.create_task(p.wait())
+        await asyncio.sleep(0.02)  # both wait: no output yet
+        reader.cancel()
+        waiter.cancel()
+        for task in (reader, waiter):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        async with asyncio.timeout(30):
+            out, err = await p.communicate()
+    assert p.exit_code == 1
+    assert (out, err) == (b"", b"ERROR: Timed out waiting for 'aiowsman-test'.\r\n")
 
 
 # -- deadlines, cancellation, cleanup --------------------------------------------------------

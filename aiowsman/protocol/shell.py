@@ -30,6 +30,7 @@ import codecs
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from sys import intern
 from typing import Final
 
 from lxml import etree
@@ -637,7 +638,10 @@ def parse_shell(element: etree._Element) -> ShellInfo:
                 env[var.get("Name", "")] = var.text or ""
             continue
         if len(child) == 0:
-            props[etree.QName(child).localname] = (child.text or "").strip()
+            # Interned: a shell keeps its description while it is open, and
+            # the names and most values (ResourceUri, streams, locale, idle
+            # timeout...) are the same for every shell of a fan-out.
+            props[intern(etree.QName(child).localname)] = intern((child.text or "").strip())
     idle: float | None = None
     if props.get("IdleTimeOut"):
         try:
