@@ -468,6 +468,9 @@ class AsyncSession:
     _orphaned_subscriptions: list[tuple[str, SubscriptionManager]] | None = None
     #: Shells created and not yet deleted (deleted by aclose()).
     _shells: set[Shell] | None = None
+    #: (options, OperationTimeout, the options with it): the last made by
+    #: _options_with_timeout (a shell's Receives all ask for the same one).
+    _timed_options: tuple[RequestOptions, float, RequestOptions] | None = None
 
     # -- properties -----------------------------------------------------------
 
@@ -541,6 +544,20 @@ class AsyncSession:
     def options(self) -> RequestOptions:
         """The header values sent with each request (``w:OperationTimeout`` etc.)."""
         return self._options
+
+    def _options_with_timeout(self, operation_timeout: float) -> RequestOptions:
+        """The session's options with ``w:OperationTimeout`` set to ``operation_timeout``.
+
+        The last one made is kept, and with it its rendered headers: every
+        Receive of every shell of the session asks for the same, mostly.
+        """
+        opts = self._options
+        last = self._timed_options
+        if last is not None and last[0] is opts and last[1] == operation_timeout:
+            return last[2]
+        timed = dataclasses.replace(opts, operation_timeout=operation_timeout)
+        self._timed_options = (opts, operation_timeout, timed)
+        return timed
 
     def _options_for(self, timeout: float) -> RequestOptions:
         return RequestOptions(

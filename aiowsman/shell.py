@@ -968,10 +968,9 @@ class Shell:
     # -- requests ------------------------------------------------------------------------------
 
     def _options(self, operation_timeout: float | None = None) -> Any:
-        opts = self.session.options
         if operation_timeout is None:
-            return opts
-        return dataclasses.replace(opts, operation_timeout=operation_timeout)
+            return self.session.options
+        return self.session._options_with_timeout(operation_timeout)
 
     async def _call(
         self, request: Request, parse: Callable[[Envelope], T], *, deadline: float | None = None

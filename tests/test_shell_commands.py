@@ -282,6 +282,21 @@ async def test_no_output_yet_is_polled_again_until_the_command_ends(
     assert p.receives >= 4  # w:TimedOut answered with another Receive
 
 
+async def test_each_shell_of_a_session_polls_with_its_own_receive_timeout(
+    session: AsyncSession,
+) -> None:
+    # The session keeps the options it made for the last OperationTimeout
+    # asked: a shell asking for another must not be sent the first's.
+    async with session.shell(receive_timeout=5.0) as slow:
+        p = await slow.start("waitfor /t 1 ready")
+        await p.communicate()
+    assert p.receives <= 2  # the service held each Receive up to 5 s
+    async with session.shell(receive_timeout=0.2) as quick:
+        q = await quick.start("waitfor /t 1 ready")
+        await q.communicate()
+    assert q.receives >= 4  # "no output yet" after 0.2 s, asked again
+
+
 async def test_a_hung_command_is_ended_by_its_deadline(
     session: AsyncSession, server: WSManTestServer
 ) -> None:

@@ -191,9 +191,13 @@ class ShellSpec:
         return out
 
 
+#: What a stream name may not hold (``str.isspace``'s characters, as ``\s`` matches them).
+_WHITESPACE: Final = re.compile(r"\s")
+
+
 def _stream_names(names: Sequence[str], what: str) -> str:
     for name in names:
-        if not name or any(c.isspace() for c in name):
+        if not name or _WHITESPACE.search(name):
             raise ConfigurationError(f"{what} stream name {name!r} is empty or has a space")
     return " ".join(names)
 
@@ -641,7 +645,7 @@ def parse_shell(element: etree._Element) -> ShellInfo:
             # Interned: a shell keeps its description while it is open, and
             # the names and most values (ResourceUri, streams, locale, idle
             # timeout...) are the same for every shell of a fan-out.
-            props[intern(etree.QName(child).localname)] = intern((child.text or "").strip())
+            props[intern(tag.rpartition("}")[2])] = intern((child.text or "").strip())
     idle: float | None = None
     if props.get("IdleTimeOut"):
         try:
