@@ -175,22 +175,6 @@ async def cleanup(coro: Coroutine[Any, Any, None], bound: float = CLEANUP_TIMEOU
         raise
 
 
-def _ended(task: asyncio.Task[Any]) -> asyncio.Future[None]:
-    """A future done when ``task`` is: ``asyncio.wait([task])`` without its sets and frame.
-
-    Cancelling the waiter leaves ``task`` running (its callback then finds
-    the waiter done and does nothing).
-    """
-    waiter: asyncio.Future[None] = task.get_loop().create_future()
-
-    def wake(_: object) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    task.add_done_callback(wake)
-    return waiter
-
-
 # -- results -----------------------------------------------------------------------------
 
 
@@ -369,12 +353,15 @@ class _Wakeup:
                     waiter.set_result(None)
 
     def wait(self) -> asyncio.Future[None]:
-        """A future to await; cancelling it leaves the others waiting (it is
-        dropped, already done, at the next :meth:`notify`)."""
+        """A future to await; cancelling it leaves the others waiting."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiters = self._waiters
         if waiters is None:
             waiters = self._waiters = []
+        elif len(waiters) >= 4:
+            # Cancelled waits (a reader polling with a timeout) stay listed
+            # until the next notify: drop them, so they cannot pile up.
+            waiters[:] = [w for w in waiters if not w.done()]
         waiters.append(waiter)
         return waiter
 
@@ -804,9 +791,21 @@ class Process:
         """
         # Waiting for the loop's end neither cancels the Receive loop when the
         # caller is cancelled nor raises when terminate() cancelled it.
+        # (asyncio.wait([pump]) without its sets and frame.)
         pump = self._pump
         if not pump.done():
-            await _ended(pump)
+            waiter = pump.get_loop().create_future()
+
+            def wake(_: object) -> None:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+            pump.add_done_callback(wake)
+            try:
+                await waiter
+            finally:
+                # Cancelled waits (a caller polling with a timeout) leave nothing behind.
+                pump.remove_done_callback(wake)
         flow = self._flow
         if flow.failure is not None:
             flow.failure_seen = True

@@ -269,6 +269,26 @@ async def test_a_cancelled_reader_or_waiter_leaves_the_command_running(
     assert (out, err) == (b"", b"ERROR: Timed out waiting for 'aiowsman-test'.\r\n")
 
 
+async def test_polling_a_silent_command_with_timeouts_leaves_nothing_behind(
+    session: AsyncSession,
+) -> None:
+    # A caller that waits with a timeout, again and again (as a monitoring
+    # loop does), must not grow what the process and its stream hold.
+    async with session.shell() as sh:
+        p = await sh.start("waitfor /t 1 aiowsman-test", stdin=False)
+        for _ in range(40):
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(p.stdout.__anext__(), 0.001)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(p.wait(), 0.001)
+        waiting = p.stdout._changed._waiters or []
+        assert len(waiting) <= 4, len(waiting)  # cancelled waits are dropped
+        assert len(p._pump._callbacks or []) <= 1  # type: ignore[attr-defined]
+        async with asyncio.timeout(30):
+            assert await p.wait() == 1
+            assert await p.stdout.read() == b""
+
+
 # -- deadlines, cancellation, cleanup --------------------------------------------------------
 
 
