@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import functools
 import logging
 from collections.abc import AsyncIterator, Generator
@@ -479,9 +478,8 @@ class Subscription(AsyncIterator[Event]):
     async def _pull(self, max_time: float) -> EventBatch:
         s = self._session
         assert self._context is not None
-        opts = dataclasses.replace(s.options, operation_timeout=max_time)
         request = ev.event_pull_request(
-            opts,
+            s._options_with_timeout(max_time),
             self._locator,
             self._context,
             max_elements=self.batch_items,
