@@ -19,9 +19,18 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from yarl import URL
+
 from aiowsman.errors import ConfigurationError
 
-__all__ = ["DEFAULT_PATH", "HTTPS_PORT", "HTTP_PORT", "Endpoint", "parse_endpoint"]
+__all__ = [
+    "DEFAULT_PATH",
+    "HTTPS_PORT",
+    "HTTP_PORT",
+    "Endpoint",
+    "parse_endpoint",
+    "request_url",
+]
 
 HTTP_PORT = 5985
 HTTPS_PORT = 5986
@@ -188,3 +197,38 @@ def _parse_general(value: str, text: str, use_tls: bool | None) -> Endpoint:
     scheme = "https" if use_tls else "http"
     port = port_given if port_given is not None else (HTTPS_PORT if use_tls else HTTP_PORT)
     return Endpoint(scheme, host.lower(), port, DEFAULT_PATH)
+
+
+#: Host names and paths that yarl's parser leaves as they are (apart from
+#: lower-casing the host): no percent-escapes, dots in the path, IPv6 or
+#: non-ASCII names, whose encoding and normalisation only the parser does.
+_VERBATIM_HOST = re.compile(r"[A-Za-z0-9._-]+")
+_VERBATIM_PATH = re.compile(r"/[A-Za-z0-9/_-]*")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def request_url(endpoint: Endpoint) -> URL | str:
+    """``endpoint`` as the URL object aiohttp sends requests to (made once per session).
+
+    aiohttp parses a URL given as text on every request, and yarl's cache of
+    parsed URLs (128 entries) cannot hold a fan-out's thousands of endpoints:
+    a parse is about 10 µs, most of it checking whether the host is an IP
+    address. The usual endpoint is assembled from its parts instead (under
+    1 µs; the same URL, property for property, as the parser's:
+    ``tests/test_perf_tuning.py``); anything else is parsed. Returns the
+    text itself when yarl refuses it (a host name IDNA cannot encode), for
+    aiohttp to report as it always did.
+    """
+    host, path = endpoint.host, endpoint.path
+    if (
+        _VERBATIM_HOST.fullmatch(host)
+        and _VERBATIM_PATH.fullmatch(path)
+        and _DEFAULT_PORTS.get(endpoint.scheme) != endpoint.port  # the parser keeps it explicit
+    ):
+        return URL.build(
+            scheme=endpoint.scheme, host=host.lower(), port=endpoint.port, path=path, encoded=True
+        )
+    try:
+        return URL(endpoint.url)
+    except ValueError:
+        return endpoint.url

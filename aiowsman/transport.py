@@ -71,8 +71,9 @@ from typing import Any
 
 import aiohttp
 from aiohttp.connector import Connection
+from yarl import URL
 
-from aiowsman._endpoint import Endpoint
+from aiowsman._endpoint import Endpoint, request_url
 from aiowsman._http import CredentialHeader, is_library_client, new_client
 from aiowsman._log import transport_logger as log
 from aiowsman.auth._executor import run_offload
@@ -795,6 +796,9 @@ class Transport:
     #: (set with the shared context): the hot path of :meth:`exchange`.
     _preemptive_headers: dict[str, str] | None = None
     _preemptive: PreemptiveContext | None = None
+    #: The endpoint URL the hot path posts to (set with the shared context):
+    #: parsed once per transport, not by aiohttp on every request.
+    _post_url: URL | str = ""
     #: Bounds requests in flight to max_channels on a pool shared with other
     #: sessions (whose limits are not this session's).
     _slots: _Slots | None = None
@@ -942,7 +946,7 @@ class Transport:
             # fixed headers, so the request is sent directly, with no flow
             # generator and no request object (aiowsman.auth.base).
             return self._send(
-                client, self._url, body, headers, operation, None, preemptive=self._preemptive
+                client, self._post_url, body, headers, operation, None, preemptive=self._preemptive
             )
         return self._exchange_flow(client, context, body, operation)
 
@@ -995,6 +999,8 @@ class Transport:
                 # Tagged once for the pool's credential keying (aiowsman._http).
                 headers["Authorization"] = CredentialHeader(authorization)
             self._preemptive_headers = headers
+            # Parsed once, not by aiohttp on every request (see request_url).
+            self._post_url = request_url(self.endpoint)
         return context
 
     async def _exchange_bound(self, body: bytes, operation: str) -> HttpResponse:
@@ -1102,7 +1108,7 @@ class Transport:
     async def _send(
         self,
         client: aiohttp.ClientSession,
-        url: str,
+        url: str | URL,
         body: bytes,
         headers: Mapping[str, str],
         operation: str,
