@@ -999,9 +999,13 @@ class Transport:
                 # Tagged once for the pool's credential keying (aiowsman._http).
                 headers["Authorization"] = CredentialHeader(authorization)
             self._preemptive_headers = headers
-            # Parsed once, not by aiohttp on every request (see request_url).
-            self._post_url = request_url(self.endpoint)
+            self._make_post_url()
         return context
+
+    def _make_post_url(self) -> URL | str:
+        """The endpoint as aiohttp's URL, made once, not parsed on every request (request_url)."""
+        url = self._post_url = request_url(self.endpoint)
+        return url
 
     async def _exchange_bound(self, body: bytes, operation: str) -> HttpResponse:
         self._check_open()
@@ -1122,6 +1126,10 @@ class Transport:
         whole exchange: a slot of the session's bound is taken, and a 401
         (the context's refusal) and the status are checked here.
         """
+        if url is self._url:
+            # A request of an auth flow or a channel, to the endpoint: the URL
+            # object made once for the transport (see request_url).
+            url = self._post_url or self._make_post_url()
         slots = self._slots if preemptive is not None else None
         if slots is not None:
             if slots.free and not slots.waiters:
