@@ -231,3 +231,17 @@ async def pool(basic_session: AsyncSession) -> AsyncIterator[Any]:
     """An open PowerShell runspace pool (aiowsman.psrp) on ``basic_server``."""
     async with basic_session.runspace_pool() as opened:
         yield opened
+
+
+@pytest.fixture
+def aiohttp_urls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """What each request of the test hands aiohttp as its URL (text or ``yarl.URL``), in order."""
+    given: list[object] = []
+    build = aiohttp.ClientSession._build_url
+
+    def recording(self: aiohttp.ClientSession, str_or_url: Any) -> URL:
+        given.append(str_or_url)
+        return build(self, str_or_url)
+
+    monkeypatch.setattr(aiohttp.ClientSession, "_build_url", recording)
+    return given

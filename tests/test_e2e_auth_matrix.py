@@ -15,7 +15,6 @@ import asyncio
 import math
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trustme
@@ -144,22 +143,14 @@ async def test_messages_larger_than_16_kib_both_ways(stack: Stack) -> None:
 
 
 async def test_every_request_of_the_flow_reaches_aiohttp_as_one_parsed_url(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, aiohttp_urls: list[object]
 ) -> None:
     # Handshake legs and sealed messages alike: aiohttp is handed the URL the
     # transport made once, never text to parse per request (a fan-out's
     # endpoints overflow yarl's cache of parsed URLs).
-    import aiohttp
     import yarl
 
-    given: list[object] = []
-    build = aiohttp.ClientSession._build_url
-
-    def recording(self: aiohttp.ClientSession, str_or_url: Any) -> yarl.URL:
-        given.append(str_or_url)
-        return build(self, str_or_url)
-
-    monkeypatch.setattr(aiohttp.ClientSession, "_build_url", recording)
+    given = aiohttp_urls
     async with stack.session() as session:
         await session.identify()
         service = await session.get(SERVICE, Name="WinRM")

@@ -109,22 +109,14 @@ def test_changed_session_options_are_not_served_a_stale_header_template() -> Non
 
 
 async def test_a_sessions_endpoint_url_is_parsed_once_not_per_request(
-    basic_server: Any, basic_session: Any, monkeypatch: pytest.MonkeyPatch
+    basic_server: Any, basic_session: Any, aiohttp_urls: list[object]
 ) -> None:
     # aiohttp parses a URL given as text on every request, and yarl's cache of
     # parsed URLs (128 entries) does not hold a fan-out's endpoints: the
     # session hands aiohttp the URL it made once, the same object each time.
-    import aiohttp
     import yarl
 
-    given: list[object] = []
-    build = aiohttp.ClientSession._build_url
-
-    def recording(self: aiohttp.ClientSession, str_or_url: Any) -> yarl.URL:
-        given.append(str_or_url)
-        return build(self, str_or_url)
-
-    monkeypatch.setattr(aiohttp.ClientSession, "_build_url", recording)
+    given = aiohttp_urls
     locator = ResourceLocator("wmicimv2/Win32_Service", {"Name": "Spooler"})
     await basic_session.identify()
     for _ in range(3):
