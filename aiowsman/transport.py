@@ -796,8 +796,8 @@ class Transport:
     #: (set with the shared context): the hot path of :meth:`exchange`.
     _preemptive_headers: dict[str, str] | None = None
     _preemptive: PreemptiveContext | None = None
-    #: The endpoint URL the hot path posts to (set with the shared context):
-    #: parsed once per transport, not by aiohttp on every request.
+    #: The endpoint as the URL object every request to it is sent to (made
+    #: on the first by _send: parsed once, not by aiohttp on every request).
     _post_url: URL | str = ""
     #: Bounds requests in flight to max_channels on a pool shared with other
     #: sessions (whose limits are not this session's).
@@ -946,7 +946,7 @@ class Transport:
             # fixed headers, so the request is sent directly, with no flow
             # generator and no request object (aiowsman.auth.base).
             return self._send(
-                client, self._post_url, body, headers, operation, None, preemptive=self._preemptive
+                client, self._url, body, headers, operation, None, preemptive=self._preemptive
             )
         return self._exchange_flow(client, context, body, operation)
 
@@ -999,13 +999,7 @@ class Transport:
                 # Tagged once for the pool's credential keying (aiowsman._http).
                 headers["Authorization"] = CredentialHeader(authorization)
             self._preemptive_headers = headers
-            self._make_post_url()
         return context
-
-    def _make_post_url(self) -> URL | str:
-        """The endpoint as aiohttp's URL, made once, not parsed on every request (request_url)."""
-        url = self._post_url = request_url(self.endpoint)
-        return url
 
     async def _exchange_bound(self, body: bytes, operation: str) -> HttpResponse:
         self._check_open()
@@ -1127,9 +1121,11 @@ class Transport:
         (the context's refusal) and the status are checked here.
         """
         if url is self._url:
-            # A request of an auth flow or a channel, to the endpoint: the URL
-            # object made once for the transport (see request_url).
-            url = self._post_url or self._make_post_url()
+            # Every request to the endpoint (the hot path's, an auth flow's, a
+            # channel's) goes out as the one URL object of the transport.
+            url = self._post_url
+            if not url:
+                url = self._post_url = request_url(self.endpoint)
         slots = self._slots if preemptive is not None else None
         if slots is not None:
             if slots.free and not slots.waiters:
