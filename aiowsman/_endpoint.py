@@ -163,6 +163,8 @@ def _parse_general(value: str, text: str, use_tls: bool | None) -> Endpoint:
             raise ConfigurationError(f"invalid port in endpoint {value!r}") from None
         if not host:
             raise ConfigurationError(f"no host in endpoint {value!r}")
+        if port == 0:  # urlsplit takes 0..65535; no listener is on port 0
+            raise ConfigurationError(f"port out of range in endpoint {value!r}")
         if port is None:
             port = HTTPS_PORT if scheme == "https" else HTTP_PORT
         path = parts.path if parts.path not in ("", "/") else DEFAULT_PATH

@@ -1117,3 +1117,13 @@ def test_to_and_action_are_escaped_in_the_rendered_headers() -> None:
     root = parse_xml(request.body)
     assert root.findtext(f"{{{S}}}Header/{{{A}}}To") == "http://h:5985/wsman?a=1&b=<2>"
     assert root.findtext(f"{{{S}}}Header/{{{A}}}Action") == "urn:x&y/Run"
+
+
+def test_request_options_are_immutable() -> None:
+    # One RequestOptions is shared by every request of a session, and the
+    # envelope head made from it is cached for every session of a fan-out:
+    # changing one in place would change requests it was not meant for.
+    options = RequestOptions(to="http://h:5985/wsman")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.operation_timeout = 1.0  # type: ignore[misc]
+    assert dataclasses.replace(options, operation_timeout=1.0).operation_timeout == 1.0

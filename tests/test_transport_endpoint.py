@@ -80,3 +80,103 @@ def test_the_quick_url_reading_agrees_with_the_general_one(parts: tuple[str, ...
     except ConfigurationError as exc:
         got = str(exc)
     assert got == expected
+
+
+# -- edges found by mutation testing (benchmarks/results/mutation-core.md) -----
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "server1:0",
+        "server1:65536",
+        "[::1]:0",
+        "[::1]:65536",
+        "http://server1:0/wsman",
+        "https://server1:0",
+        "http://server1:65536/wsman",
+        "http://[::1]:0/wsman",
+    ],
+)
+def test_ports_outside_1_to_65535_are_refused_in_every_form(text: str) -> None:
+    with pytest.raises(ConfigurationError, match="port"):
+        parse_endpoint(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "port"),
+    [
+        ("server1:1", 1),
+        ("server1:65535", 65535),
+        ("[::1]:65535", 65535),
+        ("http://server1:1/wsman", 1),
+        ("http://server1:65535/wsman", 65535),
+        ("http://[::1]:65535/wsman", 65535),
+    ],
+)
+def test_the_first_and_last_ports_are_accepted_in_every_form(text: str, port: int) -> None:
+    assert parse_endpoint(text).port == port
+
+
+@pytest.mark.parametrize(
+    "text", ["  server1  ", "\tserver1:5985\n", "  http://server1:5985/wsman  ", " [::1] "]
+)
+def test_whitespace_around_an_endpoint_is_ignored(text: str) -> None:
+    endpoint = parse_endpoint(text)
+    assert endpoint.host in ("server1", "::1")
+    assert endpoint.port == 5985
+    assert endpoint.path == "/wsman"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "admin:Secret123@server1",
+        "http://admin:Secret123@server1:5985/wsman",
+        "https://admin:Secret123@server1/wsman",
+        "admin@server1",
+        "http://admin:Secret123@server1/wsman://x",
+    ],
+)
+def test_credentials_in_the_endpoint_are_refused_without_being_echoed(text: str) -> None:
+    with pytest.raises(ConfigurationError, match="credentials in the endpoint") as caught:
+        parse_endpoint(text)
+    assert "Secret123" not in str(caught.value)
+
+
+def test_a_query_in_the_endpoint_stays_part_of_the_request_path() -> None:
+    # Exchange Online and JEA-style endpoints carry parameters in the query.
+    endpoint = parse_endpoint("https://outlook.example/powershell-liveid?PSVersion=5.1")
+    assert endpoint.path == "/powershell-liveid?PSVersion=5.1"
+    assert endpoint.url == "https://outlook.example:5986/powershell-liveid?PSVersion=5.1"
+    assert parse_endpoint("http://h/?a=1").path == "/wsman?a=1"
+
+
+@pytest.mark.parametrize("text", ["server1/wsman", ":5985", "[]", "[::1]]:5985", "[::1]]"])
+def test_hosts_that_are_empty_or_carry_a_path_or_extra_brackets_are_refused(text: str) -> None:
+    with pytest.raises(ConfigurationError):
+        parse_endpoint(text)
+
+
+def test_an_endpoint_is_immutable_and_hashable() -> None:
+    # Sessions, pools and the fan-out runner share Endpoint objects (and key
+    # by them): one must not change under the others.
+    endpoint = parse_endpoint("server1")
+    with pytest.raises(AttributeError):
+        endpoint.port = 1  # type: ignore[misc]
+    assert endpoint.port == 5985
+    assert {endpoint: 1}[parse_endpoint("http://server1:5985/wsman")] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "path"), [("http://server1:5985/w@x", "/w@x"), ("http://server1/w@x?a=b", "/w@x?a=b")]
+)
+def test_an_at_sign_in_the_path_is_not_taken_for_credentials(text: str, path: str) -> None:
+    endpoint = parse_endpoint(text)
+    assert (endpoint.host, endpoint.path) == ("server1", path)
+
+
+def test_an_endpoint_reads_as_its_url() -> None:
+    # Errors and logs format endpoints with str().
+    assert str(parse_endpoint("server1")) == "http://server1:5985/wsman"
+    assert f"{parse_endpoint('[::1]:5986')}" == "https://[::1]:5986/wsman"
