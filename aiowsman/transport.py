@@ -798,7 +798,7 @@ class Transport:
     _preemptive: PreemptiveContext | None = None
     #: The endpoint as the URL object every request to it is sent to (made
     #: on the first by _send: parsed once, not by aiohttp on every request).
-    _post_url: URL | str = ""
+    _post_url: URL | str | None = None
     #: Bounds requests in flight to max_channels on a pool shared with other
     #: sessions (whose limits are not this session's).
     _slots: _Slots | None = None
@@ -1120,12 +1120,14 @@ class Transport:
         whole exchange: a slot of the session's bound is taken, and a 401
         (the context's refusal) and the status are checked here.
         """
-        if url is self._url:
+        if url == self._url:
             # Every request to the endpoint (the hot path's, an auth flow's, a
-            # channel's) goes out as the one URL object of the transport.
-            url = self._post_url
-            if not url:
-                url = self._post_url = request_url(self.endpoint)
+            # channel's) goes out as the one URL object of the transport,
+            # whichever copy of the text the caller holds.
+            made = self._post_url
+            if made is None:
+                made = self._post_url = request_url(self.endpoint)
+            url = made
         slots = self._slots if preemptive is not None else None
         if slots is not None:
             if slots.free and not slots.waiters:

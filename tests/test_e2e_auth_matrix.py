@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+import yarl
 
 from aiowsman.protocol.locator import ResourceLocator
 from aiowsman.testing.spnego_auth import ContextUse, SpnegoServerAuth
@@ -148,8 +149,6 @@ async def test_every_request_of_the_flow_reaches_aiohttp_as_one_parsed_url(
     # Handshake legs and sealed messages alike: aiohttp is handed the URL the
     # transport made once, never text to parse per request (a fan-out's
     # endpoints overflow yarl's cache of parsed URLs).
-    import yarl
-
     given = aiohttp_urls
     async with stack.session() as session:
         await session.identify()

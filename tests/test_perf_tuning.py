@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import yarl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiowsman import fanout
+from aiowsman import AsyncSession, fanout
+from aiowsman._endpoint import parse_endpoint, request_url
 from aiowsman.errors import ConfigurationError
 from aiowsman.protocol import envelope as env
 from aiowsman.protocol.locator import ResourceLocator
@@ -114,8 +116,6 @@ async def test_a_sessions_endpoint_url_is_parsed_once_not_per_request(
     # aiohttp parses a URL given as text on every request, and yarl's cache of
     # parsed URLs (128 entries) does not hold a fan-out's endpoints: the
     # session hands aiohttp the URL it made once, the same object each time.
-    import yarl
-
     given = aiohttp_urls
     locator = ResourceLocator("wmicimv2/Win32_Service", {"Name": "Spooler"})
     await basic_session.identify()
@@ -135,8 +135,6 @@ async def test_an_endpoint_aiohttp_cannot_parse_is_still_a_configuration_error()
     # A host name IDNA cannot encode (a label over 63 characters) passes the
     # endpoint parser; aiohttp's URL type refuses it when the first request is
     # made: the caller gets the library's error, naming host and operation.
-    from aiowsman import AsyncSession
-
     endpoint = "http://" + "\u00e9" * 70 + ".example:5985/wsman"
     async with AsyncSession(
         endpoint, auth="basic", username="u", password="p", allow_unencrypted=True, timeout=5
@@ -180,10 +178,6 @@ _PATH_CHARS = "/aZ09_-"
 def test_an_endpoint_assembled_for_aiohttp_is_the_url_its_parser_makes(
     scheme: str, host: str, port: int, path: str
 ) -> None:
-    import yarl
-
-    from aiowsman._endpoint import parse_endpoint, request_url
-
     try:
         endpoint = parse_endpoint(f"{scheme}://{host}:{port}/{path}")
     except ConfigurationError:
@@ -213,10 +207,6 @@ def test_an_endpoint_assembled_for_aiohttp_is_the_url_its_parser_makes(
     ],
 )
 def test_every_endpoint_form_reaches_aiohttp_as_the_url_its_parser_makes(text: str) -> None:
-    import yarl
-
-    from aiowsman._endpoint import parse_endpoint, request_url
-
     endpoint = parse_endpoint(text)
     made = request_url(endpoint)
     parsed = yarl.URL(endpoint.url)
