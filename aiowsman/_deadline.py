@@ -34,8 +34,25 @@ host whose cleanup (closing its session) hangs as well.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import threading
 
 __all__ = ["Deadline"]
+
+#: The context the timers run their callback in: one per thread, shared by
+#: every timer of the thread (``loop.call_at`` would otherwise copy the
+#: caller's context for each, one object more per open session for the
+#: garbage collector to walk). The callback reads no context variable; it
+#: only cancels a task, which runs in its own context. Per thread, because
+#: a context cannot be entered by two threads at once (each running loop).
+_TIMER_CONTEXTS = threading.local()
+
+
+def _timer_context() -> contextvars.Context:
+    context: contextvars.Context | None = getattr(_TIMER_CONTEXTS, "context", None)
+    if context is None:
+        context = _TIMER_CONTEXTS.context = contextvars.Context()
+    return context
 
 
 class Deadline:
@@ -99,7 +116,7 @@ class Deadline:
         if handle is None or self._armed > when:
             if handle is not None:
                 handle.cancel()
-            self._handle = self.loop.call_at(when, self._fire)
+            self._handle = self.loop.call_at(when, self._fire, context=_timer_context())
             self._armed = when
         return when
 
@@ -110,14 +127,14 @@ class Deadline:
             return  # armed for an operation that has finished; none in flight
         if self.when > self._armed:
             # Armed for an earlier operation: this one is not due yet.
-            self._handle = self.loop.call_at(self.when, self._fire)
+            self._handle = self.loop.call_at(self.when, self._fire, context=_timer_context())
             self._armed = self.when
             return
         self._expired += 1
         task.cancel()
         if self._grace > 0 and self._expired == 1:
             self._armed = self.when + self._grace
-            self._handle = self.loop.call_at(self._armed, self._fire)
+            self._handle = self.loop.call_at(self._armed, self._fire, context=_timer_context())
 
     def stop(self, exc: BaseException | None) -> bool:
         """End the timed operation (idempotent).

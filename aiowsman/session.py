@@ -444,9 +444,10 @@ class AsyncSession:
     # session first sets it: a session made per host (a fan-out's thousands)
     # stores none of it, which saves its constructor a dozen stores and its
     # instance dictionary as many entries.
-    #: The server's Identify answer, once known (explicit identify(), or the
-    #: one an "auto" datetime_format sends); None until then.
-    _identity: resp.IdentifyResponse | None = None
+    #: Whether the server is OMI, as its Identify answer said (explicit
+    #: identify(), or the one an "auto" datetime_format sends); None until
+    #: known. Only this is kept, not the answer: one object less per session.
+    _server_is_omi: bool | None = None
     _identify_lock: asyncio.Lock | None = None
     _identify_faulted = False
     _error: WSManFault | None = None
@@ -910,9 +911,11 @@ class AsyncSession:
         )
 
     def _parse_identify(self, envelope: resp.Envelope) -> resp.IdentifyResponse:
-        # The answer is remembered as soon as it is read (datetime_format
-        # "auto" asks it): the server said what it is, whatever happens next.
-        identity = self._identity = resp.parse_identify(envelope)
+        # What datetime_format "auto" needs is remembered as soon as the
+        # answer is read: the server said what it is, whatever happens next.
+        identity = resp.parse_identify(envelope)
+        if self._datetime_format == "auto":
+            self._server_is_omi = identity.is_omi
         return identity
 
     @property
@@ -931,26 +934,27 @@ class AsyncSession:
         if fmt == "auto":
             if not env.holds_temporal(body):
                 return self._options
-            identity = self._identity
-            if identity is None:
-                identity = await self._identify_once()
-            fmt = "bare" if identity is not None and identity.is_omi else "cim"
+            is_omi = self._server_is_omi
+            if is_omi is None:
+                is_omi = await self._identify_once()
+            fmt = "bare" if is_omi else "cim"
         if fmt == self._options.datetime_format:
             return self._options
         return dataclasses.replace(self._options, datetime_format=fmt)
 
-    async def _identify_once(self) -> resp.IdentifyResponse | None:
-        """Identify the server once for all concurrent callers; None if it faults."""
+    async def _identify_once(self) -> bool:
+        """Whether the server is OMI: Identify it once for all concurrent callers
+        (False if it faults)."""
         if self._identify_lock is None:
             self._identify_lock = asyncio.Lock()
         async with self._identify_lock:
-            if self._identity is None and not self._identify_faulted:
+            if self._server_is_omi is None and not self._identify_faulted:
                 try:
                     await self.identify()
                 except WSManFault:
                     # No Identify (some services): the DSP0230 form, and no retry.
                     self._identify_faulted = True
-            return self._identity
+            return bool(self._server_is_omi)
 
     async def get(self, locator: Locator, **selectors: str | EndpointReference) -> Item:
         """Read a resource (WS-Transfer Get, DSP0226 7.3).

@@ -418,7 +418,9 @@ class GuardedConnector(aiohttp.TCPConnector):
             protocol = conn.protocol
             if protocol is None or not protocol.should_close:
                 held = _HELD.get()
-                if held is not None and protocol is not held.last:
+                # Only a transport on this pool notes connections (the value
+                # may be one its task's last request left set: see _Held).
+                if held is not None and held.connector is self and protocol is not held.last:
                     held.note(protocol, req)
                 return conn
             transport = protocol.transport
@@ -457,59 +459,6 @@ class GuardedConnector(aiohttp.TCPConnector):
                     del pool[key]
                 protocol.close()
                 return
-
-
-class _Held:
-    """The connections one transport was handed by a shared pool (to close them with it).
-
-    Filled by :meth:`GuardedConnector.connect` through :data:`_HELD`, set
-    around each request of a transport on a shared pool. A transport holds
-    one connection mostly (kept without a dict), at most ``max_channels``
-    at a time; closed ones are pruned when more pile up.
-    """
-
-    __slots__ = ("key", "last", "limit", "more", "protocol")
-
-    def __init__(self, limit: int) -> None:
-        #: The first connection (or one that replaced it once it closed), and its pool key.
-        self.protocol: Any = None
-        self.key: object = None
-        #: Any other: protocol -> its pool key.
-        self.more: dict[object, object] | None = None
-        self.last: object = None
-        self.limit = 2 * limit + 2
-
-    def note(self, protocol: Any, request: aiohttp.ClientRequest) -> None:
-        """Note a connection other than the previous request's (the caller checks ``last``)."""
-        self.last = protocol
-        first = self.protocol
-        if first is protocol:
-            return
-        if first is None or not first.is_connected():
-            self.protocol = protocol
-            self.key = request.connection_key
-            return
-        more = self.more
-        if more is None:
-            more = self.more = {}
-        if protocol not in more:
-            if len(more) >= self.limit:
-                for gone in [p for p in more if not p.is_connected()]:  # type: ignore[attr-defined]
-                    del more[gone]
-            more[protocol] = request.connection_key
-
-    def release(self, connector: aiohttp.BaseConnector | None) -> None:
-        """Close the held connections that wait idle in ``connector``'s pool."""
-        if isinstance(connector, GuardedConnector):
-            if self.protocol is not None:
-                connector.close_idle(self.key, self.protocol)
-            for protocol, key in (self.more or {}).items():
-                connector.close_idle(key, protocol)
-        self.protocol = self.key = self.more = self.last = None
-
-
-#: The :class:`_Held` of the transport whose request is being sent (its task's context).
-_HELD: ContextVar[_Held | None] = ContextVar("aiowsman_held_connections", default=None)
 
 
 class _LoopPool:
@@ -717,6 +666,76 @@ class _Slots:
         self.free += 1
 
 
+class _Held(_Slots):
+    """A transport's share of a pool it shares with other sessions: its slots, and the
+    connections the pool handed it (to close them with it).
+
+    The slots (:class:`_Slots`) bound the transport's requests in flight to
+    ``max_channels`` on a pool whose own limits are not the session's. The
+    connections are noted by :meth:`GuardedConnector.connect` through
+    :data:`_HELD`, which each request of the transport sets to it. A
+    transport holds one connection mostly (kept without a dict), at most
+    ``max_channels`` at a time; closed ones are pruned when more pile up.
+    One object for both: thousands of per-host sessions each make one, and
+    every object a session keeps is one more for the garbage collector to
+    walk while it is open.
+
+    ``_HELD`` is set, not reset, by each request: the next request of the
+    same task (the same session's next operation, mostly) finds it set and
+    sets nothing, which spares every request a context change and a token.
+    A value left set after the session closed is harmless: the connector
+    only notes a connection for a ``_Held`` of its own (``connector``), and
+    :meth:`close_connections` forgets the connector.
+    """
+
+    __slots__ = ("connector", "key", "last", "limit", "more", "protocol")
+
+    def __init__(self, size: int, connector: aiohttp.BaseConnector | None) -> None:
+        super().__init__(size)
+        #: The shared pool's connector (None once the connections are closed).
+        self.connector = connector
+        #: The first connection (or one that replaced it once it closed), and its pool key.
+        self.protocol: Any = None
+        self.key: object = None
+        #: Any other: protocol -> its pool key.
+        self.more: dict[object, object] | None = None
+        self.last: object = None
+        self.limit = 2 * size + 2
+
+    def note(self, protocol: Any, request: aiohttp.ClientRequest) -> None:
+        """Note a connection other than the previous request's (the caller checks ``last``)."""
+        self.last = protocol
+        first = self.protocol
+        if first is protocol:
+            return
+        if first is None or not first.is_connected():
+            self.protocol = protocol
+            self.key = request.connection_key
+            return
+        more = self.more
+        if more is None:
+            more = self.more = {}
+        if protocol not in more:
+            if len(more) >= self.limit:
+                for gone in [p for p in more if not p.is_connected()]:  # type: ignore[attr-defined]
+                    del more[gone]
+            more[protocol] = request.connection_key
+
+    def close_connections(self) -> None:
+        """Close the noted connections that wait idle in the pool; note no more."""
+        connector = self.connector
+        if isinstance(connector, GuardedConnector):
+            if self.protocol is not None:
+                connector.close_idle(self.key, self.protocol)
+            for protocol, key in (self.more or {}).items():
+                connector.close_idle(key, protocol)
+        self.connector = self.protocol = self.key = self.more = self.last = None
+
+
+#: The :class:`_Held` of the transport whose request is being sent (its task's context).
+_HELD: ContextVar[_Held | None] = ContextVar("aiowsman_held_connections", default=None)
+
+
 class Transport:
     """Sends SOAP bodies to one endpoint and returns the final HTTP response.
 
@@ -794,7 +813,7 @@ class Transport:
     _shared_context: AuthContext | None = None
     #: Every header of a request, when the scheme only adds fixed headers
     #: (set with the shared context): the hot path of :meth:`exchange`.
-    _preemptive_headers: dict[str, str] | None = None
+    _preemptive_headers: Mapping[str, str] | None = None
     _preemptive: PreemptiveContext | None = None
     #: The endpoint as the URL object every request to it is sent to (made
     #: on the first by _send: parsed once, not by aiohttp on every request).
@@ -839,9 +858,9 @@ class Transport:
             return []
         self._closed = True
         clients: list[aiohttp.ClientSession] = []
-        if self._held is not None and self._client is not None:
+        if self._held is not None:
             # A shared pool stays open: only this session's idle connections go.
-            self._held.release(self._client.connector)
+            self._held.close_connections()
         if self._own_client and self._client is not None:
             clients.append(self._client)
         if self._pool is not None:
@@ -867,7 +886,7 @@ class Transport:
             limit = self.settings.max_channels
             if user is not None and is_library_client(user):
                 client = user  # the fan-out runner's: already keyed, cookie-free
-                self._held = _Held(limit)
+                self._held = _Held(limit, client.connector)
             elif user is not None:
                 # Only the caller's pool is shared: requests go through a
                 # client of ours over its connector, so connections stay keyed
@@ -891,15 +910,16 @@ class Transport:
                 # keyed by credentials, TLS settings and proxy (aiowsman._http).
                 self._loop_pool = loop_pool
                 client = loop_pool.client
-                self._held = _Held(limit)
+                self._held = _Held(limit, client.connector)
             else:
                 client = new_client(GuardedConnector(limit=limit), connector_owner=True)
                 self._own_client = True
                 self._client = client
                 self._opened = True
                 return client  # its own connector holds at most `limit` connections
-            # A pool shared with other sessions: this session's own bound.
-            self._slots = _Slots(limit)
+            # A pool shared with other sessions: this session's own bound
+            # (the _Held's slots, on a pool whose connections it notes).
+            self._slots = self._held or _Slots(limit)
             self._client = client
             self._opened = True
         return client
@@ -993,11 +1013,12 @@ class Transport:
         )
         if isinstance(context, PreemptiveContext):
             self._preemptive = context
-            headers = {**self._base_headers, **context.preemptive_headers}
+            headers = context.request_headers(self._base_headers)
             authorization = headers.get("Authorization")
-            if authorization is not None:
-                # Tagged once for the pool's credential keying (aiowsman._http).
-                headers["Authorization"] = CredentialHeader(authorization)
+            if authorization is not None and type(authorization) is not CredentialHeader:
+                # Tagged once for the pool's credential keying (aiowsman._http),
+                # unless the scheme tagged it already (Basic does).
+                headers = {**headers, "Authorization": CredentialHeader(authorization)}
             self._preemptive_headers = headers
         return context
 
@@ -1137,8 +1158,11 @@ class Transport:
         attempts = 2 if operation in _IDEMPOTENT else 1
         debug = log.isEnabledFor(logging.DEBUG)
         # The connections a shared pool hands this transport are noted (and
-        # closed with it); a channel's connector is its own.
-        held = _HELD.set(self._held if channel is None else None)
+        # closed with it); a channel's connector is its own. Set, not reset
+        # (see _Held): mostly it is already this transport's.
+        held = self._held if channel is None else None
+        if _HELD.get() is not held:
+            _HELD.set(held)
         try:
             for attempt in range(attempts):
                 started = time.perf_counter() if debug else 0.0
@@ -1208,7 +1232,6 @@ class Transport:
                 return self._check_status(response)
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
-            _HELD.reset(held)
             if slots is not None:
                 slots.release()
 

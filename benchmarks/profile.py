@@ -41,6 +41,8 @@ Examples::
         --concurrency 500 --cache-sim       # and cache misses, mispredicted branches
     python -m benchmarks.profile held --hosts 300   # bytes an open session keeps
     python -m benchmarks.profile held --commands --hosts 100   # ... a command in flight
+    python -m benchmarks.profile collector --scenario fanout --hosts 5000 \
+        --concurrency 2000 --contenders aiowsman-sessions,raw   # the collector's share
 
 ``instructions`` counts the instructions the client executes per unit with
 valgrind (``cachegrind --cache-sim=no``): each contender's workload runs once
@@ -441,7 +443,7 @@ def held(args: argparse.Namespace) -> None:
 
     count = args.hosts
 
-    async def measure(target: Target) -> float:
+    async def measure(target: Target) -> tuple[float, float]:
         # The session options the aiowsman contender uses (credentials, the
         # plain-HTTP opt-in), so what is measured is the benchmarked session.
         options = _session_options(target)
@@ -454,6 +456,7 @@ def held(args: argparse.Namespace) -> None:
         sessions: list[aiowsman.AsyncSession] = []
         try:
             before = tracemalloc.get_traced_memory()[0]
+            tracked_before = len(gc.get_objects())
             for endpoint in target.endpoints[:count]:
                 session = aiowsman.AsyncSession(endpoint, **options)
                 sessions.append(session)
@@ -462,19 +465,95 @@ def held(args: argparse.Namespace) -> None:
                 await session.get(locator)
             gc.collect()
             after = tracemalloc.get_traced_memory()[0]
+            # What the collector walks (after a collection: tuples of plain
+            # values it has untracked are not counted).
+            tracked = len(gc.get_objects()) - tracked_before - 1  # the list of sessions
         finally:
             tracemalloc.stop()
             for session in sessions:
                 await session.aclose()
-        return (after - before) / len(sessions)
+        return (after - before) / len(sessions), tracked / len(sessions)
 
     with TestServer(kind=args.server, hosts=count, latency=0.0) as server:
         target = server.target(get_uri=FANOUT_GET_URI, get_selectors={})
-        per_session = asyncio.run(measure(target))
+        per_session, tracked = asyncio.run(measure(target))
     print(
         f"held per open AsyncSession after Identify + Get ({count} sessions, connection included):"
     )
     print(f"  {per_session:,.0f} bytes")
+    print(f"  {tracked:.1f} objects tracked by the garbage collector")
+
+
+def collector(args: argparse.Namespace) -> None:
+    """Client CPU and the cyclic garbage collector's share of it, per unit, in one process.
+
+    As :func:`compare` (contenders alternating against one server), with
+    ``gc.callbacks`` timing every collection (``time.process_time``) by
+    generation and counting them. At thousands of hosts in flight the full
+    collections walk every object each in-flight host keeps, and how often
+    they come follows how many objects the hosts keep alive: the measure for
+    a change of what a session keeps (``held`` counts those objects).
+    """
+    contenders = args.contenders.split(",")
+    spent = [0.0, 0.0, 0.0]
+    runs = [0, 0, 0]
+    started = [0.0]
+
+    def timing(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.process_time()
+        else:
+            generation = info["generation"]
+            spent[generation] += time.process_time() - started[0]
+            runs[generation] += 1
+
+    rows: dict[str, list[tuple[float, float, list[float], list[int]]]] = {c: [] for c in contenders}
+    gc.callbacks.append(timing)
+    try:
+        with _server(args) as server:
+            target = _target(server, args)
+            for rep in range(args.reps):
+                k = rep % len(contenders)
+                for contender in contenders[k:] + contenders[:k]:
+                    spent[:] = [0.0, 0.0, 0.0]
+                    runs[:] = [0, 0, 0]
+                    units = _units_of(args)
+                    us, per_s = _measure(contender, args, target)
+                    by_generation = [t / units * 1e6 for t in spent]
+                    rows[contender].append((us, per_s, by_generation, list(runs)))
+                    print(
+                        f"  rep{rep} {contender:18s} {us:7.1f} us/unit {per_s:8.1f}/s  collector "
+                        f"{sum(by_generation):6.1f} us/unit (by generation "
+                        f"{', '.join(f'{t:.1f}' for t in by_generation)}), collections {runs}",
+                        flush=True,
+                    )
+    finally:
+        gc.callbacks.remove(timing)
+    print(f"{args.scenario}: medians per unit (client CPU us, collector us, collections)")
+    for c, rs in rows.items():
+        cpu = statistics.median(r[0] for r in rs)
+        spent_gc = statistics.median(sum(r[2]) for r in rs)
+        full = statistics.median(r[3][2] for r in rs)
+        young = statistics.median(r[3][0] for r in rs)
+        print(
+            f"  {c:18s} CPU {cpu:7.1f}  collector {spent_gc:6.1f} ({spent_gc / cpu:.0%})  "
+            f"collections: {young:.0f} young, {full:.0f} full"
+        )
+    if "raw" in rows:
+        raw_cpu = statistics.median(r[0] for r in rows["raw"])
+        for c, rs in rows.items():
+            if c != "raw":
+                ratio = raw_cpu / statistics.median(r[0] for r in rs)
+                print(f"  CPU raw/{c} = {ratio:.3f}")
+
+
+def _units_of(args: argparse.Namespace) -> int:
+    """The units a workload of ``args`` runs (what :func:`_measure` divides by)."""
+    if args.scenario == "fanout":
+        return int(args.hosts)
+    if args.scenario == "enumerate":
+        return int(args.items)
+    return int(args.count)
 
 
 def held_commands(args: argparse.Namespace) -> None:
@@ -655,6 +734,7 @@ def main(argv: list[str] | None = None) -> int:
             "breakdown",
             "instructions",
             "held",
+            "collector",
             "_once",
         ),
     )
@@ -710,6 +790,8 @@ def main(argv: list[str] | None = None) -> int:
             held_commands(args)
         else:
             held(args)
+    elif args.command == "collector":
+        collector(args)
     elif args.command == "_once":
         once(args)
     else:

@@ -19,6 +19,33 @@ def test_held_reports_the_bytes_each_open_session_keeps(capsys: pytest.CaptureFi
     found = re.search(r"^\s+([\d,]+) bytes$", out, re.MULTILINE)
     assert found is not None, out
     assert 3_000 < int(found.group(1).replace(",", "")) < 100_000
+    # What the garbage collector walks per open session: the session's own
+    # objects and its idle connection's (asyncio's and aiohttp's), some tens.
+    tracked = re.search(
+        r"^\s+([\d.]+) objects tracked by the garbage collector$", out, re.MULTILINE
+    )
+    assert tracked is not None, out
+    assert 10 < float(tracked.group(1)) < 200
+
+
+def test_collector_reports_the_collectors_share_per_host(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["collector", "--scenario", "fanout", "--hosts", "60", "--concurrency", "30"]
+    args += ["--reps", "1", "--server", "python", "--contenders", "aiowsman-sessions,raw"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for contender in ("aiowsman-sessions", "raw"):
+        row = re.search(
+            rf"^\s+{contender}\s+CPU\s+([\d.]+)\s+collector\s+([\d.]+) \(\d+%\)\s+"
+            r"collections: (\d+) young, (\d+) full$",
+            out,
+            re.MULTILINE,
+        )
+        assert row is not None, out
+        assert float(row.group(1)) > 0
+        assert float(row.group(2)) <= float(row.group(1))  # a share of the CPU, never more
+    assert re.search(r"^\s+CPU raw/aiowsman-sessions = \d\.\d{3}$", out, re.MULTILINE), out
 
 
 def test_held_commands_reports_the_bytes_each_command_in_flight_keeps(

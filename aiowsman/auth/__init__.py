@@ -61,7 +61,7 @@ def _basic(*, username: str | None, password: str | None, **options: Any) -> Aut
         raise ConfigurationError("auth='basic' needs username and password")
     if options:
         raise ConfigurationError(f"auth='basic' takes no options: {sorted(options)}")
-    return BasicAuth(username, password)
+    return BasicAuth.shared(username, password)
 
 
 def _none(*, username: str | None, password: str | None, **options: Any) -> Auth:

@@ -105,6 +105,14 @@ class PreemptiveContext(AuthContext):
     #: The headers added to every request.
     preemptive_headers: Mapping[str, str] = {}
 
+    def request_headers(self, base: Mapping[str, str]) -> Mapping[str, str]:
+        """``base`` with :attr:`preemptive_headers` over it: every request's headers.
+
+        The transport sends them as they are and never changes them; a
+        context shared by many sessions may return the same mapping to all.
+        """
+        return {**base, **self.preemptive_headers}
+
     @abc.abstractmethod
     def refusal(self, response: HttpResponse) -> AuthenticationError:
         """The error for a 401 answer (the server refused what was sent)."""

@@ -12,8 +12,10 @@ as WinRM's own ``AllowUnencrypted`` setting).
 from __future__ import annotations
 
 import base64
+import weakref
 from collections.abc import Mapping
 
+from aiowsman._http import CredentialHeader
 from aiowsman.auth.base import Auth, AuthContext, HttpResponse, PreemptiveContext
 from aiowsman.errors import AuthenticationError, ConfigurationError
 
@@ -28,24 +30,12 @@ def _challenges(response: HttpResponse) -> str:
     return f"; server offers: {', '.join(names)}" if names else ""
 
 
-class _BasicContext(PreemptiveContext):
-    __slots__ = ("preemptive_headers",)
-
-    def __init__(self, headers: Mapping[str, str]) -> None:
-        self.preemptive_headers = headers  # the scheme's own (never changed)
-
-    def __repr__(self) -> str:
-        return "<BasicContext>"
-
-    def refusal(self, response: HttpResponse) -> AuthenticationError:
-        return AuthenticationError(
-            "the server refused the user name or password" + _challenges(response),
-            scheme="basic",
-        )
-
-
-class BasicAuth(Auth):
+class BasicAuth(Auth, PreemptiveContext):
     """HTTP Basic: user name and password, sent with every request.
+
+    The scheme is its own context (:meth:`new_context` returns it): Basic
+    has no per-connection or per-request state, only the header it adds, so
+    a session keeps one object for it, not two.
 
     Args:
         username: the account; ``DOMAIN\\user`` and ``user@domain`` are sent as given.
@@ -68,17 +58,57 @@ class BasicAuth(Auth):
         if ":" in username:
             raise ConfigurationError("a Basic user name cannot contain ':' (RFC 7617 2)")
         # RFC 7617 2.1: UTF-8 is the charset a server may announce; WinRM
-        # decodes UTF-8. Encode once: the header is the same for every request.
+        # decodes UTF-8. Encode once: the header is the same for every request
+        # (and tagged once for the connection pool's keying, aiowsman._http).
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-        self._headers: Mapping[str, str] = {"Authorization": f"Basic {token}"}
+        #: The scheme's own headers (never changed).
+        self.preemptive_headers: Mapping[str, str] = {
+            "Authorization": CredentialHeader(f"Basic {token}")
+        }
         self.username = username
+        #: (base, headers): the last request_headers() made.
+        self._request_headers: tuple[Mapping[str, str], Mapping[str, str]] | None = None
+
+    @classmethod
+    def shared(cls, username: str, password: str) -> BasicAuth:
+        """The ``BasicAuth`` of this account that sessions in use already share, or a new one.
+
+        Sessions made with ``username=``/``password=`` get theirs here: the
+        thousands of sessions of a fan-out, one account across many hosts,
+        share one object (and the headers it makes), not one each. Held
+        weakly: it goes with the last session that uses it, so no password
+        outlives the sessions given it.
+        """
+        key = (username, password)
+        auth = _SHARED.get(key)
+        if auth is None:
+            auth = _SHARED[key] = cls(username, password)
+        return auth
+
+    def request_headers(self, base: Mapping[str, str]) -> Mapping[str, str]:
+        # Shared by the sessions of the account: the same mapping for the
+        # same base (the library's default headers, mostly).
+        made = self._request_headers
+        if made is None or made[0] is not base:
+            made = self._request_headers = (base, {**base, **self.preemptive_headers})
+        return made[1]
 
     def new_context(
         self, *, url: str, host: str, channel_binding: bytes | None = None, encrypt: bool = False
     ) -> AuthContext:
         if encrypt:
             raise ConfigurationError("Basic authentication cannot encrypt messages; use HTTPS")
-        return _BasicContext(self._headers)
+        return self
+
+    def refusal(self, response: HttpResponse) -> AuthenticationError:
+        return AuthenticationError(
+            "the server refused the user name or password" + _challenges(response),
+            scheme="basic",
+        )
+
+
+#: BasicAuth.shared's: one per account while sessions use it.
+_SHARED: weakref.WeakValueDictionary[tuple[str, str], BasicAuth] = weakref.WeakValueDictionary()
 
 
 class _NoAuthContext(PreemptiveContext):
