@@ -667,8 +667,7 @@ class _Slots:
 
 
 class _Held(_Slots):
-    """A transport's share of a pool it shares with other sessions: its slots, and the
-    connections the pool handed it (to close them with it).
+    """A transport's share of a pool shared with other sessions: slots, and connections to close.
 
     The slots (:class:`_Slots`) bound the transport's requests in flight to
     ``max_channels`` on a pool whose own limits are not the session's. The
