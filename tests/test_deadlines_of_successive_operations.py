@@ -14,6 +14,7 @@ deadline that never fires fails the test instead of hanging it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 
 import pytest
@@ -147,3 +148,142 @@ async def test_closing_drops_the_armed_timer() -> None:
     assert handle is not None and not handle.cancelled()
     deadline.close()
     assert handle.cancelled()
+
+
+async def test_an_earlier_deadline_replaces_the_armed_timer() -> None:
+    # An operation arms the timer for t=0.6; the next, with a shorter delay,
+    # needs an earlier timer: the first must be cancelled, not left to fire
+    # at t=0.6 into a third operation that is due only at t=3.1 and works
+    # until t=1.1.
+    deadline = Deadline(asyncio.get_running_loop())
+    assert await _timed(deadline, 0.6, 0.0) == "done"
+    assert await _timed(deadline, 0.05, 0.0) == "done"
+    await asyncio.sleep(0.1)  # the short timer fires: nothing in flight
+    assert await _bounded(_timed(deadline, 3.0, 1.0)) == "done"
+
+
+async def test_the_timer_runs_outside_the_callers_context() -> None:
+    # The callback only cancels the task; it runs in the thread's timer
+    # context, not in a copy of the caller's made for every timer.
+    caller: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="none")
+    caller.set("the caller's")
+    seen: list[str] = []
+
+    class Recording(Deadline):
+        __slots__ = ()
+
+        def _fire(self) -> None:
+            seen.append(caller.get())
+            super()._fire()
+
+    deadline = Recording(asyncio.get_running_loop())
+    assert await _bounded(_timed(deadline, 0.05, 30.0)) == "timeout"
+    assert seen == ["none"]
+
+
+async def test_grace_cancels_a_hanging_cleanup_once_more() -> None:
+    # The fan-out runner's use: a host whose cleanup ignores the first
+    # cancellation is cancelled again ``grace`` seconds past its deadline,
+    # and both cancellations are the deadline's (reported as a timeout).
+    loop = asyncio.get_running_loop()
+    deadline = Deadline(loop)
+    cancelled_at: list[float] = []
+
+    async def stubborn() -> str:
+        task = asyncio.current_task()
+        assert task is not None
+        deadline.start(task, 0.05, grace=0.2)
+        assert deadline.busy
+        try:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                cancelled_at.append(loop.time())  # the cleanup hangs
+            await asyncio.sleep(30)
+        except asyncio.CancelledError as exc:
+            cancelled_at.append(loop.time())
+            if deadline.stop(exc):
+                return "timeout"
+            raise
+        finally:
+            deadline.stop(None)
+        return "not cancelled twice"
+
+    started = loop.time()
+    task = asyncio.ensure_future(stubborn())
+    assert await _bounded(asyncio.shield(task)) == "timeout"
+    assert task.cancelling() == 0  # both cancellations accounted for
+    assert len(cancelled_at) == 2
+    assert cancelled_at[1] - cancelled_at[0] >= 0.15  # not before the grace
+    # By the deadline's second cancellation (at 0.25 s), not by the guard's.
+    assert loop.time() - started < GUARD / 2
+    assert not deadline.busy
+
+
+async def test_without_grace_a_deadline_cancels_once() -> None:
+    deadline = Deadline(asyncio.get_running_loop())
+    cancellations = 0
+
+    async def slow_cleanup() -> str:
+        nonlocal cancellations
+        task = asyncio.current_task()
+        assert task is not None
+        deadline.start(task, 0.05)
+        try:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                cancellations += 1
+            await asyncio.sleep(1.5)  # a slow cleanup, left alone
+            return "cleaned up"
+        finally:
+            deadline.stop(None)
+
+    assert await _bounded(slow_cleanup()) == "cleaned up"
+    assert cancellations == 1
+
+
+async def test_a_cancellation_arriving_with_the_deadline_stays_a_cancellation() -> None:
+    # The deadline fires and, in the same tick, someone else cancels the task
+    # too: the operation must not call that a timeout.
+    class AlsoCancelled(Deadline):
+        __slots__ = ()
+
+        def _fire(self) -> None:
+            task = self.task
+            super()._fire()
+            if task is not None:
+                task.cancel()  # from elsewhere, before the task runs again
+
+    deadline = AlsoCancelled(asyncio.get_running_loop())
+    task = asyncio.ensure_future(_timed(deadline, 0.05, 30.0))
+    with pytest.raises(asyncio.CancelledError):
+        await _bounded(asyncio.shield(task))
+    assert task.cancelled()
+
+
+async def test_a_cancelled_future_inside_the_operation_is_no_timeout() -> None:
+    # A CancelledError that no one raised by cancelling the task (a future the
+    # operation awaits was cancelled) before any deadline: not a timeout.
+    loop = asyncio.get_running_loop()
+    deadline = Deadline(loop)
+    verdicts: list[bool] = []
+
+    async def operation() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        deadline.start(task, 30.0)
+        inner: asyncio.Future[None] = loop.create_future()
+        loop.call_soon(inner.cancel)
+        try:
+            await inner
+        except asyncio.CancelledError as exc:
+            verdicts.append(deadline.stop(exc))
+            raise
+        finally:
+            deadline.stop(None)
+
+    with pytest.raises(asyncio.CancelledError):
+        await _bounded(operation())
+    assert verdicts == [False]
+    deadline.close()

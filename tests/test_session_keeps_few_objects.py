@@ -93,6 +93,11 @@ def test_the_shared_auth_goes_with_its_last_session() -> None:
     del again
 
 
+def test_basic_auth_keeps_its_user_name() -> None:
+    assert BasicAuth.shared("DOMAIN\\user", "p").username == "DOMAIN\\user"
+    assert BasicAuth("user@example.com", "p").username == "user@example.com"
+
+
 def test_an_auth_object_given_is_used_as_given() -> None:
     mine = BasicAuth("u", "p")
     session = AsyncSession("127.0.0.1", auth=mine, allow_unencrypted=True)
