@@ -96,6 +96,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,15 +140,28 @@ def _units(result: dict[str, Any], scenario: str) -> int:
     return int(result["ops"])
 
 
-def _measure(contender: str, args: argparse.Namespace, target: Target) -> tuple[float, float]:
-    """One measurement: (client CPU microseconds per unit, units per wall second)."""
+def _measure(
+    contender: str,
+    args: argparse.Namespace,
+    target: Target,
+    timed: Callable[[bool], None] | None = None,
+) -> tuple[float, float]:
+    """One measurement: (client CPU microseconds per unit, units per wall second).
+
+    ``timed(True)`` and ``timed(False)``, when given, are called as the timed
+    part (the workload's run, not its set-up or close) starts and ends.
+    """
     workload = _workload(contender, args, target)
     workload.setup()
     try:
         gc.collect()
+        if timed is not None:
+            timed(True)
         c0, t0 = time.process_time(), time.perf_counter()
         result = workload.run()
         c1, t1 = time.process_time(), time.perf_counter()
+        if timed is not None:
+            timed(False)
     finally:
         workload.close()
     if result.get("errors"):
@@ -498,14 +512,18 @@ def collector(args: argparse.Namespace) -> None:
     spent = [0.0, 0.0, 0.0]
     runs = [0, 0, 0]
     started = [0.0]
+    counting = [False]  # only collections during the timed run count
 
     def timing(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             started[0] = time.process_time()
-        else:
+        elif counting[0]:
             generation = info["generation"]
             spent[generation] += time.process_time() - started[0]
             runs[generation] += 1
+
+    def timed(running: bool) -> None:
+        counting[0] = running
 
     rows: dict[str, list[tuple[float, float, list[float], list[int]]]] = {c: [] for c in contenders}
     gc.callbacks.append(timing)
@@ -518,7 +536,7 @@ def collector(args: argparse.Namespace) -> None:
                     spent[:] = [0.0, 0.0, 0.0]
                     runs[:] = [0, 0, 0]
                     units = _units_of(args)
-                    us, per_s = _measure(contender, args, target)
+                    us, per_s = _measure(contender, args, target, timed)
                     by_generation = [t / units * 1e6 for t in spent]
                     rows[contender].append((us, per_s, by_generation, list(runs)))
                     print(
