@@ -98,6 +98,15 @@ def test_basic_auth_keeps_its_user_name() -> None:
     assert BasicAuth("user@example.com", "p").username == "user@example.com"
 
 
+def test_a_password_that_cannot_be_a_key_is_used_unshared() -> None:
+    # Not a str, as typed, but it worked before sharing: it still does.
+    odd = bytearray(b"p")
+    first = BasicAuth.shared("u", odd)  # type: ignore[arg-type]
+    second = BasicAuth.shared("u", odd)  # type: ignore[arg-type]
+    assert first is not second
+    assert first.preemptive_headers == second.preemptive_headers
+
+
 def test_an_auth_object_given_is_used_as_given() -> None:
     mine = BasicAuth("u", "p")
     session = AsyncSession("127.0.0.1", auth=mine, allow_unencrypted=True)

@@ -80,7 +80,10 @@ class BasicAuth(Auth, PreemptiveContext):
         outlives the sessions given it.
         """
         key = (username, password)
-        auth = _SHARED.get(key)
+        try:
+            auth = _SHARED.get(key)
+        except TypeError:  # not hashable (not a str): made as before, not shared
+            return cls(username, password)
         if auth is None:
             auth = _SHARED[key] = cls(username, password)
         return auth
