@@ -481,7 +481,7 @@ def held(args: argparse.Namespace) -> None:
             after = tracemalloc.get_traced_memory()[0]
             # What the collector walks (after a collection: tuples of plain
             # values it has untracked are not counted).
-            tracked = len(gc.get_objects()) - tracked_before - 1  # the list of sessions
+            tracked = len(gc.get_objects()) - tracked_before
         finally:
             tracemalloc.stop()
             for session in sessions:
