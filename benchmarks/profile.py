@@ -145,8 +145,8 @@ def _measure(
     args: argparse.Namespace,
     target: Target,
     timed: Callable[[bool], None] | None = None,
-) -> tuple[float, float]:
-    """One measurement: (client CPU microseconds per unit, units per wall second).
+) -> tuple[float, float, int]:
+    """One measurement: (client CPU microseconds per unit, units per wall second, units).
 
     ``timed(True)`` and ``timed(False)``, when given, are called as the timed
     part (the workload's run, not its set-up or close) starts and ends.
@@ -167,7 +167,7 @@ def _measure(
     if result.get("errors"):
         raise RuntimeError(f"{contender}: {result.get('error_sample')}")
     units = _units(result, args.scenario)
-    return (c1 - c0) / units * 1e6, units / (t1 - t0)
+    return (c1 - c0) / units * 1e6, units / (t1 - t0), units
 
 
 def compare(args: argparse.Namespace) -> None:
@@ -187,7 +187,7 @@ def compare(args: argparse.Namespace) -> None:
         for rep in range(args.reps):
             k = rep % len(contenders)
             for contender in contenders[k:] + contenders[:k]:
-                us, per_s = _measure(contender, args, target)
+                us, per_s, _ = _measure(contender, args, target)
                 cpu[contender].append(us)
                 rate[contender].append(per_s)
                 print(f"  rep{rep} {contender:9s} {us:8.1f} us/unit  {per_s:9.1f} /s", flush=True)
@@ -535,8 +535,7 @@ def collector(args: argparse.Namespace) -> None:
                 for contender in contenders[k:] + contenders[:k]:
                     spent[:] = [0.0, 0.0, 0.0]
                     runs[:] = [0, 0, 0]
-                    units = _units_of(args)
-                    us, per_s = _measure(contender, args, target, timed)
+                    us, per_s, units = _measure(contender, args, target, timed)
                     by_generation = [t / units * 1e6 for t in spent]
                     rows[contender].append((us, per_s, by_generation, list(runs)))
                     print(
@@ -563,15 +562,6 @@ def collector(args: argparse.Namespace) -> None:
             if c != "raw":
                 ratio = raw_cpu / statistics.median(r[0] for r in rs)
                 print(f"  CPU raw/{c} = {ratio:.3f}")
-
-
-def _units_of(args: argparse.Namespace) -> int:
-    """The units a workload of ``args`` runs (what :func:`_measure` divides by)."""
-    if args.scenario == "fanout":
-        return int(args.hosts)
-    if args.scenario == "enumerate":
-        return int(args.items)
-    return int(args.count)
 
 
 def held_commands(args: argparse.Namespace) -> None:
