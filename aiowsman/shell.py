@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from aiowsman._deadline import _timer_context
 from aiowsman.errors import (
     CommandQuotaExceededFault,
     CommandTimeoutError,
@@ -144,14 +145,10 @@ KEEPALIVE_OPERATION_TIMEOUT: Final = 1.0
 #: cmd.exe's command line limit (characters): longer PowerShell goes by stdin.
 CMD_LINE_LIMIT: Final = 8191
 
-#: Cleanup tasks still running after their caller moved on (kept referenced).
-_background: set[asyncio.Task[Any]] = set()
 
-
-async def _bounded(coro: Coroutine[Any, Any, None], bound: float) -> None:
+async def _quietly(coro: Coroutine[Any, Any, None]) -> None:
     try:
-        async with asyncio.timeout(bound):
-            await coro
+        await coro
     except (WSManError, TimeoutError) as exc:
         log.debug("cleanup failed (ignored): %s", exc)
 
@@ -159,20 +156,36 @@ async def _bounded(coro: Coroutine[Any, Any, None], bound: float) -> None:
 async def cleanup(coro: Coroutine[Any, Any, None], bound: float = CLEANUP_TIMEOUT) -> None:
     """Run a best-effort cleanup request to its end, even if the caller is cancelled.
 
-    The work runs as a task bounded by ``bound`` seconds; a cancellation of
-    the caller waits for it (a fan-out deadline must not leave a shell open
-    on the host), then is re-raised. A second cancellation stops waiting; the
-    task still ends within its bound.
+    The work runs as a task, cancelled if it has not ended ``bound`` seconds
+    on; a cancellation of the caller waits for it (a fan-out deadline must
+    not leave a shell open on the host), then is re-raised. A second
+    cancellation stops waiting; the task still ends within its bound.
+
+    (A timer handle and a future rather than ``asyncio.timeout`` and
+    ``asyncio.shield``: every shell's Delete comes this way, and those cost
+    about twice as much per cleanup. The timer holds the task until it ends.)
     """
-    task = asyncio.get_running_loop().create_task(_bounded(coro, bound))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(_quietly(coro))
+    timer = loop.call_later(bound, task.cancel, context=_timer_context())
+    waiter = loop.create_future()
+
+    def finished(task: asyncio.Task[None]) -> None:
+        timer.cancel()
+        if task.cancelled():
+            log.debug("cleanup did not end within %gs: abandoned", bound)
+        if not waiter.done():
+            waiter.set_result(None)
+
+    task.add_done_callback(finished)
     try:
-        await asyncio.shield(task)
+        await waiter
     except asyncio.CancelledError:
         if not task.done():
             await asyncio.wait([task])
         raise
+    if not task.cancelled():
+        task.result()  # anything but a WS-Man failure is the caller's
 
 
 # -- results -----------------------------------------------------------------------------
@@ -547,10 +560,18 @@ class Process:
         #: The command is being stopped: its last output is being drained.
         self.stopping = False
         self.receives = 0
+        #: Terminated by another task while its loop still ran (a driven
+        #: Process only): the loop ends quietly, whatever its last Receive got.
+        self._cut_off = False
         loop = asyncio.get_running_loop()
         self._deadline = None if timeout is None else loop.time() + timeout
         self._timeout = timeout
-        self._pump = loop.create_task(self._run(), name=f"aiowsman-receive-{command_id}")
+        #: The task running the Receive loop (None when the caller drives it:
+        #: :class:`_DrivenProcess`).
+        self._pump: asyncio.Task[None] | None = self._start_pump(loop)
+
+    def _start_pump(self, loop: asyncio.AbstractEventLoop) -> asyncio.Task[None] | None:
+        return loop.create_task(self._run(), name=f"aiowsman-receive-{self.command_id}")
 
     def __repr__(self) -> str:
         state = "done" if self._finished else "running"
@@ -579,7 +600,8 @@ class Process:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
-            self._flow.failure = exc
+            if not self._cut_off:
+                self._flow.failure = exc
         finally:
             self.stdout._end()
             self.stderr._end()
@@ -610,7 +632,10 @@ class Process:
                 result = await self._receive_once(operation_timeout)
             except OperationTimedOutFault:
                 continue  # "no output yet" (MS-WSMV 3.1.4.14): ask again
-            await self._wait_or_deadline(self._deliver(result))
+            if self._on_output is None:
+                self._feed(result)  # into the streams: nothing to wait for
+            else:
+                await self._wait_or_deadline(self._deliver(result))
             if result.done:
                 break
         if shell.lazy_terminate:
@@ -639,11 +664,22 @@ class Process:
 
     async def _deliver(self, result: proto.ReceiveResult) -> None:
         """Hand a Receive's blocks to the reader (the output streams, or ``on_output``)."""
+        on_output = self._on_output
+        if on_output is None:
+            self._feed(result)
+            return
         for chunk in result.streams:
-            if self._on_output is not None:
-                if chunk.data:
-                    await self._on_output(chunk.name, chunk.data)
-            elif chunk.name == "stdout":
+            if chunk.data:
+                await on_output(chunk.name, chunk.data)
+        if result.done:
+            self._done = True
+            self.exit_code = result.exit_code
+
+    def _feed(self, result: proto.ReceiveResult) -> None:
+        """Put a Receive's blocks in the output streams (never blocks: flow
+        control happens before the next Receive)."""
+        for chunk in result.streams:
+            if chunk.name == "stdout":
                 self.stdout._feed(chunk.data)
             elif chunk.name == "stderr":
                 self.stderr._feed(chunk.data)
@@ -756,7 +792,9 @@ class Process:
     def add_done_callback(self, callback: Callable[[Process], object]) -> None:
         """Call ``callback(process)`` when its Receive loop ends: the output
         complete (and the Terminate sent), failed, or stopped."""
-        self._pump.add_done_callback(lambda _: callback(self))
+        pump = self._pump
+        assert pump is not None  # a _DrivenProcess is handed to no one
+        pump.add_done_callback(lambda _: callback(self))
 
     async def terminate(self) -> None:
         """Stop the command (Signal terminate) and stop reading its output.
@@ -768,12 +806,14 @@ class Process:
         """
         if self._finished:
             return
+        pump = self._pump
+        assert pump is not None  # _DrivenProcess has its own
         if self._done:
             # Its output is complete: the Receive loop is sending the Terminate.
-            await asyncio.wait([self._pump])
+            await asyncio.wait([pump])
             return
-        self._pump.cancel()
-        await asyncio.gather(self._pump, return_exceptions=True)
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
         await self._stop_and_terminate()
 
     kill = terminate
@@ -793,7 +833,7 @@ class Process:
         # caller is cancelled nor raises when terminate() cancelled it.
         # (asyncio.wait([pump]) without its sets and frame.)
         pump = self._pump
-        if not pump.done():
+        if pump is not None and not pump.done():
             waiter = pump.get_loop().create_future()
 
             def wake(_: object) -> None:
@@ -861,6 +901,45 @@ class Process:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+class _DrivenProcess(Process):
+    """A Process whose Receive loop runs in its caller's task: :meth:`Shell.run`,
+    which waits for the end anyway and hands the Process to no one. No task
+    of its own to start, wake and wait for (about 2 % of a command's client
+    CPU; ``benchmarks/results/profiles/s24-*``).
+
+    Its caller's cancellation, or the command's deadline, interrupts the loop
+    in place, and leaving ``async with`` terminates the command as for any
+    Process. Another task can still terminate it while the loop runs (the
+    shell or the session being closed): the loop's Receive in flight, or its
+    next one, then fails (the command is gone) and the loop ends quietly
+    (:attr:`_cut_off`), as a cancelled pump would.
+    """
+
+    _driving = False
+
+    def _start_pump(self, loop: asyncio.AbstractEventLoop) -> asyncio.Task[None] | None:
+        return None
+
+    async def drive(self) -> None:
+        """Run the Receive loop to its end (its failure, if any, is on the flow)."""
+        self._driving = True
+        try:
+            await self._run()
+        finally:
+            self._driving = False
+
+    async def terminate(self) -> None:
+        if self._finished:
+            return
+        if self._driving:
+            # Another task's: the loop ends at its next failed Receive.
+            self._cut_off = True
+            await self._terminate_quietly()
+            return
+        # The loop was interrupted (cancelled, or past the deadline).
+        await self._stop_and_terminate()
 
 
 # -- the shell ---------------------------------------------------------------------------------
@@ -1180,6 +1259,21 @@ class Shell:
         Raises:
             aiowsman.errors.WSManError: the Command failed (a quota, say).
         """
+        return await self._start(
+            Process, command, args, stdin, timeout, skip_cmd_shell, buffer, input
+        )
+
+    async def _start(
+        self,
+        kind: type[Process],
+        command: str,
+        args: Sequence[str],
+        stdin: bool,
+        timeout: Timeout,  # noqa: ASYNC109 - the command's deadline
+        skip_cmd_shell: bool | None,
+        buffer: int | None,
+        input: bytes | str | None,
+    ) -> Process:
         if isinstance(input, str):
             input = input.encode(self.codec)
         prelude: Callable[[Process], Awaitable[None]] | None = None
@@ -1190,12 +1284,13 @@ class Shell:
             async def prelude(process: Process) -> None:
                 await self._send(process.command_id, data, end=True)
 
-        return await self.start_command(
+        quoted = [proto.quote_argument(a) for a in args]
+        console_mode_stdin = False if stdin else None
+        sent = await self._send_command(command, quoted, None, console_mode_stdin, skip_cmd_shell)
+        return self._track(
+            kind,
             proto.command_line(command, args),
-            command,
-            [proto.quote_argument(a) for a in args],
-            console_mode_stdin=False if stdin else None,
-            skip_cmd_shell=skip_cmd_shell,
+            sent,
             timeout=timeout,
             buffer=buffer,
             stdin=stdin,
@@ -1237,6 +1332,29 @@ class Shell:
         Raises:
             aiowsman.errors.WSManError: the Command failed (a quota, say).
         """
+        sent = await self._send_command(
+            command, arguments, command_id, console_mode_stdin, skip_cmd_shell
+        )
+        return self._track(
+            Process,
+            display,
+            sent,
+            timeout=timeout,
+            buffer=buffer,
+            stdin=stdin,
+            prelude=prelude,
+            on_output=on_output,
+        )
+
+    async def _send_command(
+        self,
+        command: str,
+        arguments: Sequence[str],
+        command_id: str | None,
+        console_mode_stdin: bool | None,
+        skip_cmd_shell: bool | None,
+    ) -> str:
+        """Send the Command (the shell created first, if need be); its CommandId."""
         await self.open()
 
         def send() -> Coroutine[Any, Any, str]:
@@ -1250,21 +1368,33 @@ class Shell:
 
         pending, self._unterminated = self._unterminated, []
         if not pending:
-            sent = await send()
-        else:
-            # The finished commands' Terminates go alongside this Command.
-            first, *_ = await asyncio.gather(
-                send(), *(p._terminate_quietly() for p in pending), return_exceptions=True
-            )
-            if isinstance(first, CommandQuotaExceededFault):
-                sent = await send()  # refused before the Terminates made room: once more
-            elif isinstance(first, BaseException):
-                raise first
-            else:
-                sent = first
-        command_id = sent
+            return await send()
+        # The finished commands' Terminates go alongside this Command.
+        first, *_ = await asyncio.gather(
+            send(), *(p._terminate_quietly() for p in pending), return_exceptions=True
+        )
+        if isinstance(first, CommandQuotaExceededFault):
+            return await send()  # refused before the Terminates made room: once more
+        if isinstance(first, BaseException):
+            raise first
+        sent: str = first
+        return sent
+
+    def _track(
+        self,
+        kind: type[Process],
+        display: str,
+        command_id: str,
+        *,
+        timeout: Timeout,
+        buffer: int | None,
+        stdin: bool,
+        prelude: Callable[[Process], Awaitable[None]] | None,
+        on_output: Callable[[str, bytes], Awaitable[None]] | None = None,
+    ) -> Process:
+        """The :class:`Process` (of class ``kind``) of a command just started."""
         deadline = self.command_timeout if isinstance(timeout, _Default) else timeout
-        process = Process(
+        process = kind(
             self,
             display,
             command_id,
@@ -1338,21 +1468,27 @@ class Shell:
         """
         # The result holds the whole output anyway: no flow control, and the
         # output is taken at the end rather than chunk by chunk.
-        process = await self.start(
+        # Its Receive loop runs in this task (_DrivenProcess).
+        process = await self._start(
+            _DrivenProcess,
             command,
-            *args,
-            stdin=stdin is not None,
-            timeout=timeout,
-            skip_cmd_shell=skip_cmd_shell,
-            buffer=_UNBOUNDED,
-            input=stdin,
+            args,
+            stdin is not None,
+            timeout,
+            skip_cmd_shell,
+            _UNBOUNDED,
+            stdin,
         )
+        assert isinstance(process, _DrivenProcess)
         async with process:
-            try:
-                await process.wait()
-            except CommandTimeoutError as exc:
-                exc.stdout, exc.stderr = process.stdout._take_all(), process.stderr._take_all()
-                raise
+            await process.drive()
+            failure = process._flow.failure
+            if failure is not None:
+                process._flow.failure_seen = True
+                if isinstance(failure, CommandTimeoutError):
+                    failure.stdout = process.stdout._take_all()
+                    failure.stderr = process.stderr._take_all()
+                raise failure
         out, err = process.stdout._take_all(), process.stderr._take_all()
         return CommandResult(process.command_line, process.exit_code, out, err, self.codepage)
 

@@ -14,7 +14,9 @@ pyinstrument (``.txt`` and ``.html``) and writes the profile to
 
 Scenarios: ``get``, ``identify`` (single host, sequential), ``fanout``
 (Identify + Get per host, 50 ms latency), ``enumerate`` (Win32_Service, or the
-bulk class when the server has ``--bulk-class``).
+bulk class when the server has ``--bulk-class``), ``cycle`` and ``reused``
+(remote commands on one host: a shell per ``hostname``, or one shell for all,
+always against the Python test server, the only one with shells).
 
 ``python -m benchmarks.profile versus`` measures with the suite's own
 harness (one worker process per measurement, CPU from ``getrusage``, RSS
@@ -109,7 +111,14 @@ __all__ = ["main"]
 PROFILES = Path(__file__).resolve().parent / "results" / "profiles"
 
 
+#: Remote-command scenarios (WinRS on one host): only the Python test server
+#: has shells, so these always run against it.
+COMMAND_SCENARIOS = ("cycle", "reused")
+
+
 def _server(args: argparse.Namespace) -> TestServer:
+    if args.scenario in COMMAND_SCENARIOS:
+        return TestServer(kind="python", hosts=1, latency=0.0)
     if args.scenario == "fanout":
         return TestServer(kind=args.server, hosts=args.hosts, latency=args.latency)
     items = 0
@@ -137,6 +146,8 @@ def _units(result: dict[str, Any], scenario: str) -> int:
         return int(result["hosts"])
     if scenario == "enumerate":
         return int(result["items"])
+    if scenario in COMMAND_SCENARIOS:
+        return int(result["commands"])
     return int(result["ops"])
 
 
@@ -208,6 +219,8 @@ def _worker_params(args: argparse.Namespace, target: Target) -> tuple[str, dict[
         return "single", {"op": args.scenario, "count": args.count}
     if args.scenario == "fanout":
         return "fanout", {"hosts": args.hosts, "concurrency": args.concurrency}
+    if args.scenario in COMMAND_SCENARIOS:
+        return "commands", {"mode": args.scenario, "count": args.count}
     repeat = 1 if target.enum_items >= args.items else max(1, args.items // target.enum_items)
     return "enumerate", {"batch": args.batch, "repeat": repeat}
 
@@ -751,13 +764,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--units", type=int, default=1, help="diff: operations in each dump")
     parser.add_argument("--top", type=int, default=40, help="diff: rows shown")
     parser.add_argument(
-        "--scenario", choices=("get", "identify", "fanout", "enumerate"), default="get"
+        "--scenario",
+        choices=("get", "identify", "fanout", "enumerate", *COMMAND_SCENARIOS),
+        default="get",
     )
     parser.add_argument("--contenders", default="aiowsman,raw", help="compare: comma-separated")
     parser.add_argument("--contender", default="aiowsman", help="profile: which one")
     parser.add_argument("--profiler", choices=("cprofile", "pyinstrument"), default="cprofile")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--count", type=int, default=3000, help="get/identify: ops")
+    parser.add_argument(
+        "--count", type=int, default=3000, help="get/identify: ops; cycle/reused: commands"
+    )
     parser.add_argument("--hosts", type=int, default=1000, help="fanout: hosts")
     parser.add_argument("--concurrency", type=int, default=500, help="fanout: hosts in flight")
     parser.add_argument("--latency", type=float, default=0.05, help="fanout: seconds")

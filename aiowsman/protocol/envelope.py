@@ -427,8 +427,9 @@ def _locator_headers(locator: ResourceLocator, *, fragment: str | None = None) -
 # are mutable, so their key is their content (URI, selectors, fragment), in a
 # bounded cache shared by every session (a fan-out sends the same locator to
 # every host; a full cache is simply dropped: re-rendering costs microseconds);
-# a locator with options is rendered afresh each time (rare, and its options
-# may hold unhashable values).
+# options are part of the key too (a shell's Create and Command carry
+# theirs); a value that cannot be hashed (put in by hand) is rendered
+# afresh each time.
 _TEMPLATE_CACHE_SIZE = 1024
 _locator_cache: dict[tuple[object, ...], str] = {}
 _HEAD_CACHE_SIZE = 64
@@ -450,14 +451,14 @@ def _action_header(action: str) -> str:
 
 
 def _locator_part(locator: ResourceLocator, fragment: str | None) -> str:
-    if locator.options:
-        return _locator_headers(locator, fragment=fragment)
     selectors = locator.selectors
+    options = locator.options
     key = (
         locator.resource_uri,
         tuple(selectors.items()) if selectors else (),
         fragment if fragment is not None else locator.fragment_path,
         locator.fragment_dialect,
+        (tuple(options), locator.must_understand_options) if options else None,
     )
     try:
         part = _locator_cache.get(key)

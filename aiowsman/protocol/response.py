@@ -578,8 +578,8 @@ class CreateResult:
     item: Item | None = None
 
 
-def parse_create(env: Envelope) -> CreateResult:
-    """Parse a CreateResponse: ``x:ResourceCreated`` (DSP0226 7.5) plus the instance if any.
+def created_reference(env: Envelope) -> tuple[etree._Element, EndpointReference]:
+    """A CreateResponse's ``x:ResourceCreated`` element and the reference it holds.
 
     Raises:
         WSManFault: the envelope is a fault.
@@ -588,7 +588,17 @@ def parse_create(env: Envelope) -> CreateResult:
     first = _require_body(env, "Create")
     if first.tag != _X_RESOURCE_CREATED:
         raise ProtocolError(f"CreateResponse without x:ResourceCreated (got {first.tag!r})")
-    reference = epr_from_element(first, env.cim_namespace)
+    return first, epr_from_element(first, env.cim_namespace)
+
+
+def parse_create(env: Envelope) -> CreateResult:
+    """Parse a CreateResponse: ``x:ResourceCreated`` (DSP0226 7.5) plus the instance if any.
+
+    Raises:
+        WSManFault: the envelope is a fault.
+        ProtocolError: no ResourceCreated.
+    """
+    first, reference = created_reference(env)
     item = None
     for sibling in first.itersiblings():
         if isinstance(sibling.tag, str):

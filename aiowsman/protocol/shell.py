@@ -40,7 +40,7 @@ from . import namespaces as ns
 from .durations import format_duration, parse_duration
 from .envelope import Request, RequestOptions, _build, escape_attr, escape_text
 from .locator import Option, ResourceLocator
-from .response import Envelope, _require_body, parse_create
+from .response import Envelope, _require_body, created_reference
 
 __all__ = [
     "SIGNALS",
@@ -81,6 +81,19 @@ _RSP_COMMAND_ID = _RSP + "CommandId"
 _RSP_RECEIVE_RESPONSE = _RSP + "ReceiveResponse"
 _RSP_ENVIRONMENT = _RSP + "Environment"
 _RSP_VARIABLE = _RSP + "Variable"
+#: The local names of rsp:Shell's usual children, by their qualified tag
+#: (interned: a shell keeps its description while it is open).
+_SHELL_NAMES: Final = {
+    _RSP + name: intern(name)
+    for name in (
+        "ShellId", "Name", "ResourceUri", "Owner", "ClientIP", "ProcessId", "IdleTimeOut",
+        "InputStreams", "OutputStreams", "MaxIdleTimeOut", "Locale", "DataLocale",
+        "CompressionMode", "ProfileLoaded", "Encoding", "BufferMode", "State", "ShellRunTime",
+        "ShellInactivity", "WorkingDirectory", "Lifetime",
+    )
+}  # fmt: skip
+#: IdleTimeOut values read (the same for every shell of a host, mostly), bounded.
+_durations: dict[str, float] = {}
 _XMLNS_RSP = f'xmlns:rsp="{ns.NS_WINRS}"'
 
 #: Signal names accepted by :func:`signal_code` (MS-WSMV 2.2.5.6).
@@ -645,15 +658,22 @@ def parse_shell(element: etree._Element) -> ShellInfo:
             # Interned: a shell keeps its description while it is open, and
             # the names and most values (ResourceUri, streams, locale, idle
             # timeout...) are the same for every shell of a fan-out.
-            props[intern(tag.rpartition("}")[2])] = intern((child.text or "").strip())
+            name = _SHELL_NAMES.get(tag)
+            if name is None:
+                name = intern(tag.rpartition("}")[2])
+            props[name] = intern((child.text or "").strip())
     idle: float | None = None
-    if props.get("IdleTimeOut"):
-        try:
-            idle = parse_duration(props["IdleTimeOut"])
-        except ValueError:
-            raise ProtocolError(
-                f"rsp:IdleTimeOut {props['IdleTimeOut']!r} is not a duration"
-            ) from None
+    idle_text = props.get("IdleTimeOut")
+    if idle_text:
+        idle = _durations.get(idle_text)
+        if idle is None:
+            try:
+                idle = parse_duration(idle_text)
+            except ValueError:
+                raise ProtocolError(f"rsp:IdleTimeOut {idle_text!r} is not a duration") from None
+            if len(_durations) >= 64:
+                _durations.clear()
+            _durations[idle_text] = idle
     return ShellInfo(
         shell_id=props.get("ShellId") or element.get("ShellId"),
         resource_uri=props.get("ResourceUri"),
@@ -694,17 +714,22 @@ def parse_create_shell(env: Envelope) -> CreatedShell:
         WSManFault: the envelope is a fault.
         ProtocolError: no ResourceCreated, or no ShellId anywhere.
     """
-    created = parse_create(env)
+    first, reference = created_reference(env)
     info = None
-    if created.item is not None and created.item.element.tag == _RSP_SHELL:
-        info = parse_shell(created.item.element)
-    selector = created.reference.selectors.get("ShellId")
+    for sibling in first.itersiblings():
+        # The resource follows ResourceCreated; only an rsp:Shell is read
+        # (directly: no generic Item is made of it first).
+        if isinstance(sibling.tag, str):
+            if sibling.tag == _RSP_SHELL:
+                info = parse_shell(sibling)
+            break
+    selector = reference.selectors.get("ShellId")
     shell_id = selector.strip() if isinstance(selector, str) else None
     if not shell_id and info is not None:
         shell_id = info.shell_id
     if not shell_id:
         raise ProtocolError("CreateResponse names no ShellId")
-    return CreatedShell(shell_id, created.reference.resource_uri, created.reference.address, info)
+    return CreatedShell(shell_id, reference.resource_uri, reference.address, info)
 
 
 def parse_command(env: Envelope) -> str:
