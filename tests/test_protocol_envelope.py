@@ -183,6 +183,29 @@ def test_must_understand_options_flag_alone_sets_must_understand() -> None:
     assert header(get_request(OPTS, loc), W, "OptionSet").get(MU) == "true"
 
 
+def test_locators_with_options_are_rendered_by_their_whole_content() -> None:
+    # Rendered headers are cached by content; options are part of it, so a
+    # locator never gets another one's OptionSet (nor loses its own).
+    def option_set(loc: ResourceLocator) -> list[tuple[str | None, str | None]] | None:
+        found = [el for el in header(get_request(OPTS, loc), W, "SelectorSet").itersiblings()]
+        sets = [el for el in found if el.tag == f"{{{W}}}OptionSet"]
+        if not sets:
+            return None
+        return [(o.get("Name"), o.text) for o in sets[0]] + [("mu", sets[0].get(MU))]
+
+    def loc(**options: object) -> ResourceLocator:
+        return ResourceLocator("wmicimv2/Win32_Service", {"Name": "W"}, options=options or None)
+
+    for _ in range(2):  # the second round is served from the cache
+        assert option_set(loc()) is None
+        assert option_set(loc(a="1")) == [("a", "1"), ("mu", None)]
+        assert option_set(loc(a="2")) == [("a", "2"), ("mu", None)]
+        assert option_set(loc(b="1")) == [("b", "1"), ("mu", None)]
+        strict = loc(a="1")
+        strict.must_understand_options = True
+        assert option_set(strict) == [("a", "1"), ("mu", "true")]
+
+
 def test_fragment_dialect_is_sent() -> None:
     loc = ResourceLocator("winrm/config", fragment="MaxEnvelopeSizekb")
     loc.fragment_dialect = ns.DIALECT_FRAGMENT_XPATH_LEVEL1

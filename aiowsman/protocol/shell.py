@@ -81,19 +81,6 @@ _RSP_COMMAND_ID = _RSP + "CommandId"
 _RSP_RECEIVE_RESPONSE = _RSP + "ReceiveResponse"
 _RSP_ENVIRONMENT = _RSP + "Environment"
 _RSP_VARIABLE = _RSP + "Variable"
-#: The local names of rsp:Shell's usual children, by their qualified tag
-#: (interned: a shell keeps its description while it is open).
-_SHELL_NAMES: Final = {
-    _RSP + name: intern(name)
-    for name in (
-        "ShellId", "Name", "ResourceUri", "Owner", "ClientIP", "ProcessId", "IdleTimeOut",
-        "InputStreams", "OutputStreams", "MaxIdleTimeOut", "Locale", "DataLocale",
-        "CompressionMode", "ProfileLoaded", "Encoding", "BufferMode", "State", "ShellRunTime",
-        "ShellInactivity", "WorkingDirectory", "Lifetime",
-    )
-}  # fmt: skip
-#: IdleTimeOut values read (the same for every shell of a host, mostly), bounded.
-_durations: dict[str, float] = {}
 _XMLNS_RSP = f'xmlns:rsp="{ns.NS_WINRS}"'
 
 #: Signal names accepted by :func:`signal_code` (MS-WSMV 2.2.5.6).
@@ -658,22 +645,14 @@ def parse_shell(element: etree._Element) -> ShellInfo:
             # Interned: a shell keeps its description while it is open, and
             # the names and most values (ResourceUri, streams, locale, idle
             # timeout...) are the same for every shell of a fan-out.
-            name = _SHELL_NAMES.get(tag)
-            if name is None:
-                name = intern(tag.rpartition("}")[2])
-            props[name] = intern((child.text or "").strip())
+            props[intern(tag.rpartition("}")[2])] = intern((child.text or "").strip())
     idle: float | None = None
     idle_text = props.get("IdleTimeOut")
     if idle_text:
-        idle = _durations.get(idle_text)
-        if idle is None:
-            try:
-                idle = parse_duration(idle_text)
-            except ValueError:
-                raise ProtocolError(f"rsp:IdleTimeOut {idle_text!r} is not a duration") from None
-            if len(_durations) >= 64:
-                _durations.clear()
-            _durations[idle_text] = idle
+        try:
+            idle = parse_duration(idle_text)
+        except ValueError:
+            raise ProtocolError(f"rsp:IdleTimeOut {idle_text!r} is not a duration") from None
     return ShellInfo(
         shell_id=props.get("ShellId") or element.get("ShellId"),
         resource_uri=props.get("ResourceUri"),
