@@ -37,7 +37,7 @@ import asyncio
 import contextvars
 import threading
 
-__all__ = ["Deadline"]
+__all__ = ["Deadline", "timer_context"]
 
 #: The context the timers run their callback in: one per thread, shared by
 #: every timer of the thread (``loop.call_at`` would otherwise copy the
@@ -48,7 +48,8 @@ __all__ = ["Deadline"]
 _TIMER_CONTEXTS = threading.local()
 
 
-def _timer_context() -> contextvars.Context:
+def timer_context() -> contextvars.Context:
+    """The context this thread's timer callbacks run in (created once per thread)."""
     context: contextvars.Context | None = getattr(_TIMER_CONTEXTS, "context", None)
     if context is None:
         context = _TIMER_CONTEXTS.context = contextvars.Context()
@@ -116,7 +117,7 @@ class Deadline:
         if handle is None or self._armed > when:
             if handle is not None:
                 handle.cancel()
-            self._handle = self.loop.call_at(when, self._fire, context=_timer_context())
+            self._handle = self.loop.call_at(when, self._fire, context=timer_context())
             self._armed = when
         return when
 
@@ -127,14 +128,14 @@ class Deadline:
             return  # armed for an operation that has finished; none in flight
         if self.when > self._armed:
             # Armed for an earlier operation: this one is not due yet.
-            self._handle = self.loop.call_at(self.when, self._fire, context=_timer_context())
+            self._handle = self.loop.call_at(self.when, self._fire, context=timer_context())
             self._armed = self.when
             return
         self._expired += 1
         task.cancel()
         if self._grace > 0 and self._expired == 1:
             self._armed = self.when + self._grace
-            self._handle = self.loop.call_at(self._armed, self._fire, context=_timer_context())
+            self._handle = self.loop.call_at(self._armed, self._fire, context=timer_context())
 
     def stop(self, exc: BaseException | None) -> bool:
         """End the timed operation (idempotent).

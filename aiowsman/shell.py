@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from aiowsman._deadline import _timer_context
+from aiowsman._deadline import timer_context
 from aiowsman.errors import (
     CommandQuotaExceededFault,
     CommandTimeoutError,
@@ -167,7 +167,7 @@ async def cleanup(coro: Coroutine[Any, Any, None], bound: float = CLEANUP_TIMEOU
     """
     loop = asyncio.get_running_loop()
     task = loop.create_task(_quietly(coro))
-    timer = loop.call_later(bound, task.cancel, context=_timer_context())
+    timer = loop.call_later(bound, task.cancel, context=timer_context())
     waiter = loop.create_future()
 
     def finished(task: asyncio.Task[None]) -> None:
@@ -1484,7 +1484,6 @@ class Shell:
             await process.drive()
             failure = process._flow.failure
             if failure is not None:
-                process._flow.failure_seen = True
                 if isinstance(failure, CommandTimeoutError):
                     failure.stdout = process.stdout._take_all()
                     failure.stderr = process.stderr._take_all()

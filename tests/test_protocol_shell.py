@@ -365,6 +365,21 @@ def test_create_response_gives_the_shell_id_and_the_shells_properties() -> None:
     assert info.properties["ShellRunTime"] == "P0DT0H0M0S"
 
 
+def test_the_shell_description_is_found_after_other_elements_and_only_once() -> None:
+    # The rsp:Shell follows ResourceCreated; something else in between (a
+    # padded or extended answer) does not hide it, and a second rsp:Shell
+    # (none is sent, but a peer could) does not replace the first.
+    raw = (CORPUS / "pypsrp-shell-create-response-cmd.xml").read_bytes()
+    shell = raw[raw.index(b"<rsp:Shell ") : raw.index(b"</rsp:Shell>") + len(b"</rsp:Shell>")]
+    second = shell.replace(b"<rsp:Owner>vagrant<", b"<rsp:Owner>someone else<")
+    padded = raw.replace(shell, b'<p:Extra xmlns:p="urn:x">1</p:Extra>' + shell + second)
+    info = parse_create_shell(parse_envelope(padded)).info
+    assert info is not None and info.owner == "vagrant"
+    without = parse_create_shell(parse_envelope(raw.replace(shell, b"")))
+    assert without.info is None
+    assert without.shell_id == "4283CBDC-3706-415B-88BD-B385F3E51A53"  # from the EPR
+
+
 def test_two_shells_descriptions_share_their_property_names_and_common_values() -> None:
     # A fan-out keeps a description per open shell: names and the values
     # every shell has alike are one string each, not one per shell.

@@ -33,7 +33,7 @@ import aiohttp
 import pytest
 
 from aiowsman import AsyncSession
-from aiowsman._deadline import Deadline, _timer_context
+from aiowsman._deadline import Deadline, timer_context
 from aiowsman._http import CredentialHeader, credential_tag, new_client
 from aiowsman.auth import BasicAuth, resolve_auth
 from aiowsman.auth import basic as basic_module
@@ -237,10 +237,10 @@ async def test_sessions_one_after_another_in_one_task_close_their_connections(
 
 
 def test_timers_run_in_one_context_per_thread() -> None:
-    mine = _timer_context()
-    assert _timer_context() is mine
+    mine = timer_context()
+    assert timer_context() is mine
     theirs: list[contextvars.Context] = []
-    thread = threading.Thread(target=lambda: theirs.append(_timer_context()))
+    thread = threading.Thread(target=lambda: theirs.append(timer_context()))
     thread.start()
     thread.join(10)
     assert theirs and theirs[0] is not mine

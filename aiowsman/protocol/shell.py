@@ -694,14 +694,9 @@ def parse_create_shell(env: Envelope) -> CreatedShell:
         ProtocolError: no ResourceCreated, or no ShellId anywhere.
     """
     first, reference = created_reference(env)
-    info = None
-    for sibling in first.itersiblings():
-        # The resource follows ResourceCreated; only an rsp:Shell is read
-        # (directly: no generic Item is made of it first).
-        if isinstance(sibling.tag, str):
-            if sibling.tag == _RSP_SHELL:
-                info = parse_shell(sibling)
-            break
+    # The rsp:Shell that follows ResourceCreated, read directly (no generic Item first).
+    shell = next(first.itersiblings(_RSP_SHELL), None)
+    info = parse_shell(shell) if shell is not None else None
     selector = reference.selectors.get("ShellId")
     shell_id = selector.strip() if isinstance(selector, str) else None
     if not shell_id and info is not None:
