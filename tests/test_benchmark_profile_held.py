@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 
 import pytest
 
-from benchmarks.profile import main
+from benchmarks._common import Target
+from benchmarks.profile import _units, _worker_params, main
 
 
 def test_held_reports_the_bytes_each_open_session_keeps(capsys: pytest.CaptureFixture[str]) -> None:
@@ -60,3 +62,32 @@ def test_held_commands_reports_the_bytes_each_command_in_flight_keeps(
     assert found is not None, out
     assert 5_000 < int(found.group(1).replace(",", "")) < 200_000
     assert re.search(r"^\s+[\d,]+\s+\S+\.py:\d+$", out, re.MULTILINE), out  # the top sites
+
+
+@pytest.mark.parametrize("scenario", ["cycle", "reused"])
+def test_compare_runs_the_command_scenarios_per_command(
+    scenario: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Remote commands always go to the Python test server (the only one
+    # with shells), whatever --server says.
+    args = ["compare", "--scenario", scenario, "--count", "5", "--reps", "1"]
+    assert main([*args, "--server", "native", "--contenders", "aiowsman,raw"]) == 0
+    out = capsys.readouterr().out
+    for contender in ("aiowsman", "raw"):
+        row = re.search(
+            rf"^\s+{contender}\s+([\d.]+) \(([\d.]+)\.\.([\d.]+)\)\s+([\d.]+) /s$", out, re.M
+        )
+        assert row is not None, out
+        assert float(row.group(1)) > 0 and float(row.group(4)) > 0
+    assert re.search(rf"^{scenario}: median client CPU us/unit", out, re.M), out
+
+
+def test_the_command_scenarios_count_commands_not_requests() -> None:
+    # A cycle is five requests and a reused-shell command three: the unit is
+    # the command, as in the suite's tables.
+    args = argparse.Namespace(scenario="cycle", count=7)
+    target = Target(endpoints=["http://127.0.0.1:1/wsman"])
+    assert _worker_params(args, target) == ("commands", {"mode": "cycle", "count": 7})
+    assert _units({"commands": 7, "ops": 35}, "cycle") == 7
+    assert _units({"commands": 7, "ops": 21}, "reused") == 7
+    assert _units({"ops": 21}, "get") == 21
