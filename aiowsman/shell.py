@@ -104,6 +104,8 @@ __all__ = [
 
 log = logging.getLogger("aiowsman.shell")
 T = TypeVar("T")
+#: A kind of :class:`Process` (``Shell._start`` makes either).
+_P = TypeVar("_P", bound="Process")
 
 
 class _Default(enum.Enum):
@@ -923,7 +925,7 @@ class _DrivenProcess(Process):
         return None
 
     async def drive(self) -> None:
-        """Run the Receive loop to its end (its failure, if any, is on the flow)."""
+        """Run the Receive loop to its end (:meth:`wait` then raises what ended it, if anything)."""
         self._driving = True
         try:
             await self._run()
@@ -1265,7 +1267,7 @@ class Shell:
 
     async def _start(
         self,
-        kind: type[Process],
+        kind: type[_P],
         command: str,
         args: Sequence[str],
         stdin: bool,
@@ -1273,7 +1275,7 @@ class Shell:
         skip_cmd_shell: bool | None,
         buffer: int | None,
         input: bytes | str | None,
-    ) -> Process:
+    ) -> _P:
         if isinstance(input, str):
             input = input.encode(self.codec)
         prelude: Callable[[Process], Awaitable[None]] | None = None
@@ -1382,7 +1384,7 @@ class Shell:
 
     def _track(
         self,
-        kind: type[Process],
+        kind: type[_P],
         display: str,
         command_id: str,
         *,
@@ -1391,7 +1393,7 @@ class Shell:
         stdin: bool,
         prelude: Callable[[Process], Awaitable[None]] | None,
         on_output: Callable[[str, bytes], Awaitable[None]] | None = None,
-    ) -> Process:
+    ) -> _P:
         """The :class:`Process` (of class ``kind``) of a command just started."""
         deadline = self.command_timeout if isinstance(timeout, _Default) else timeout
         process = kind(
@@ -1479,15 +1481,13 @@ class Shell:
             _UNBOUNDED,
             stdin,
         )
-        assert isinstance(process, _DrivenProcess)
         async with process:
-            await process.drive()
-            failure = process._flow.failure
-            if failure is not None:
-                if isinstance(failure, CommandTimeoutError):
-                    failure.stdout = process.stdout._take_all()
-                    failure.stderr = process.stderr._take_all()
-                raise failure
+            try:
+                await process.drive()
+                await process.wait()  # the loop has ended: raises what ended it, if anything
+            except CommandTimeoutError as exc:
+                exc.stdout, exc.stderr = process.stdout._take_all(), process.stderr._take_all()
+                raise
         out, err = process.stdout._take_all(), process.stderr._take_all()
         return CommandResult(process.command_line, process.exit_code, out, err, self.codepage)
 
